@@ -1,0 +1,122 @@
+//! `POST /webhook/{source}` (and `GET`, for providers that verify an endpoint with a handshake).
+//!
+//! The handler reads the body under the size cap, hands it to [`crate::pipeline::ingest`], and
+//! turns the result into the provider-facing reply: 202 with the stored event, 200
+//! `{"status":"duplicate"}` for a redelivery, the plugin's own reply for a handshake.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+
+use super::{ApiError, ApiState};
+use crate::pipeline::ingest::{IngestError, Ingested, ingest};
+use crate::pipeline::sources::SourceSlot;
+use crate::plugin::bindings::source::types;
+
+pub fn router() -> Router<ApiState> {
+    Router::new().route("/webhook/{source}", post(receive).get(receive))
+}
+
+async fn receive(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let source = match state.sources.get(&name) {
+        Some(SourceSlot::Ready(source)) => source.clone(),
+        Some(SourceSlot::Disabled(reason)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                reason.clone(),
+            ));
+        }
+        None => return Err(ApiError::not_found(format!("unknown source: {name}"))),
+    };
+    let body = to_bytes(body, state.max_body_bytes).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "body is larger than the {} byte limit",
+                state.max_body_bytes
+            ),
+        )
+    })?;
+    let request = types::Request {
+        method: method.to_string(),
+        query: query.unwrap_or_default(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| types::Header {
+                name: name.as_str().to_owned(),
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    match ingest(&source, state.store.as_ref(), request).await {
+        Ok(Ingested::Stored { stored, duplicates }) => Ok(stored_response(stored, duplicates)),
+        Ok(Ingested::Reply(reply)) => Ok(reply_response(reply)),
+        Err(IngestError::Unauthorized(message)) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            format!("webhook validation failed: {message}"),
+        )),
+        Err(IngestError::BadRequest(message)) => Err(ApiError::bad_request(message)),
+        Err(
+            err @ (IngestError::Plugin { .. } | IngestError::Call(_) | IngestError::Unverified(_)),
+        ) => {
+            tracing::warn!(source = %name, error = %err, "webhook failed in its source plugin");
+            Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                err.to_string(),
+            ))
+        }
+        Err(err @ IngestError::Store(_)) => Err(ApiError::internal(&err)),
+    }
+}
+
+fn stored_response(
+    mut stored: Vec<crate::store::EventRecord>,
+    duplicates: Vec<crate::store::EventId>,
+) -> Response {
+    match (stored.len(), duplicates.first()) {
+        (0, Some(existing)) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "duplicate", "id": existing.to_string() })),
+        )
+            .into_response(),
+        (0, None) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ignored" })),
+        )
+            .into_response(),
+        (1, _) => match stored.pop() {
+            Some(event) => (StatusCode::ACCEPTED, Json(event)).into_response(),
+            None => StatusCode::ACCEPTED.into_response(),
+        },
+        _ => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "events": stored })),
+        )
+            .into_response(),
+    }
+}
+
+fn reply_response(reply: types::Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, reply.body).into_response();
+    for header in reply.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(header.name.as_str()),
+            HeaderValue::try_from(header.value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}

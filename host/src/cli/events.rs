@@ -1,0 +1,114 @@
+//! `mecha events ls|show`.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::table;
+use crate::config::home::Home;
+use crate::store::timestamp;
+use crate::store::{
+    Durability, EventFilter, EventId, EventRecord, EventState, EventStore, SqliteStore,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum Events {
+    /// List stored events, newest first.
+    Ls(List),
+    /// Show one event with its attributes and raw body.
+    Show(Show),
+}
+
+impl Events {
+    pub async fn run(self, home: Home) -> anyhow::Result<()> {
+        home.ensure()?;
+        let store = SqliteStore::open(&home.database(), Durability::Full)
+            .with_context(|| format!("opening the database at {}", home.database().display()))?;
+        let result = match self {
+            Events::Ls(command) => command.run(&store).await,
+            Events::Show(command) => command.run(&store).await,
+        };
+        store.close().await?;
+        result
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct List {
+    /// Only events in this state (received, matched, dispatched, completed, skipped, failed,
+    /// write_back_failed).
+    #[arg(long)]
+    state: Option<EventState>,
+    /// Only events from this source.
+    #[arg(long)]
+    source: Option<String>,
+    /// At most this many events (1-1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl List {
+    async fn run(self, store: &SqliteStore) -> anyhow::Result<()> {
+        let events = store
+            .list(EventFilter {
+                state: self.state,
+                source: self.source,
+                limit: self.limit,
+            })
+            .await?;
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(&events)?);
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = events.iter().map(row).collect();
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "ID", "SOURCE", "TYPE", "ACTOR", "SUBJECT", "STATE", "CREATED"
+                ],
+                &rows
+            )
+        );
+        Ok(())
+    }
+}
+
+fn row(event: &EventRecord) -> Vec<String> {
+    vec![
+        event.id.to_string(),
+        event.source.clone(),
+        event.event_type.clone(),
+        event.actor.clone(),
+        event.subject.clone(),
+        event.state.as_str().to_owned(),
+        timestamp::rfc3339(event.created_at),
+    ]
+}
+
+#[derive(Debug, Args)]
+pub struct Show {
+    /// The event's id (32 hex characters).
+    id: EventId,
+    /// Print JSON (the default prints the same, without the raw body).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Show {
+    async fn run(self, store: &SqliteStore) -> anyhow::Result<()> {
+        let event = store.get(&self.id).await?.with_context(|| {
+            format!("no event with id {}; `mecha events ls` lists them", self.id)
+        })?;
+        let mut json = serde_json::to_value(&event)?;
+        if !self.json {
+            if let Some(object) = json.as_object_mut() {
+                object.remove("raw");
+            }
+        }
+        println!("{}", serde_json::to_string_pretty(&json)?);
+        Ok(())
+    }
+}

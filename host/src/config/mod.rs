@@ -1,0 +1,54 @@
+//! Configuration: where mecha keeps its files ([`home`]), the daemon's settings
+//! ([`server`]) and the operator's secrets ([`secrets`]).
+//!
+//! Files are parsed strictly (unknown keys are errors that name the key, line and column), so a
+//! typo never silently turns a setting off.
+
+pub mod home;
+pub mod secrets;
+pub mod server;
+
+use std::path::PathBuf;
+
+/// Errors reading mecha's own files. Each names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not create the mecha directory {path}: {source}")]
+    CreateHome {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("could not read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error(
+        "{path} is readable by other users (mode {mode:o}); secrets must be private: run `chmod 600 {path}`"
+    )]
+    SecretsPermissions { path: PathBuf, mode: u32 },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+}
+
+/// Turns a serde_yaml error into a message with the line and column it points at.
+fn yaml_error(path: &std::path::Path, err: serde_yaml::Error) -> Error {
+    let message = match err.location() {
+        Some(location) => format!(
+            "line {} column {}: {err}",
+            location.line(),
+            location.column()
+        ),
+        None => err.to_string(),
+    };
+    Error::Parse {
+        path: path.to_owned(),
+        message,
+    }
+}

@@ -1,0 +1,224 @@
+//! `config.yml`: the daemon's settings. Every key is optional; a missing file means defaults.
+//!
+//! ```yaml
+//! addr: 127.0.0.1:21212
+//! api_key: change-me             # required on the API and on sources that verify nothing
+//! max_body_bytes: 5242880        # webhook bodies past this get 413
+//! durability: full               # full: fsync every commit; normal: faster, may lose the last commits on power loss
+//! plugin_pool: 128               # plugin calls that may run at once
+//! plugins:
+//!   generic:
+//!     timeout_ms: 2000
+//!     memory_mib: 64
+//!     settings:
+//!       type_header: X-Event-Type
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::secrets::Secret;
+use super::{Error, yaml_error};
+
+/// 127.0.0.1: the daemon is reachable from this machine only unless the operator says otherwise.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:21212";
+
+/// 5 MiB: GitHub caps payloads at 25 MB, but real ones are tens of KB; a larger body is far more
+/// likely an attack than an event.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+/// 128 plugin calls at once: more than 2 cores can run, enough to keep them busy while others
+/// wait on the host.
+pub const DEFAULT_PLUGIN_POOL: u32 = 128;
+
+/// 2 s: parsing a webhook takes well under a millisecond; anything near this is a runaway plugin.
+pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// 64 MiB: a 5 MiB body parsed into a DOM fits several times over.
+pub const DEFAULT_PLUGIN_MEMORY_MIB: u64 = 64;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "default_addr")]
+    pub addr: SocketAddr,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    #[serde(default)]
+    pub durability: Durability,
+    #[serde(default = "default_plugin_pool")]
+    pub plugin_pool: u32,
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginConfig>,
+}
+
+/// How hard the database works to survive a power loss.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Every acknowledged event is on disk (`synchronous=FULL`).
+    #[default]
+    Full,
+    /// Faster commits; a power loss may lose the last ones (`synchronous=NORMAL`).
+    Normal,
+}
+
+/// The operator's settings for one plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    pub timeout_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    /// Values the plugin reads through its `config` import.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+fn default_addr() -> SocketAddr {
+    DEFAULT_ADDR
+        .parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 21212)))
+}
+
+fn default_max_body_bytes() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+fn default_plugin_pool() -> u32 {
+    DEFAULT_PLUGIN_POOL
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            addr: default_addr(),
+            api_key: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            durability: Durability::default(),
+            plugin_pool: DEFAULT_PLUGIN_POOL,
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<ServerConfig, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ServerConfig::default());
+            }
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        if text.trim().is_empty() {
+            return Ok(ServerConfig::default());
+        }
+        let config: ServerConfig =
+            serde_yaml::from_str(&text).map_err(|err| yaml_error(path, err))?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), Error> {
+        let invalid = |field: &str, message: &str| Error::Invalid {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            message: message.to_owned(),
+        };
+        if self.max_body_bytes == 0 {
+            return Err(invalid("max_body_bytes", "must be greater than 0"));
+        }
+        if self.plugin_pool == 0 {
+            return Err(invalid("plugin_pool", "must be greater than 0"));
+        }
+        if self
+            .api_key
+            .as_ref()
+            .is_some_and(|key| key.expose().is_empty())
+        {
+            return Err(invalid("api_key", "is empty; remove it or set a value"));
+        }
+        for (name, plugin) in &self.plugins {
+            if plugin.timeout_ms == Some(0) {
+                return Err(invalid(
+                    &format!("plugins.{name}.timeout_ms"),
+                    "must be greater than 0",
+                ));
+            }
+            if plugin.memory_mib == Some(0) {
+                return Err(invalid(
+                    &format!("plugins.{name}.memory_mib"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The settings for the plugin `name`, defaults when the operator set none.
+    pub fn plugin(&self, name: &str) -> PluginConfig {
+        self.plugins.get(name).cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ServerConfig, Error> {
+        let temp = tempfile::tempdir().expect("temp");
+        let path = temp.path().join("config.yml");
+        std::fs::write(&path, text).expect("write");
+        ServerConfig::load(&path)
+    }
+
+    #[test]
+    fn defaults_when_missing_or_empty() {
+        let config = load("").expect("empty is fine");
+        assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(config.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(config.durability, Durability::Full);
+    }
+
+    #[test]
+    fn reads_plugin_settings() {
+        let config = load(
+            "addr: 127.0.0.1:9000\nplugins:\n  generic:\n    timeout_ms: 50\n    settings:\n      type_header: X-Kind\n",
+        )
+        .expect("valid");
+        assert_eq!(config.addr.port(), 9000);
+        let generic = config.plugin("generic");
+        assert_eq!(generic.timeout_ms, Some(50));
+        assert_eq!(generic.settings["type_header"], "X-Kind");
+        assert!(config.plugin("github").settings.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_name_key_line_and_column() {
+        let err = load("addr: 127.0.0.1:9000\nmax_body: 5\n")
+            .expect_err("typo")
+            .to_string();
+        assert!(err.contains("max_body"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn zero_limits_are_refused() {
+        let err = load("plugins:\n  github:\n    memory_mib: 0\n")
+            .expect_err("zero")
+            .to_string();
+        assert!(err.contains("plugins.github.memory_mib"), "{err}");
+    }
+}

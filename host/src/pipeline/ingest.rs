@@ -1,0 +1,112 @@
+//! Ingest: one webhook request through its source plugin into the store.
+//!
+//! Nothing is acknowledged before it is on disk: [`ingest`] returns only after the store's
+//! group commit has covered every event the request produced.
+
+use crate::plugin::CallError;
+use crate::plugin::bindings::source::{Outcome, types};
+use crate::store::{self, EventRecord, EventStore, InsertOutcome, NewEvent};
+
+use super::sources::SourceInstance;
+
+/// What became of a request.
+pub enum Ingested {
+    /// Events stored now, and ids of those that were already stored (duplicates).
+    Stored {
+        stored: Vec<EventRecord>,
+        duplicates: Vec<store::EventId>,
+    },
+    /// The plugin answered a handshake; nothing was stored.
+    Reply(types::Reply),
+}
+
+/// Why a request was not ingested.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The plugin refused the request as unauthenticated (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The plugin found the request malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The plugin failed on a well-formed request (500).
+    #[error("source {source_name} failed: {message}")]
+    Plugin {
+        source_name: String,
+        message: String,
+    },
+    /// The plugin trapped, ran out of time or memory (500); the daemon is unaffected.
+    #[error(transparent)]
+    Call(#[from] CallError),
+    /// A source that is exempt from the API key returned events without verifying the request.
+    #[error("source {0} accepted a request without verifying it; the request was refused")]
+    Unverified(String),
+    #[error("could not store the event: {0}")]
+    Store(#[from] store::Error),
+}
+
+/// Runs the source plugin on `request` and stores what it produced.
+pub async fn ingest(
+    source: &SourceInstance,
+    store: &dyn EventStore,
+    request: types::Request,
+) -> Result<Ingested, IngestError> {
+    let raw = request.body.clone();
+    let answer = source.plugin.handle_webhook(&source.call, request).await?;
+    let events = match answer.outcome {
+        Ok(Outcome::Reply(reply)) => return Ok(Ingested::Reply(reply)),
+        Ok(Outcome::Events(events)) => events,
+        Err(types::Error::Unauthorized(message)) => return Err(IngestError::Unauthorized(message)),
+        Err(types::Error::BadRequest(message)) => return Err(IngestError::BadRequest(message)),
+        Err(types::Error::Internal(message)) => {
+            return Err(IngestError::Plugin {
+                source_name: source.name.clone(),
+                message,
+            });
+        }
+    };
+    if source.verifies && !answer.verified {
+        return Err(IngestError::Unverified(source.name.clone()));
+    }
+    let mut stored = Vec::with_capacity(events.len());
+    let mut duplicates = Vec::new();
+    for event in events {
+        match store
+            .insert(new_event(&source.name, event, raw.clone()))
+            .await?
+        {
+            InsertOutcome::Inserted(record) => stored.push(record),
+            InsertOutcome::Duplicate { existing } => duplicates.push(existing),
+        }
+    }
+    Ok(Ingested::Stored { stored, duplicates })
+}
+
+fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {
+    let attrs = event
+        .attrs
+        .into_iter()
+        .map(|attr| (attr.name, json_value(attr.value)))
+        .collect();
+    NewEvent {
+        source: source.to_owned(),
+        event_type: event.event_type,
+        delivery_id: event.delivery_id,
+        dedup_key: event.dedup_key,
+        actor: event.actor,
+        subject: event.subject,
+        attrs,
+        raw,
+    }
+}
+
+fn json_value(value: types::Value) -> serde_json::Value {
+    match value {
+        types::Value::Text(text) => serde_json::Value::String(text),
+        types::Value::Integer(number) => serde_json::Value::from(number),
+        types::Value::Float(number) => serde_json::Number::from_f64(number)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        types::Value::Boolean(flag) => serde_json::Value::Bool(flag),
+    }
+}

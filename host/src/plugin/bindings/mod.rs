@@ -1,0 +1,5 @@
+//! Host-side bindings of the `mecha:plugin` worlds, one module per world, each generated from
+//! `wit/` by a private `bindgen!`. The shared interfaces (`types`, `log`, `config`, `verify`) are
+//! generated once, in [`source`], and implemented once in [`super::host`].
+
+pub mod source;

@@ -1,0 +1,14 @@
+//! The plugins built into the `mecha` binary, so a fresh install runs with no other files.
+//! `build.rs` compiles them from `plugins/` for wasm32-wasip2.
+
+/// (file label, component bytes) of each bundled plugin.
+pub const BUNDLED: &[(&str, &[u8])] = &[
+    (
+        "github.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/github.wasm")),
+    ),
+    (
+        "generic.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/generic.wasm")),
+    ),
+];

@@ -1,0 +1,174 @@
+//! The one wasm engine of the process and the clock that enforces plugin deadlines.
+//!
+//! Instances come from a pooling allocator: slots are reserved once and recycled with
+//! copy-on-write memory, which makes a fresh instance per call cheap (tens of microseconds).
+//! When the machine refuses the address space the pool needs (e.g. under `ulimit -v`), the
+//! engine falls back to allocating on demand and says so.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::Error;
+
+/// 10 ms: the granularity of plugin deadlines. A plugin stuck in a loop is checked this often,
+/// and the ticker's cost (one atomic add per tick) stays invisible.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocator {
+    Pooling,
+    OnDemand,
+}
+
+/// What the runtime is sized for.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeOptions {
+    /// Plugin calls that may run at once; the pool holds this many instances.
+    pub concurrent_calls: u32,
+    /// The largest linear memory any plugin may be granted, in bytes.
+    pub max_memory_bytes: u64,
+}
+
+/// The engine plus its epoch ticker. Dropping it stops the ticker.
+pub struct Runtime {
+    engine: Engine,
+    allocator: Allocator,
+    ticker: Ticker,
+    gate: CallGate,
+}
+
+/// Admits at most as many concurrent plugin calls as the pool has instances; the others wait
+/// for a slot instead of failing to instantiate.
+#[derive(Clone)]
+pub struct CallGate {
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl CallGate {
+    fn new(slots: u32) -> CallGate {
+        CallGate {
+            permits: Arc::new(tokio::sync::Semaphore::new(slots.max(1) as usize)),
+        }
+    }
+
+    /// Waits for a free slot; the slot is released when the permit is dropped.
+    pub async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permits.clone().acquire_owned().await.ok()
+    }
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
+        let (engine, allocator) = match Engine::new(&config(Some(options))) {
+            Ok(engine) => (engine, Allocator::Pooling),
+            Err(err) => {
+                tracing::warn!(
+                    error = %err,
+                    "the pooling allocator is not available here; plugin instances are allocated \
+                     on demand, which makes each call slower"
+                );
+                let engine =
+                    Engine::new(&config(None)).map_err(|err| Error::Engine(err.to_string()))?;
+                (engine, Allocator::OnDemand)
+            }
+        };
+        let ticker = Ticker::start(engine.clone());
+        Ok(Runtime {
+            engine,
+            allocator,
+            ticker,
+            gate: CallGate::new(options.concurrent_calls),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn gate(&self) -> &CallGate {
+        &self.gate
+    }
+
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
+    }
+
+    /// A short hex digest of everything that makes compiled code of this engine incompatible
+    /// with another's (wasmtime version, target, settings): part of the compile cache's key.
+    pub fn compatibility_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// Whether the epoch ticker is running (it stops only when the runtime is dropped).
+    pub fn ticking(&self) -> bool {
+        !self.ticker.stop.load(Ordering::Relaxed)
+    }
+}
+
+fn config(pool: Option<RuntimeOptions>) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.memory_init_cow(true);
+    if let Some(options) = pool {
+        let instances = options.concurrent_calls.max(1);
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(instances)
+            // A Rust component holds a few core instances (its module plus shims), each with at
+            // most one memory and a couple of tables.
+            .total_core_instances(instances * 8)
+            .total_memories(instances * 2)
+            .total_tables(instances * 8)
+            .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`]; calls compare it to their deadline.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("mecha-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        if thread.is_none() {
+            tracing::error!(
+                "could not start the epoch ticker thread; plugin deadlines will not fire"
+            );
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ticker { stop, thread }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

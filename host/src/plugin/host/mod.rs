@@ -1,0 +1,128 @@
+//! What the host gives a plugin during one call: the store data, built fresh per call.
+//!
+//! Each capability is a small context in its own file ([`log`], [`config`], [`verify`]) with the
+//! `Host` implementation of its WIT interface; [`PluginState`] holds one of each plus the WASI
+//! context and the call's limits. [`StateBuilder`] grants only what the plugin's world offers and
+//! the operator configured: a policy gets no `verify`, and no plugin gets environment variables,
+//! arguments, directories or network.
+
+pub mod config;
+pub mod limits;
+pub mod log;
+pub mod verify;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::config::secrets::Secret;
+use crate::plugin::bindings::source::{Source, types};
+
+pub use limits::CallLimiter;
+
+/// 16 KiB of stdout/stderr kept per call: enough for a panic message and some debugging output.
+const CAPTURED_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// Store data for one plugin call; built fresh per call so nothing leaks between events.
+pub struct PluginState {
+    table: ResourceTable,
+    /// No env, no args, no dirs, no network; output is captured for the log.
+    wasi: WasiCtx,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+    pub(crate) log: log::LogContext,
+    pub(crate) config: config::ConfigContext,
+    pub(crate) verify: verify::VerifyContext,
+    pub(crate) limiter: CallLimiter,
+}
+
+/// Builds a [`PluginState`] for one call of one plugin.
+pub struct StateBuilder {
+    plugin: Arc<str>,
+    trace_id: Option<String>,
+    settings: Arc<BTreeMap<String, String>>,
+    secrets: Arc<BTreeMap<String, Secret>>,
+    memory_bytes: u64,
+}
+
+impl StateBuilder {
+    pub fn new(plugin: Arc<str>, memory_bytes: u64) -> StateBuilder {
+        StateBuilder {
+            plugin,
+            trace_id: None,
+            settings: Arc::default(),
+            secrets: Arc::default(),
+            memory_bytes,
+        }
+    }
+
+    /// The trace id that the plugin's log lines carry.
+    pub fn trace_id(mut self, trace_id: Option<String>) -> Self {
+        self.trace_id = trace_id;
+        self
+    }
+
+    /// The operator's settings, readable through `config`.
+    pub fn settings(mut self, settings: Arc<BTreeMap<String, String>>) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The secrets `verify` may check against: only those the plugin declared and the operator
+    /// configured.
+    pub fn secrets(mut self, secrets: Arc<BTreeMap<String, Secret>>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    pub fn build(self) -> PluginState {
+        let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
+        PluginState {
+            table: ResourceTable::new(),
+            wasi,
+            stdout,
+            stderr,
+            log: log::LogContext::new(self.plugin.clone(), self.trace_id),
+            config: config::ConfigContext::new(self.settings),
+            verify: verify::VerifyContext::new(self.secrets),
+            limiter: CallLimiter::new(self.memory_bytes),
+        }
+    }
+}
+
+impl PluginState {
+    /// What the plugin wrote to stdout and stderr during the call, lossily decoded.
+    pub fn captured_output(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.stdout.contents()).into_owned();
+        text.push_str(&String::from_utf8_lossy(&self.stderr.contents()));
+        text.trim().to_owned()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for PluginState {}
+
+/// A linker with WASI (checked per world before linking, see [`crate::plugin::world`]) and the
+/// mecha host interfaces.
+pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    Source::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    Ok(linker)
+}

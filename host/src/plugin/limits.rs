@@ -1,0 +1,117 @@
+//! Per-plugin limits and the one place that runs a call under them.
+//!
+//! Every call gets a fresh store with a memory cap and a deadline. The deadline is enforced by
+//! epochs: the call yields to the async runtime at every tick (so a spinning plugin never
+//! starves other requests) and is trapped once its time is up; a tokio timeout backs that up.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+use super::CallError;
+use super::engine::CallGate;
+use super::host::PluginState;
+use crate::config::server::{DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TIMEOUT, PluginConfig};
+
+/// What one call of a plugin may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub memory_mib: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: DEFAULT_PLUGIN_TIMEOUT,
+            memory_mib: DEFAULT_PLUGIN_MEMORY_MIB,
+        }
+    }
+}
+
+impl Limits {
+    /// The operator's overrides on top of the defaults.
+    pub fn from_config(config: &PluginConfig) -> Limits {
+        let defaults = Limits::default();
+        Limits {
+            timeout: config
+                .timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.timeout),
+            memory_mib: config.memory_mib.unwrap_or(defaults.memory_mib),
+        }
+    }
+
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_mib.saturating_mul(1024 * 1024)
+    }
+}
+
+/// Runs `call` on a fresh store holding `state`, under `limits`.
+///
+/// `call` gets the store and returns the plugin's answer; any trap, deadline or memory failure
+/// becomes a [`CallError`] naming the plugin. The final state is handed back with the answer so
+/// the caller can read what the call recorded (e.g. whether it verified a signature).
+pub async fn run<R, F>(
+    engine: &Engine,
+    gate: &CallGate,
+    plugin: &Arc<str>,
+    limits: Limits,
+    state: PluginState,
+    call: impl FnOnce(Store<PluginState>) -> F,
+) -> Result<(R, PluginState), CallError>
+where
+    F: Future<Output = (wasmtime::Result<R>, Store<PluginState>)>,
+{
+    let _slot = gate.enter().await;
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    let started = Instant::now();
+    let timeout = limits.timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut context| {
+        if started.elapsed() >= timeout {
+            context.data_mut().limiter.deadline_exceeded = true;
+            return Err(wasmtime::Error::msg("deadline exceeded"));
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    // The epoch deadline fires first; this only catches a call stuck in the host.
+    let backstop = timeout + Duration::from_secs(1);
+    let limit_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let (result, store) = match tokio::time::timeout(backstop, call(store)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            return Err(CallError::Timeout {
+                plugin: plugin.to_string(),
+                limit_ms,
+            });
+        }
+    };
+    let state = store.into_data();
+    match result {
+        Ok(answer) => Ok((answer, state)),
+        Err(_) if state.limiter.deadline_exceeded => Err(CallError::Timeout {
+            plugin: plugin.to_string(),
+            limit_ms,
+        }),
+        Err(_) if state.limiter.memory_exceeded => Err(CallError::Memory {
+            plugin: plugin.to_string(),
+            limit_mib: limits.memory_mib,
+        }),
+        Err(err) => {
+            let output = state.captured_output();
+            let reason = if output.is_empty() {
+                format!("{err:#}")
+            } else {
+                format!("{err:#}; it printed: {output}")
+            };
+            Err(CallError::Trap {
+                plugin: plugin.to_string(),
+                reason,
+            })
+        }
+    }
+}

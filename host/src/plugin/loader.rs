@@ -1,0 +1,181 @@
+//! Turning component bytes into a plugin the daemon can call.
+//!
+//! Loading compiles (or fetches from the cache), reads the world from the component's exports,
+//! checks its imports, links it once into an `InstancePre`, and asks the plugin to describe
+//! itself. Anything wrong is an error that names the plugin and the problem, before the plugin
+//! ever handles an event.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use wasmtime::component::Linker;
+
+use super::Error;
+use super::bindings::source::{SourcePre, types};
+use super::cache::{CompileCache, sha256_hex};
+use super::engine::Runtime;
+use super::host::{self, PluginState};
+use super::limits::Limits;
+use super::source::SourcePlugin;
+use super::world::{self, World};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "path")]
+pub enum Origin {
+    Bundled,
+    Installed(PathBuf),
+}
+
+/// What a plugin says about itself (its `describe`), in the host's own types.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub summary: String,
+    pub secrets: Vec<String>,
+    pub settings: Vec<String>,
+    pub hosts: Vec<String>,
+}
+
+impl From<types::PluginInfo> for PluginInfo {
+    fn from(info: types::PluginInfo) -> Self {
+        PluginInfo {
+            name: info.name,
+            version: info.version,
+            summary: info.summary,
+            secrets: info.secrets,
+            settings: info.settings,
+            hosts: info.hosts,
+        }
+    }
+}
+
+/// A plugin ready to run.
+#[derive(Clone, Serialize)]
+pub struct LoadedPlugin {
+    #[serde(flatten)]
+    pub info: PluginInfo,
+    pub world: World,
+    /// The `mecha:plugin` version it was built against.
+    pub wit_version: String,
+    pub sha256: String,
+    pub origin: Origin,
+    #[serde(skip)]
+    pub runner: Runner,
+}
+
+/// The callable side of a plugin, by world.
+#[derive(Clone)]
+pub enum Runner {
+    Source(Arc<SourcePlugin>),
+}
+
+/// Loads plugins into one runtime.
+pub struct Loader {
+    runtime: Arc<Runtime>,
+    linker: Linker<PluginState>,
+    cache: CompileCache,
+}
+
+impl Loader {
+    /// A loader whose compiled code is cached in `cache_dir` (none: compile every time).
+    pub fn new(runtime: Arc<Runtime>, cache_dir: Option<PathBuf>) -> Result<Loader, Error> {
+        let linker =
+            host::linker(runtime.engine()).map_err(|err| Error::Engine(format!("{err:#}")))?;
+        let cache = CompileCache::new(cache_dir, runtime.compatibility_key());
+        Ok(Loader {
+            runtime,
+            linker,
+            cache,
+        })
+    }
+
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// Loads the component `wasm`; `label` names it in errors until it has told its name.
+    pub async fn load(
+        &self,
+        label: &str,
+        wasm: &[u8],
+        origin: Origin,
+    ) -> Result<LoadedPlugin, Error> {
+        let engine = self.runtime.engine();
+        let component = self.cache.component(engine, label, wasm)?;
+        let shape = world::inspect(engine, &component, label)?;
+        let invalid = |err: wasmtime::Error| Error::Invalid {
+            plugin: label.to_owned(),
+            reason: format!("{err:#}"),
+        };
+        let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let (info, runner) = match shape.world {
+            World::Source => {
+                let pre = SourcePre::new(instance_pre).map_err(invalid)?;
+                let plugin = SourcePlugin::new(Arc::from(label), pre, self.runtime.gate().clone());
+                let info =
+                    plugin
+                        .describe(Limits::default())
+                        .await
+                        .map_err(|err| Error::Describe {
+                            plugin: label.to_owned(),
+                            reason: err.to_string(),
+                        })?;
+                let info = PluginInfo::from(info);
+                validate_name(label, &info.name)?;
+                let plugin = plugin.renamed(&info.name);
+                (info, Runner::Source(Arc::new(plugin)))
+            }
+            other => {
+                return Err(Error::UnsupportedWorld {
+                    plugin: label.to_owned(),
+                    world: other,
+                });
+            }
+        };
+        Ok(LoadedPlugin {
+            info,
+            world: shape.world,
+            wit_version: shape.version,
+            sha256: sha256_hex(wasm),
+            origin,
+            runner,
+        })
+    }
+}
+
+/// Plugin names become file names and URL paths: lower-case letters, digits, `-` and `_`.
+fn validate_name(label: &str, name: &str) -> Result<(), Error> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Describe {
+            plugin: label.to_owned(),
+            reason: format!(
+                "its name {name:?} is not valid: use 1-64 lower-case letters, digits, - and _"
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_name;
+
+    #[test]
+    fn names_must_be_safe_for_paths() {
+        assert!(validate_name("x", "github").is_ok());
+        assert!(validate_name("x", "my-source_2").is_ok());
+        for bad in ["", "GitHub", "../etc", "a/b", "-x", "a b"] {
+            assert!(validate_name("x", bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

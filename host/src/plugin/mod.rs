@@ -1,0 +1,100 @@
+//! The plugin runtime: loads WebAssembly components, checks what they import, and calls them in
+//! a sandbox.
+//!
+//! One [`Engine`](wasmtime::Engine) serves the process ([`engine`]). A component is compiled once
+//! and cached on disk ([`cache`]), checked against the world it implements ([`world`]), and
+//! pre-linked into one `InstancePre` ([`loader`]). Every call gets a fresh `Store` built from a
+//! [`PluginState`](host::PluginState), so nothing leaks from one event to the next, with a
+//! deadline and a memory cap ([`limits`]); a trap, a timeout or an exhausted limit fails that
+//! call alone. What the daemon runs is assembled in [`registry`] from the bundled plugins
+//! ([`bundled`]) and those the operator installed ([`install`]).
+
+pub mod bindings;
+pub mod bundled;
+pub mod cache;
+pub mod engine;
+pub mod host;
+pub mod install;
+pub mod limits;
+pub mod loader;
+pub mod registry;
+pub mod source;
+pub mod world;
+
+use std::path::PathBuf;
+
+pub use engine::Runtime;
+pub use loader::{LoadedPlugin, Origin};
+pub use registry::PluginRegistry;
+pub use world::World;
+
+/// Errors loading, installing or calling plugins. Each names the plugin and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not start the wasm engine: {0}")]
+    Engine(String),
+    #[error("{plugin} is not a valid WebAssembly component: {reason}")]
+    Invalid { plugin: String, reason: String },
+    #[error(
+        "{plugin} exports no mecha world; a plugin must export one of mecha:plugin/source-api, \
+         trigger-api, policy-api or responder-api (this daemon offers mecha:plugin@{offered})"
+    )]
+    NoWorld { plugin: String, offered: String },
+    #[error(
+        "{plugin} needs mecha:plugin@{needed}, but this daemon offers mecha:plugin@{offered}; \
+         upgrade mecha or rebuild the plugin against {offered}"
+    )]
+    Version {
+        plugin: String,
+        needed: String,
+        offered: String,
+    },
+    #[error(
+        "{plugin} imports {import}, which a {world} plugin may not use; \
+         {world} plugins may import {allowed}"
+    )]
+    ForbiddenImport {
+        plugin: String,
+        import: String,
+        world: World,
+        allowed: String,
+    },
+    #[error("{plugin} is a {actual} plugin, not a {expected} plugin")]
+    WrongWorld {
+        plugin: String,
+        expected: World,
+        actual: World,
+    },
+    #[error(
+        "{plugin} is a {world} plugin; this build of mecha runs source plugins only \
+         (trigger, policy and responder plugins are not supported yet)"
+    )]
+    UnsupportedWorld { plugin: String, world: World },
+    #[error("{plugin}: describe() failed: {reason}")]
+    Describe { plugin: String, reason: String },
+    #[error("compile cache at {path}: {source}")]
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no installed plugin named {0}; `mecha plugin ls` lists them")]
+    NotInstalled(String),
+    #[error("{0}")]
+    Lock(String),
+}
+
+/// How one call into a plugin went wrong. The daemon keeps serving whatever happens here.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin {plugin} ran past its {limit_ms} ms deadline and was stopped")]
+    Timeout { plugin: String, limit_ms: u64 },
+    #[error("plugin {plugin} tried to use more than its {limit_mib} MiB of memory and was stopped")]
+    Memory { plugin: String, limit_mib: u64 },
+    #[error("plugin {plugin} crashed: {reason}")]
+    Trap { plugin: String, reason: String },
+}

@@ -1,0 +1,198 @@
+//! The store's one error type.
+//!
+//! Every variant names what failed and on which database file, and its message ends with the next
+//! step for the operator or the caller. Errors that must reach several waiters at once (a failed
+//! batch commit) carry the cause as text, because `rusqlite::Error` cannot be cloned.
+
+use std::path::PathBuf;
+
+use super::{EventId, EventState};
+
+/// Everything that can go wrong in [`crate::store`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database file could not be created or opened.
+    #[error(
+        "cannot open the database at {path}: {source}; check that the directory exists and is \
+         writable by this user"
+    )]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database file could not be created, or its permissions could not be set.
+    #[error(
+        "cannot create the database file {path} with owner-only permissions: {source}; check the \
+         directory's ownership and permissions"
+    )]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A connection setting (`PRAGMA`) was refused.
+    #[error(
+        "cannot set {pragma} on the database at {path}: {source}; the file may be on a file system \
+         without locking support (use a local disk)"
+    )]
+    Pragma {
+        path: PathBuf,
+        pragma: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// SQLite kept another journal mode than WAL (some network file systems cannot do WAL).
+    #[error(
+        "the database at {path} stays in journal mode {mode} instead of WAL; put it on a local \
+         file system"
+    )]
+    JournalMode { path: PathBuf, mode: String },
+
+    /// A schema migration failed; its transaction was rolled back.
+    #[error(
+        "migration {name} (schema version {version}) failed on {path}: {source}; the database was \
+         left at the previous version; restore a backup or report this as a bug"
+    )]
+    Migration {
+        path: PathBuf,
+        version: u32,
+        name: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The database was written by a newer mecha than this one.
+    #[error(
+        "database at {path} was written by a newer mecha (schema version {found}, this build knows \
+         {known}); upgrade mecha"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: u32,
+    },
+
+    /// A query or statement failed.
+    #[error("{action} on {path} failed: {source}; check the disk and the log, then retry")]
+    Query {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    /// The transaction carrying a batch of writes did not commit; none of them is stored.
+    #[error(
+        "the write batch on {path} did not commit, nothing in it was stored: {reason}; the sender \
+         should retry"
+    )]
+    Commit { path: PathBuf, reason: String },
+
+    /// An insert changed no row, and neither deduplication rule explains why.
+    #[error(
+        "event {id} was not stored in {path} and no earlier event explains why (an id collision?); \
+         retry the delivery"
+    )]
+    NotInserted { path: PathBuf, id: EventId },
+
+    /// The store no longer accepts writes: [`super::EventStore::close`] was called.
+    #[error("the store at {path} is closed because mecha is shutting down; retry after restart")]
+    Closed { path: PathBuf },
+
+    /// The writer thread stopped without answering.
+    #[error("the writer thread for {path} stopped unexpectedly; restart mecha and check the log")]
+    WriterGone { path: PathBuf },
+
+    /// The writer thread could not be started.
+    #[error(
+        "cannot start the writer thread for {path}: {source}; the system may be out of threads"
+    )]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A blocking read task was cancelled or panicked.
+    #[error(
+        "a database task on {path} did not finish: {reason}; retry, and report it if it recurs"
+    )]
+    Task { path: PathBuf, reason: String },
+
+    /// A lock around shared store state was poisoned by a panic elsewhere.
+    #[error("the {what} lock of the store at {path} was poisoned by a panic; restart mecha")]
+    Poisoned { path: PathBuf, what: &'static str },
+
+    /// The system random source failed while making an event id.
+    #[error("cannot make a random event id: {reason}; check the system's random source")]
+    Random { reason: String },
+
+    /// An event's attributes could not be encoded as JSON.
+    #[error("cannot encode the attributes of an event from {source_name} as JSON: {reason}")]
+    Encode { source_name: String, reason: String },
+
+    /// A string is not an event id.
+    #[error("{value:?} is not an event id; an id is 32 hexadecimal characters")]
+    InvalidEventId { value: String },
+
+    /// A string is not an event state.
+    #[error(
+        "{value:?} is not an event state; expected one of received, matched, dispatched, \
+         completed, skipped, failed, write_back_failed"
+    )]
+    UnknownState { value: String },
+
+    /// A guarded state change found the event missing or in another state.
+    #[error(
+        "event {id} does not exist or is not {from}, so it cannot move to {to}; fetch the event to \
+         see its current state"
+    )]
+    InvalidTransition {
+        id: EventId,
+        from: EventState,
+        to: EventState,
+    },
+}
+
+/// Longest user-supplied value quoted back in an error message.
+///
+/// 64 characters: twice an event id, enough to recognise a value without echoing a whole body.
+pub(super) const QUOTE_LIMIT: usize = 64;
+
+/// `value`, cut to [`QUOTE_LIMIT`] characters for an error message.
+pub(super) fn quote(value: &str) -> String {
+    match value.char_indices().nth(QUOTE_LIMIT) {
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+        None => value.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_too_new_says_what_to_do() {
+        let error = Error::SchemaTooNew {
+            path: PathBuf::from("/var/lib/mecha/mecha.db"),
+            found: 9,
+            known: 1,
+        };
+        assert_eq!(
+            error.to_string(),
+            "database at /var/lib/mecha/mecha.db was written by a newer mecha (schema version 9, \
+             this build knows 1); upgrade mecha"
+        );
+    }
+
+    #[test]
+    fn quote_cuts_long_values() {
+        assert_eq!(quote("abc"), "abc");
+        let long = "x".repeat(100);
+        assert_eq!(quote(&long), format!("{}...", "x".repeat(QUOTE_LIMIT)));
+    }
+}

@@ -1,0 +1,567 @@
+//! The `events` table: its row types and the SQL that reads and writes it.
+//!
+//! The functions here are plain, synchronous queries on a connection handed to them. Which
+//! connection, on which thread, inside which transaction, is decided by the writer
+//! ([`super::writer`]) and the read pool ([`super::sqlite`]); that keeps the SQL in one place
+//! and testable on a bare connection.
+//!
+//! Deduplication (reference 4.4) happens inside the insert statement itself, so that it holds
+//! even if another process writes the same file: a delivery id already stored for the same source
+//! and a dedup key held by an unfinished event both turn the insert into a no-op, and the caller
+//! learns which event it duplicates.
+
+use std::path::Path;
+
+use rusqlite::types::{Type, Value};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use serde::{Serialize, Serializer};
+use serde_json::Map;
+
+use super::timestamp::serialize_rfc3339;
+use super::{Error, EventId, EventState};
+
+/// An event as a source plugin reports it, before it is stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewEvent {
+    /// The source that received it (the plugin's name, e.g. `github`). Must not be empty.
+    pub source: String,
+    /// The source's event type, e.g. `pull_request.opened`.
+    pub event_type: String,
+    /// The provider's delivery id; a second delivery with the same id from the same source is a
+    /// duplicate.
+    pub delivery_id: Option<String>,
+    /// A key that only one unfinished event may hold at a time.
+    pub dedup_key: Option<String>,
+    /// Who caused the event.
+    pub actor: String,
+    /// What the event is about (a repository, an issue, ...).
+    pub subject: String,
+    /// Source-specific attributes that rules match on.
+    pub attrs: Map<String, serde_json::Value>,
+    /// The request body exactly as received.
+    pub raw: Vec<u8>,
+}
+
+/// A stored event, as read back and as shown by the HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub id: EventId,
+    /// Empty when the source gave none.
+    pub delivery_id: String,
+    /// Empty when the source gave none.
+    pub dedup_key: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: String,
+    pub subject: String,
+    pub attrs: Map<String, serde_json::Value>,
+    /// The body as received; shown in JSON as text, with invalid UTF-8 replaced.
+    #[serde(serialize_with = "serialize_lossy_utf8")]
+    pub raw: Vec<u8>,
+    pub state: EventState,
+    /// The worker whose rule matched; empty before `matched`.
+    pub worker_name: String,
+    /// The task made for the worker; empty before `dispatched`.
+    pub task_id: String,
+    /// Failed write-back attempts so far. Not part of the API.
+    #[serde(skip)]
+    pub write_back_attempts: u32,
+    /// The last write-back error. Not part of the API.
+    #[serde(skip)]
+    pub write_back_last_err: String,
+    /// Unix seconds; RFC 3339 in JSON.
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub created_at: i64,
+    /// Unix seconds; RFC 3339 in JSON.
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub updated_at: i64,
+}
+
+/// What became of an insert.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per insert and unpacked at once; boxing would add an allocation to \
+              every stored event"
+)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome {
+    /// The event is stored (and, once this is returned, on disk).
+    Inserted(EventRecord),
+    /// Nothing was stored: the event repeats a delivery, or its dedup key is held by an unfinished
+    /// event. `existing` is that earlier event.
+    Duplicate { existing: EventId },
+}
+
+/// Which events [`super::EventStore::list`] returns, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventFilter {
+    /// Only events in this state.
+    pub state: Option<EventState>,
+    /// Only events from this source.
+    pub source: Option<String>,
+    /// At most this many; clamped to `1..=`[`MAX_LIST_LIMIT`].
+    pub limit: u32,
+}
+
+/// 100: a page that an operator can read and that costs little to build.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+
+/// 1,000: bounds the memory and time one API call can take.
+pub const MAX_LIST_LIMIT: u32 = 1_000;
+
+impl Default for EventFilter {
+    fn default() -> EventFilter {
+        EventFilter {
+            state: None,
+            source: None,
+            limit: DEFAULT_LIST_LIMIT,
+        }
+    }
+}
+
+impl EventFilter {
+    /// The limit actually applied.
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.clamp(1, MAX_LIST_LIMIT)
+    }
+}
+
+fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(raw))
+}
+
+/// Columns in the order [`decode`] reads them.
+const COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, raw, \
+                       state, worker_name, task_id, write_back_attempts, write_back_last_err, \
+                       created_at, updated_at";
+
+/// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
+pub(super) fn insert(
+    connection: &Connection,
+    path: &Path,
+    event: NewEvent,
+    now: i64,
+) -> Result<InsertOutcome, Error> {
+    let query_error = |source| Error::Query {
+        path: path.to_owned(),
+        action: "storing an event",
+        source,
+    };
+    let id = EventId::generate()?;
+    let attrs = serde_json::to_string(&event.attrs).map_err(|error| Error::Encode {
+        source_name: event.source.clone(),
+        reason: error.to_string(),
+    })?;
+    let delivery_id = event.delivery_id.unwrap_or_default();
+    let dedup_key = event.dedup_key.unwrap_or_default();
+    let [done_a, done_b, done_c] = EventState::TERMINAL;
+    // The SELECT's WHERE refuses a dedup key held by an unfinished event; ON CONFLICT turns a
+    // repeated (source, delivery_id) into a no-op. Either way nothing changes and no error is
+    // raised.
+    let changed = connection
+        .prepare_cached(
+            "INSERT INTO events (id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
+                                 raw, state, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11 \
+             WHERE ?3 = '' OR NOT EXISTS ( \
+                 SELECT 1 FROM events \
+                 WHERE dedup_key = ?3 AND dedup_key != '' AND state NOT IN (?12, ?13, ?14)) \
+             ON CONFLICT DO NOTHING",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                id,
+                delivery_id,
+                dedup_key,
+                event.source,
+                event.event_type,
+                event.actor,
+                event.subject,
+                attrs,
+                event.raw,
+                EventState::Received,
+                now,
+                done_a,
+                done_b,
+                done_c,
+            ])
+        })
+        .map_err(query_error)?;
+    if changed == 1 {
+        return Ok(InsertOutcome::Inserted(EventRecord {
+            id,
+            delivery_id,
+            dedup_key,
+            source: event.source,
+            event_type: event.event_type,
+            actor: event.actor,
+            subject: event.subject,
+            attrs: event.attrs,
+            raw: event.raw,
+            state: EventState::Received,
+            worker_name: String::new(),
+            task_id: String::new(),
+            write_back_attempts: 0,
+            write_back_last_err: String::new(),
+            created_at: now,
+            updated_at: now,
+        }));
+    }
+    match find_duplicate(connection, &event.source, &delivery_id, &dedup_key)
+        .map_err(query_error)?
+    {
+        Some(existing) => Ok(InsertOutcome::Duplicate { existing }),
+        None => Err(Error::NotInserted {
+            path: path.to_owned(),
+            id,
+        }),
+    }
+}
+
+/// The event that an insert with these keys duplicates, if any.
+fn find_duplicate(
+    connection: &Connection,
+    source: &str,
+    delivery_id: &str,
+    dedup_key: &str,
+) -> rusqlite::Result<Option<EventId>> {
+    if !delivery_id.is_empty() {
+        let existing = connection
+            .prepare_cached(
+                "SELECT id FROM events \
+                 WHERE source = ?1 AND delivery_id = ?2 AND delivery_id != ''",
+            )?
+            .query_row(params![source, delivery_id], |row| row.get(0))
+            .optional()?;
+        if existing.is_some() {
+            return Ok(existing);
+        }
+    }
+    if !dedup_key.is_empty() {
+        let [done_a, done_b, done_c] = EventState::TERMINAL;
+        return connection
+            .prepare_cached(
+                "SELECT id FROM events \
+                 WHERE dedup_key = ?1 AND dedup_key != '' AND state NOT IN (?2, ?3, ?4) \
+                 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            )?
+            .query_row(params![dedup_key, done_a, done_b, done_c], |row| row.get(0))
+            .optional();
+    }
+    Ok(None)
+}
+
+/// The event with this id, if stored.
+pub(super) fn get(connection: &Connection, id: &EventId) -> rusqlite::Result<Option<EventRecord>> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
+        .query_row(params![id], decode)
+        .optional()
+}
+
+/// Events matching `filter`, newest first (insertion order breaks ties within a second).
+pub(super) fn list(
+    connection: &Connection,
+    filter: &EventFilter,
+) -> rusqlite::Result<Vec<EventRecord>> {
+    let mut conditions = Vec::new();
+    let mut values = Vec::new();
+    if let Some(state) = filter.state {
+        conditions.push("state = ?");
+        values.push(Value::Text(state.as_str().to_owned()));
+    }
+    if let Some(source) = &filter.source {
+        conditions.push("source = ?");
+        values.push(Value::Text(source.clone()));
+    }
+    let mut sql = format!("SELECT {COLUMNS} FROM events");
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    sql.push_str(" ORDER BY created_at DESC, rowid DESC LIMIT ?");
+    values.push(Value::Integer(i64::from(filter.effective_limit())));
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement.query_map(params_from_iter(values), decode)?;
+    rows.collect()
+}
+
+/// Moves the event from `from` to `to`; false when it does not exist or is not in `from`.
+pub(super) fn transition(
+    connection: &Connection,
+    id: &EventId,
+    from: EventState,
+    to: EventState,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let changed = connection
+        .prepare_cached(
+            "UPDATE events SET state = ?3, updated_at = ?4 WHERE id = ?1 AND state = ?2",
+        )?
+        .execute(params![id, from, to, now])?;
+    Ok(changed == 1)
+}
+
+/// One row of [`COLUMNS`] as a record.
+fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    /// Index of `attrs` in [`COLUMNS`].
+    const ATTRS: usize = 7;
+    let attrs: String = row.get(ATTRS)?;
+    let attrs = serde_json::from_str(&attrs).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(ATTRS, Type::Text, Box::new(error))
+    })?;
+    Ok(EventRecord {
+        id: row.get(0)?,
+        delivery_id: row.get(1)?,
+        dedup_key: row.get(2)?,
+        source: row.get(3)?,
+        event_type: row.get(4)?,
+        actor: row.get(5)?,
+        subject: row.get(6)?,
+        attrs,
+        raw: row.get(8)?,
+        state: row.get(9)?,
+        worker_name: row.get(10)?,
+        task_id: row.get(11)?,
+        write_back_attempts: row.get(12)?,
+        write_back_last_err: row.get(13)?,
+        created_at: row.get(14)?,
+        updated_at: row.get(15)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::migrations::migrate;
+
+    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let mut connection = Connection::open(&path).unwrap();
+        migrate(&mut connection, &path).unwrap();
+        (dir, path, connection)
+    }
+
+    fn event(source: &str, delivery: &str) -> NewEvent {
+        let mut attrs = Map::new();
+        attrs.insert("action".into(), json!("opened"));
+        NewEvent {
+            source: source.into(),
+            event_type: "pull_request".into(),
+            delivery_id: (!delivery.is_empty()).then(|| delivery.into()),
+            dedup_key: None,
+            actor: "octocat".into(),
+            subject: "acme/widgets#1".into(),
+            attrs,
+            raw: b"{\"action\":\"opened\"}".to_vec(),
+        }
+    }
+
+    fn inserted(outcome: InsertOutcome) -> EventRecord {
+        match outcome {
+            InsertOutcome::Inserted(record) => record,
+            InsertOutcome::Duplicate { existing } => panic!("unexpected duplicate of {existing}"),
+        }
+    }
+
+    #[test]
+    fn insert_then_get_returns_the_same_record() {
+        let (_dir, path, connection) = database();
+        let record = inserted(insert(&connection, &path, event("github", "d-1"), 1_000).unwrap());
+        assert_eq!(record.state, EventState::Received);
+        assert_eq!(record.created_at, 1_000);
+        let read = get(&connection, &record.id).unwrap().unwrap();
+        assert_eq!(read, record);
+        assert_eq!(
+            get(&connection, &EventId::generate().unwrap()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn list_filters_and_orders_newest_first() {
+        let (_dir, path, connection) = database();
+        let a = inserted(insert(&connection, &path, event("github", ""), 100).unwrap());
+        let b = inserted(insert(&connection, &path, event("gitlab", ""), 200).unwrap());
+        let c = inserted(insert(&connection, &path, event("github", ""), 200).unwrap());
+        let d = inserted(insert(&connection, &path, event("github", ""), 300).unwrap());
+        assert!(
+            transition(
+                &connection,
+                &d.id,
+                EventState::Received,
+                EventState::Skipped,
+                400
+            )
+            .unwrap()
+        );
+
+        let ids = |filter: EventFilter| -> Vec<EventId> {
+            list(&connection, &filter)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(
+            ids(EventFilter::default()),
+            [d.id.clone(), c.id.clone(), b.id.clone(), a.id.clone()]
+        );
+        let github = EventFilter {
+            source: Some("github".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(
+            ids(github.clone()),
+            [d.id.clone(), c.id.clone(), a.id.clone()]
+        );
+        let received_github = EventFilter {
+            state: Some(EventState::Received),
+            ..github
+        };
+        assert_eq!(ids(received_github), [c.id.clone(), a.id.clone()]);
+        let one = EventFilter {
+            limit: 1,
+            ..EventFilter::default()
+        };
+        assert_eq!(ids(one), std::slice::from_ref(&d.id));
+        let zero = EventFilter {
+            limit: 0,
+            ..EventFilter::default()
+        };
+        assert_eq!(ids(zero), [d.id]);
+    }
+
+    #[test]
+    fn limit_is_clamped() {
+        let limit = |limit| {
+            EventFilter {
+                limit,
+                ..EventFilter::default()
+            }
+            .effective_limit()
+        };
+        assert_eq!(limit(0), 1);
+        assert_eq!(limit(50), 50);
+        assert_eq!(limit(5_000), MAX_LIST_LIMIT);
+        assert_eq!(EventFilter::default().limit, DEFAULT_LIST_LIMIT);
+    }
+
+    #[test]
+    fn duplicates_are_reported_not_raised() {
+        let (_dir, path, connection) = database();
+        let first = inserted(insert(&connection, &path, event("github", "d-1"), 1).unwrap());
+        assert_eq!(
+            insert(&connection, &path, event("github", "d-1"), 2).unwrap(),
+            InsertOutcome::Duplicate {
+                existing: first.id.clone()
+            }
+        );
+        inserted(insert(&connection, &path, event("gitlab", "d-1"), 3).unwrap());
+
+        let keyed = |delivery: &str| NewEvent {
+            dedup_key: Some("acme/widgets#1".into()),
+            ..event("github", delivery)
+        };
+        let held = inserted(insert(&connection, &path, keyed("k-1"), 4).unwrap());
+        assert_eq!(
+            insert(&connection, &path, keyed("k-2"), 5).unwrap(),
+            InsertOutcome::Duplicate {
+                existing: held.id.clone()
+            }
+        );
+        assert!(
+            transition(
+                &connection,
+                &held.id,
+                EventState::Received,
+                EventState::Failed,
+                6
+            )
+            .unwrap()
+        );
+        inserted(insert(&connection, &path, keyed("k-3"), 7).unwrap());
+    }
+
+    #[test]
+    fn transition_is_guarded_by_the_current_state() {
+        let (_dir, path, connection) = database();
+        let record = inserted(insert(&connection, &path, event("github", ""), 1).unwrap());
+        assert!(
+            !transition(
+                &connection,
+                &record.id,
+                EventState::Matched,
+                EventState::Dispatched,
+                2
+            )
+            .unwrap()
+        );
+        assert!(
+            transition(
+                &connection,
+                &record.id,
+                EventState::Received,
+                EventState::Matched,
+                3
+            )
+            .unwrap()
+        );
+        let read = get(&connection, &record.id).unwrap().unwrap();
+        assert_eq!((read.state, read.updated_at), (EventState::Matched, 3));
+    }
+
+    #[test]
+    fn json_has_the_api_shape() {
+        let (_dir, path, connection) = database();
+        let mut new = event("github", "d-1");
+        new.raw = b"caf\xc3\xa9 \xff".to_vec();
+        let record = inserted(insert(&connection, &path, new, 951_782_400).unwrap());
+        let json = serde_json::to_value(&record).unwrap();
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = [
+            "id",
+            "delivery_id",
+            "dedup_key",
+            "source",
+            "type",
+            "actor",
+            "subject",
+            "attrs",
+            "raw",
+            "state",
+            "worker_name",
+            "task_id",
+            "created_at",
+            "updated_at",
+        ];
+        let mut keys_sorted = keys.clone();
+        keys_sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(keys_sorted, expected);
+        assert_eq!(json["type"], "pull_request");
+        assert_eq!(json["attrs"], json!({"action": "opened"}));
+        assert_eq!(json["raw"], "café \u{fffd}");
+        assert_eq!(json["state"], "received");
+        assert_eq!(json["created_at"], "2000-02-29T00:00:00Z");
+        assert_eq!(json["id"], record.id.as_str());
+    }
+
+    #[test]
+    fn an_empty_source_is_refused_by_the_schema() {
+        let (_dir, path, connection) = database();
+        let error = insert(&connection, &path, event("", ""), 1).unwrap_err();
+        assert!(matches!(error, Error::Query { .. }), "{error}");
+    }
+}

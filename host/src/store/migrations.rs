@@ -1,0 +1,175 @@
+//! Schema migrations, versioned through `PRAGMA user_version`.
+//!
+//! [`MIGRATIONS`] is append-only: migration *n* (counting from 1) brings the schema from version
+//! *n − 1* to *n*, and a released migration is never edited, because databases in the field
+//! already ran it. Each one runs in its own `BEGIN IMMEDIATE` transaction together with the
+//! version bump, so a failure leaves the database at the previous version, and two processes
+//! opening the same file cannot both apply it. A database whose version is above the last
+//! migration was written by a newer mecha and is refused rather than guessed at.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::Error;
+
+/// One step of the schema.
+pub(super) struct Migration {
+    /// File name without extension, for error messages.
+    name: &'static str,
+    /// SQL run as one batch.
+    sql: &'static str,
+}
+
+/// Every migration, oldest first. Append only.
+const MIGRATIONS: &[Migration] = &[Migration {
+    name: "0001_events",
+    sql: include_str!("migrations/0001_events.sql"),
+}];
+
+/// The schema version this build creates and understands.
+#[cfg(test)]
+pub(super) fn known_version() -> u32 {
+    version_after(MIGRATIONS)
+}
+
+/// Brings the database on `connection` up to [`known_version`].
+pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+    apply(connection, path, MIGRATIONS)
+}
+
+/// The version reached once all of `migrations` have run.
+fn version_after(migrations: &[Migration]) -> u32 {
+    u32::try_from(migrations.len()).unwrap_or(u32::MAX)
+}
+
+/// Runs the migrations in `migrations` that the database has not seen yet, one transaction each.
+fn apply(connection: &mut Connection, path: &Path, migrations: &[Migration]) -> Result<(), Error> {
+    let known = version_after(migrations);
+    loop {
+        let query_error = |source| Error::Query {
+            path: path.to_owned(),
+            action: "reading the schema version",
+            source,
+        };
+        let transaction = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(query_error)?;
+        let found: i64 = transaction
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(query_error)?;
+        let current = match u32::try_from(found) {
+            Ok(current) if current <= known => current,
+            _ => {
+                return Err(Error::SchemaTooNew {
+                    path: path.to_owned(),
+                    found,
+                    known,
+                });
+            }
+        };
+        let Some(migration) = usize::try_from(current)
+            .ok()
+            .and_then(|index| migrations.get(index))
+        else {
+            return Ok(());
+        };
+        let version = current + 1;
+        let migration_error = |source| Error::Migration {
+            path: path.to_owned(),
+            version,
+            name: migration.name,
+            source,
+        };
+        transaction
+            .execute_batch(migration.sql)
+            .map_err(migration_error)?;
+        transaction
+            .pragma_update(None, "user_version", version)
+            .map_err(migration_error)?;
+        transaction.commit().map_err(migration_error)?;
+        tracing::info!(path = %path.display(), version, migration = migration.name, "migrated the database");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(connection: &Connection) -> i64 {
+        connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn fresh_database_reaches_the_known_version_and_stays_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let mut connection = Connection::open(&path).unwrap();
+        migrate(&mut connection, &path).unwrap();
+        assert_eq!(user_version(&connection), i64::from(known_version()));
+        migrate(&mut connection, &path).unwrap();
+        assert_eq!(user_version(&connection), i64::from(known_version()));
+        let tables: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1);
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let mut connection = Connection::open(&path).unwrap();
+        let steps = [
+            Migration {
+                name: "0001_good",
+                sql: "CREATE TABLE good (x INTEGER);",
+            },
+            Migration {
+                name: "0002_bad",
+                sql: "CREATE TABLE half (x INTEGER); THIS IS NOT SQL;",
+            },
+        ];
+        let error = apply(&mut connection, &path, &steps).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::Migration {
+                    version: 2,
+                    name: "0002_bad",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(user_version(&connection), 1);
+        let half: i64 = connection
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'half'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(half, 0, "the failed migration's table was rolled back");
+    }
+
+    #[test]
+    fn a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let mut connection = Connection::open(&path).unwrap();
+        connection.pragma_update(None, "user_version", 9).unwrap();
+        let error = migrate(&mut connection, &path).unwrap_err();
+        assert!(
+            matches!(error, Error::SchemaTooNew { found: 9, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("upgrade mecha"));
+    }
+}

@@ -1,0 +1,580 @@
+//! [`SqliteStore`]: the [`EventStore`] on one SQLite file.
+//!
+//! Opening sets up the file (owner-only permissions, WAL, durability), runs the migrations, and
+//! hands the write connection to the group-commit thread ([`super::writer`]). Reads never queue
+//! behind writes: WAL lets them run on their own connections, taken from a small pool on tokio's
+//! blocking threads, while the writer commits.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use serde::Deserialize;
+use tokio::sync::oneshot;
+
+use super::events::{self, EventFilter, EventRecord, InsertOutcome, NewEvent};
+use super::writer::{QUEUE_CAPACITY, Request, Writer, WriterStats};
+use super::{Error, EventId, EventState, EventStore, StoreFuture, migrations};
+
+/// 5 s: how long a connection waits for another process's lock (a backup, the `sqlite3` shell)
+/// before failing, as in the Go mecha.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// 8 idle read connections: enough for the API's concurrent reads; more would only hold file
+/// handles and page caches. Busier moments open extra connections and close them afterwards.
+const MAX_IDLE_READERS: usize = 8;
+
+/// How hard SQLite works to keep a commit through a power loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// `synchronous=FULL`: a committed event survives a power loss. The default, because a 202
+    /// promises the event is stored.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits survive a crash of mecha, but the last ones may be lost on
+    /// power loss. Faster on slow disks.
+    Normal,
+}
+
+impl Durability {
+    fn pragma_value(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+/// The event store on a SQLite file.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// Fails if the file cannot be created or locked, or if a newer mecha wrote it.
+    pub fn open(path: &Path, durability: Durability) -> Result<SqliteStore, Error> {
+        create_private_file(path)?;
+        let mut connection = Connection::open(path).map_err(|source| Error::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        configure_writer(&connection, path, durability)?;
+        migrations::migrate(&mut connection, path)?;
+        let writer = Writer::spawn(connection, path, QUEUE_CAPACITY)?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            writer,
+            readers: Arc::new(ReadPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the group-commit writer has done so far (for metrics and tests).
+    pub fn writer_stats(&self) -> WriterStats {
+        self.writer.stats()
+    }
+
+    /// Runs `query` on a pooled read connection on a blocking thread.
+    fn read<T: Send + 'static>(
+        &self,
+        action: &'static str,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let readers = Arc::clone(&self.readers);
+        Box::pin(async move {
+            let path = readers.path.clone();
+            tokio::task::spawn_blocking(move || readers.with(action, query))
+                .await
+                .map_err(|error| Error::Task {
+                    path,
+                    reason: error.to_string(),
+                })?
+        })
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn insert(&self, event: NewEvent) -> StoreFuture<'_, InsertOutcome> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.writer.submit(Request::Insert { event, reply }).await?;
+            answer.await.map_err(|_| self.writer.gone())?
+        })
+    }
+
+    fn get(&self, id: &EventId) -> StoreFuture<'_, Option<EventRecord>> {
+        let id = id.clone();
+        self.read("reading an event", move |connection| {
+            events::get(connection, &id)
+        })
+    }
+
+    fn list(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
+        self.read("listing events", move |connection| {
+            events::list(connection, &filter)
+        })
+    }
+
+    fn transition(&self, id: &EventId, from: EventState, to: EventState) -> StoreFuture<'_, ()> {
+        let id = id.clone();
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            let request = Request::Transition {
+                id,
+                from,
+                to,
+                reply,
+            };
+            self.writer.submit(request).await?;
+            answer.await.map_err(|_| self.writer.gone())?
+        })
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.writer.close())
+    }
+}
+
+/// Creates the database file readable by its owner only, since events carry webhook bodies.
+/// SQLite gives its `-wal` and `-shm` files the same permissions. An existing file is left as
+/// the operator set it.
+fn create_private_file(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::fs::{OpenOptions, Permissions};
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+        /// Read and write for the owner, nothing for anyone else.
+        const OWNER_ONLY: u32 = 0o600;
+
+        let file_error = |source| Error::File {
+            path: path.to_owned(),
+            source,
+        };
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(OWNER_ONLY)
+            .open(path)
+        {
+            // The umask may have removed bits from the mode given above; set it exactly.
+            Ok(file) => file
+                .set_permissions(Permissions::from_mode(OWNER_ONLY))
+                .map_err(file_error),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(error) => Err(file_error(error)),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Sets the write connection's pragmas: WAL, the durability, lock waiting, foreign keys.
+fn configure_writer(
+    connection: &Connection,
+    path: &Path,
+    durability: Durability,
+) -> Result<(), Error> {
+    let pragma_error = |pragma| {
+        move |source| Error::Pragma {
+            path: path.to_owned(),
+            pragma,
+            source,
+        }
+    };
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(pragma_error("busy_timeout"))?;
+    let mode: String = connection
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(pragma_error("journal_mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::JournalMode {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    connection
+        .pragma_update(None, "synchronous", durability.pragma_value())
+        .map_err(pragma_error("synchronous"))?;
+    connection
+        .pragma_update(None, "foreign_keys", "ON")
+        .map_err(pragma_error("foreign_keys"))?;
+    Ok(())
+}
+
+/// Idle read-only connections, reused across reads.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    /// Runs `query` on an idle connection, or a new one if none is idle, then keeps the
+    /// connection for the next read.
+    fn with<T>(
+        &self,
+        action: &'static str,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, Error> {
+        let pooled = self.lock()?.pop();
+        let connection = match pooled {
+            Some(connection) => connection,
+            None => self.open()?,
+        };
+        let result = query(&connection).map_err(|source| Error::Query {
+            path: self.path.clone(),
+            action,
+            source,
+        });
+        let mut idle = self.lock()?;
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(connection);
+        }
+        result
+    }
+
+    fn open(&self) -> Result<Connection, Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let connection =
+            Connection::open_with_flags(&self.path, flags).map_err(|source| Error::Open {
+                path: self.path.clone(),
+                source,
+            })?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|source| Error::Pragma {
+                path: self.path.clone(),
+                pragma: "busy_timeout",
+                source,
+            })?;
+        Ok(connection)
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<Connection>>, Error> {
+        self.idle.lock().map_err(|_| Error::Poisoned {
+            path: self.path.clone(),
+            what: "read pool",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap()
+    }
+
+    fn event(source: &str, delivery: Option<&str>, dedup_key: Option<&str>) -> NewEvent {
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("number".into(), json!(7));
+        NewEvent {
+            source: source.into(),
+            event_type: "issues".into(),
+            delivery_id: delivery.map(Into::into),
+            dedup_key: dedup_key.map(Into::into),
+            actor: "octocat".into(),
+            subject: "acme/widgets#7".into(),
+            attrs,
+            raw: br#"{"number":7}"#.to_vec(),
+        }
+    }
+
+    async fn inserted(store: &dyn EventStore, new: NewEvent) -> EventRecord {
+        match store.insert(new).await.unwrap() {
+            InsertOutcome::Inserted(record) => record,
+            InsertOutcome::Duplicate { existing } => panic!("unexpected duplicate of {existing}"),
+        }
+    }
+
+    async fn count(store: &dyn EventStore) -> usize {
+        let filter = EventFilter {
+            limit: 1_000,
+            ..EventFilter::default()
+        };
+        store.list(filter).await.unwrap().len()
+    }
+
+    #[tokio::test]
+    async fn insert_get_and_list_through_the_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn EventStore> = Arc::new(open(&dir));
+        let first = inserted(&*store, event("github", Some("d-1"), None)).await;
+        let second = inserted(&*store, event("gitlab", Some("d-2"), None)).await;
+        let third = inserted(&*store, event("github", Some("d-3"), None)).await;
+
+        assert_eq!(store.get(&first.id).await.unwrap(), Some(first.clone()));
+        let unknown = EventId::generate().unwrap();
+        assert_eq!(store.get(&unknown).await.unwrap(), None);
+
+        let all = store.list(EventFilter::default()).await.unwrap();
+        let ids: Vec<_> = all.iter().map(|record| record.id.clone()).collect();
+        assert_eq!(ids, [third.id.clone(), second.id.clone(), first.id.clone()]);
+
+        store
+            .transition(&third.id, EventState::Received, EventState::Matched)
+            .await
+            .unwrap();
+        let github_received = EventFilter {
+            state: Some(EventState::Received),
+            source: Some("github".into()),
+            limit: 10,
+        };
+        let ids: Vec<_> = store
+            .list(github_received)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| record.id)
+            .collect();
+        assert_eq!(ids, [first.id]);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_delivery_is_stored_once_per_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let first = inserted(&store, event("github", Some("d-1"), None)).await;
+        for _ in 0..3 {
+            assert_eq!(
+                store
+                    .insert(event("github", Some("d-1"), None))
+                    .await
+                    .unwrap(),
+                InsertOutcome::Duplicate {
+                    existing: first.id.clone()
+                }
+            );
+        }
+        // The same id from another provider is another delivery.
+        inserted(&store, event("gitlab", Some("d-1"), None)).await;
+        // Events without a delivery id are never duplicates of each other by delivery.
+        inserted(&store, event("github", None, None)).await;
+        inserted(&store, event("github", None, None)).await;
+        assert_eq!(count(&store).await, 4);
+    }
+
+    #[tokio::test]
+    async fn a_dedup_key_is_free_again_once_its_event_has_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let key = Some("acme/widgets#7");
+        let first = inserted(&store, event("github", Some("d-1"), key)).await;
+        assert_eq!(
+            store
+                .insert(event("github", Some("d-2"), key))
+                .await
+                .unwrap(),
+            InsertOutcome::Duplicate {
+                existing: first.id.clone()
+            }
+        );
+        // Not terminal yet: still held.
+        store
+            .transition(&first.id, EventState::Received, EventState::Matched)
+            .await
+            .unwrap();
+        assert!(matches!(
+            store
+                .insert(event("github", Some("d-3"), key))
+                .await
+                .unwrap(),
+            InsertOutcome::Duplicate { .. }
+        ));
+        store
+            .transition(&first.id, EventState::Matched, EventState::Failed)
+            .await
+            .unwrap();
+        let second = inserted(&store, event("github", Some("d-4"), key)).await;
+        assert_ne!(second.id, first.id);
+        assert_eq!(count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_transition_from_the_wrong_state_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let record = inserted(&store, event("github", None, None)).await;
+        let error = store
+            .transition(&record.id, EventState::Dispatched, EventState::Completed)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                Error::InvalidTransition { id, from: EventState::Dispatched, to: EventState::Completed }
+                    if *id == record.id
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("is not dispatched"), "{error}");
+        let unknown = EventId::generate().unwrap();
+        assert!(matches!(
+            store
+                .transition(&unknown, EventState::Received, EventState::Matched)
+                .await,
+            Err(Error::InvalidTransition { .. })
+        ));
+        let read = store.get(&record.id).await.unwrap().unwrap();
+        assert_eq!(read.state, EventState::Received);
+    }
+
+    #[tokio::test]
+    async fn rows_survive_close_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let mut ids = Vec::new();
+        for n in 0..50 {
+            let delivery = format!("d-{n}");
+            ids.push(
+                inserted(&store, event("github", Some(&delivery), None))
+                    .await
+                    .id,
+            );
+        }
+        store.close().await.unwrap();
+        store.close().await.unwrap();
+        assert!(matches!(
+            store.insert(event("github", Some("late"), None)).await,
+            Err(Error::Closed { .. })
+        ));
+        // Reads still work after close.
+        assert_eq!(count(&store).await, 50);
+        drop(store);
+
+        let reopened = open(&dir);
+        for id in &ids {
+            assert!(reopened.get(id).await.unwrap().is_some());
+        }
+        assert_eq!(count(&reopened).await, 50);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_ends_the_writer_and_keeps_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let record = inserted(&store, event("github", Some("d-1"), None)).await;
+        drop(store);
+        let reopened = open(&dir);
+        assert_eq!(reopened.get(&record.id).await.unwrap(), Some(record));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_inserts_are_group_committed() {
+        const INSERTS: usize = 2_000;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let mut tasks = Vec::with_capacity(INSERTS);
+        for n in 0..INSERTS {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move {
+                let delivery = format!("d-{n}");
+                store.insert(event("github", Some(&delivery), None)).await
+            }));
+        }
+        for task in tasks {
+            assert!(matches!(
+                task.await.unwrap().unwrap(),
+                InsertOutcome::Inserted(_)
+            ));
+        }
+        let stats = store.writer_stats();
+        assert_eq!(stats.rows_committed, INSERTS as u64);
+        assert_eq!(stats.batches_failed, 0);
+        assert!(
+            stats.batches_committed < stats.rows_committed,
+            "no group commit happened: {stats:?}"
+        );
+        let connection = Connection::open(store.path()).unwrap();
+        let stored: i64 = connection
+            .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(stored, INSERTS as i64);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_mecha_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 9)
+            .unwrap();
+        let error = SqliteStore::open(&path, Durability::Full)
+            .err()
+            .expect("a newer schema must be refused");
+        assert!(matches!(
+            error,
+            Error::SchemaTooNew {
+                found: 9,
+                known: 1,
+                ..
+            }
+        ));
+        assert!(
+            error
+                .to_string()
+                .contains("(schema version 9, this build knows 1); upgrade mecha"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn open_sets_wal_and_the_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+        let connection = Connection::open(&path).unwrap();
+        let mode: String = connection
+            .pragma_query_value(None, "journal_mode", |row| row.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        assert_eq!(Durability::default(), Durability::Full);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_database_file_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(store);
+    }
+
+    #[test]
+    fn a_missing_directory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("mecha.db");
+        let error = SqliteStore::open(&path, Durability::Full)
+            .err()
+            .expect("no directory, no database");
+        assert!(error.to_string().contains("missing"), "{error}");
+    }
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests: the real `mecha` binary, the real wasm plugins, a real SQLite file, real
+//! HTTP over loopback. One test binary, one module per behaviour.
+
+/// Running the daemon, building test plugins, signing and sending fixtures.
+mod support;
+
+/// `mecha plugin` and the other CLI commands.
+mod cli;
+/// Misbehaving plugins fail their own call only; forbidden imports are refused at install.
+mod containment;
+/// The github plugin (as wasm) on every GitHub fixture, through the library API.
+mod github_source;
+/// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.
+mod ingest;
+/// Status codes and messages for bad requests, signatures, keys and sizes.
+mod rejection;

@@ -1,0 +1,199 @@
+//! Runs the real `mecha` binary against a temporary home, on a free loopback port.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The secret the tests configure for the github source.
+pub const GITHUB_SECRET: &str = "test-webhook-secret";
+
+/// A temporary mecha home with its config files.
+pub struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    /// A home whose secrets.yml holds [`GITHUB_SECRET`] and whose config.yml holds `config`.
+    pub fn new(config: &str) -> Home {
+        let home = Home::empty();
+        home.write_config(config);
+        home.write_secrets(&format!("github:\n  webhook_secret: {GITHUB_SECRET}\n"));
+        home
+    }
+
+    /// A home with no files at all.
+    pub fn empty() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.path().join("config.yml"), config).expect("config written");
+    }
+
+    pub fn write_secrets(&self, secrets: &str) {
+        let path = self.path().join("secrets.yml");
+        std::fs::write(&path, secrets).expect("secrets written");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
+    /// Runs `mecha ARGS` with this home and returns (success, stdout, stderr).
+    pub fn mecha(&self, args: &[&str]) -> (bool, String, String) {
+        let output = Command::new(binary())
+            .args(args)
+            .env("MECHA_HOME", self.path())
+            .env_remove("MECHA_DB_PATH")
+            .env_remove("MECHA_API_KEY")
+            .output()
+            .expect("mecha runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mecha"))
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `mecha serve` on a free port and waits until `/health` answers.
+    pub fn start(home: &Home) -> Daemon {
+        let port = free_port();
+        let log = home.path().join(format!("daemon-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary())
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("MECHA_HOME", home.path())
+            .env_remove("MECHA_DB_PATH")
+            .env_remove("MECHA_API_KEY")
+            .env("MECHA_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("mecha serve starts");
+        let mut daemon = Daemon {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("mecha serve exited with {status}:\n{}", self.log());
+            }
+            if std::net::TcpStream::connect(self.base.trim_start_matches("http://")).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("mecha serve did not become ready:\n{}", self.log());
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// What the daemon logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("daemon exits");
+        assert!(exit.success(), "daemon exited with {exit}:\n{}", self.log());
+        self.log()
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        self.child.kill().expect("killed");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// An HTTP client for the tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Posts a GitHub delivery of `event` signed with [`GITHUB_SECRET`].
+pub async fn send_github(
+    daemon: &Daemon,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(daemon.url("/webhook/github"))
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", delivery)
+        .header(
+            "X-Hub-Signature-256",
+            mecha::signature::github_signature(GITHUB_SECRET.as_bytes(), body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    status_and_json(response).await
+}
+
+pub async fn status_and_json(response: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, json)
+}
+
+pub async fn get_json(daemon: &Daemon, path: &str) -> (u16, serde_json::Value) {
+    let response = client()
+        .get(daemon.url(path))
+        .send()
+        .await
+        .expect("request sent");
+    status_and_json(response).await
+}

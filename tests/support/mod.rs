@@ -1,0 +1,5 @@
+//! Support for the end-to-end tests.
+
+pub mod daemon;
+pub mod fixtures;
+pub mod plugins;
