@@ -1,1 +1,384 @@
-fn main() {}
+//! Ingest benchmark: prints every figure of the ingest targets, measured in one run.
+//!
+//! `cargo bench -p mecha --bench ingest` (add `-- --quick` for a short run)
+//!
+//! 1. Plugin calls, in process: the bundled github plugin's `describe` (instantiate + trivial
+//!    call) and `handle-webhook` on real fixtures, each on a fresh instance as the daemon does,
+//!    against the same parser and HMAC check compiled natively. The ratio wasm/native is
+//!    computed from medians taken in the same run.
+//! 2. The daemon, as a separate process (the real `mecha serve`, durable SQLite with
+//!    synchronous=FULL): start-to-ready with a warm compile cache and idle RSS; then a load
+//!    generator over loopback that signs every GitHub fixture and posts it with a fresh delivery
+//!    id, at saturation and at a fixed rate. Latency at the fixed rate is measured from each
+//!    request's scheduled send time, so a stalled daemon cannot hide its queueing delay.
+//!
+//! The load generator shares the machine's cores with the daemon, so saturation figures are a
+//! lower bound of what the daemon does with the machine to itself.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use mecha::config::secrets::Secret;
+use mecha::plugin::bindings::source::types;
+use mecha::plugin::engine::RuntimeOptions;
+use mecha::plugin::install::Installed;
+use mecha::plugin::loader::{Loader, Runner};
+use mecha::plugin::source::{SourceCall, SourcePlugin};
+use mecha::plugin::{PluginRegistry, Runtime};
+
+const SECRET: &str = "bench-webhook-secret";
+
+struct Settings {
+    call_iterations: usize,
+    load_seconds: u64,
+    connections: usize,
+    fixed_rate: u64,
+}
+
+fn main() {
+    let quick = std::env::args().any(|arg| arg == "--quick");
+    let settings = if quick {
+        Settings {
+            call_iterations: 300,
+            load_seconds: 2,
+            connections: 32,
+            fixed_rate: 1000,
+        }
+    } else {
+        Settings {
+            call_iterations: 3000,
+            load_seconds: 5,
+            connections: 64,
+            fixed_rate: 1000,
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(plugin_calls(&settings));
+    runtime.block_on(daemon(&settings));
+}
+
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/github");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("fixtures")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| {
+            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).expect("fixture");
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn event_of(file_name: &str) -> String {
+    file_name.split("__").next().unwrap_or("push").to_owned()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+async fn github_plugin() -> (Arc<SourcePlugin>, SourceCall, Loader) {
+    let runtime = Runtime::new(RuntimeOptions {
+        concurrent_calls: 16,
+        max_memory_bytes: 64 << 20,
+    })
+    .expect("runtime");
+    println!("engine allocator: {:?}", runtime.allocator());
+    let loader = Loader::new(Arc::new(runtime), None).expect("loader");
+    let none = Installed::new(std::env::temp_dir().join("mecha-bench-no-plugins"));
+    let registry = PluginRegistry::load(&loader, &none).await.expect("bundled plugins");
+    let Runner::Source(plugin) = registry.get("github").expect("github").runner.clone();
+    let mut secrets = BTreeMap::new();
+    secrets.insert("webhook_secret".to_owned(), Secret::new(SECRET));
+    let call = SourceCall {
+        secrets: Arc::new(secrets),
+        ..SourceCall::default()
+    };
+    (plugin, call, loader)
+}
+
+fn signed_request(event: &str, body: &[u8]) -> types::Request {
+    let header = |name: &str, value: String| types::Header {
+        name: name.to_owned(),
+        value,
+    };
+    types::Request {
+        method: "POST".into(),
+        query: String::new(),
+        headers: vec![
+            header("x-github-event", event.to_owned()),
+            header("x-github-delivery", "bench".to_owned()),
+            header(
+                "x-hub-signature-256",
+                mecha::signature::github_signature(SECRET.as_bytes(), body),
+            ),
+        ],
+        body: body.to_vec(),
+    }
+}
+
+/// The work of one wasm `handle-webhook`, natively: decode and check the signature, parse.
+fn native_handle(event: &str, body: &[u8], signature_header: &str) {
+    let hex = signature_header.trim_start_matches("sha256=");
+    let signature = mecha_plugin_sdk::hex::decode(hex).expect("hex");
+    assert!(mecha::plugin::host::verify::hmac_sha256_matches(
+        SECRET.as_bytes(),
+        body,
+        &signature
+    ));
+    let parsed = mecha_plugin_github::parse::parse(event, Some("bench"), body).expect("parses");
+    std::hint::black_box(parsed);
+}
+
+async fn plugin_calls(settings: &Settings) {
+    println!("== plugin calls ({} iterations each, fresh instance per call)", settings.call_iterations);
+    let (plugin, call, _loader) = github_plugin().await;
+    let limits = call.limits;
+
+    let mut samples = Vec::with_capacity(settings.call_iterations);
+    for _ in 0..settings.call_iterations {
+        let started = Instant::now();
+        std::hint::black_box(plugin.describe(limits).await.expect("describe"));
+        samples.push(started.elapsed());
+    }
+    println!(
+        "github describe (instantiate + call):  median {:8.1} µs   [target < 25 µs]",
+        micros(median(samples))
+    );
+
+    let mut total_wasm = 0.0;
+    let mut total_native = 0.0;
+    for (name, body) in fixtures() {
+        let event = event_of(&name);
+        let request = signed_request(&event, &body);
+        let signature = request.headers[2].value.clone();
+        let mut wasm = Vec::with_capacity(settings.call_iterations);
+        let mut native = Vec::with_capacity(settings.call_iterations);
+        for _ in 0..settings.call_iterations {
+            let started = Instant::now();
+            let answer = plugin
+                .handle_webhook(&call, request.clone())
+                .await
+                .expect("call");
+            wasm.push(started.elapsed());
+            assert!(answer.outcome.is_ok() && answer.verified, "{name}");
+            let started = Instant::now();
+            native_handle(&event, &body, &signature);
+            native.push(started.elapsed());
+        }
+        let (wasm, native) = (micros(median(wasm)), micros(median(native)));
+        total_wasm += wasm;
+        total_native += native;
+        println!(
+            "github handle-webhook {name:<48} {:>6} B   wasm {wasm:8.1} µs   native {native:7.1} µs   ratio {:5.2}",
+            body.len(),
+            wasm / native
+        );
+    }
+    println!(
+        "github handle-webhook, all fixtures: wasm {total_wasm:.1} µs / native {total_native:.1} µs = ratio {:.2}   [target <= 1.5]",
+        total_wasm / total_native
+    );
+}
+
+struct RunningDaemon {
+    child: Child,
+    base: String,
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(home: &Path) -> (RunningDaemon, Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_mecha"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("MECHA_HOME", home)
+        .env("MECHA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mecha serve");
+    let addr = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "daemon did not start");
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let ready = started.elapsed();
+    (
+        RunningDaemon {
+            child,
+            base: format!("http://{addr}"),
+        },
+        ready,
+    )
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Signed bodies of every fixture, with their event names.
+struct Payloads {
+    items: Vec<(String, Vec<u8>, String)>,
+    next_delivery: AtomicU64,
+}
+
+impl Payloads {
+    fn new() -> Payloads {
+        let items = fixtures()
+            .into_iter()
+            .map(|(name, body)| {
+                let signature = mecha::signature::github_signature(SECRET.as_bytes(), &body);
+                (event_of(&name), body, signature)
+            })
+            .collect();
+        Payloads {
+            items,
+            next_delivery: AtomicU64::new(0),
+        }
+    }
+
+    /// Posts the next fixture with a fresh delivery id; returns whether it was stored (202).
+    async fn send(&self, client: &reqwest::Client, url: &str) -> bool {
+        let n = self.next_delivery.fetch_add(1, Ordering::Relaxed);
+        let (event, body, signature) = &self.items[n as usize % self.items.len()];
+        let response = client
+            .post(url)
+            .header("X-GitHub-Event", event)
+            .header("X-GitHub-Delivery", format!("bench-{n}"))
+            .header("X-Hub-Signature-256", signature)
+            .body(body.clone())
+            .send()
+            .await;
+        matches!(response, Ok(response) if response.status().as_u16() == 202)
+    }
+}
+
+async fn daemon(settings: &Settings) {
+    println!("== daemon (real `mecha serve`, SQLite synchronous=FULL)");
+    let home = tempfile::tempdir().expect("temp home");
+    let secrets = home.path().join("secrets.yml");
+    std::fs::write(&secrets, format!("github:\n  webhook_secret: {SECRET}\n")).expect("secrets");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    // The first start fills the compile cache; the second is the one users see every day.
+    let (first, cold) = start_daemon(home.path());
+    drop(first);
+    let (daemon, warm) = start_daemon(home.path());
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_rss = rss_kib(daemon.child.id());
+    println!(
+        "start to ready: cold cache {:.0} ms, warm cache {:.0} ms   [target < 150 ms]",
+        cold.as_secs_f64() * 1e3,
+        warm.as_secs_f64() * 1e3
+    );
+    println!("idle RSS: {:.1} MiB   [target < 40 MiB]", idle_rss as f64 / 1024.0);
+
+    let url = format!("{}/webhook/github", daemon.base);
+    let payloads = Arc::new(Payloads::new());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(settings.connections)
+        .build()
+        .expect("client");
+
+    // Saturation: every connection sends its next request as soon as the last one is answered.
+    let deadline = Instant::now() + Duration::from_secs(settings.load_seconds);
+    let stored = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..settings.connections)
+        .map(|_| {
+            let (client, url, payloads) = (client.clone(), url.clone(), payloads.clone());
+            let (stored, failed) = (stored.clone(), failed.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    let counter = if payloads.send(&client, &url).await { &stored } else { &failed };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let stored = stored.load(Ordering::Relaxed);
+    println!(
+        "saturation ({} connections, {} s): {:.0} durable events/s ({} stored, {} failed)   [target >= 5000]",
+        settings.connections,
+        settings.load_seconds,
+        stored as f64 / elapsed,
+        stored,
+        failed.load(Ordering::Relaxed)
+    );
+
+    // Fixed rate: requests are scheduled at exact instants; latency counts from the schedule.
+    let rate = settings.fixed_rate;
+    let total = rate * settings.load_seconds;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let origin = Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let scheduled = origin + interval * i as u32;
+        tokio::time::sleep_until(scheduled.into()).await;
+        let (client, url, payloads) = (client.clone(), url.clone(), payloads.clone());
+        tasks.push(tokio::spawn(async move {
+            let ok = payloads.send(&client, &url).await;
+            (ok, scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut errors = 0;
+    for task in tasks {
+        let (ok, latency) = task.await.expect("task");
+        if !ok {
+            errors += 1;
+        }
+        latencies.push(latency);
+    }
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "fixed {rate} events/s for {} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {errors} failed   [target p99 < 25 ms]",
+        settings.load_seconds,
+        percentile(0.50).as_secs_f64() * 1e3,
+        percentile(0.99).as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3,
+    );
+}

@@ -3,7 +3,7 @@
 /// Decodes lower- or upper-case hex; `None` when the text has an odd length or a non-hex digit.
 pub fn decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes

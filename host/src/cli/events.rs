@@ -103,10 +103,10 @@ impl Show {
             format!("no event with id {}; `mecha events ls` lists them", self.id)
         })?;
         let mut json = serde_json::to_value(&event)?;
-        if !self.json {
-            if let Some(object) = json.as_object_mut() {
-                object.remove("raw");
-            }
+        if !self.json
+            && let Some(object) = json.as_object_mut()
+        {
+            object.remove("raw");
         }
         println!("{}", serde_json::to_string_pretty(&json)?);
         Ok(())
