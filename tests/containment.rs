@@ -98,3 +98,32 @@ async fn a_plugin_with_a_forbidden_import_is_refused_with_the_import_named() {
         "nothing was installed:\n{stdout}"
     );
 }
+
+/// A source that declares secrets is exempt from the API key only for requests it verified:
+/// one that skips the check gets its events refused, even with its secret configured.
+#[tokio::test]
+async fn a_source_that_skips_verification_cannot_store_events() {
+    let home = Home::new("api_key: the-api-key\n");
+    home.write_secrets("unverified:\n  token: some-token\n");
+    let path = plugins::path("unverified");
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let daemon = Daemon::start(&home);
+    let (status, error) = post(&daemon, "unverified", "{}").await;
+    assert_eq!(status, 500, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .expect("message")
+            .contains("without verifying it"),
+        "{error}"
+    );
+    let response = client()
+        .get(daemon.url("/events"))
+        .header("X-API-Key", "the-api-key")
+        .send()
+        .await
+        .expect("sent");
+    let (_, events) = status_and_json(response).await;
+    assert_eq!(events, serde_json::json!([]), "nothing was stored");
+}

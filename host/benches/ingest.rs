@@ -71,7 +71,11 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .map(|path| {
-            let name = path.file_name().expect("name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
             let bytes = std::fs::read(&path).expect("fixture");
             (name, bytes)
         })
@@ -102,7 +106,9 @@ async fn github_plugin() -> (Arc<SourcePlugin>, SourceCall, Loader) {
     println!("engine allocator: {:?}", runtime.allocator());
     let loader = Loader::new(Arc::new(runtime), None).expect("loader");
     let none = Installed::new(std::env::temp_dir().join("mecha-bench-no-plugins"));
-    let registry = PluginRegistry::load(&loader, &none).await.expect("bundled plugins");
+    let registry = PluginRegistry::load(&loader, &none)
+        .await
+        .expect("bundled plugins");
     let Runner::Source(plugin) = registry.get("github").expect("github").runner.clone();
     let mut secrets = BTreeMap::new();
     secrets.insert("webhook_secret".to_owned(), Secret::new(SECRET));
@@ -147,7 +153,10 @@ fn native_handle(event: &str, body: &[u8], signature_header: &str) {
 }
 
 async fn plugin_calls(settings: &Settings) {
-    println!("== plugin calls ({} iterations each, fresh instance per call)", settings.call_iterations);
+    println!(
+        "== plugin calls ({} iterations each, fresh instance per call)",
+        settings.call_iterations
+    );
     let (plugin, call, _loader) = github_plugin().await;
     let limits = call.limits;
 
@@ -226,7 +235,10 @@ fn start_daemon(home: &Path) -> (RunningDaemon, Duration) {
         .expect("mecha serve");
     let addr = format!("127.0.0.1:{port}");
     while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "daemon did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "daemon did not start"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
     let ready = started.elapsed();
@@ -308,7 +320,10 @@ async fn daemon(settings: &Settings) {
         cold.as_secs_f64() * 1e3,
         warm.as_secs_f64() * 1e3
     );
-    println!("idle RSS: {:.1} MiB   [target < 40 MiB]", idle_rss as f64 / 1024.0);
+    println!(
+        "idle RSS: {:.1} MiB   [target < 40 MiB]",
+        idle_rss as f64 / 1024.0
+    );
 
     let url = format!("{}/webhook/github", daemon.base);
     let payloads = Arc::new(Payloads::new());
@@ -328,7 +343,11 @@ async fn daemon(settings: &Settings) {
             let (stored, failed) = (stored.clone(), failed.clone());
             tokio::spawn(async move {
                 while Instant::now() < deadline {
-                    let counter = if payloads.send(&client, &url).await { &stored } else { &failed };
+                    let counter = if payloads.send(&client, &url).await {
+                        &stored
+                    } else {
+                        &failed
+                    };
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             })
@@ -373,7 +392,8 @@ async fn daemon(settings: &Settings) {
         latencies.push(latency);
     }
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let percentile =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "fixed {rate} events/s for {} s: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {errors} failed   [target p99 < 25 ms]",
         settings.load_seconds,

@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-const TEST_PLUGINS: &[&str] = &["spin", "bomb", "panic", "sockets"];
+const TEST_PLUGINS: &[&str] = &["spin", "bomb", "panic", "sockets", "unverified"];
 
-/// The path of the built test plugin `name` (one of spin, bomb, panic, sockets).
+/// The path of the built test plugin `name` (one of [`TEST_PLUGINS`]).
 pub fn path(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(build);

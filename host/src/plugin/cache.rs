@@ -94,3 +94,100 @@ fn write_entry(dir: &Path, code_path: &Path, digest_path: &Path, code: &[u8]) ->
     std::fs::rename(&digest_tmp, digest_path).map_err(io(digest_path))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::bundled::BUNDLED;
+
+    fn engine() -> Engine {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        Engine::new(&config).expect("engine")
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("cache dir")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn compiles_once_and_reuses_the_entry() {
+        let temp = tempfile::tempdir().expect("temp");
+        let engine = engine();
+        let cache = CompileCache::new(Some(temp.path().to_owned()), "engine-a".into());
+        let (_, wasm) = BUNDLED[0];
+        cache.component(&engine, "plugin", wasm).expect("compiled");
+        let files = entries(temp.path());
+        assert_eq!(files.len(), 2, "code and digest: {files:?}");
+        let code = files
+            .iter()
+            .find(|path| path.extension().is_some_and(|e| e == "cwasm"))
+            .expect("code");
+        assert!(
+            code.file_name()
+                .expect("name")
+                .to_string_lossy()
+                .starts_with(&sha256_hex(wasm))
+        );
+        let written = std::fs::metadata(code)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        cache
+            .component(&engine, "plugin", wasm)
+            .expect("from cache");
+        let reread = std::fs::metadata(code)
+            .expect("meta")
+            .modified()
+            .expect("mtime");
+        assert_eq!(written, reread, "the second load did not rewrite the entry");
+
+        // Another engine configuration gets its own entry.
+        let other = CompileCache::new(Some(temp.path().to_owned()), "engine-b".into());
+        other.component(&engine, "plugin", wasm).expect("compiled");
+        assert_eq!(entries(temp.path()).len(), 4);
+    }
+
+    #[test]
+    fn a_tampered_entry_is_not_loaded_but_replaced() {
+        let temp = tempfile::tempdir().expect("temp");
+        let engine = engine();
+        let cache = CompileCache::new(Some(temp.path().to_owned()), "engine".into());
+        let (_, wasm) = BUNDLED[0];
+        cache.component(&engine, "plugin", wasm).expect("compiled");
+        let code = entries(temp.path())
+            .into_iter()
+            .find(|path| path.extension().is_some_and(|e| e == "cwasm"))
+            .expect("code");
+        let original = std::fs::read(&code).expect("code");
+        std::fs::write(&code, b"\x7fELF not what was compiled").expect("tampered");
+        assert!(read_verified(&code, &code.with_extension("sha256")).is_none());
+        cache
+            .component(&engine, "plugin", wasm)
+            .expect("recompiled");
+        assert_eq!(
+            std::fs::read(&code).expect("code"),
+            original,
+            "the entry was rewritten"
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_invalid_component_error() {
+        let cache = CompileCache::new(None, "engine".into());
+        let err = match cache.component(&engine(), "junk.wasm", b"not wasm") {
+            Err(err) => err.to_string(),
+            Ok(_) => panic!("garbage compiled"),
+        };
+        assert!(
+            err.starts_with("junk.wasm is not a valid WebAssembly component"),
+            "{err}"
+        );
+    }
+}

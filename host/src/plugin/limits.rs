@@ -102,16 +102,55 @@ where
             limit_mib: limits.memory_mib,
         }),
         Err(err) => {
-            let output = state.captured_output();
-            let reason = if output.is_empty() {
-                format!("{err:#}")
-            } else {
-                format!("{err:#}; it printed: {output}")
-            };
+            tracing::debug!(plugin = %plugin, error = ?err, "plugin call trapped");
             Err(CallError::Trap {
                 plugin: plugin.to_string(),
-                reason,
+                reason: trap_reason(&err, &state.captured_output()),
             })
         }
+    }
+}
+
+/// 500 characters of what a crashed plugin printed: enough for a panic message, and short
+/// enough for an HTTP error body and a log line.
+const MAX_PRINTED_CHARS: usize = 500;
+
+/// The trap itself (not the wasm backtrace, which goes to the debug log) and what the plugin
+/// printed before it, on one line.
+fn trap_reason(err: &wasmtime::Error, printed: &str) -> String {
+    let trap = err.root_cause().to_string();
+    let printed: Vec<&str> = printed
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    if printed.is_empty() {
+        return trap;
+    }
+    let printed: String = printed.join(" ").chars().take(MAX_PRINTED_CHARS).collect();
+    format!("{trap}; it printed: {printed}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trap_reason;
+
+    #[test]
+    fn trap_reason_is_one_line_without_the_backtrace_hint() {
+        let err = wasmtime::Error::msg("wasm trap: unreachable")
+            .context("error while executing at wasm backtrace:\n 0: 0x1 - x");
+        let reason = trap_reason(
+            &err,
+            "thread '<unnamed>' panicked at src/lib.rs:1:1:\nboom\nnote: run with `RUST_BACKTRACE=1` environment variable",
+        );
+        assert_eq!(
+            reason,
+            "wasm trap: unreachable; it printed: thread '<unnamed>' panicked at src/lib.rs:1:1: boom"
+        );
+        assert_eq!(trap_reason(&err, ""), "wasm trap: unreachable");
+        assert_eq!(
+            trap_reason(&err, &"x".repeat(2000)).len(),
+            "wasm trap: unreachable; it printed: ".len() + 500
+        );
     }
 }
