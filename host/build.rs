@@ -49,7 +49,14 @@ fn record_git_commit(workspace: &Path) {
 }
 
 fn build_plugins(workspace: &Path, out_dir: &Path) {
-    for watched in ["plugins", "sdk", "wit", "Cargo.lock", "Cargo.toml"] {
+    for watched in [
+        "plugins",
+        "sdk",
+        "wit",
+        "Cargo.lock",
+        "Cargo.toml",
+        ".cargo/config.toml",
+    ] {
         println!(
             "cargo:rerun-if-changed={}",
             workspace.join(watched).display()

@@ -8,6 +8,8 @@ mod support;
 mod cli;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.
 mod containment;
+/// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.
+mod dispatch;
 /// The github plugin (as wasm) on every GitHub fixture, through the library API.
 mod github_source;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.

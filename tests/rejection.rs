@@ -113,7 +113,7 @@ async fn bad_signatures_unknown_sources_malformed_and_oversized_bodies() {
 }
 
 #[tokio::test]
-async fn a_source_without_its_secret_is_disabled_and_says_what_to_set() {
+async fn a_source_without_its_secret_is_disabled_until_sighup_brings_it() {
     let home = Home::empty();
     let daemon = Daemon::start(&home);
     let body = fixtures::read("github", "push__payload.json");
@@ -126,6 +126,24 @@ async fn a_source_without_its_secret_is_disabled_and_says_what_to_set() {
             .contains("github.webhook_secret"),
         "{error}"
     );
+
+    home.write_secrets(&format!("github:\n  webhook_secret: {GITHUB_SECRET}\n"));
+    daemon.hangup();
+    let mut status = 0;
+    for _ in 0..250 {
+        status = send_github(&daemon, "push", "x", &body).await.0;
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        status,
+        202,
+        "the reloaded secret is used:\n{}",
+        daemon.log()
+    );
+    assert!(daemon.log().contains("reloaded secrets.yml"));
 }
 
 #[tokio::test]

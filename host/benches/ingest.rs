@@ -1,6 +1,7 @@
 //! Ingest benchmark: prints every figure of the ingest targets, measured in one run.
 //!
-//! `cargo bench -p mecha --bench ingest` (add `-- --quick` for a short run)
+//! `cargo bench -p mecha --bench ingest` (add `-- --quick` for a short run, `-- --calls-only`
+//! to skip the daemon)
 //!
 //! 1. Plugin calls, in process: the bundled github plugin's `describe` (instantiate + trivial
 //!    call) and `handle-webhook` on real fixtures, each on a fresh instance as the daemon does,
@@ -61,7 +62,9 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(plugin_calls(&settings));
-    runtime.block_on(daemon(&settings));
+    if !std::env::args().any(|arg| arg == "--calls-only") {
+        runtime.block_on(daemon(&settings));
+    }
 }
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {

@@ -132,6 +132,16 @@ impl Daemon {
         self.log()
     }
 
+    /// Sends SIGHUP, which makes the daemon re-read secrets.yml.
+    pub fn hangup(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
     /// Kills the daemon with SIGKILL, as a crash would.
     pub fn kill(mut self) {
         self.child.kill().expect("killed");

@@ -3,3 +3,4 @@
 pub mod daemon;
 pub mod fixtures;
 pub mod plugins;
+pub mod worker;

@@ -1,6 +1,6 @@
 //! API-key authentication, compared in constant time.
 //!
-//! `/health` is always open. Webhooks of sources that verify their own signatures are open too
+//! `/health` and `/metrics` are always open. Webhooks of sources that verify their own signatures are open too
 //! (the source proves per request that it verified). Everything else needs
 //! `Authorization: Bearer <key>` or `X-API-Key: <key>` when a key is configured.
 
@@ -33,7 +33,7 @@ pub async fn require_api_key(
 }
 
 fn is_open(state: &ApiState, path: &str) -> bool {
-    if path == "/health" {
+    if path == "/health" || path == "/metrics" {
         return true;
     }
     match path.strip_prefix("/webhook/") {

@@ -1,17 +1,20 @@
 //! `GET /events` and `GET /event/{id}`.
 
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState};
+use crate::pipeline::operator::{self, OperatorError};
 use crate::store::{EventFilter, EventId, EventRecord, EventState};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/events", get(list))
         .route("/event/{id}", get(show))
+        .route("/events/{id}/replay", post(replay))
 }
 
 #[derive(Deserialize)]
@@ -40,6 +43,7 @@ async fn list(
         limit: query.limit.unwrap_or(100),
     };
     let events = state
+        .processor
         .store
         .list(filter)
         .await
@@ -54,9 +58,27 @@ async fn show(
     let id: EventId = id
         .parse()
         .map_err(|_| ApiError::not_found("event not found"))?;
-    match state.store.get(&id).await {
+    match state.processor.store.get(&id).await {
         Ok(Some(event)) => Ok(Json(event)),
         Ok(None) => Err(ApiError::not_found("event not found")),
+        Err(err) => Err(ApiError::internal(&err)),
+    }
+}
+
+/// Stores a copy of the event and processes it as if it had just arrived.
+async fn replay(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let id: EventId = id
+        .parse()
+        .map_err(|_| ApiError::not_found("event not found"))?;
+    match operator::replay_event(&state.processor, &id).await {
+        Ok(replayed) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "replay_of": id.to_string(), "event": replayed })),
+        )),
+        Err(OperatorError::EventNotFound) => Err(ApiError::not_found("event not found")),
         Err(err) => Err(ApiError::internal(&err)),
     }
 }

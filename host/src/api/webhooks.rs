@@ -59,8 +59,19 @@ async fn receive(
             .collect(),
         body: body.to_vec(),
     };
-    match ingest(&source, state.store.as_ref(), request).await {
-        Ok(Ingested::Stored { stored, duplicates }) => Ok(stored_response(stored, duplicates)),
+    let processor = &state.processor;
+    match ingest(
+        &source,
+        processor.store.as_ref(),
+        &processor.metrics,
+        request,
+    )
+    .await
+    {
+        Ok(Ingested::Stored { stored, duplicates }) => {
+            processor.spawn(stored.clone());
+            Ok(stored_response(stored, duplicates))
+        }
         Ok(Ingested::Reply(reply)) => Ok(reply_response(reply)),
         Err(IngestError::Unauthorized(message)) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -1,14 +1,15 @@
-//! `mecha events ls|show`.
+//! `mecha events ls|show|replay`.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::table;
 use crate::config::home::Home;
+use crate::config::server::ServerConfig;
 use crate::store::timestamp;
-use crate::store::{
-    Durability, EventFilter, EventId, EventRecord, EventState, EventStore, SqliteStore,
-};
+use crate::store::{EventFilter, EventId, EventRecord, EventState, EventStore, SqliteStore};
 
 #[derive(Debug, Subcommand)]
 pub enum Events {
@@ -16,16 +17,21 @@ pub enum Events {
     Ls(List),
     /// Show one event with its attributes and raw body.
     Show(Show),
+    /// Process a stored event again, as a new event linked to it in the audit trail. Needs a
+    /// running daemon.
+    Replay(Replay),
 }
 
 impl Events {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        home.ensure()?;
-        let store = SqliteStore::open(&home.database(), Durability::Full)
-            .with_context(|| format!("opening the database at {}", home.database().display()))?;
+        if let Events::Replay(command) = self {
+            return command.run(&home).await;
+        }
+        let store = super::open_store(&home)?;
         let result = match self {
             Events::Ls(command) => command.run(&store).await,
             Events::Show(command) => command.run(&store).await,
+            Events::Replay(_) => Ok(()),
         };
         store.close().await?;
         result
@@ -50,7 +56,7 @@ pub struct List {
 }
 
 impl List {
-    async fn run(self, store: &SqliteStore) -> anyhow::Result<()> {
+    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let events = store
             .list(EventFilter {
                 state: self.state,
@@ -98,7 +104,7 @@ pub struct Show {
 }
 
 impl Show {
-    async fn run(self, store: &SqliteStore) -> anyhow::Result<()> {
+    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let event = store.get(&self.id).await?.with_context(|| {
             format!("no event with id {}; `mecha events ls` lists them", self.id)
         })?;
@@ -109,6 +115,43 @@ impl Show {
             object.remove("raw");
         }
         println!("{}", serde_json::to_string_pretty(&json)?);
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Replay {
+    /// The event's id.
+    id: EventId,
+    /// The daemon's address (default: addr from config.yml).
+    #[arg(long)]
+    addr: Option<String>,
+}
+
+impl Replay {
+    async fn run(self, home: &Home) -> anyhow::Result<()> {
+        let config = ServerConfig::load(&home.config_file())?;
+        let addr = self.addr.unwrap_or_else(|| config.addr.to_string());
+        let url = format!("http://{addr}/events/{}/replay", self.id);
+        let mut request = reqwest::Client::new().post(&url);
+        if let Some(key) = &config.api_key {
+            request = request.header("X-API-Key", key.expose());
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("posting to {url}; is `mecha serve` running?"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if !status.is_success() {
+            anyhow::bail!("the daemon answered {status}: {text}");
+        }
+        let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        println!(
+            "replayed {} as {}",
+            self.id,
+            reply["event"]["id"].as_str().unwrap_or("?")
+        );
         Ok(())
     }
 }

@@ -4,14 +4,26 @@
 //! SQL or pipeline decisions. Errors reach `main` as `anyhow` chains.
 
 pub mod dev;
+pub mod doctor;
 pub mod events;
+pub mod logs;
 pub mod plugin;
 pub mod serve;
+pub mod show_config;
 pub mod table;
+pub mod tasks;
+pub mod worker;
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::home::Home;
+use crate::config::secrets::Secrets;
+use crate::config::server::ServerConfig;
+use crate::redact::Redactor;
+use crate::store::{Durability, SqliteStore};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -46,6 +58,18 @@ pub enum Command {
     /// List, install, remove and inspect plugins.
     #[command(subcommand)]
     Plugin(plugin::Plugin),
+    /// Add, remove, start, stop and list workers.
+    #[command(subcommand)]
+    Worker(worker::Worker),
+    /// Print stored worker definitions as YAML (secrets hidden).
+    Config(show_config::ShowConfig),
+    /// List, show and retry tasks.
+    #[command(subcommand)]
+    Tasks(tasks::Tasks),
+    /// Show the audit trail.
+    Logs(logs::Logs),
+    /// Check the setup and every worker, and say what to fix.
+    Doctor(doctor::Doctor),
     /// Tools for trying mecha out locally.
     #[command(subcommand)]
     Dev(dev::Dev),
@@ -58,7 +82,39 @@ impl Cli {
             Command::Serve(command) => command.run(home).await,
             Command::Events(command) => command.run(home).await,
             Command::Plugin(command) => command.run(home).await,
+            Command::Worker(command) => command.run(home).await,
+            Command::Config(command) => command.run(home).await,
+            Command::Tasks(command) => command.run(home).await,
+            Command::Logs(command) => command.run(home).await,
+            Command::Doctor(command) => command.run(home).await,
             Command::Dev(command) => command.run(home).await,
         }
     }
+}
+
+/// The database, for commands that read or change it directly.
+fn open_store(home: &Home) -> anyhow::Result<Arc<SqliteStore>> {
+    home.ensure()?;
+    let store = SqliteStore::open(&home.database(), Durability::Full)
+        .with_context(|| format!("opening the database at {}", home.database().display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Hides credentials and the configured secrets in what commands print. A secrets file that
+/// cannot be read still leaves the credential patterns.
+fn redactor(home: &Home) -> Redactor {
+    let mut secrets: Vec<String> = Secrets::load(&home.secrets_file())
+        .map(|secrets| {
+            secrets
+                .values()
+                .map(|secret| secret.expose().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Ok(config) = ServerConfig::load(&home.config_file())
+        && let Some(key) = config.api_key
+    {
+        secrets.push(key.expose().to_owned());
+    }
+    Redactor::new(secrets)
 }

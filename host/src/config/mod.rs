@@ -7,6 +7,7 @@
 pub mod home;
 pub mod secrets;
 pub mod server;
+pub mod worker;
 
 use std::path::PathBuf;
 
@@ -35,6 +36,23 @@ pub enum Error {
         field: String,
         message: String,
     },
+    /// A `${VAR}` in a worker definition could not be resolved (unset, or written wrong).
+    #[error("worker {worker}: {field}: {message}")]
+    Interpolate {
+        worker: String,
+        field: String,
+        message: String,
+    },
+    /// A `backend.name` token reference that does not lead to a token in `secrets.yml`.
+    #[error("token reference `{reference}`: {message}")]
+    TokenReference { reference: String, message: String },
+    /// A token whose prefix does not say which variable a worker container reads it from. The
+    /// token itself is never part of the message.
+    #[error(
+        "the token does not start with sk-ant-oat (Claude OAuth), sk-ant- (Anthropic API key) or \
+         sk- (Codex); set the variable it belongs in through docker.env instead"
+    )]
+    TokenPrefix,
 }
 
 /// Turns a serde_yaml error into a message with the line and column it points at.

@@ -135,6 +135,78 @@ impl Secrets {
     pub fn token_groups(&self) -> usize {
         self.tokens.len()
     }
+
+    /// The token a `backend.name` reference points at (`tokens.<backend>.<name>`). The errors
+    /// name the reference and the names that do exist, never a value.
+    pub fn resolve_token(&self, reference: &str) -> Result<&Secret, Error> {
+        let (backend, name) = parse_token_reference(reference)?;
+        let invalid = |message: String| Error::TokenReference {
+            reference: reference.to_owned(),
+            message,
+        };
+        if self.tokens.is_empty() {
+            return Err(invalid(
+                "secrets.yml has no tokens; add it under tokens.<backend>.<name>".to_owned(),
+            ));
+        }
+        let Some(group) = self.tokens.get(backend) else {
+            return Err(invalid(format!(
+                "no token backend `{backend}` in secrets.yml (backends: {})",
+                names(self.tokens.keys())
+            )));
+        };
+        group.get(name).ok_or_else(|| {
+            invalid(format!(
+                "backend `{backend}` has no token `{name}` (tokens: {})",
+                names(group.keys())
+            ))
+        })
+    }
+}
+
+/// Splits a token reference `backend.name` at its first dot; both parts must be non-empty, so
+/// `anthropic.main` is `tokens.anthropic.main` and `a.b.c` is `tokens.a."b.c"`.
+pub fn parse_token_reference(reference: &str) -> Result<(&str, &str), Error> {
+    match reference.split_once('.') {
+        Some((backend, name)) if !backend.is_empty() && !name.is_empty() => Ok((backend, name)),
+        _ => Err(Error::TokenReference {
+            reference: reference.to_owned(),
+            message: "must be written backend.name, like anthropic.main".to_owned(),
+        }),
+    }
+}
+
+/// The environment variable a worker container reads `token` from, told by the token's prefix
+/// (checked in this order, as the Go mecha does):
+///
+/// | prefix | variable |
+/// |---|---|
+/// | `sk-ant-oat` | `CLAUDE_CODE_OAUTH_TOKEN` |
+/// | other `sk-ant-` | `ANTHROPIC_API_KEY` |
+/// | other `sk-` | `CODEX_API_KEY` |
+///
+/// Any other token is refused, with an error that does not contain it.
+pub fn token_env_var(token: &Secret) -> Result<&'static str, Error> {
+    let value = token.expose();
+    if value.starts_with("sk-ant-oat") {
+        Ok("CLAUDE_CODE_OAUTH_TOKEN")
+    } else if value.starts_with("sk-ant-") {
+        Ok("ANTHROPIC_API_KEY")
+    } else if value.starts_with("sk-") {
+        Ok("CODEX_API_KEY")
+    } else {
+        Err(Error::TokenPrefix)
+    }
+}
+
+/// `a, b, c` for an error message, or `none` when there are none.
+fn names<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let list: Vec<&str> = keys.map(String::as_str).collect();
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        list.join(", ")
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +260,80 @@ mod tests {
         let path = write(temp.path(), "github:\n  webhook_secret: [unclosed\n", 0o600);
         let err = Secrets::load(&path).expect_err("bad yaml").to_string();
         assert!(err.contains("line"), "{err}");
+    }
+
+    fn with_tokens() -> Secrets {
+        Secrets::parse(
+            Path::new("secrets.yml"),
+            "tokens:\n  anthropic:\n    main: sk-ant-canary\n    dotted.name: sk-other\n",
+        )
+        .expect("valid")
+    }
+
+    #[test]
+    fn resolves_token_references() {
+        let secrets = with_tokens();
+        assert_eq!(
+            secrets
+                .resolve_token("anthropic.main")
+                .expect("known")
+                .expose(),
+            "sk-ant-canary"
+        );
+        // Split at the first dot: the name may hold dots.
+        assert_eq!(
+            secrets
+                .resolve_token("anthropic.dotted.name")
+                .expect("known")
+                .expose(),
+            "sk-other"
+        );
+    }
+
+    #[test]
+    fn token_reference_errors_name_the_reference_never_a_value() {
+        let secrets = with_tokens();
+        for (reference, expected) in [
+            ("anthropic", "must be written backend.name"),
+            (".main", "must be written backend.name"),
+            ("anthropic.", "must be written backend.name"),
+            (
+                "openai.main",
+                "no token backend `openai` in secrets.yml (backends: anthropic)",
+            ),
+            (
+                "anthropic.spare",
+                "backend `anthropic` has no token `spare` (tokens: dotted.name, main)",
+            ),
+        ] {
+            let err = secrets
+                .resolve_token(reference)
+                .expect_err(reference)
+                .to_string();
+            assert!(err.contains(expected), "{reference}: {err}");
+            assert!(err.contains(reference), "{reference}: {err}");
+            assert!(!err.contains("sk-"), "{reference}: {err}");
+        }
+        let err = Secrets::default()
+            .resolve_token("anthropic.main")
+            .expect_err("no tokens")
+            .to_string();
+        assert!(err.contains("has no tokens"), "{err}");
+    }
+
+    #[test]
+    fn token_prefix_picks_the_variable_in_order() {
+        for (token, variable) in [
+            ("sk-ant-oat01-abc", "CLAUDE_CODE_OAUTH_TOKEN"),
+            ("sk-ant-api03-abc", "ANTHROPIC_API_KEY"),
+            ("sk-proj-abc", "CODEX_API_KEY"),
+        ] {
+            assert_eq!(token_env_var(&Secret::new(token)).expect(token), variable);
+        }
+        let err = token_env_var(&Secret::new("ghp_canary"))
+            .expect_err("unknown prefix")
+            .to_string();
+        assert!(!err.contains("ghp_canary"), "{err}");
     }
 
     #[test]

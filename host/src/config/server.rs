@@ -6,6 +6,15 @@
 //! max_body_bytes: 5242880        # webhook bodies past this get 413
 //! durability: full               # full: fsync every commit; normal: faster, may lose the last commits on power loss
 //! plugin_pool: 128               # plugin calls that may run at once
+//! identities: [mecha-bot]        # mecha's own accounts: their events are ignored (loop guard)
+//! dispatch:
+//!   concurrency: 64              # tasks in flight across all workers
+//!   retry_base_ms: 30000         # first retry after 15-30 s, doubling up to retry_max_ms
+//!   retry_max_ms: 1800000
+//!   health_interval_ms: 10000    # how often workers in error are probed
+//! retention:
+//!   logs_days: 30                # audit records kept this long
+//!   events_days: 30              # finished events kept this long
 //! plugins:
 //!   generic:
 //!     timeout_ms: 2000
@@ -56,6 +65,55 @@ pub struct ServerConfig {
     pub plugin_pool: u32,
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginConfig>,
+    /// Actors that are mecha itself (e.g. the bot account it comments as): their events never
+    /// start tasks unless a rule says `allow_bots: true`.
+    #[serde(default)]
+    pub identities: Vec<String>,
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// How tasks are sent and retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispatchConfig {
+    pub concurrency: u32,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub health_interval_ms: u64,
+}
+
+impl Default for DispatchConfig {
+    /// 64 tasks in flight; retries from 30 s doubling to 30 min; workers in error probed
+    /// every 10 s.
+    fn default() -> Self {
+        DispatchConfig {
+            concurrency: 64,
+            retry_base_ms: 30_000,
+            retry_max_ms: 30 * 60_000,
+            health_interval_ms: 10_000,
+        }
+    }
+}
+
+/// How long records are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub logs_days: u32,
+    pub events_days: u32,
+}
+
+impl Default for RetentionConfig {
+    /// 30 days of each.
+    fn default() -> Self {
+        RetentionConfig {
+            logs_days: 30,
+            events_days: 30,
+        }
+    }
 }
 
 /// How hard the database works to survive a power loss.
@@ -103,6 +161,9 @@ impl Default for ServerConfig {
             durability: Durability::default(),
             plugin_pool: DEFAULT_PLUGIN_POOL,
             plugins: BTreeMap::new(),
+            identities: Vec::new(),
+            dispatch: DispatchConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -149,6 +210,23 @@ impl ServerConfig {
             .is_some_and(|key| key.expose().is_empty())
         {
             return Err(invalid("api_key", "is empty; remove it or set a value"));
+        }
+        if self.dispatch.concurrency == 0 {
+            return Err(invalid("dispatch.concurrency", "must be greater than 0"));
+        }
+        if self.dispatch.retry_base_ms == 0
+            || self.dispatch.retry_max_ms < self.dispatch.retry_base_ms
+        {
+            return Err(invalid(
+                "dispatch.retry_base_ms",
+                "must be greater than 0 and at most dispatch.retry_max_ms",
+            ));
+        }
+        if self.dispatch.health_interval_ms == 0 {
+            return Err(invalid(
+                "dispatch.health_interval_ms",
+                "must be greater than 0",
+            ));
         }
         for (name, plugin) in &self.plugins {
             if plugin.timeout_ms == Some(0) {

@@ -1,11 +1,17 @@
 //! Ingest: one webhook request through its source plugin into the store.
 //!
 //! Nothing is acknowledged before it is on disk: [`ingest`] returns only after the store's
-//! group commit has covered every event the request produced.
+//! group commit has covered every event the request produced. The event's audit trail starts
+//! when it is processed, off the request's path, so an acknowledgement waits for one commit.
 
+use std::time::Instant;
+
+use crate::metrics::{Counter, Metrics, Stage};
 use crate::plugin::CallError;
 use crate::plugin::bindings::source::{Outcome, types};
-use crate::store::{self, EventRecord, EventStore, InsertOutcome, NewEvent};
+use crate::store::{
+    self, AuditEntry, AuditLog, AuditOutcome, EventRecord, EventStore, InsertOutcome, NewEvent,
+};
 
 use super::sources::SourceInstance;
 
@@ -46,11 +52,14 @@ pub enum IngestError {
 }
 
 /// Runs the source plugin on `request` and stores what it produced.
-pub async fn ingest(
+pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     source: &SourceInstance,
-    store: &dyn EventStore,
+    store: &S,
+    metrics: &Metrics,
     request: types::Request,
 ) -> Result<Ingested, IngestError> {
+    let started = Instant::now();
+    metrics.increment(Counter::WebhooksReceived);
     let raw = request.body.clone();
     let answer = source.plugin.handle_webhook(&source.call, request).await?;
     let events = match answer.outcome {
@@ -71,14 +80,27 @@ pub async fn ingest(
     let mut stored = Vec::with_capacity(events.len());
     let mut duplicates = Vec::new();
     for event in events {
+        let delivery = event.delivery_id.clone().unwrap_or_default();
         match store
             .insert(new_event(&source.name, event, raw.clone()))
             .await?
         {
             InsertOutcome::Inserted(record) => stored.push(record),
-            InsertOutcome::Duplicate { existing } => duplicates.push(existing),
+            InsertOutcome::Duplicate { existing } => {
+                metrics.increment(Counter::EventsDedupSkipped);
+                let trace = existing.to_string();
+                let entry = AuditEntry::new(&trace, "event.duplicate")
+                    .outcome(AuditOutcome::Skip)
+                    .event(&trace)
+                    .detail(serde_json::json!({ "delivery_id": delivery }));
+                if let Err(err) = store.record(entry).await {
+                    tracing::warn!(error = %err, "could not write an audit record");
+                }
+                duplicates.push(existing);
+            }
         }
     }
+    metrics.observe(Stage::Ingest, started.elapsed());
     Ok(Ingested::Stored { stored, duplicates })
 }
 

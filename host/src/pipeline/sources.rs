@@ -7,7 +7,7 @@
 //! unauthenticated.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::secrets::Secrets;
 use crate::config::server::ServerConfig;
@@ -27,10 +27,53 @@ pub struct SourceInstance {
 }
 
 /// What `/webhook/{name}` leads to.
+#[derive(Clone)]
 pub enum SourceSlot {
     Ready(Arc<SourceInstance>),
     /// Known but not configured; the text says what to set.
     Disabled(String),
+}
+
+/// The sources a daemon serves. Replaced whole when `secrets.yml` is reloaded (SIGHUP), so a
+/// request sees either the old set or the new one, never a mix.
+pub struct SourceTable {
+    slots: RwLock<Arc<BTreeMap<String, SourceSlot>>>,
+}
+
+impl SourceTable {
+    pub fn new(slots: BTreeMap<String, SourceSlot>) -> SourceTable {
+        SourceTable {
+            slots: RwLock::new(Arc::new(slots)),
+        }
+    }
+
+    fn current(&self) -> Arc<BTreeMap<String, SourceSlot>> {
+        match self.slots.read() {
+            Ok(slots) => slots.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<SourceSlot> {
+        self.current().get(name).cloned()
+    }
+
+    /// Names of the sources that accept webhooks.
+    pub fn ready(&self) -> Vec<String> {
+        self.current()
+            .iter()
+            .filter(|(_, slot)| matches!(slot, SourceSlot::Ready(_)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    pub fn replace(&self, slots: BTreeMap<String, SourceSlot>) {
+        let slots = Arc::new(slots);
+        match self.slots.write() {
+            Ok(mut current) => *current = slots,
+            Err(poisoned) => *poisoned.into_inner() = slots,
+        }
+    }
 }
 
 /// One instance per source plugin, named after it.

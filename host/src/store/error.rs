@@ -4,9 +4,9 @@
 //! step for the operator or the caller. Errors that must reach several waiters at once (a failed
 //! batch commit) carry the cause as text, because `rusqlite::Error` cannot be cloned.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use super::{EventId, EventState};
+use super::{EventId, EventState, TaskId, TaskState, WorkerState};
 
 /// Everything that can go wrong in [`crate::store`].
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +156,86 @@ pub enum Error {
         from: EventState,
         to: EventState,
     },
+
+    /// A value bound for a JSON column (a worker definition, a task context, an audit detail)
+    /// could not be encoded.
+    #[error("cannot encode {what} as JSON: {reason}; report this as a bug")]
+    EncodeJson { what: String, reason: String },
+
+    /// A string is not a task id.
+    #[error("{value:?} is not a task id; an id is 32 hexadecimal characters")]
+    InvalidTaskId { value: String },
+
+    /// A string is not a worker state.
+    #[error("{value:?} is not a worker state; expected one of offline, online, busy, error")]
+    UnknownWorkerState { value: String },
+
+    /// A string is not a task state.
+    #[error(
+        "{value:?} is not a task state; expected one of pending, dispatched, completed, failed"
+    )]
+    UnknownTaskState { value: String },
+
+    /// A string is not an audit outcome.
+    #[error("{value:?} is not an audit outcome; expected one of ok, fail, skip, retry, deny")]
+    UnknownAuditOutcome { value: String },
+
+    /// A worker being added has the name of one already stored; none of the batch was added.
+    #[error(
+        "a worker named {name} already exists, so none of the workers were added; rename the new \
+         worker or remove the old one first"
+    )]
+    WorkerExists { name: String },
+
+    /// No worker has this name.
+    #[error("no worker is named {name:?}; check the name against the list of workers")]
+    WorkerNotFound { name: String },
+
+    /// Only an offline worker can be removed.
+    #[error("worker {name} is {state}; stop it (so that it is offline) before removing it")]
+    WorkerNotOffline { name: String, state: WorkerState },
+
+    /// A guarded worker state change found the worker in a state it may not leave that way.
+    #[error(
+        "worker {name} is not in a state from which it can become {to}; fetch the worker to see \
+         its current state"
+    )]
+    InvalidWorkerTransition { name: String, to: WorkerState },
+
+    /// A guarded task state change found the task missing or in another state.
+    #[error(
+        "task {id} does not exist or cannot become {to} from its current state; fetch the task to \
+         see its state"
+    )]
+    InvalidTaskTransition { id: TaskId, to: TaskState },
+
+    /// A task insert changed no row, and no earlier task with its dedup key explains why.
+    #[error(
+        "task {id} was not stored in {path} and no earlier task explains why (an id collision?); \
+         retry"
+    )]
+    TaskNotInserted { path: PathBuf, id: TaskId },
+}
+
+/// The mapping of a failed statement to [`Error::Query`], for `map_err`.
+pub(super) fn query_error(path: &Path, action: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Query {
+        path: path.clone(),
+        action,
+        source,
+    }
+}
+
+/// `value` as JSON text for a column; `what` names it in the error.
+pub(super) fn encode_json(
+    value: &serde_json::Value,
+    what: impl FnOnce() -> String,
+) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(|error| Error::EncodeJson {
+        what: what(),
+        reason: error.to_string(),
+    })
 }
 
 /// Longest user-supplied value quoted back in an error message.

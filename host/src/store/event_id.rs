@@ -2,7 +2,8 @@
 //!
 //! Ids are made here, from the system's random source, so that no caller can pick one and every
 //! id in the database has the same shape: 32 lowercase hexadecimal characters (16 random bytes,
-//! as in the Go mecha). Parsing is the only other way to get one, and it checks that shape.
+//! as in the Go mecha). Parsing is the only other way to get one, and it checks that shape. Task
+//! ids share the shape and the two helpers below that make and check it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,22 +28,35 @@ pub struct EventId(String);
 impl EventId {
     /// A new id from 16 random bytes.
     pub fn generate() -> Result<EventId, Error> {
-        let mut bytes = [0u8; ID_BYTES];
-        getrandom::fill(&mut bytes).map_err(|error| Error::Random {
-            reason: error.to_string(),
-        })?;
-        let mut id = String::with_capacity(ID_LEN);
-        for byte in bytes {
-            id.push(hex_digit(byte >> 4));
-            id.push(hex_digit(byte & 0x0f));
-        }
-        Ok(EventId(id))
+        random_hex().map(EventId)
     }
 
     /// The id as text, as stored and as shown in the API.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// 32 lowercase hexadecimal characters from 16 random bytes: the shape of every id the store
+/// makes (events here, tasks in `task_id.rs`).
+pub(super) fn random_hex() -> Result<String, Error> {
+    let mut bytes = [0u8; ID_BYTES];
+    getrandom::fill(&mut bytes).map_err(|error| Error::Random {
+        reason: error.to_string(),
+    })?;
+    let mut id = String::with_capacity(ID_LEN);
+    for byte in bytes {
+        id.push(hex_digit(byte >> 4));
+        id.push(hex_digit(byte & 0x0f));
+    }
+    Ok(id)
+}
+
+/// `value` in the stored form of an id (lowercase), if it is 32 hexadecimal characters in either
+/// case.
+pub(super) fn parse_hex(value: &str) -> Option<String> {
+    (value.len() == ID_LEN && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| value.to_ascii_lowercase())
 }
 
 /// The lowercase hexadecimal digit for a value below 16.
@@ -62,13 +76,11 @@ impl FromStr for EventId {
     /// Accepts 32 hexadecimal characters in either case and keeps them in lowercase, the form in
     /// which ids are stored.
     fn from_str(value: &str) -> Result<EventId, Error> {
-        if value.len() == ID_LEN && value.bytes().all(|b| b.is_ascii_hexdigit()) {
-            Ok(EventId(value.to_ascii_lowercase()))
-        } else {
-            Err(Error::InvalidEventId {
+        parse_hex(value)
+            .map(EventId)
+            .ok_or_else(|| Error::InvalidEventId {
                 value: quote(value),
             })
-        }
     }
 }
 

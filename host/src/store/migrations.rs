@@ -22,10 +22,24 @@ pub(super) struct Migration {
 }
 
 /// Every migration, oldest first. Append only.
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_events",
-    sql: include_str!("migrations/0001_events.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_events",
+        sql: include_str!("migrations/0001_events.sql"),
+    },
+    Migration {
+        name: "0002_workers",
+        sql: include_str!("migrations/0002_workers.sql"),
+    },
+    Migration {
+        name: "0003_tasks",
+        sql: include_str!("migrations/0003_tasks.sql"),
+    },
+    Migration {
+        name: "0004_logs",
+        sql: include_str!("migrations/0004_logs.sql"),
+    },
+];
 
 /// The schema version this build creates and understands.
 #[cfg(test)]
@@ -157,6 +171,59 @@ mod tests {
             )
             .unwrap();
         assert_eq!(half, 0, "the failed migration's table was rolled back");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_upgraded_with_its_events_kept() {
+        use crate::store::events::{self, InsertOutcome, NewEvent};
+        use crate::store::{
+            AuditEntry, AuditLog, Durability, EventStore, LogFilter, SqliteStore, TaskFilter,
+            TaskStore, WorkerStore,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let old = {
+            let mut connection = Connection::open(&path).unwrap();
+            apply(&mut connection, &path, &MIGRATIONS[..1]).unwrap();
+            assert_eq!(user_version(&connection), 1);
+            let event = NewEvent {
+                source: "github".into(),
+                event_type: "push".into(),
+                delivery_id: Some("d-1".into()),
+                ..NewEvent::default()
+            };
+            match events::insert(&connection, &path, event, 1_000).unwrap() {
+                InsertOutcome::Inserted(record) => record,
+                InsertOutcome::Duplicate { .. } => panic!("an empty database has no duplicates"),
+            }
+        };
+
+        let store = SqliteStore::open(&path, Durability::Full).unwrap();
+        assert_eq!(store.get(&old.id).await.unwrap(), Some(old));
+        store
+            .add_workers(vec![("reviewer".into(), serde_json::json!({}))])
+            .await
+            .unwrap();
+        assert_eq!(store.list_workers().await.unwrap().len(), 1);
+        assert!(
+            store
+                .list_tasks(TaskFilter::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .record(AuditEntry::new("t", "event.received"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.query_logs(LogFilter::default()).await.unwrap().len(),
+            1
+        );
+        drop(store);
+        let connection = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&connection), i64::from(known_version()));
     }
 
     #[test]

@@ -1,15 +1,17 @@
-//! Durable storage of events (SQLite).
+//! Durable storage (SQLite): events, workers, tasks and the audit log.
 //!
-//! This module owns every byte mecha keeps on disk about events: the schema and its migrations,
-//! the SQL, and the promise behind a webhook's 202, namely that once [`EventStore::insert`]
-//! returns, the event is committed to disk. It knows nothing of plugins, rules or HTTP: the
-//! pipeline and the API call the [`EventStore`] trait and never hold SQL themselves.
+//! This module owns every byte mecha keeps on disk: the schema and its migrations, the SQL, and
+//! the promise behind a webhook's 202, namely that once [`EventStore::insert`] returns, the event
+//! is committed to disk. It knows nothing of plugins, rules or HTTP: the pipeline, the worker
+//! registry, the API and the CLI call the traits below ([`EventStore`], [`WorkerStore`],
+//! [`TaskStore`], [`AuditLog`], together [`Store`]) and never hold SQL themselves. One file per
+//! table holds its row types and queries (`events.rs`, `workers.rs`, `tasks.rs`, `audit.rs`).
 //!
-//! The trait is the seam: today [`SqliteStore`] implements it on one file, with a single
-//! group-commit writer thread (see `writer.rs`) for throughput and pooled read connections; a
-//! PostgreSQL store for several daemons sharing one database can be added beside it without
-//! touching its callers. Methods return boxed futures ([`StoreFuture`]) so that the store can be
-//! shared as `Arc<dyn EventStore>`.
+//! The traits are the seam: today [`SqliteStore`] implements them on one file, with a single
+//! group-commit writer thread (see `writer.rs`) through which every write of every table goes,
+//! for throughput, and pooled read connections; a PostgreSQL store for several daemons sharing
+//! one database can be added beside it without touching its callers. Methods return boxed futures
+//! ([`StoreFuture`]) so that the store can be shared as `Arc<dyn Store>`.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), mecha::store::Error> {
@@ -38,25 +40,47 @@
 use std::future::Future;
 use std::pin::Pin;
 
+mod audit;
+mod audit_entry;
 mod error;
 mod event_id;
 mod event_state;
 mod events;
 mod migrations;
+mod request;
+mod retention;
 mod sqlite;
+mod task_id;
+mod task_lifecycle;
+mod task_record;
+mod task_state;
+mod tasks;
 pub mod timestamp;
+mod worker_state;
+mod workers;
 mod writer;
 
+pub use audit::{DEFAULT_LOG_LIMIT, LogFilter};
+pub use audit_entry::{AuditEntry, AuditOutcome, AuditRecord};
 pub use error::Error;
 pub use event_id::EventId;
 pub use event_state::EventState;
 pub use events::{
     DEFAULT_LIST_LIMIT, EventFilter, EventRecord, InsertOutcome, MAX_LIST_LIMIT, NewEvent,
 };
+pub use retention::DEDUP_RETENTION_SECONDS;
 pub use sqlite::{Durability, SqliteStore};
+pub use task_id::TaskId;
+pub use task_record::{
+    CreateTaskOutcome, CreatedTasks, DEFAULT_MAX_RETRIES, DEFAULT_TASK_LIMIT, NewTask, TaskFilter,
+    TaskRecord,
+};
+pub use task_state::TaskState;
+pub use worker_state::WorkerState;
+pub use workers::WorkerRow;
 pub use writer::WriterStats;
 
-/// The future every [`EventStore`] method returns: boxed and `Send`, so that the trait stays
+/// The future every store method returns: boxed and `Send`, so that the trait stays
 /// object-safe and usable across tokio tasks.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
 
@@ -80,4 +104,200 @@ pub trait EventStore: Send + Sync + 'static {
     /// Stops accepting writes, finishes the writes already queued, and releases the writer.
     /// Reads keep working. Called once on graceful shutdown; calling it again does nothing.
     fn close(&self) -> StoreFuture<'_, ()>;
+}
+
+/// Storage of the worker registry: definitions and runtime state.
+pub trait WorkerStore: Send + Sync + 'static {
+    /// Adds `workers` (name, definition), all offline, all or none: if any name is taken (by a
+    /// stored worker or twice in `workers`), fails with [`Error::WorkerExists`] and adds nothing.
+    fn add_workers(&self, workers: Vec<(String, serde_json::Value)>) -> StoreFuture<'_, ()>;
+
+    /// Replaces the definition of worker `name`, leaving its state alone; fails with
+    /// [`Error::WorkerNotFound`] if there is none.
+    fn replace_definition(&self, name: &str, definition: serde_json::Value) -> StoreFuture<'_, ()>;
+
+    /// The worker named `name`, if stored.
+    fn get_worker(&self, name: &str) -> StoreFuture<'_, Option<WorkerRow>>;
+
+    /// Every worker, by name.
+    fn list_workers(&self) -> StoreFuture<'_, Vec<WorkerRow>>;
+
+    /// Removes worker `name` if it is offline; otherwise fails with [`Error::WorkerNotOffline`]
+    /// (or [`Error::WorkerNotFound`]).
+    fn remove_worker(&self, name: &str) -> StoreFuture<'_, ()>;
+
+    /// Moves worker `name` to `to` if it is in one of `from` (pass [`WorkerState::ALL`] for any),
+    /// and sets its error message to `error` (`None` clears it). Fails with
+    /// [`Error::InvalidWorkerTransition`] when the worker is in another state, or
+    /// [`Error::WorkerNotFound`].
+    fn set_worker_state(
+        &self,
+        name: &str,
+        from: &[WorkerState],
+        to: WorkerState,
+        error: Option<String>,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Records the container and endpoint of worker `name` and moves it to `state`, whatever its
+    /// state, except that a busy worker cannot be set offline ([`Error::InvalidWorkerTransition`]):
+    /// its task is still running.
+    fn set_worker_runtime(
+        &self,
+        name: &str,
+        container_id: &str,
+        endpoint: &str,
+        state: WorkerState,
+    ) -> StoreFuture<'_, ()>;
+}
+
+/// Storage of tasks. Every move of a task is guarded by its current state and fails with
+/// [`Error::InvalidTaskTransition`] when the task is missing or elsewhere.
+pub trait TaskStore: Send + Sync + 'static {
+    /// Creates a pending task, or reports the task its worker already has for its event.
+    fn create_task(&self, task: NewTask) -> StoreFuture<'_, CreateTaskOutcome>;
+
+    /// In one transaction, moves event `event_id` from `from` to `to` and creates `tasks` for it
+    /// (their `event_id` is set to it), reporting the tasks created and, for a worker that already
+    /// has a task for the event, that task (nothing new is made for it). If the event is not in `from` ([`Error::InvalidTransition`]) or any
+    /// task cannot be stored, nothing is written: an event is never moved without its tasks, nor
+    /// tasks made without the event moving.
+    fn create_tasks_for_event(
+        &self,
+        event_id: &EventId,
+        from: EventState,
+        to: EventState,
+        tasks: Vec<NewTask>,
+    ) -> StoreFuture<'_, CreatedTasks>;
+
+    /// The task with this id, if stored.
+    fn get_task(&self, id: &TaskId) -> StoreFuture<'_, Option<TaskRecord>>;
+
+    /// Tasks matching `filter`, newest first.
+    fn list_tasks(&self, filter: TaskFilter) -> StoreFuture<'_, Vec<TaskRecord>>;
+
+    /// `pending` → `dispatched`, stamping `dispatched_at`.
+    fn mark_dispatched(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+
+    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`.
+    fn complete_task(&self, id: &TaskId, result: String) -> StoreFuture<'_, ()>;
+
+    /// `pending` or `dispatched` → `failed` with the reason (redacted by the caller).
+    fn fail_task(&self, id: &TaskId, error: String) -> StoreFuture<'_, ()>;
+
+    /// `dispatched` → `pending` after a failed try: one more attempt counted, the error kept, and
+    /// not sent again before `next_retry_at` (unix milliseconds).
+    fn schedule_retry(&self, id: &TaskId, next_retry_at: i64, error: String)
+    -> StoreFuture<'_, ()>;
+
+    /// `failed` → `pending` as new (attempts 0, no retry time, no error): an operator's retry.
+    fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+
+    /// Up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending tasks whose retry time, if any,
+    /// is at or before `now` (unix milliseconds), oldest first.
+    fn due_tasks(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
+
+    /// Every pending and dispatched task, oldest first, for recovery after a restart.
+    fn unfinished_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>>;
+
+    /// Whether `worker_name` has completed a task for event `event_id`.
+    fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)
+    -> StoreFuture<'_, bool>;
+}
+
+/// The audit trail, and the retention of old rows.
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends `entry`, stamped now, in the next group commit. Callers usually only log a
+    /// failure: a lost audit entry must not fail the stage it describes.
+    fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+
+    /// Entries matching `filter`: newest first, or oldest first after `filter.after_id`.
+    fn query_logs(&self, filter: LogFilter) -> StoreFuture<'_, Vec<AuditRecord>>;
+
+    /// Deletes the entries stamped before `before_ms` (unix milliseconds); returns how many.
+    fn prune_logs(&self, before_ms: i64) -> StoreFuture<'_, u64>;
+
+    /// Deletes the finished (completed, failed, skipped) events last changed before `before_s`
+    /// (unix seconds), except those whose delivery id was received less than
+    /// [`DEDUP_RETENTION_SECONDS`] ago: a provider's redelivery must still be recognised as a
+    /// duplicate. Returns how many went.
+    fn prune_events(&self, before_s: i64) -> StoreFuture<'_, u64>;
+}
+
+/// Everything the daemon stores, as one object: `Arc<dyn Store>`.
+pub trait Store: EventStore + WorkerStore + TaskStore + AuditLog {}
+
+impl<T: EventStore + WorkerStore + TaskStore + AuditLog + ?Sized> Store for T {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn events_tasks_and_audit_entries_share_the_group_commit() {
+        /// Rounds of one event insert, one task creation and one audit entry each.
+        const ROUNDS: usize = 300;
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite =
+            Arc::new(SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap());
+        let store: Arc<dyn Store> = Arc::clone(&sqlite) as Arc<dyn Store>;
+        store
+            .add_workers(vec![("reviewer".into(), json!({}))])
+            .await
+            .unwrap();
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        for n in 0..ROUNDS {
+            let store = Arc::clone(&store);
+            rounds.push(tokio::spawn(async move {
+                let event = NewEvent {
+                    source: "github".into(),
+                    event_type: "push".into(),
+                    delivery_id: Some(format!("d-{n}")),
+                    ..NewEvent::default()
+                };
+                let insert = store.insert(event);
+                let task = NewTask {
+                    worker_name: "reviewer".into(),
+                    trace_id: format!("t-{n}"),
+                    ..NewTask::default()
+                };
+                let create = store.create_task(task);
+                let record = store.record(AuditEntry::new(format!("t-{n}"), "event.received"));
+                let (inserted, created, recorded) = tokio::join!(insert, create, record);
+                assert!(matches!(inserted.unwrap(), InsertOutcome::Inserted(_)));
+                assert!(matches!(created.unwrap(), CreateTaskOutcome::Created(_)));
+                recorded.unwrap();
+            }));
+        }
+        for round in rounds {
+            round.await.unwrap();
+        }
+
+        let all_events = EventFilter {
+            limit: MAX_LIST_LIMIT,
+            ..EventFilter::default()
+        };
+        assert_eq!(store.list(all_events).await.unwrap().len(), ROUNDS);
+        let all_tasks = TaskFilter {
+            limit: MAX_LIST_LIMIT,
+            ..TaskFilter::default()
+        };
+        assert_eq!(store.list_tasks(all_tasks).await.unwrap().len(), ROUNDS);
+        let all_logs = LogFilter {
+            limit: MAX_LIST_LIMIT,
+            ..LogFilter::default()
+        };
+        assert_eq!(store.query_logs(all_logs).await.unwrap().len(), ROUNDS);
+        let stats = sqlite.writer_stats();
+        assert_eq!(stats.rows_committed, 3 * ROUNDS as u64 + 1);
+        assert_eq!(stats.batches_failed, 0);
+        assert!(
+            stats.batches_committed < stats.rows_committed,
+            "no group commit happened: {stats:?}"
+        );
+        store.close().await.unwrap();
+    }
 }

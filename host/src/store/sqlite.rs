@@ -1,9 +1,10 @@
-//! [`SqliteStore`]: the [`EventStore`] on one SQLite file.
+//! [`SqliteStore`]: the store on one SQLite file, and its [`EventStore`] implementation.
 //!
 //! Opening sets up the file (owner-only permissions, WAL, durability), runs the migrations, and
 //! hands the write connection to the group-commit thread ([`super::writer`]). Reads never queue
 //! behind writes: WAL lets them run on their own connections, taken from a small pool on tokio's
-//! blocking threads, while the writer commits.
+//! blocking threads, while the writer commits. The other tables' traits are implemented beside
+//! their SQL (`workers.rs`, `tasks.rs`, `audit.rs`) on the two helpers here, `write` and `read`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,8 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::events::{self, EventFilter, EventRecord, InsertOutcome, NewEvent};
-use super::writer::{QUEUE_CAPACITY, Request, Writer, WriterStats};
+use super::request::{Request, ResultSender};
+use super::writer::{QUEUE_CAPACITY, Writer, WriterStats};
 use super::{Error, EventId, EventState, EventStore, StoreFuture, migrations};
 
 /// 5 s: how long a connection waits for another process's lock (a backup, the `sqlite3` shell)
@@ -87,8 +89,22 @@ impl SqliteStore {
         self.writer.stats()
     }
 
+    /// Queues the write that `request` builds around its reply channel, and waits until it has
+    /// committed. Every write of every table goes this way, so that all of them are group-committed.
+    pub(super) fn write<T: Send + 'static>(
+        &self,
+        request: impl FnOnce(ResultSender<T>) -> Request,
+    ) -> StoreFuture<'_, T> {
+        let (reply, answer) = oneshot::channel();
+        let request = request(reply);
+        Box::pin(async move {
+            self.writer.submit(request).await?;
+            answer.await.map_err(|_| self.writer.gone())?
+        })
+    }
+
     /// Runs `query` on a pooled read connection on a blocking thread.
-    fn read<T: Send + 'static>(
+    pub(super) fn read<T: Send + 'static>(
         &self,
         action: &'static str,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -108,11 +124,7 @@ impl SqliteStore {
 
 impl EventStore for SqliteStore {
     fn insert(&self, event: NewEvent) -> StoreFuture<'_, InsertOutcome> {
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            self.writer.submit(Request::Insert { event, reply }).await?;
-            answer.await.map_err(|_| self.writer.gone())?
-        })
+        self.write(|reply| Request::Insert { event, reply })
     }
 
     fn get(&self, id: &EventId) -> StoreFuture<'_, Option<EventRecord>> {
@@ -130,16 +142,11 @@ impl EventStore for SqliteStore {
 
     fn transition(&self, id: &EventId, from: EventState, to: EventState) -> StoreFuture<'_, ()> {
         let id = id.clone();
-        Box::pin(async move {
-            let (reply, answer) = oneshot::channel();
-            let request = Request::Transition {
-                id,
-                from,
-                to,
-                reply,
-            };
-            self.writer.submit(request).await?;
-            answer.await.map_err(|_| self.writer.gone())?
+        self.write(|reply| Request::Transition {
+            id,
+            from,
+            to,
+            reply,
         })
     }
 
@@ -525,18 +532,15 @@ mod tests {
         let error = SqliteStore::open(&path, Durability::Full)
             .err()
             .expect("a newer schema must be refused");
+        let known = migrations::known_version();
         assert!(matches!(
             error,
-            Error::SchemaTooNew {
-                found: 9,
-                known: 1,
-                ..
-            }
+            Error::SchemaTooNew { found: 9, known: k, .. } if k == known
         ));
         assert!(
-            error
-                .to_string()
-                .contains("(schema version 9, this build knows 1); upgrade mecha"),
+            error.to_string().contains(&format!(
+                "(schema version 9, this build knows {known}); upgrade mecha"
+            )),
             "{error}"
         );
     }

@@ -1,7 +1,9 @@
 //! Time as the store keeps it: unix seconds in the database, RFC 3339 in JSON.
 //!
 //! Seconds are what SQLite compares and sorts cheaply; RFC 3339 is what API clients read. The
-//! conversion is a few lines of calendar arithmetic, so no date library is pulled in for it.
+//! conversion is a few lines of calendar arithmetic, so no date library is pulled in for it. The
+//! audit log alone keeps milliseconds, so that the stages of one event within a second can be
+//! told apart by time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -17,6 +19,28 @@ pub fn now() -> i64 {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
         })
+}
+
+/// Milliseconds in a second.
+const MILLIS_PER_SECOND: i64 = 1_000;
+
+/// Now, in unix milliseconds. A clock set before 1970 reads as 0.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// `unix_millis` as an RFC 3339 UTC timestamp with milliseconds, e.g.
+/// `2026-11-24T06:42:45.123Z`.
+pub fn rfc3339_ms(unix_millis: i64) -> String {
+    let seconds = rfc3339(unix_millis.div_euclid(MILLIS_PER_SECOND));
+    let millis = unix_millis.rem_euclid(MILLIS_PER_SECOND);
+    // `seconds` ends in `Z`; the fraction goes before it.
+    let whole = seconds.trim_end_matches('Z');
+    format!("{whole}.{millis:03}Z")
 }
 
 /// `unix_seconds` as an RFC 3339 UTC timestamp, e.g. `2026-11-24T06:42:45Z`.
@@ -38,6 +62,36 @@ pub fn serialize_rfc3339<S: Serializer>(
     serializer: S,
 ) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&rfc3339(*unix_seconds))
+}
+
+/// Serialises optional unix seconds as RFC 3339, or `null`, for `#[serde(serialize_with)]`.
+pub fn serialize_optional_rfc3339<S: Serializer>(
+    unix_seconds: &Option<i64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match unix_seconds {
+        Some(seconds) => serializer.serialize_str(&rfc3339(*seconds)),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Serialises unix milliseconds as RFC 3339 with milliseconds, for `#[serde(serialize_with)]`.
+pub fn serialize_rfc3339_ms<S: Serializer>(
+    unix_millis: &i64,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&rfc3339_ms(*unix_millis))
+}
+
+/// Serialises optional unix milliseconds as RFC 3339 with milliseconds, or `null`.
+pub fn serialize_optional_rfc3339_ms<S: Serializer>(
+    unix_millis: &Option<i64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match unix_millis {
+        Some(millis) => serializer.serialize_str(&rfc3339_ms(*millis)),
+        None => serializer.serialize_none(),
+    }
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01, as (year, month, day).
@@ -79,7 +133,16 @@ mod tests {
     }
 
     #[test]
+    fn known_timestamps_with_millis() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_502_565_123), "2026-11-24T06:42:45.123Z");
+        assert_eq!(rfc3339_ms(951_782_400_007), "2000-02-29T00:00:00.007Z");
+        assert_eq!(rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
     fn now_is_after_2024() {
         assert!(now() > 1_704_067_200);
+        assert!(now_ms() / MILLIS_PER_SECOND >= now() - 1);
     }
 }

@@ -15,6 +15,9 @@
 //! - The queue is bounded: when it is full, callers wait (off the async runtime), which pushes
 //!   back on senders instead of growing memory.
 //! - Closing drops the queue's sender; the thread finishes every queued write, then exits.
+//!
+//! The loop knows nothing of tables: which writes exist, and how each one runs, is in
+//! `request.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,10 +26,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
-use tokio::sync::oneshot;
 
-use super::events::{self, InsertOutcome, NewEvent};
-use super::{Error, EventId, EventState, timestamp};
+use super::request::{Answer, Reply, Request};
+use super::{Error, timestamp};
 
 /// 4,096 queued writes: several seconds of a busy forge's webhooks, a few MB of bodies at most,
 /// before senders are made to wait.
@@ -35,22 +37,6 @@ pub(super) const QUEUE_CAPACITY: usize = 4_096;
 /// 512 writes per transaction: large enough that the fsync is shared widely, small enough that
 /// the write lock is released often for other processes and a failed commit loses little work.
 const MAX_BATCH: usize = 512;
-
-/// A write for the writer thread, with the channel its result goes back on.
-pub(super) enum Request {
-    /// Store an event unless it is a duplicate.
-    Insert {
-        event: NewEvent,
-        reply: oneshot::Sender<Result<InsertOutcome, Error>>,
-    },
-    /// Move an event from one state to another, guarded by its current state.
-    Transition {
-        id: EventId,
-        from: EventState,
-        to: EventState,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-}
 
 /// What the writer has done since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -242,7 +228,7 @@ fn commit_batch(
     let mut answers = Vec::with_capacity(batch.len());
     let mut requests = batch.into_iter();
     for request in requests.by_ref() {
-        match apply(&mut transaction, path, request, now) {
+        match request.apply(&mut transaction, path, now) {
             Ok(answer) => answers.push(answer),
             Err((reply, error)) => {
                 // The transaction is in an unknown state: drop (roll back) all of it.
@@ -290,50 +276,9 @@ fn fail_batch(
     }
 }
 
-/// Runs one request in its own savepoint. The error side means the savepoint itself broke and
-/// the whole transaction must be abandoned.
-fn apply(
-    transaction: &mut Transaction<'_>,
-    path: &Path,
-    request: Request,
-    now: i64,
-) -> Result<Answer, (Reply, rusqlite::Error)> {
-    match request {
-        Request::Insert { event, reply } => {
-            match in_savepoint(transaction, path, |connection| {
-                events::insert(connection, path, event, now)
-            }) {
-                Ok(result) => Ok(Answer::Insert(reply, result)),
-                Err(error) => Err((Reply::Insert(reply), error)),
-            }
-        }
-        Request::Transition {
-            id,
-            from,
-            to,
-            reply,
-        } => {
-            match in_savepoint(transaction, path, |connection| {
-                match events::transition(connection, &id, from, to, now) {
-                    Ok(true) => Ok(()),
-                    Ok(false) => Err(Error::InvalidTransition { id, from, to }),
-                    Err(source) => Err(Error::Query {
-                        path: path.to_owned(),
-                        action: "changing an event's state",
-                        source,
-                    }),
-                }
-            }) {
-                Ok(result) => Ok(Answer::Transition(reply, result)),
-                Err(error) => Err((Reply::Transition(reply), error)),
-            }
-        }
-    }
-}
-
 /// Runs `write` inside a savepoint: kept if it succeeds, rolled back if it fails. The outer error
 /// is a failure of the savepoint itself; the inner one is the write's own.
-fn in_savepoint<T>(
+pub(super) fn in_savepoint<T>(
     transaction: &mut Transaction<'_>,
     path: &Path,
     write: impl FnOnce(&Connection) -> Result<T, Error>,
@@ -356,63 +301,14 @@ fn in_savepoint<T>(
     }
 }
 
-impl Request {
-    fn into_reply(self) -> Reply {
-        match self {
-            Request::Insert { reply, .. } => Reply::Insert(reply),
-            Request::Transition { reply, .. } => Reply::Transition(reply),
-        }
-    }
-}
-
-/// Where a request's result goes.
-enum Reply {
-    Insert(oneshot::Sender<Result<InsertOutcome, Error>>),
-    Transition(oneshot::Sender<Result<(), Error>>),
-}
-
-impl Reply {
-    /// Sends `error`. A waiter that has gone away (its request was cancelled) is ignored here and
-    /// in [`Answer::send`]: the outcome stands either way.
-    fn fail(self, error: Error) {
-        match self {
-            Reply::Insert(reply) => drop(reply.send(Err(error))),
-            Reply::Transition(reply) => drop(reply.send(Err(error))),
-        }
-    }
-}
-
-/// A result held back until its batch has committed.
-enum Answer {
-    Insert(
-        oneshot::Sender<Result<InsertOutcome, Error>>,
-        Result<InsertOutcome, Error>,
-    ),
-    Transition(oneshot::Sender<Result<(), Error>>, Result<(), Error>),
-}
-
-impl Answer {
-    fn send(self) {
-        match self {
-            Answer::Insert(reply, result) => drop(reply.send(result)),
-            Answer::Transition(reply, result) => drop(reply.send(result)),
-        }
-    }
-
-    /// The reply channel, for when the batch failed and the result no longer holds.
-    fn into_reply(self) -> Reply {
-        match self {
-            Answer::Insert(reply, _) => Reply::Insert(reply),
-            Answer::Transition(reply, _) => Reply::Transition(reply),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use tokio::sync::oneshot;
+
     use super::*;
+    use crate::store::events::{InsertOutcome, NewEvent};
     use crate::store::migrations::migrate;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {

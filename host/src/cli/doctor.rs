@@ -1,0 +1,171 @@
+//! `mecha doctor`: checks what mecha needs and says what to fix.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::config::home::Home;
+use crate::config::secrets::Secrets;
+use crate::config::server::ServerConfig;
+use crate::config::worker::WorkerKind;
+use crate::plugin::engine::RuntimeOptions;
+use crate::plugin::install::Installed;
+use crate::plugin::loader::Loader;
+use crate::plugin::{PluginRegistry, Runtime};
+use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
+use crate::worker::client::{Health, WorkerClient};
+use crate::worker::registry::{Workers, process_environment};
+
+/// 5 s per network check: a worker or upstream slower than that to answer `/health` is a
+/// problem worth reporting.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Check the config directory, database, secrets, plugins and every worker. Exits 1 when
+/// something failed; warnings ([!!]) do not fail.
+#[derive(Debug, Args)]
+pub struct Doctor {}
+
+#[derive(Default)]
+struct Report {
+    failed: bool,
+}
+
+impl Report {
+    fn ok(&self, what: &str) {
+        println!("[ok]   {what}");
+    }
+
+    fn warn(&self, what: &str) {
+        println!("[!!]   {what}");
+    }
+
+    fn fail(&mut self, what: &str) {
+        self.failed = true;
+        println!("[FAIL] {what}");
+    }
+}
+
+impl Doctor {
+    pub async fn run(self, home: Home) -> anyhow::Result<()> {
+        let mut report = Report::default();
+        match home.ensure() {
+            Ok(()) => report.ok(&format!("mecha directory {}", home.root().display())),
+            Err(err) => report.fail(&err.to_string()),
+        }
+        match ServerConfig::load(&home.config_file()) {
+            Ok(config) => report.ok(&format!("config.yml (listens on {})", config.addr)),
+            Err(err) => report.fail(&err.to_string()),
+        }
+        let secrets = match Secrets::load(&home.secrets_file()) {
+            Ok(secrets) if !home.secrets_file().exists() => {
+                report
+                    .warn("no secrets.yml: sources that verify signatures (github) stay disabled");
+                secrets
+            }
+            Ok(secrets) => {
+                report.ok(&format!(
+                    "secrets.yml ({} token groups)",
+                    secrets.token_groups()
+                ));
+                secrets
+            }
+            Err(err) => {
+                report.fail(&err.to_string());
+                Secrets::default()
+            }
+        };
+        self.check_plugins(&home, &mut report).await;
+        let redactor =
+            crate::redact::Redactor::new(secrets.values().map(|secret| secret.expose().to_owned()));
+        match SqliteStore::open(&home.database(), Durability::Full) {
+            Ok(store) => {
+                let store = std::sync::Arc::new(store);
+                match store.list_workers().await {
+                    Ok(rows) => {
+                        report.ok(&format!(
+                            "database {} ({} workers)",
+                            home.database().display(),
+                            rows.len()
+                        ));
+                        let workers = Workers::new(store.clone(), process_environment());
+                        let client = WorkerClient::new(redactor);
+                        for row in rows {
+                            check_worker(&workers, &client, &row.name, &mut report).await;
+                        }
+                    }
+                    Err(err) => report.fail(&format!("database: {err}")),
+                }
+                let _ = store.close().await;
+            }
+            Err(err) => report.fail(&format!("database: {err}")),
+        }
+        if report.failed {
+            anyhow::bail!("some checks failed");
+        }
+        Ok(())
+    }
+
+    async fn check_plugins(&self, home: &Home, report: &mut Report) {
+        let runtime = match Runtime::new(RuntimeOptions {
+            concurrent_calls: 2,
+            max_memory_bytes: 64 << 20,
+        }) {
+            Ok(runtime) => runtime,
+            Err(err) => return report.fail(&err.to_string()),
+        };
+        let loaded = match Loader::new(std::sync::Arc::new(runtime), Some(home.cache_dir())) {
+            Ok(loader) => PluginRegistry::load(&loader, &Installed::new(home.plugins_dir()))
+                .await
+                .map(|registry| registry.iter().count()),
+            Err(err) => Err(err),
+        };
+        match loaded {
+            Ok(count) => report.ok(&format!("{count} plugins load")),
+            Err(err) => report.fail(&format!("plugins: {err}")),
+        }
+    }
+}
+
+async fn check_worker(workers: &Workers, client: &WorkerClient, name: &str, report: &mut Report) {
+    let worker = match workers.get(name).await {
+        Ok(Some(worker)) => worker,
+        Ok(None) => {
+            let problem = workers
+                .problem(name)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            return report.fail(&format!("worker {name}: {problem}"));
+        }
+        Err(err) => return report.fail(&format!("worker {name}: {err}")),
+    };
+    match worker.def.kind() {
+        WorkerKind::Live => {
+            let endpoint = worker.def.endpoint.clone().unwrap_or_default();
+            match client.health(&endpoint, CHECK_TIMEOUT).await {
+                Health::Healthy => report.ok(&format!("worker {name}: {endpoint} is healthy")),
+                health => report.warn(&format!(
+                    "worker {name}: {endpoint} is not healthy ({health:?})"
+                )),
+            }
+        }
+        WorkerKind::Adapter => {
+            let upstream = worker
+                .def
+                .adapter
+                .as_ref()
+                .map(|adapter| adapter.upstream.clone())
+                .unwrap_or_default();
+            match client.reachable(&upstream, CHECK_TIMEOUT).await {
+                true => report.ok(&format!("worker {name}: upstream {upstream} answers")),
+                false => report.warn(&format!(
+                    "worker {name}: upstream {upstream} does not answer"
+                )),
+            }
+        }
+        WorkerKind::Managed => report.warn(&format!(
+            "worker {name}: managed (Docker) workers are not run by this build of mecha yet"
+        )),
+    }
+}

@@ -1,0 +1,162 @@
+//! `mecha tasks ls|show|retry`.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+
+use super::{open_store, redactor, table};
+use crate::config::home::Home;
+use crate::store::{
+    AuditEntry, AuditLog, EventId, EventStore, SqliteStore, TaskFilter, TaskId, TaskState,
+    TaskStore, timestamp,
+};
+
+#[derive(Debug, Subcommand)]
+pub enum Tasks {
+    /// List tasks, newest first.
+    Ls(List),
+    /// Show one task with its prompt, context, result and error.
+    Show(Show),
+    /// Send a failed (or dead-lettered) task again, with a fresh retry budget. A running
+    /// daemon picks it up within a second.
+    Retry(Retry),
+}
+
+impl Tasks {
+    pub async fn run(self, home: Home) -> anyhow::Result<()> {
+        let store = open_store(&home)?;
+        let result = match self {
+            Tasks::Ls(command) => command.run(&home, &store).await,
+            Tasks::Show(command) => command.run(&home, &store).await,
+            Tasks::Retry(command) => command.run(&store).await,
+        };
+        store.close().await?;
+        result
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct List {
+    /// Only tasks in this state (pending, dispatched, completed, failed).
+    #[arg(long)]
+    state: Option<TaskState>,
+    /// Only tasks of this worker.
+    #[arg(long)]
+    worker: Option<String>,
+    /// Only tasks of this event.
+    #[arg(long)]
+    event: Option<EventId>,
+    /// At most this many (1-1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// Only tasks older than this task id (the next page).
+    #[arg(long)]
+    before: Option<TaskId>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl List {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let tasks = store
+            .list_tasks(TaskFilter {
+                state: self.state,
+                worker: self.worker,
+                event_id: self.event,
+                limit: self.limit,
+                before: self.before,
+            })
+            .await?;
+        let redactor = redactor(home);
+        if self.json {
+            println!(
+                "{}",
+                redactor.redact(&serde_json::to_string_pretty(&tasks)?)
+            );
+            return Ok(());
+        }
+        let rows: Vec<Vec<String>> = tasks
+            .iter()
+            .map(|task| {
+                vec![
+                    task.id.to_string(),
+                    task.worker_name.clone(),
+                    task.state.as_str().to_owned(),
+                    task.attempts.to_string(),
+                    timestamp::rfc3339(task.created_at),
+                    redactor.redact(&first_line(&task.error)).into_owned(),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table::render(
+                &["ID", "WORKER", "STATE", "ATTEMPTS", "CREATED", "ERROR"],
+                &rows
+            )
+        );
+        Ok(())
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(79).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Show {
+    id: TaskId,
+}
+
+impl Show {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let task = store
+            .get_task(&self.id)
+            .await?
+            .with_context(|| format!("no task with id {}; `mecha tasks ls` lists them", self.id))?;
+        println!(
+            "{}",
+            redactor(home).redact(&serde_json::to_string_pretty(&task)?)
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Retry {
+    id: TaskId,
+}
+
+impl Retry {
+    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let task = store
+            .get_task(&self.id)
+            .await?
+            .with_context(|| format!("no task with id {}; `mecha tasks ls` lists them", self.id))?;
+        if task.state != TaskState::Failed {
+            bail!(
+                "task {} is {}; only failed tasks can be retried",
+                self.id,
+                task.state.as_str()
+            );
+        }
+        store.requeue_failed(&self.id).await?;
+        let entry = AuditEntry::new(&task.trace_id, "task.retry")
+            .task(self.id.as_str())
+            .worker(&task.worker_name)
+            .detail(serde_json::json!({ "via": "cli" }));
+        store.record(entry).await?;
+        println!(
+            "task {} is pending again; the daemon sends it within a second",
+            self.id
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,273 @@
+//! `mecha serve`: assembles the store, the plugins, the pipeline and the API, serves until
+//! SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish and the store commit
+//! what they wrote.
+
+mod adapters;
+mod loops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::api::{self, ApiState};
+use crate::config::home::Home;
+use crate::config::secrets::{Secret, Secrets};
+use crate::config::server::{self, ServerConfig};
+use crate::metrics::Metrics;
+use crate::pipeline::backoff::Backoff;
+use crate::pipeline::dispatch::{DispatchOptions, Dispatcher};
+use crate::pipeline::matching::LoopGuard;
+use crate::pipeline::process::Processor;
+use crate::pipeline::recovery;
+use crate::pipeline::sources::{self, SourceTable};
+use crate::plugin::engine::RuntimeOptions;
+use crate::plugin::install::Installed;
+use crate::plugin::loader::Loader;
+use crate::plugin::{PluginRegistry, Runtime};
+use crate::redact::Redactor;
+use crate::store::{self, EventStore, SqliteStore, Store};
+use crate::worker::client::WorkerClient;
+use crate::worker::registry::{Workers, process_environment};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::Error),
+    #[error(
+        "could not listen on {addr}: {source}; is another mecha running? choose another with --addr"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Command-line overrides of `config.yml`.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub addr: Option<SocketAddr>,
+    pub api_key: Option<Secret>,
+}
+
+/// Runs the daemon until a shutdown signal.
+pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
+    let started = Instant::now();
+    home.ensure()?;
+    let mut config = ServerConfig::load(&home.config_file())?;
+    if let Some(addr) = overrides.addr {
+        config.addr = addr;
+    }
+    if let Some(key) = overrides.api_key {
+        config.api_key = Some(key);
+    }
+    let secrets = Secrets::load(&home.secrets_file())?;
+    let redactor = Redactor::new(
+        secrets
+            .values()
+            .chain(config.api_key.iter())
+            .map(|secret| secret.expose().to_owned()),
+    );
+    let sqlite = Arc::new(SqliteStore::open(
+        &home.database(),
+        durability(config.durability),
+    )?);
+    let store: Arc<dyn Store> = sqlite.clone();
+    let runtime = Arc::new(Runtime::new(runtime_options(&config))?);
+    let loader = Loader::new(runtime, Some(home.cache_dir()))?;
+    let registry =
+        Arc::new(PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await?);
+    let sources = Arc::new(SourceTable::new(sources::instances(
+        &registry, &config, &secrets,
+    )));
+
+    let metrics = Arc::new(Metrics::default());
+    let workers = Arc::new(Workers::new(store.clone(), process_environment()));
+    let client = WorkerClient::new(redactor.clone());
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        workers.clone(),
+        client.clone(),
+        metrics.clone(),
+        redactor.clone(),
+        dispatch_options(&config),
+    );
+    let processor = Arc::new(Processor {
+        store: store.clone(),
+        workers: workers.clone(),
+        dispatcher: dispatcher.clone(),
+        guard: LoopGuard {
+            identities: config.identities.clone(),
+        },
+        metrics,
+        redactor: redactor.clone(),
+    });
+
+    if config.api_key.is_none() && !config.addr.ip().is_loopback() {
+        tracing::warn!(addr = %config.addr, "listening beyond this machine without an API key: anyone who can reach it can use the API");
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().unwrap_or(config.addr);
+    let adapters = adapters::start_all(&store, &workers, &secrets, &redactor).await;
+    let recovery = {
+        let processor = processor.clone();
+        tokio::spawn(async move {
+            match recovery::recover(&processor, &processor.dispatcher).await {
+                Ok(found) if found.events + found.tasks > 0 => {
+                    tracing::info!(
+                        events = found.events,
+                        tasks = found.tasks,
+                        "recovered unfinished work"
+                    );
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::error!(error = %err, "recovery failed; unfinished work resumes at the next start")
+                }
+            }
+        })
+    };
+    let mut loops = loops::start(
+        processor.clone(),
+        client,
+        Duration::from_millis(config.dispatch.health_interval_ms),
+        Duration::from_secs(u64::from(config.retention.logs_days) * 86_400),
+        Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
+    );
+    loops.push(recovery);
+    loops.push(tokio::spawn(reload_on_hangup(
+        home.clone(),
+        registry,
+        config.clone(),
+        sources.clone(),
+    )));
+    tracing::info!(
+        %addr,
+        sources = %sources.ready().join(","),
+        adapters = adapters.len(),
+        allocator = ?loader.runtime().allocator(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "mecha is ready"
+    );
+
+    let state = ApiState {
+        processor,
+        sources,
+        api_key: config.api_key.clone().map(Arc::new),
+        max_body_bytes: config.max_body_bytes,
+        round_robin: Arc::default(),
+    };
+    let served = axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    for handle in loops {
+        handle.abort();
+    }
+    adapters::stop_all(&store, adapters).await;
+    // Every acknowledged request has been answered; let the writer finish what is queued.
+    sqlite.close().await?;
+    tracing::info!("mecha stopped");
+    served.map_err(StartError::Serve)
+}
+
+fn dispatch_options(config: &ServerConfig) -> DispatchOptions {
+    DispatchOptions {
+        global_limit: config.dispatch.concurrency as usize,
+        backoff: Backoff {
+            base: Duration::from_millis(config.dispatch.retry_base_ms),
+            max: Duration::from_millis(config.dispatch.retry_max_ms),
+        },
+        error_poll: Duration::from_millis(config.dispatch.health_interval_ms.min(1000)),
+    }
+}
+
+fn durability(durability: server::Durability) -> store::Durability {
+    match durability {
+        server::Durability::Full => store::Durability::Full,
+        server::Durability::Normal => store::Durability::Normal,
+    }
+}
+
+fn runtime_options(config: &ServerConfig) -> RuntimeOptions {
+    let largest_mib = config
+        .plugins
+        .values()
+        .filter_map(|plugin| plugin.memory_mib)
+        .chain([server::DEFAULT_PLUGIN_MEMORY_MIB])
+        .max()
+        .unwrap_or(server::DEFAULT_PLUGIN_MEMORY_MIB);
+    RuntimeOptions {
+        concurrent_calls: config.plugin_pool,
+        max_memory_bytes: largest_mib.saturating_mul(1024 * 1024),
+    }
+}
+
+/// Re-reads `secrets.yml` on SIGHUP and swaps the sources, so a rotated webhook secret or a
+/// newly configured source takes effect without a restart. A file that cannot be read keeps
+/// the current sources and says why.
+async fn reload_on_hangup(
+    home: Home,
+    registry: Arc<PluginRegistry>,
+    config: ServerConfig,
+    sources: Arc<SourceTable>,
+) {
+    #[cfg(unix)]
+    {
+        let mut hangups = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGHUP; restart mecha to reload secrets");
+                return;
+            }
+        };
+        while hangups.recv().await.is_some() {
+            match Secrets::load(&home.secrets_file()) {
+                Ok(secrets) => {
+                    sources.replace(sources::instances(&registry, &config, &secrets));
+                    tracing::info!(sources = %sources.ready().join(","), "reloaded secrets.yml");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not reload secrets.yml; keeping the current secrets")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (home, registry, config, sources);
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop mecha with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,435 @@
+//! The dispatcher: sends pending tasks to their workers and records what came back.
+//!
+//! Each worker has a lane: a queue drained by its own task, which runs at most the worker's
+//! `concurrency` dispatches at once, takes a token from the worker's rate limit before each
+//! (waiting for one, never dropping the task), and holds its tasks while the worker is in
+//! `error` until the health monitor brings it back. A global limit caps dispatches across all
+//! lanes. One slow or broken worker therefore never delays another.
+//!
+//! Tasks are durable in the store; the queues only hold ids. Anything lost from memory (a full
+//! queue, a crash) is found again by the retry scan or by recovery at start.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, mpsc};
+
+use super::backoff::{Backoff, jitter_unit};
+use super::process::finish_event;
+use super::rate_limit::TokenBucket;
+use crate::metrics::{Counter, Metrics, Stage};
+use crate::redact::Redactor;
+use crate::store::{
+    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, TaskState, WorkerState, timestamp,
+};
+use crate::worker::client::{SendError, TaskRequest, WorkerClient};
+use crate::worker::registry::{Worker, Workers};
+
+/// How the dispatcher behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchOptions {
+    /// Dispatches in flight across all workers.
+    pub global_limit: usize,
+    pub backoff: Backoff,
+    /// How often a lane whose worker is in `error` checks whether it is back.
+    pub error_poll: Duration,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        DispatchOptions {
+            global_limit: 64,
+            backoff: Backoff::default(),
+            error_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Cheap to clone; all clones feed the same lanes.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    workers: Arc<Workers>,
+    client: WorkerClient,
+    metrics: Arc<Metrics>,
+    redactor: Redactor,
+    options: DispatchOptions,
+    global: Arc<Semaphore>,
+    lanes: Mutex<HashMap<String, mpsc::UnboundedSender<TaskId>>>,
+    /// Tasks queued or in flight, so the retry scan never queues one twice.
+    queued: Mutex<HashSet<TaskId>>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        store: Arc<dyn Store>,
+        workers: Arc<Workers>,
+        client: WorkerClient,
+        metrics: Arc<Metrics>,
+        redactor: Redactor,
+        options: DispatchOptions,
+    ) -> Dispatcher {
+        Dispatcher {
+            inner: Arc::new(Inner {
+                store,
+                workers,
+                client,
+                metrics,
+                redactor,
+                global: Arc::new(Semaphore::new(options.global_limit.max(1))),
+                options,
+                lanes: Mutex::new(HashMap::new()),
+                queued: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// Queues tasks (by id) for dispatch. Tasks already queued or in flight are ignored.
+    pub fn enqueue(&self, tasks: impl IntoIterator<Item = TaskId>) {
+        for task in tasks {
+            self.inner.enqueue(task, None);
+        }
+    }
+
+    /// Queues a task whose worker is already known (saves a read).
+    pub fn enqueue_for(&self, task: TaskId, worker: &str) {
+        self.inner.enqueue(task, Some(worker));
+    }
+
+    /// Every pending task whose retry time has come, queued; run this periodically. Also picks
+    /// up tasks made pending by another process (`mecha tasks retry`).
+    pub async fn queue_due(&self) -> Result<usize, store::Error> {
+        let due = self
+            .inner
+            .store
+            .due_tasks(timestamp::now_ms(), DUE_BATCH)
+            .await?;
+        let count = due.len();
+        for task in due {
+            self.inner.enqueue(task.id, Some(&task.worker_name));
+        }
+        Ok(count)
+    }
+
+    /// Tasks waiting or in flight.
+    pub fn queue_depth(&self) -> usize {
+        lock(&self.inner.queued).len()
+    }
+}
+
+/// An audit record about `task`, carrying its trace, worker and event.
+fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
+    let entry = AuditEntry::new(&task.trace_id, action)
+        .task(&task.id)
+        .worker(&task.worker_name);
+    match &task.event_id {
+        Some(event) => entry.event(event),
+        None => entry,
+    }
+}
+
+/// 512 due tasks per scan: more than a scan interval's worth at any realistic rate.
+const DUE_BATCH: u32 = 512;
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+impl Inner {
+    fn enqueue(self: &Arc<Self>, task: TaskId, worker: Option<&str>) {
+        if !lock(&self.queued).insert(task.clone()) {
+            return;
+        }
+        self.metrics
+            .set_queue_depth(lock(&self.queued).len() as u64);
+        match worker {
+            Some(worker) => self.send_to_lane(worker, task),
+            None => {
+                let inner = self.clone();
+                tokio::spawn(async move {
+                    match inner.store.get_task(&task).await {
+                        Ok(Some(record)) => inner.send_to_lane(&record.worker_name, task),
+                        Ok(None) => inner.forget(&task),
+                        Err(err) => {
+                            tracing::warn!(task = %task, error = %err, "could not read a queued task; the retry scan will find it");
+                            inner.forget(&task);
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    fn forget(&self, task: &TaskId) {
+        let mut queued = lock(&self.queued);
+        queued.remove(task);
+        self.metrics.set_queue_depth(queued.len() as u64);
+    }
+
+    fn send_to_lane(self: &Arc<Self>, worker: &str, task: TaskId) {
+        let mut lanes = lock(&self.lanes);
+        let sender = lanes.entry(worker.to_owned()).or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(self.clone().run_lane(worker.to_owned(), receiver));
+            sender
+        });
+        if let Err(returned) = sender.send(task) {
+            // The lane ended (it never does while the daemon runs); start a new one.
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let _ = sender.send(returned.0);
+            tokio::spawn(self.clone().run_lane(worker.to_owned(), receiver));
+            lanes.insert(worker.to_owned(), sender);
+        }
+    }
+
+    /// One worker's lane: concurrency, rate limit, and holding tasks while it is in error.
+    async fn run_lane(self: Arc<Self>, name: String, mut tasks: mpsc::UnboundedReceiver<TaskId>) {
+        let mut slots: Option<(u32, Arc<Semaphore>)> = None;
+        let mut bucket: Option<TokenBucket> = None;
+        while let Some(task) = tasks.recv().await {
+            let worker = loop {
+                match self.workers.get(&name).await {
+                    Ok(Some(worker)) if worker.state == WorkerState::Error => {
+                        tokio::time::sleep(self.options.error_poll).await;
+                    }
+                    Ok(worker) => break worker,
+                    Err(err) => {
+                        tracing::warn!(worker = %name, error = %err, "could not read the worker");
+                        tokio::time::sleep(self.options.error_poll).await;
+                    }
+                }
+            };
+            let Some(worker) = worker else {
+                let reason = match self.workers.problem(&name).await {
+                    Ok(Some(problem)) => problem,
+                    _ => format!("worker {name} not found"),
+                };
+                self.fail(&task, None, &reason).await;
+                continue;
+            };
+            let concurrency = worker.def.concurrency.max(1);
+            let semaphore = match &slots {
+                Some((size, semaphore)) if *size == concurrency => semaphore.clone(),
+                _ => {
+                    let semaphore = Arc::new(Semaphore::new(concurrency as usize));
+                    slots = Some((concurrency, semaphore.clone()));
+                    semaphore
+                }
+            };
+            let limit = &worker.def.rate_limit;
+            let bucket = bucket.get_or_insert_with(|| {
+                TokenBucket::new(limit.per_second, limit.burst, Instant::now())
+            });
+            while let Err(wait) = bucket.take(Instant::now()) {
+                self.metrics.increment(Counter::TasksRateLimited);
+                tokio::time::sleep(wait).await;
+            }
+            let Ok(slot) = semaphore.acquire_owned().await else {
+                continue;
+            };
+            let Ok(global) = self.global.clone().acquire_owned().await else {
+                continue;
+            };
+            let inner = self.clone();
+            tokio::spawn(async move {
+                inner.dispatch(&task, &worker).await;
+                inner.forget(&task);
+                drop((slot, global));
+            });
+        }
+    }
+
+    /// Sends one task and records the outcome.
+    async fn dispatch(&self, id: &TaskId, worker: &Worker) {
+        let task = match self.store.get_task(id).await {
+            Ok(Some(task)) if task.state == TaskState::Pending => task,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::warn!(task = %id, error = %err, "could not read the task; the retry scan will find it");
+                return;
+            }
+        };
+        if worker.state == WorkerState::Offline {
+            let reason = format!(
+                "worker {} is offline; start it with `mecha worker start {}`, then `mecha tasks retry {id}`",
+                worker.name(),
+                worker.name()
+            );
+            self.fail(id, Some(&task), &reason).await;
+            return;
+        }
+        let Some(endpoint) = worker.endpoint.clone() else {
+            let reason = format!(
+                "worker {} has no endpoint yet (is it started?)",
+                worker.name()
+            );
+            self.fail(id, Some(&task), &reason).await;
+            return;
+        };
+        if let Err(err) = self.store.mark_dispatched(id).await {
+            tracing::debug!(task = %id, error = %err, "task was taken by another dispatch");
+            return;
+        }
+        let attempt = task.attempts + 1;
+        self.audit(task_entry(&task, "task.sent").attempt(attempt))
+            .await;
+        let request = TaskRequest {
+            id: id.to_string(),
+            prompt: task.prompt.clone(),
+            context: task.context.clone(),
+        };
+        let started = Instant::now();
+        let outcome = self
+            .client
+            .send_task(&endpoint, worker.api_key(), &request, worker.def.timeout)
+            .await;
+        self.metrics.observe(Stage::Dispatch, started.elapsed());
+        match outcome {
+            Ok(reply) => self.complete(&task, &reply.body).await,
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+                worker_down,
+            }) => {
+                if worker_down {
+                    self.mark_worker_error(worker, &reason).await;
+                }
+                self.retry_or_dead_letter(&task, &reason, retry_after).await;
+            }
+            Err(SendError::Permanent { reason, .. }) => {
+                self.fail(id, Some(&task), &reason).await;
+            }
+        }
+    }
+
+    async fn complete(&self, task: &TaskRecord, body: &str) {
+        let body = self.redactor.redact(body).into_owned();
+        if let Err(err) = self.store.complete_task(&task.id, body).await {
+            tracing::error!(task = %task.id, error = %err, "could not record a completed task");
+            return;
+        }
+        self.metrics.increment(Counter::TasksCompleted);
+        self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1))
+            .await;
+        self.finish(task).await;
+    }
+
+    async fn retry_or_dead_letter(
+        &self,
+        task: &TaskRecord,
+        reason: &str,
+        retry_after: Option<Duration>,
+    ) {
+        let reason = self.redactor.redact(reason).into_owned();
+        let attempt = task.attempts + 1;
+        if attempt >= task.max_retries.max(1) {
+            let error = format!("retries exhausted after {attempt} attempts: {reason}");
+            if let Err(err) = self.store.fail_task(&task.id, error.clone()).await {
+                tracing::error!(task = %task.id, error = %err, "could not dead-letter a task");
+                return;
+            }
+            self.metrics.increment(Counter::TasksDeadLettered);
+            self.metrics.increment(Counter::TasksFailed);
+            self.audit(
+                task_entry(task, "task.dead_letter")
+                    .outcome(AuditOutcome::Fail)
+                    .attempt(attempt)
+                    .error(&error),
+            )
+            .await;
+            self.finish(task).await;
+            return;
+        }
+        let delay = self
+            .options
+            .backoff
+            .delay(attempt, retry_after, jitter_unit());
+        let next = timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+        if let Err(err) = self
+            .store
+            .schedule_retry(&task.id, next, reason.clone())
+            .await
+        {
+            tracing::error!(task = %task.id, error = %err, "could not schedule a retry");
+            return;
+        }
+        self.metrics.increment(Counter::TasksRetried);
+        self.audit(
+            task_entry(task, "task.retry")
+                .outcome(AuditOutcome::Retry)
+                .attempt(attempt)
+                .error(&reason)
+                .detail(serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 })),
+        )
+        .await;
+    }
+
+    async fn fail(&self, id: &TaskId, task: Option<&TaskRecord>, reason: &str) {
+        let reason = self.redactor.redact(reason).into_owned();
+        if let Err(err) = self.store.fail_task(id, reason.clone()).await {
+            tracing::warn!(task = %id, error = %err, "could not fail a task");
+            return;
+        }
+        self.metrics.increment(Counter::TasksFailed);
+        let task = match task {
+            Some(task) => Some(task.clone()),
+            None => self.store.get_task(id).await.ok().flatten(),
+        };
+        if let Some(task) = task {
+            self.audit(
+                task_entry(&task, "task.failed")
+                    .outcome(AuditOutcome::Fail)
+                    .attempt(task.attempts + 1)
+                    .error(&reason),
+            )
+            .await;
+            self.finish(&task).await;
+        }
+    }
+
+    async fn finish(&self, task: &TaskRecord) {
+        if let Some(event) = &task.event_id
+            && let Err(err) = finish_event(self.store.as_ref(), event).await
+        {
+            tracing::warn!(event = %event, error = %err, "could not finish an event");
+        }
+    }
+
+    async fn mark_worker_error(&self, worker: &Worker, reason: &str) {
+        let reason = self.redactor.redact(reason).into_owned();
+        let changed = self
+            .store
+            .set_worker_state(
+                worker.name(),
+                &[WorkerState::Online, WorkerState::Busy],
+                WorkerState::Error,
+                Some(reason.clone()),
+            )
+            .await;
+        if changed.is_ok() {
+            tracing::warn!(worker = %worker.name(), %reason, "worker is unreachable; holding its tasks until it is healthy");
+            self.audit(
+                AuditEntry::new(format!("worker:{}", worker.name()), "worker.state")
+                    .outcome(AuditOutcome::Fail)
+                    .worker(worker.name())
+                    .error(&reason)
+                    .detail(serde_json::json!({ "state": "error" })),
+            )
+            .await;
+        }
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        if let Err(err) = self.store.record(entry).await {
+            tracing::warn!(error = %err, "could not write an audit record");
+        }
+    }
+}

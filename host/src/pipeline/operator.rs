@@ -1,0 +1,177 @@
+//! What an operator asks for by hand, through the API or the CLI: a task for a named worker (or
+//! the next online one), a replay of a stored event, a retry of a failed task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::process::{Processor, online};
+use crate::store::{
+    self, AuditEntry, CreateTaskOutcome, EventId, EventRecord, InsertOutcome, NewEvent, NewTask,
+    TaskId, TaskRecord, TaskState,
+};
+
+/// Why an operator's request was refused; each says what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("prompt is required")]
+    EmptyPrompt,
+    #[error("unknown worker: {0}; `mecha worker ls` lists them")]
+    UnknownWorker(String),
+    #[error("no online workers; start one with `mecha worker start NAME`")]
+    NoOnlineWorker,
+    #[error("event not found")]
+    EventNotFound,
+    #[error("task not found")]
+    TaskNotFound,
+    #[error("task {id} is {state}; only failed tasks can be retried")]
+    NotFailed { id: TaskId, state: TaskState },
+    /// The store reported the new task or event as a duplicate, which a fresh id never is.
+    #[error("the new record was reported as a duplicate; try again")]
+    NotCreated,
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// Picks workers in turn for tasks that name none.
+#[derive(Default)]
+pub struct RoundRobin {
+    next: AtomicUsize,
+}
+
+/// Creates a task for `worker`, or for the next online worker in name order, and queues it.
+pub async fn submit_task(
+    processor: &Processor,
+    round_robin: &RoundRobin,
+    prompt: String,
+    worker: Option<String>,
+    context: serde_json::Value,
+) -> Result<TaskRecord, OperatorError> {
+    if prompt.trim().is_empty() {
+        return Err(OperatorError::EmptyPrompt);
+    }
+    let worker = match worker.filter(|name| !name.is_empty()) {
+        Some(name) => processor
+            .workers
+            .get(&name)
+            .await?
+            .ok_or(OperatorError::UnknownWorker(name))?,
+        None => {
+            let all = processor.workers.all().await?;
+            let candidates = online(&all);
+            if candidates.is_empty() {
+                return Err(OperatorError::NoOnlineWorker);
+            }
+            let turn = round_robin.next.fetch_add(1, Ordering::Relaxed);
+            candidates[turn % candidates.len()].clone()
+        }
+    };
+    let trace = EventId::generate()?.to_string();
+    let outcome = processor
+        .store
+        .create_task(NewTask {
+            worker_name: worker.name().to_owned(),
+            prompt,
+            context,
+            event_id: None,
+            trace_id: trace.clone(),
+            max_retries: worker.def.max_retries,
+        })
+        .await?;
+    let CreateTaskOutcome::Created(task) = outcome else {
+        return Err(OperatorError::NotCreated);
+    };
+    audit(
+        processor,
+        AuditEntry::new(&trace, "task.created")
+            .task(task.id.as_str())
+            .worker(worker.name())
+            .detail(serde_json::json!({ "via": "api" })),
+    )
+    .await;
+    processor
+        .dispatcher
+        .enqueue_for(task.id.clone(), worker.name());
+    Ok(task)
+}
+
+/// Stores a copy of event `id` as a new event and processes it; the audit trail links both.
+pub async fn replay_event(
+    processor: &Arc<Processor>,
+    id: &EventId,
+) -> Result<EventRecord, OperatorError> {
+    let original = processor
+        .store
+        .get(id)
+        .await?
+        .ok_or(OperatorError::EventNotFound)?;
+    let copy = NewEvent {
+        source: original.source.clone(),
+        event_type: original.event_type.clone(),
+        delivery_id: None,
+        dedup_key: None,
+        actor: original.actor.clone(),
+        subject: original.subject.clone(),
+        attrs: original.attrs.clone(),
+        raw: original.raw.clone(),
+    };
+    let InsertOutcome::Inserted(replayed) = processor.store.insert(copy).await? else {
+        return Err(OperatorError::NotCreated);
+    };
+    let original_trace = original.id.to_string();
+    let replay_trace = replayed.id.to_string();
+    audit(
+        processor,
+        AuditEntry::new(&original_trace, "event.replayed")
+            .event(&original_trace)
+            .detail(serde_json::json!({ "replayed_as": replay_trace })),
+    )
+    .await;
+    audit(
+        processor,
+        AuditEntry::new(&replay_trace, "event.replayed")
+            .event(&replay_trace)
+            .detail(serde_json::json!({ "replay_of": original_trace })),
+    )
+    .await;
+    processor.spawn(vec![replayed.clone()]);
+    Ok(replayed)
+}
+
+/// Makes a failed task pending again, with a fresh retry budget, and queues it.
+pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord, OperatorError> {
+    let task = processor
+        .store
+        .get_task(id)
+        .await?
+        .ok_or(OperatorError::TaskNotFound)?;
+    if task.state != TaskState::Failed {
+        return Err(OperatorError::NotFailed {
+            id: id.clone(),
+            state: task.state,
+        });
+    }
+    processor.store.requeue_failed(id).await?;
+    audit(
+        processor,
+        AuditEntry::new(&task.trace_id, "task.retry")
+            .task(id.as_str())
+            .worker(&task.worker_name)
+            .detail(serde_json::json!({ "via": "operator" })),
+    )
+    .await;
+    processor
+        .dispatcher
+        .enqueue_for(id.clone(), &task.worker_name);
+    let task = processor
+        .store
+        .get_task(id)
+        .await?
+        .ok_or(OperatorError::TaskNotFound)?;
+    Ok(task)
+}
+
+async fn audit(processor: &Processor, entry: AuditEntry) {
+    if let Err(err) = processor.store.record(entry).await {
+        tracing::warn!(error = %err, "could not write an audit record");
+    }
+}

@@ -1,0 +1,267 @@
+//! From a stored event to its tasks: match every worker, render each prompt, create the tasks
+//! and move the event in one transaction, then hand the tasks to the dispatcher.
+//!
+//! Creating the tasks and moving the event happen together, so a crash leaves the event either
+//! `received` (and matched again on restart) or `dispatched` with all its tasks, and a task per
+//! (event, worker) exists at most once however often an event is processed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Map, Value};
+
+use super::dispatch::Dispatcher;
+use super::matching::{LoopGuard, SkipReason, match_event};
+use super::render::render_prompt;
+use crate::metrics::{Counter, Metrics, Stage};
+use crate::redact::Redactor;
+use crate::store::{
+    self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store, TaskState,
+};
+use crate::worker::registry::{Worker, Workers};
+
+/// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
+/// ones an agent needs to find the change it is asked about.
+const CONTEXT_ATTRS: &[&str] = &[
+    "repo_owner",
+    "repo_name",
+    "number",
+    "ref",
+    "diff",
+    "file_list",
+    "head_sha",
+    "sender",
+];
+
+/// What processing did with an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Processed {
+    /// Tasks created for this many workers.
+    Dispatched(usize),
+    /// No worker wanted it.
+    Skipped,
+    /// It was processed before (e.g. by another recovery pass).
+    AlreadyDone,
+}
+
+/// The steps between ingest and dispatch, with what they need.
+pub struct Processor {
+    pub store: Arc<dyn Store>,
+    pub workers: Arc<Workers>,
+    pub dispatcher: Dispatcher,
+    pub guard: LoopGuard,
+    pub metrics: Arc<Metrics>,
+    pub redactor: Redactor,
+}
+
+impl Processor {
+    /// Matches `event` (in state `received`) and creates one task per matching worker.
+    pub async fn process(&self, event: &EventRecord) -> Result<Processed, store::Error> {
+        let started = Instant::now();
+        let trace = event.id.to_string();
+        self.audit(AuditEntry::new(&trace, "event.received").event(&trace).detail(
+            serde_json::json!({ "source": event.source, "type": event.event_type, "delivery_id": event.delivery_id }),
+        ))
+        .await;
+        let workers = self.workers.all().await?;
+        let definitions: Vec<_> = workers.iter().map(|worker| (*worker.def).clone()).collect();
+        let report = match_event(&definitions, event, &self.guard);
+        for skip in &report.skipped {
+            let reason = match skip.reason {
+                SkipReason::AutoFalse => "rule has auto: false",
+                SkipReason::LoopGuard => "actor is mecha or a bot (loop guard)",
+            };
+            self.audit(
+                AuditEntry::new(&trace, "event.skipped")
+                    .outcome(AuditOutcome::Skip)
+                    .event(&trace)
+                    .worker(&skip.worker.name)
+                    .detail(serde_json::json!({ "reason": reason })),
+            )
+            .await;
+        }
+
+        let mut tasks = Vec::with_capacity(report.matches.len());
+        for found in &report.matches {
+            let worker = &found.worker.name;
+            match render_prompt(&found.rule.prompt, event) {
+                Ok(prompt) => {
+                    self.audit(
+                        AuditEntry::new(&trace, "event.matched")
+                            .event(&trace)
+                            .worker(worker)
+                            .detail(serde_json::json!({ "rule": found.rule_index })),
+                    )
+                    .await;
+                    tasks.push(NewTask {
+                        worker_name: worker.clone(),
+                        prompt,
+                        context: context(event),
+                        event_id: Some(event.id.clone()),
+                        trace_id: trace.clone(),
+                        max_retries: found.worker.max_retries,
+                    });
+                }
+                Err(err) => {
+                    self.audit(
+                        AuditEntry::new(&trace, "event.matched")
+                            .outcome(AuditOutcome::Fail)
+                            .event(&trace)
+                            .worker(worker)
+                            .error(self.redactor.redact(&format!("prompt: {err}"))),
+                    )
+                    .await;
+                }
+            }
+        }
+
+        if tasks.is_empty() {
+            let outcome = self
+                .store
+                .transition(&event.id, EventState::Received, EventState::Skipped)
+                .await;
+            if let Err(store::Error::InvalidTransition { .. }) = outcome {
+                return Ok(Processed::AlreadyDone);
+            }
+            outcome?;
+            self.metrics.observe(Stage::Match, started.elapsed());
+            return Ok(Processed::Skipped);
+        }
+
+        let created = match self
+            .store
+            .create_tasks_for_event(
+                &event.id,
+                EventState::Received,
+                EventState::Dispatched,
+                tasks,
+            )
+            .await
+        {
+            Ok(created) => created,
+            Err(store::Error::InvalidTransition { .. }) => return Ok(Processed::AlreadyDone),
+            Err(err) => return Err(err),
+        };
+        self.metrics.observe(Stage::Match, started.elapsed());
+        let count = created.created.len();
+        self.metrics.add(Counter::TasksCreated, count as u64);
+        self.metrics
+            .add(Counter::TasksDedupSkipped, created.duplicates.len() as u64);
+        for task in &created.created {
+            self.audit(
+                AuditEntry::new(&trace, "task.created")
+                    .event(&trace)
+                    .task(task.id.as_str())
+                    .worker(&task.worker_name),
+            )
+            .await;
+        }
+        self.dispatcher
+            .enqueue(created.created.into_iter().map(|task| task.id));
+        Ok(Processed::Dispatched(count))
+    }
+
+    /// Processes stored events in the background; a failure is logged and the event stays
+    /// `received` for recovery to pick up.
+    pub fn spawn(self: &Arc<Self>, events: Vec<EventRecord>) {
+        if events.is_empty() {
+            return;
+        }
+        let processor = self.clone();
+        tokio::spawn(async move {
+            for event in events {
+                if let Err(err) = processor.process(&event).await {
+                    tracing::error!(event = %event.id, error = %err, "could not process an event; it will be retried at the next start");
+                }
+            }
+        });
+    }
+
+    async fn audit(&self, entry: AuditEntry) {
+        if let Err(err) = self.store.record(entry).await {
+            tracing::warn!(error = %err, "could not write an audit record");
+        }
+    }
+}
+
+/// The `context` a worker receives with an event's task.
+pub fn context(event: &EventRecord) -> Value {
+    let mut context = Map::new();
+    context.insert("source".into(), Value::from(event.source.as_str()));
+    context.insert("actor".into(), Value::from(event.actor.as_str()));
+    context.insert("subject".into(), Value::from(event.subject.as_str()));
+    context.insert("type".into(), Value::from(event.event_type.as_str()));
+    for name in CONTEXT_ATTRS {
+        if let Some(value) = event.attrs.get(*name) {
+            context.insert((*name).to_owned(), value.clone());
+        }
+    }
+    Value::Object(context)
+}
+
+/// Whether every task of an event has finished, and how: the event's final state.
+pub fn final_event_state(tasks: &[TaskState]) -> Option<EventState> {
+    if tasks.is_empty() || tasks.iter().any(|state| !state.is_terminal()) {
+        return None;
+    }
+    if tasks.contains(&TaskState::Completed) {
+        Some(EventState::Completed)
+    } else {
+        Some(EventState::Failed)
+    }
+}
+
+/// Moves the event of a finished task to its final state once all its tasks are done.
+pub async fn finish_event(
+    store: &dyn Store,
+    event_id: &store::EventId,
+) -> Result<(), store::Error> {
+    let tasks = store
+        .list_tasks(store::TaskFilter {
+            event_id: Some(event_id.clone()),
+            limit: store::MAX_LIST_LIMIT,
+            ..store::TaskFilter::default()
+        })
+        .await?;
+    let states: Vec<TaskState> = tasks.iter().map(|task| task.state).collect();
+    if let Some(state) = final_event_state(&states) {
+        match store
+            .transition(event_id, EventState::Dispatched, state)
+            .await
+        {
+            Ok(()) | Err(store::Error::InvalidTransition { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// The workers a task may be sent to when the caller names none: the online ones, in name
+/// order, so round-robin is fair and predictable.
+pub fn online(workers: &[Worker]) -> Vec<&Worker> {
+    workers
+        .iter()
+        .filter(|worker| worker.state == store::WorkerState::Online)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_finishes_when_all_its_tasks_have() {
+        use TaskState::*;
+        assert_eq!(final_event_state(&[]), None);
+        assert_eq!(final_event_state(&[Completed, Pending]), None);
+        assert_eq!(final_event_state(&[Completed, Dispatched]), None);
+        assert_eq!(
+            final_event_state(&[Completed, Failed]),
+            Some(EventState::Completed)
+        );
+        assert_eq!(
+            final_event_state(&[Failed, Failed]),
+            Some(EventState::Failed)
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! Retention: the audit trail and finished events are pruned on a schedule, so the database
+//! does not grow without bound.
+
+use std::time::Duration;
+
+use crate::store::{Store, timestamp};
+
+/// 30 days of audit records by default: long enough to investigate last month's incident.
+pub const DEFAULT_KEEP_LOGS: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Deletes audit records older than `keep_logs` and finished events older than `keep_events`;
+/// returns how many of each went.
+pub async fn prune(store: &dyn Store, keep_logs: Duration, keep_events: Duration) -> (u64, u64) {
+    let now_ms = timestamp::now_ms();
+    let logs_before = now_ms - i64::try_from(keep_logs.as_millis()).unwrap_or(i64::MAX);
+    let events_before = now_ms / 1000 - i64::try_from(keep_events.as_secs()).unwrap_or(i64::MAX);
+    let logs = store.prune_logs(logs_before).await.unwrap_or_else(|err| {
+        tracing::warn!(error = %err, "could not prune the audit log");
+        0
+    });
+    let events = store
+        .prune_events(events_before)
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not prune finished events");
+            0
+        });
+    if logs + events > 0 {
+        tracing::info!(logs, events, "pruned old records");
+    }
+    (logs, events)
+}

@@ -1,0 +1,322 @@
+//! The writes the writer thread carries out, and how each one is applied.
+//!
+//! Every write to the database, whatever its table, is a [`Request`] queued to the one writer
+//! thread (`writer.rs`), so that it shares a transaction, and its fsync, with whatever else is
+//! queued: an audit record rides along with the event insert it describes. Each request runs in
+//! its own savepoint, so a request that fails (a guard, a constraint) leaves no trace and does not
+//! harm its batch-mates; a request that spans several rows (adding workers, creating an event's
+//! tasks) is therefore all-or-nothing.
+//!
+//! Results have different types per request. The writer holds them type-erased ([`Answer`],
+//! [`Reply`]) until its batch has committed, then answers each waiter on its own channel.
+
+use std::path::Path;
+
+use rusqlite::{Connection, Transaction};
+use tokio::sync::oneshot;
+
+use super::audit;
+use super::audit_entry::AuditEntry;
+use super::events::{self, InsertOutcome, NewEvent};
+use super::task_lifecycle::{self, TaskChange};
+use super::task_record::{CreateTaskOutcome, CreatedTasks, NewTask};
+use super::tasks;
+use super::writer::in_savepoint;
+use super::{Error, EventId, EventState, TaskId, WorkerState, retention, workers};
+
+/// The channel on which a write's result goes back to its caller.
+pub(super) type ResultSender<T> = oneshot::Sender<Result<T, Error>>;
+
+/// A write for the writer thread, with the channel its result goes back on.
+pub(super) enum Request {
+    /// Store an event unless it is a duplicate.
+    Insert {
+        event: NewEvent,
+        reply: ResultSender<InsertOutcome>,
+    },
+    /// Move an event from one state to another, guarded by its current state.
+    Transition {
+        id: EventId,
+        from: EventState,
+        to: EventState,
+        reply: ResultSender<()>,
+    },
+    /// Add workers, all or none.
+    AddWorkers {
+        workers: Vec<(String, serde_json::Value)>,
+        reply: ResultSender<()>,
+    },
+    /// Replace a worker's definition.
+    ReplaceDefinition {
+        name: String,
+        definition: serde_json::Value,
+        reply: ResultSender<()>,
+    },
+    /// Remove an offline worker.
+    RemoveWorker {
+        name: String,
+        reply: ResultSender<()>,
+    },
+    /// Move a worker to `to` if it is in one of `from`, setting its error message.
+    SetWorkerState {
+        name: String,
+        from: Vec<WorkerState>,
+        to: WorkerState,
+        error: String,
+        reply: ResultSender<()>,
+    },
+    /// Record where a worker's container runs, and its state.
+    SetWorkerRuntime {
+        name: String,
+        container_id: String,
+        endpoint: String,
+        state: WorkerState,
+        reply: ResultSender<()>,
+    },
+    /// Create a task unless its (event, worker) already has one.
+    CreateTask {
+        task: NewTask,
+        reply: ResultSender<CreateTaskOutcome>,
+    },
+    /// Create an event's tasks and move the event, together or not at all.
+    CreateTasksForEvent {
+        event_id: EventId,
+        from: EventState,
+        to: EventState,
+        tasks: Vec<NewTask>,
+        reply: ResultSender<CreatedTasks>,
+    },
+    /// Move a task along its life, guarded by its current state.
+    ChangeTask {
+        id: TaskId,
+        change: TaskChange,
+        reply: ResultSender<()>,
+    },
+    /// Append an entry to the audit log, stamped `ts` (unix milliseconds).
+    Record {
+        entry: AuditEntry,
+        ts: i64,
+        reply: ResultSender<()>,
+    },
+    /// Delete up to `limit` of the audit entries older than `before_ms`.
+    PruneLogs {
+        before_ms: i64,
+        limit: u32,
+        reply: ResultSender<u64>,
+    },
+    /// Delete up to `limit` of the finished events older than `before_s`.
+    PruneEvents {
+        before_s: i64,
+        limit: u32,
+        reply: ResultSender<u64>,
+    },
+}
+
+impl Request {
+    /// Runs the write in its own savepoint of `transaction`, at time `now` (unix seconds). The
+    /// error side means the savepoint itself broke and the whole transaction must be abandoned.
+    pub(super) fn apply(
+        self,
+        transaction: &mut Transaction<'_>,
+        path: &Path,
+        now: i64,
+    ) -> Result<Answer, (Reply, rusqlite::Error)> {
+        match self {
+            Request::Insert { event, reply } => hold(transaction, path, reply, |connection| {
+                events::insert(connection, path, event, now)
+            }),
+            Request::Transition {
+                id,
+                from,
+                to,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                move_event(connection, path, id, from, to, now)
+            }),
+            Request::AddWorkers { workers, reply } => {
+                hold(transaction, path, reply, |connection| {
+                    workers::add(connection, path, workers, now)
+                })
+            }
+            Request::ReplaceDefinition {
+                name,
+                definition,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                workers::replace_definition(connection, path, &name, &definition, now)
+            }),
+            Request::RemoveWorker { name, reply } => hold(transaction, path, reply, |connection| {
+                workers::remove(connection, path, &name)
+            }),
+            Request::SetWorkerState {
+                name,
+                from,
+                to,
+                error,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                workers::set_state(connection, path, &name, &from, to, &error, now)
+            }),
+            Request::SetWorkerRuntime {
+                name,
+                container_id,
+                endpoint,
+                state,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                let runtime = (container_id.as_str(), endpoint.as_str());
+                workers::set_runtime(connection, path, &name, runtime, state, now)
+            }),
+            Request::CreateTask { task, reply } => hold(transaction, path, reply, |connection| {
+                tasks::create(connection, path, task, now)
+            }),
+            Request::CreateTasksForEvent {
+                event_id,
+                from,
+                to,
+                tasks,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                move_event(connection, path, event_id.clone(), from, to, now)?;
+                tasks::create_for_event(connection, path, &event_id, tasks, now)
+            }),
+            Request::ChangeTask { id, change, reply } => {
+                hold(transaction, path, reply, |connection| {
+                    task_lifecycle::apply(connection, path, id, change, now)
+                })
+            }
+            Request::Record { entry, ts, reply } => hold(transaction, path, reply, |connection| {
+                audit::insert(connection, path, &entry, ts)
+            }),
+            Request::PruneLogs {
+                before_ms,
+                limit,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                retention::prune_logs(connection, path, before_ms, limit)
+            }),
+            Request::PruneEvents {
+                before_s,
+                limit,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                retention::prune_events(connection, path, before_s, limit, now)
+            }),
+        }
+    }
+
+    /// The waiter of a request that will not run (its batch could not begin, or broke before it).
+    pub(super) fn into_reply(self) -> Reply {
+        match self {
+            Request::Insert { reply, .. } => Reply::to(reply),
+            Request::CreateTask { reply, .. } => Reply::to(reply),
+            Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
+            Request::PruneLogs { reply, .. } | Request::PruneEvents { reply, .. } => {
+                Reply::to(reply)
+            }
+            Request::Transition { reply, .. }
+            | Request::AddWorkers { reply, .. }
+            | Request::ReplaceDefinition { reply, .. }
+            | Request::RemoveWorker { reply, .. }
+            | Request::SetWorkerState { reply, .. }
+            | Request::SetWorkerRuntime { reply, .. }
+            | Request::ChangeTask { reply, .. }
+            | Request::Record { reply, .. } => Reply::to(reply),
+        }
+    }
+}
+
+/// Moves an event from `from` to `to` if it is in `from` now.
+fn move_event(
+    connection: &Connection,
+    path: &Path,
+    id: EventId,
+    from: EventState,
+    to: EventState,
+    now: i64,
+) -> Result<(), Error> {
+    match events::transition(connection, &id, from, to, now) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::InvalidTransition { id, from, to }),
+        Err(source) => Err(Error::Query {
+            path: path.to_owned(),
+            action: "changing an event's state",
+            source,
+        }),
+    }
+}
+
+/// Runs `write` in a savepoint and holds its result for `reply` until the batch is settled.
+fn hold<T: Send + 'static>(
+    transaction: &mut Transaction<'_>,
+    path: &Path,
+    reply: ResultSender<T>,
+    write: impl FnOnce(&Connection) -> Result<T, Error>,
+) -> Result<Answer, (Reply, rusqlite::Error)> {
+    match in_savepoint(transaction, path, write) {
+        Ok(result) => Ok(Answer(Box::new(Held { reply, result }))),
+        Err(error) => Err((Reply::to(reply), error)),
+    }
+}
+
+/// Where a request's result goes, whatever its type.
+pub(super) struct Reply(Box<dyn Waiter>);
+
+impl Reply {
+    fn to<T: Send + 'static>(reply: ResultSender<T>) -> Reply {
+        Reply(Box::new(reply))
+    }
+
+    /// Sends `error`. A waiter that has gone away (its request was cancelled) is ignored here and
+    /// in [`Answer::send`]: the outcome stands either way.
+    pub(super) fn fail(self, error: Error) {
+        self.0.fail(error);
+    }
+}
+
+/// A waiter for a result of some type.
+trait Waiter: Send {
+    fn fail(self: Box<Self>, error: Error);
+}
+
+impl<T: Send + 'static> Waiter for ResultSender<T> {
+    fn fail(self: Box<Self>, error: Error) {
+        drop(self.send(Err(error)));
+    }
+}
+
+/// A result held back until its batch has committed.
+pub(super) struct Answer(Box<dyn Settle>);
+
+impl Answer {
+    /// Sends the result: its batch has committed.
+    pub(super) fn send(self) {
+        self.0.send();
+    }
+
+    /// The reply channel, for when the batch failed and the result no longer holds.
+    pub(super) fn into_reply(self) -> Reply {
+        self.0.into_reply()
+    }
+}
+
+/// A held result of some type, with its waiter.
+trait Settle: Send {
+    fn send(self: Box<Self>);
+    fn into_reply(self: Box<Self>) -> Reply;
+}
+
+struct Held<T> {
+    reply: ResultSender<T>,
+    result: Result<T, Error>,
+}
+
+impl<T: Send + 'static> Settle for Held<T> {
+    fn send(self: Box<Self>) {
+        drop(self.reply.send(self.result));
+    }
+
+    fn into_reply(self: Box<Self>) -> Reply {
+        Reply::to(self.reply)
+    }
+}

@@ -1,0 +1,391 @@
+//! A task's moves after its creation, and the queries of the loops that drive them.
+//!
+//! Every move is one guarded `UPDATE … WHERE state = …` (reference 6.1): if the task is not where
+//! the move starts, nothing changes and the caller gets [`Error::InvalidTaskTransition`], so two
+//! dispatchers (or a dispatcher and an operator) can never both act on one task. The retry loop
+//! reads [`due`] tasks, crash recovery reads [`unfinished`] ones (reference 6.4, 6.5).
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use super::error::query_error;
+use super::task_record::{COLUMNS, TaskRecord, decode};
+use super::{Error, TaskId, TaskState};
+
+/// A move of a task from one state to another.
+pub(super) enum TaskChange {
+    /// `pending` → `dispatched`, stamping `dispatched_at`.
+    Dispatch,
+    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`.
+    Complete { result: String },
+    /// `pending` or `dispatched` → `failed`, for good unless an operator retries it.
+    Fail { error: String },
+    /// `dispatched` → `pending`, one more failed attempt, not to be sent before `next_retry_at`.
+    Retry { next_retry_at: i64, error: String },
+    /// `failed` → `pending`, as new: attempts, retry time and error cleared (`mecha tasks retry`).
+    Requeue,
+}
+
+impl TaskChange {
+    /// The state the task is in after the move.
+    fn to(&self) -> TaskState {
+        match self {
+            TaskChange::Dispatch => TaskState::Dispatched,
+            TaskChange::Complete { .. } => TaskState::Completed,
+            TaskChange::Fail { .. } => TaskState::Failed,
+            TaskChange::Retry { .. } | TaskChange::Requeue => TaskState::Pending,
+        }
+    }
+}
+
+/// Applies `change` to task `id` at `now`, if the task is in a state the change starts from.
+pub(super) fn apply(
+    connection: &Connection,
+    path: &Path,
+    id: TaskId,
+    change: TaskChange,
+    now: i64,
+) -> Result<(), Error> {
+    let to = change.to();
+    // Each statement binds the task (?1), its new state (?2) and now (?3) first.
+    let changed = match &change {
+        TaskChange::Dispatch => connection
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, dispatched_at = ?3, updated_at = ?3 \
+                 WHERE id = ?1 AND state = ?4",
+            )
+            .and_then(|mut statement| statement.execute(params![id, to, now, TaskState::Pending])),
+        TaskChange::Complete { result } => connection
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, result = ?4, error = '', next_retry_at = NULL, \
+                                  completed_at = ?3, updated_at = ?3 \
+                 WHERE id = ?1 AND state = ?5",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![id, to, now, result, TaskState::Dispatched])
+            }),
+        TaskChange::Fail { error } => connection
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = NULL, \
+                                  completed_at = ?3, updated_at = ?3 \
+                 WHERE id = ?1 AND state IN (?5, ?6)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    id,
+                    to,
+                    now,
+                    error,
+                    TaskState::Pending,
+                    TaskState::Dispatched
+                ])
+            }),
+        TaskChange::Retry {
+            next_retry_at,
+            error,
+        } => connection
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = ?5, \
+                                  attempts = attempts + 1, updated_at = ?3 \
+                 WHERE id = ?1 AND state = ?6",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    id,
+                    to,
+                    now,
+                    error,
+                    next_retry_at,
+                    TaskState::Dispatched
+                ])
+            }),
+        TaskChange::Requeue => connection
+            .prepare_cached(
+                "UPDATE tasks SET state = ?2, attempts = 0, next_retry_at = NULL, error = '', \
+                                  completed_at = NULL, updated_at = ?3 \
+                 WHERE id = ?1 AND state = ?4",
+            )
+            .and_then(|mut statement| statement.execute(params![id, to, now, TaskState::Failed])),
+    }
+    .map_err(query_error(path, "changing a task's state"))?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(Error::InvalidTaskTransition { id, to })
+    }
+}
+
+/// Pending tasks whose retry time, if any, has come by `now`: oldest first, at most `limit`.
+pub(super) fn due(
+    connection: &Connection,
+    now: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks \
+         WHERE state = ?1 AND (next_retry_at IS NULL OR next_retry_at <= ?2) \
+         ORDER BY created_at, rowid LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![TaskState::Pending, now, limit], decode)?;
+    rows.collect()
+}
+
+/// Every pending or dispatched task, oldest first: what a restart must pick up again.
+pub(super) fn unfinished(connection: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE state IN (?1, ?2) ORDER BY created_at, rowid"
+    ))?;
+    let rows = statement.query_map(params![TaskState::Pending, TaskState::Dispatched], decode)?;
+    rows.collect()
+}
+
+/// Whether the task with dedup key `key` (`<event_id>:<worker_name>`) has completed.
+pub(super) fn completed_exists(connection: &Connection, key: &str) -> rusqlite::Result<bool> {
+    connection
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks \
+                            WHERE dedup_key = ?1 AND dedup_key != '' AND state = ?2)",
+        )?
+        .query_row(params![key, TaskState::Completed], |row| row.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::store::migrations::migrate;
+    use crate::store::task_record::{CreateTaskOutcome, NewTask};
+    use crate::store::tasks::{self, get};
+    use crate::store::{Durability, EventId, SqliteStore, TaskStore};
+
+    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mecha.db");
+        let mut connection = Connection::open(&path).unwrap();
+        migrate(&mut connection, &path).unwrap();
+        (dir, path, connection)
+    }
+
+    fn create(connection: &Connection, path: &Path, worker: &str, now: i64) -> TaskId {
+        let task = NewTask {
+            worker_name: worker.into(),
+            event_id: Some(EventId::generate().unwrap()),
+            ..NewTask::default()
+        };
+        match tasks::create(connection, path, task, now).unwrap() {
+            CreateTaskOutcome::Created(record) => record.id,
+            CreateTaskOutcome::Duplicate { existing } => {
+                panic!("unexpected duplicate of {existing}")
+            }
+        }
+    }
+
+    fn read(connection: &Connection, id: &TaskId) -> TaskRecord {
+        get(connection, id).unwrap().unwrap()
+    }
+
+    fn ids(tasks: Vec<TaskRecord>) -> Vec<TaskId> {
+        tasks.into_iter().map(|task| task.id).collect()
+    }
+
+    #[tokio::test]
+    async fn each_move_happens_once_and_only_from_its_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        let task = NewTask {
+            worker_name: "reviewer".into(),
+            ..NewTask::default()
+        };
+        let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
+            panic!("a direct task is never a duplicate");
+        };
+        let id = task.id;
+        let refused = |result: Result<(), Error>, expected: TaskState| match result {
+            Err(Error::InvalidTaskTransition { id: refused, to }) => {
+                assert_eq!((&refused, to), (&id, expected));
+            }
+            other => panic!("expected a refused move to {expected}, got {other:?}"),
+        };
+
+        refused(
+            store.complete_task(&id, "early".into()).await,
+            TaskState::Completed,
+        );
+        refused(
+            store.schedule_retry(&id, 1, "early".into()).await,
+            TaskState::Pending,
+        );
+        refused(store.requeue_failed(&id).await, TaskState::Pending);
+        store.mark_dispatched(&id).await.unwrap();
+        refused(store.mark_dispatched(&id).await, TaskState::Dispatched);
+
+        store
+            .schedule_retry(&id, 4_000_000_000, "503".into())
+            .await
+            .unwrap();
+        let retried = store.get_task(&id).await.unwrap().unwrap();
+        assert_eq!(retried.state, TaskState::Pending);
+        assert_eq!((retried.attempts, retried.error.as_str()), (1, "503"));
+        assert_eq!(retried.next_retry_at, Some(4_000_000_000));
+        assert!(retried.dispatched_at.is_some());
+
+        store.mark_dispatched(&id).await.unwrap();
+        store.complete_task(&id, "done".into()).await.unwrap();
+        let done = store.get_task(&id).await.unwrap().unwrap();
+        assert_eq!(done.state, TaskState::Completed);
+        assert_eq!((done.result.as_str(), done.error.as_str()), ("done", ""));
+        assert_eq!((done.attempts, done.next_retry_at), (1, None));
+        assert!(done.completed_at.is_some());
+        refused(
+            store.complete_task(&id, "again".into()).await,
+            TaskState::Completed,
+        );
+        refused(store.fail_task(&id, "late".into()).await, TaskState::Failed);
+        refused(store.requeue_failed(&id).await, TaskState::Pending);
+
+        let unknown = TaskId::generate().unwrap();
+        assert!(matches!(
+            store.mark_dispatched(&unknown).await,
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+    }
+
+    #[test]
+    fn failing_works_from_pending_and_dispatched_and_requeue_starts_afresh() {
+        let (_dir, path, connection) = database();
+        let pending = create(&connection, &path, "a", 1);
+        let dispatched = create(&connection, &path, "b", 1);
+        apply(
+            &connection,
+            &path,
+            dispatched.clone(),
+            TaskChange::Dispatch,
+            2,
+        )
+        .unwrap();
+        for id in [&pending, &dispatched] {
+            let fail = TaskChange::Fail {
+                error: "worker not found".into(),
+            };
+            apply(&connection, &path, id.clone(), fail, 3).unwrap();
+            let failed = read(&connection, id);
+            assert_eq!(failed.state, TaskState::Failed);
+            assert_eq!(failed.error, "worker not found");
+            assert_eq!(failed.completed_at, Some(3));
+        }
+
+        let retry = TaskChange::Retry {
+            next_retry_at: 10,
+            error: "503".into(),
+        };
+        apply(
+            &connection,
+            &path,
+            dispatched.clone(),
+            TaskChange::Dispatch,
+            4,
+        )
+        .unwrap_err();
+        apply(&connection, &path, dispatched.clone(), retry, 4).unwrap_err();
+        apply(
+            &connection,
+            &path,
+            dispatched.clone(),
+            TaskChange::Requeue,
+            5,
+        )
+        .unwrap();
+        let requeued = read(&connection, &dispatched);
+        assert_eq!(requeued.state, TaskState::Pending);
+        assert_eq!((requeued.attempts, requeued.next_retry_at), (0, None));
+        assert_eq!((requeued.error.as_str(), requeued.completed_at), ("", None));
+        assert_eq!(requeued.updated_at, 5);
+    }
+
+    #[test]
+    fn due_tasks_are_pending_ones_whose_time_has_come_oldest_first() {
+        let (_dir, path, connection) = database();
+        let old = create(&connection, &path, "a", 100);
+        let retried = create(&connection, &path, "b", 200);
+        let new = create(&connection, &path, "c", 300);
+        let done = create(&connection, &path, "d", 50);
+        apply(
+            &connection,
+            &path,
+            retried.clone(),
+            TaskChange::Dispatch,
+            210,
+        )
+        .unwrap();
+        let retry = TaskChange::Retry {
+            next_retry_at: 500,
+            error: "503".into(),
+        };
+        apply(&connection, &path, retried.clone(), retry, 470).unwrap();
+        apply(&connection, &path, done.clone(), TaskChange::Dispatch, 60).unwrap();
+
+        assert_eq!(
+            ids(due(&connection, 499, 10).unwrap()),
+            [old.clone(), new.clone()]
+        );
+        assert_eq!(
+            ids(due(&connection, 500, 10).unwrap()),
+            [old.clone(), retried.clone(), new.clone()]
+        );
+        assert_eq!(
+            ids(due(&connection, 500, 1).unwrap()),
+            std::slice::from_ref(&old)
+        );
+
+        // Recovery sees the dispatched one too, but nothing that has ended.
+        assert_eq!(
+            ids(unfinished(&connection).unwrap()),
+            [done.clone(), old, retried, new]
+        );
+        let complete = TaskChange::Complete {
+            result: "ok".into(),
+        };
+        apply(&connection, &path, done, complete, 70).unwrap();
+        assert_eq!(unfinished(&connection).unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_completed_task_is_found_by_event_and_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        let event_id = EventId::generate().unwrap();
+        let task = NewTask {
+            worker_name: "reviewer".into(),
+            event_id: Some(event_id.clone()),
+            ..NewTask::default()
+        };
+        let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
+            panic!("the first task of an event is no duplicate");
+        };
+        assert!(
+            !store
+                .completed_task_exists(&event_id, "reviewer")
+                .await
+                .unwrap()
+        );
+        store.mark_dispatched(&task.id).await.unwrap();
+        store.complete_task(&task.id, String::new()).await.unwrap();
+        assert!(
+            store
+                .completed_task_exists(&event_id, "reviewer")
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .completed_task_exists(&event_id, "fixer")
+                .await
+                .unwrap()
+        );
+        let due = store.due_tasks(i64::MAX, 0).await.unwrap();
+        assert!(due.is_empty());
+        assert!(store.unfinished_tasks().await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,595 @@
+//! The `workers` table: the worker registry's durable half, and [`WorkerStore`] on SQLite.
+//!
+//! A row holds a worker's definition (its configuration as JSON, whose shape belongs to the
+//! worker module) and its runtime state. The store enforces only what must hold whatever the
+//! caller: names are unique, adding several workers is all-or-nothing, only an offline worker is
+//! removed, and every state change is a guarded update so that two callers racing to move a
+//! worker cannot both win. Which moves make sense (reference 2.4) is the registry's decision.
+
+use std::path::Path;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::error::{encode_json, query_error, quote};
+use super::request::Request;
+use super::{Error, SqliteStore, StoreFuture, WorkerState, WorkerStore};
+
+/// A stored worker.
+///
+/// Not `Serialize` on purpose: the definition may hold secrets (API keys), and the API must show
+/// a sanitised copy of it, which is the worker module's job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRow {
+    /// Unique, never empty.
+    pub name: String,
+    /// The worker's configuration, as the worker module stored it.
+    pub definition: serde_json::Value,
+    pub state: WorkerState,
+    /// Why the worker is in `error`; empty otherwise.
+    pub error: String,
+    /// The Docker container running the worker; empty when it has none.
+    pub container_id: String,
+    /// Where the running worker listens; empty when unknown.
+    pub endpoint: String,
+    /// Unix seconds when the worker last came up from offline; `None` while offline.
+    pub started_at: Option<i64>,
+    /// Unix seconds of the last change.
+    pub updated_at: i64,
+}
+
+impl WorkerStore for SqliteStore {
+    fn add_workers(&self, workers: Vec<(String, serde_json::Value)>) -> StoreFuture<'_, ()> {
+        self.write(|reply| Request::AddWorkers { workers, reply })
+    }
+
+    fn replace_definition(&self, name: &str, definition: serde_json::Value) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.write(|reply| Request::ReplaceDefinition {
+            name,
+            definition,
+            reply,
+        })
+    }
+
+    fn get_worker(&self, name: &str) -> StoreFuture<'_, Option<WorkerRow>> {
+        let name = name.to_owned();
+        self.read("reading a worker", move |connection| get(connection, &name))
+    }
+
+    fn list_workers(&self) -> StoreFuture<'_, Vec<WorkerRow>> {
+        self.read("listing workers", list)
+    }
+
+    fn remove_worker(&self, name: &str) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.write(|reply| Request::RemoveWorker { name, reply })
+    }
+
+    fn set_worker_state(
+        &self,
+        name: &str,
+        from: &[WorkerState],
+        to: WorkerState,
+        error: Option<String>,
+    ) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        let from = from.to_vec();
+        self.write(|reply| Request::SetWorkerState {
+            name,
+            from,
+            to,
+            error: error.unwrap_or_default(),
+            reply,
+        })
+    }
+
+    fn set_worker_runtime(
+        &self,
+        name: &str,
+        container_id: &str,
+        endpoint: &str,
+        state: WorkerState,
+    ) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        let container_id = container_id.to_owned();
+        let endpoint = endpoint.to_owned();
+        self.write(|reply| Request::SetWorkerRuntime {
+            name,
+            container_id,
+            endpoint,
+            state,
+            reply,
+        })
+    }
+}
+
+/// Columns in the order [`decode`] reads them.
+const COLUMNS: &str =
+    "name, definition, state, error, container_id, endpoint, started_at, updated_at";
+
+/// Adds `workers`, offline. Fails on the first name already taken (by a stored worker or an
+/// earlier one in `workers`); the caller's savepoint then drops the ones added before it.
+pub(super) fn add(
+    connection: &Connection,
+    path: &Path,
+    workers: Vec<(String, serde_json::Value)>,
+    now: i64,
+) -> Result<(), Error> {
+    let query_error = query_error(path, "adding a worker");
+    let mut statement = connection
+        .prepare_cached(
+            "INSERT INTO workers (name, definition, state, updated_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .map_err(&query_error)?;
+    for (name, definition) in workers {
+        let definition = encode_json(&definition, || format!("the definition of worker {name}"))?;
+        let added = statement
+            .execute(params![name, definition, WorkerState::Offline, now])
+            .map_err(&query_error)?;
+        if added == 0 {
+            return Err(Error::WorkerExists { name });
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the definition of worker `name`, leaving its state alone.
+pub(super) fn replace_definition(
+    connection: &Connection,
+    path: &Path,
+    name: &str,
+    definition: &serde_json::Value,
+    now: i64,
+) -> Result<(), Error> {
+    let definition = encode_json(definition, || format!("the definition of worker {name}"))?;
+    let changed = connection
+        .prepare_cached("UPDATE workers SET definition = ?2, updated_at = ?3 WHERE name = ?1")
+        .and_then(|mut statement| statement.execute(params![name, definition, now]))
+        .map_err(query_error(path, "replacing a worker's definition"))?;
+    if changed == 0 {
+        return Err(not_found(name));
+    }
+    Ok(())
+}
+
+/// Removes worker `name` if it is offline.
+pub(super) fn remove(connection: &Connection, path: &Path, name: &str) -> Result<(), Error> {
+    let query_error = query_error(path, "removing a worker");
+    let removed = connection
+        .prepare_cached("DELETE FROM workers WHERE name = ?1 AND state = ?2")
+        .and_then(|mut statement| statement.execute(params![name, WorkerState::Offline]))
+        .map_err(&query_error)?;
+    if removed == 1 {
+        return Ok(());
+    }
+    match state_of(connection, name).map_err(&query_error)? {
+        Some(state) => Err(Error::WorkerNotOffline {
+            name: name.to_owned(),
+            state,
+        }),
+        None => Err(not_found(name)),
+    }
+}
+
+/// Moves worker `name` to `to` if it is in one of `from`, and sets its error message (empty
+/// clears it). Coming up from offline stamps `started_at`; going offline clears it.
+pub(super) fn set_state(
+    connection: &Connection,
+    path: &Path,
+    name: &str,
+    from: &[WorkerState],
+    to: WorkerState,
+    error: &str,
+    now: i64,
+) -> Result<(), Error> {
+    let query_error = query_error(path, "changing a worker's state");
+    // The allowed states go in as one JSON array, so that the statement's text, and its cached
+    // plan, is the same whatever their number.
+    let from_states = format!(
+        "[{}]",
+        from.iter()
+            .map(|state| format!("\"{}\"", state.as_str()))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let changed = connection
+        .prepare_cached(&format!(
+            "UPDATE workers SET state = ?3, error = ?4, updated_at = ?5, started_at = {STARTED_AT} \
+             WHERE name = ?1 AND state IN (SELECT value FROM json_each(?2))"
+        ))
+        .and_then(|mut statement| {
+            statement.execute(params![
+                name,
+                from_states,
+                to,
+                error,
+                now,
+                to == WorkerState::Offline,
+                comes_up(to),
+            ])
+        })
+        .map_err(&query_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    Err(refusal(connection, name, to).map_err(&query_error)?)
+}
+
+/// Records where worker `name` runs (its container and endpoint) and its state, whatever its
+/// state was, except that a busy worker is not taken offline under its running task (reference
+/// 2.4: stopping refuses `busy`).
+pub(super) fn set_runtime(
+    connection: &Connection,
+    path: &Path,
+    name: &str,
+    (container_id, endpoint): (&str, &str),
+    state: WorkerState,
+    now: i64,
+) -> Result<(), Error> {
+    let query_error = query_error(path, "recording a worker's runtime");
+    let changed = connection
+        .prepare_cached(&format!(
+            "UPDATE workers SET container_id = ?2, endpoint = ?3, state = ?4, updated_at = ?5, \
+                                started_at = {STARTED_AT} \
+             WHERE name = ?1 AND NOT (state = ?8 AND ?6)"
+        ))
+        .and_then(|mut statement| {
+            statement.execute(params![
+                name,
+                container_id,
+                endpoint,
+                state,
+                now,
+                state == WorkerState::Offline,
+                comes_up(state),
+                WorkerState::Busy,
+            ])
+        })
+        .map_err(&query_error)?;
+    if changed == 1 {
+        return Ok(());
+    }
+    Err(refusal(connection, name, state).map_err(&query_error)?)
+}
+
+/// The new `started_at` of an updated row: cleared when it goes offline (`?6`), stamped with
+/// `?5` (now) when it comes up (`?7`) unless already running, kept otherwise.
+const STARTED_AT: &str =
+    "CASE WHEN ?6 THEN NULL WHEN ?7 THEN coalesce(started_at, ?5) ELSE started_at END";
+
+/// Whether a worker moving to `state` is running from then on.
+fn comes_up(state: WorkerState) -> bool {
+    matches!(state, WorkerState::Online | WorkerState::Busy)
+}
+
+/// The worker with this name, if stored.
+pub(super) fn get(connection: &Connection, name: &str) -> rusqlite::Result<Option<WorkerRow>> {
+    connection
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM workers WHERE name = ?1"))?
+        .query_row(params![name], decode)
+        .optional()
+}
+
+/// Every worker, by name.
+pub(super) fn list(connection: &Connection) -> rusqlite::Result<Vec<WorkerRow>> {
+    let mut statement =
+        connection.prepare_cached(&format!("SELECT {COLUMNS} FROM workers ORDER BY name"))?;
+    let rows = statement.query_map([], decode)?;
+    rows.collect()
+}
+
+/// Why a guarded update of worker `name` to `to` changed nothing: it is elsewhere, or missing.
+fn refusal(connection: &Connection, name: &str, to: WorkerState) -> rusqlite::Result<Error> {
+    Ok(match state_of(connection, name)? {
+        Some(_) => Error::InvalidWorkerTransition {
+            name: name.to_owned(),
+            to,
+        },
+        None => not_found(name),
+    })
+}
+
+/// The state of worker `name`, if it exists.
+fn state_of(connection: &Connection, name: &str) -> rusqlite::Result<Option<WorkerState>> {
+    connection
+        .prepare_cached("SELECT state FROM workers WHERE name = ?1")?
+        .query_row(params![name], |row| row.get(0))
+        .optional()
+}
+
+fn not_found(name: &str) -> Error {
+    Error::WorkerNotFound { name: quote(name) }
+}
+
+/// One row of [`COLUMNS`] as a worker.
+fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
+    /// Index of `definition` in [`COLUMNS`].
+    const DEFINITION: usize = 1;
+    let definition: String = row.get(DEFINITION)?;
+    let definition = serde_json::from_str(&definition).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(DEFINITION, Type::Text, Box::new(error))
+    })?;
+    Ok(WorkerRow {
+        name: row.get(0)?,
+        definition,
+        state: row.get(2)?,
+        error: row.get(3)?,
+        container_id: row.get(4)?,
+        endpoint: row.get(5)?,
+        started_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::store::Durability;
+
+    fn open(dir: &tempfile::TempDir) -> SqliteStore {
+        SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap()
+    }
+
+    fn worker(name: &str) -> (String, serde_json::Value) {
+        (
+            name.to_owned(),
+            json!({"name": name, "docker": {"image": "agent:1"}}),
+        )
+    }
+
+    async fn names(store: &SqliteStore) -> Vec<String> {
+        let rows = store.list_workers().await.unwrap();
+        rows.into_iter().map(|row| row.name).collect()
+    }
+
+    async fn state(store: &SqliteStore, name: &str) -> WorkerRow {
+        store.get_worker(name).await.unwrap().unwrap()
+    }
+
+    #[tokio::test]
+    async fn added_workers_are_offline_and_listed_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store
+            .add_workers(vec![worker("reviewer"), worker("fixer")])
+            .await
+            .unwrap();
+        assert_eq!(names(&store).await, ["fixer", "reviewer"]);
+        let row = state(&store, "reviewer").await;
+        assert_eq!(row.definition, worker("reviewer").1);
+        assert_eq!(row.state, WorkerState::Offline);
+        assert_eq!(
+            (
+                row.error.as_str(),
+                row.container_id.as_str(),
+                row.endpoint.as_str()
+            ),
+            ("", "", "")
+        );
+        assert_eq!(row.started_at, None);
+        assert_eq!(store.get_worker("nobody").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn adding_is_all_or_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.add_workers(vec![worker("a")]).await.unwrap();
+        let error = store
+            .add_workers(vec![worker("b"), worker("a"), worker("c")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::WorkerExists { name } if name == "a"),
+            "{error}"
+        );
+        let error = store
+            .add_workers(vec![worker("d"), worker("d")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::WorkerExists { name } if name == "d"),
+            "{error}"
+        );
+        // An empty name breaks the schema's check: the whole batch goes with it.
+        let error = store
+            .add_workers(vec![worker("e"), worker("")])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Query { .. }), "{error}");
+        assert_eq!(names(&store).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn replacing_a_definition_keeps_the_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.add_workers(vec![worker("a")]).await.unwrap();
+        store
+            .set_worker_state("a", &[WorkerState::Offline], WorkerState::Online, None)
+            .await
+            .unwrap();
+        store
+            .replace_definition("a", json!({"name": "a", "timeout": 30}))
+            .await
+            .unwrap();
+        let row = state(&store, "a").await;
+        assert_eq!(row.definition, json!({"name": "a", "timeout": 30}));
+        assert_eq!(row.state, WorkerState::Online);
+        assert!(matches!(
+            store.replace_definition("b", json!({})).await,
+            Err(Error::WorkerNotFound { name }) if name == "b"
+        ));
+    }
+
+    #[tokio::test]
+    async fn only_an_offline_worker_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.add_workers(vec![worker("a")]).await.unwrap();
+        store
+            .set_worker_state(
+                "a",
+                &WorkerState::ALL,
+                WorkerState::Error,
+                Some("down".into()),
+            )
+            .await
+            .unwrap();
+        let error = store.remove_worker("a").await.unwrap_err();
+        assert!(
+            matches!(&error, Error::WorkerNotOffline { name, state: WorkerState::Error } if name == "a"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("stop it"), "{error}");
+        store
+            .set_worker_state("a", &[WorkerState::Error], WorkerState::Offline, None)
+            .await
+            .unwrap();
+        store.remove_worker("a").await.unwrap();
+        assert!(names(&store).await.is_empty());
+        assert!(matches!(
+            store.remove_worker("a").await,
+            Err(Error::WorkerNotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn state_changes_are_guarded_and_track_the_start_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.add_workers(vec![worker("a")]).await.unwrap();
+        store
+            .set_worker_state("a", &[WorkerState::Offline], WorkerState::Online, None)
+            .await
+            .unwrap();
+        let online = state(&store, "a").await;
+        assert_eq!(online.state, WorkerState::Online);
+        let started = online.started_at.expect("coming online stamps started_at");
+
+        // Two dispatchers race to take the worker: only one wins.
+        store
+            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
+            .await
+            .unwrap();
+        let error = store
+            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidWorkerTransition { name, to: WorkerState::Busy } if name == "a"),
+            "{error}"
+        );
+
+        store
+            .set_worker_state(
+                "a",
+                &WorkerState::ALL,
+                WorkerState::Error,
+                Some("gone".into()),
+            )
+            .await
+            .unwrap();
+        let failed = state(&store, "a").await;
+        assert_eq!(
+            (failed.state, failed.error.as_str()),
+            (WorkerState::Error, "gone")
+        );
+        assert_eq!(failed.started_at, Some(started));
+
+        store
+            .set_worker_state("a", &[WorkerState::Error], WorkerState::Online, None)
+            .await
+            .unwrap();
+        let recovered = state(&store, "a").await;
+        assert_eq!(
+            (recovered.state, recovered.error.as_str()),
+            (WorkerState::Online, "")
+        );
+
+        store
+            .set_worker_state("a", &[WorkerState::Online], WorkerState::Offline, None)
+            .await
+            .unwrap();
+        assert_eq!(state(&store, "a").await.started_at, None);
+
+        assert!(matches!(
+            store
+                .set_worker_state("a", &[], WorkerState::Online, None)
+                .await,
+            Err(Error::InvalidWorkerTransition { .. })
+        ));
+        assert!(matches!(
+            store
+                .set_worker_state("b", &WorkerState::ALL, WorkerState::Online, None)
+                .await,
+            Err(Error::WorkerNotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn runtime_is_recorded_but_a_busy_worker_is_not_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store.add_workers(vec![worker("a")]).await.unwrap();
+        store
+            .set_worker_runtime("a", "c0ffee", "http://127.0.0.1:9001", WorkerState::Online)
+            .await
+            .unwrap();
+        let row = state(&store, "a").await;
+        assert_eq!(row.container_id, "c0ffee");
+        assert_eq!(row.endpoint, "http://127.0.0.1:9001");
+        assert_eq!(row.state, WorkerState::Online);
+        assert!(row.started_at.is_some());
+
+        store
+            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
+            .await
+            .unwrap();
+        let error = store
+            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidWorkerTransition {
+                    to: WorkerState::Offline,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert_eq!(state(&store, "a").await.endpoint, "http://127.0.0.1:9001");
+
+        store
+            .set_worker_state("a", &[WorkerState::Busy], WorkerState::Online, None)
+            .await
+            .unwrap();
+        // Stopping keeps the container id, as the registry's StopRuntime does.
+        store
+            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline)
+            .await
+            .unwrap();
+        let stopped = state(&store, "a").await;
+        assert_eq!(
+            (
+                stopped.state,
+                stopped.container_id.as_str(),
+                stopped.endpoint.as_str()
+            ),
+            (WorkerState::Offline, "c0ffee", "")
+        );
+        assert_eq!(stopped.started_at, None);
+        assert!(matches!(
+            store
+                .set_worker_runtime("b", "", "", WorkerState::Online)
+                .await,
+            Err(Error::WorkerNotFound { .. })
+        ));
+    }
+}

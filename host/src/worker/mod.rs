@@ -1,0 +1,13 @@
+//! Workers: which workers exist and in what state ([`registry`]), how they are shown
+//! ([`view`]) and brought back from `error` ([`monitor`]), the HTTP contract every worker speaks
+//! ([`client`]), what a worker's reply may ask for ([`result`]), and the in-process adapters to
+//! LLM servers ([`adapter`]).
+
+pub mod adapter;
+mod body;
+pub mod client;
+pub mod monitor;
+pub mod registry;
+pub mod result;
+pub mod retry_after;
+pub mod view;

@@ -1,0 +1,140 @@
+//! The workers a daemon dispatches to: definitions and states from the store, resolved for use.
+//!
+//! Definitions are stored as written (with `${VAR}` references unresolved, so secrets passed by
+//! environment never reach the database) and resolved here with the daemon's environment. The
+//! registry re-reads the table on every lookup, so `mecha worker add` or `stop` from another
+//! process is seen at once; parsed definitions are cached by their stored text, so an
+//! unchanged worker costs one row read, not a parse.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::config::worker::{WorkerDef, WorkerKind};
+use crate::store::{self, Store, WorkerRow, WorkerState};
+
+/// A worker ready for matching and dispatch.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub def: Arc<WorkerDef>,
+    pub state: WorkerState,
+    /// Where its `/task` and `/health` are: the definition's `endpoint` for live workers, the
+    /// runtime endpoint of a started container or adapter otherwise.
+    pub endpoint: Option<String>,
+    /// Why it is in `error`, redacted.
+    pub error: String,
+}
+
+impl Worker {
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// The bearer key mecha sends on `/task`, if the worker has one.
+    pub fn api_key(&self) -> Option<&str> {
+        self.def
+            .docker
+            .as_ref()
+            .and_then(|docker| docker.api_key.as_deref())
+            .filter(|key| !key.is_empty())
+    }
+}
+
+/// Resolves `${VAR}` references; the daemon's environment in production, a map in tests.
+pub type Environment = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_environment() -> Environment {
+    Arc::new(|name: &str| std::env::var(name).ok())
+}
+
+/// A stored definition's text and what it resolved to (or why it did not).
+type Resolution = (String, Result<Arc<WorkerDef>, String>);
+
+pub struct Workers {
+    store: Arc<dyn Store>,
+    environment: Environment,
+    /// name → its last resolution
+    cache: Mutex<HashMap<String, Resolution>>,
+}
+
+impl Workers {
+    pub fn new(store: Arc<dyn Store>, environment: Environment) -> Workers {
+        Workers {
+            store,
+            environment,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Every worker whose definition resolves, by name. Workers that do not resolve (e.g. an
+    /// unset `${VAR}`) are left out and logged: they cannot be dispatched to.
+    pub async fn all(&self) -> Result<Vec<Worker>, store::Error> {
+        let rows = self.store.list_workers().await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| self.resolve(row))
+            .collect())
+    }
+
+    /// One worker by name; `None` when it does not exist or does not resolve.
+    pub async fn get(&self, name: &str) -> Result<Option<Worker>, store::Error> {
+        Ok(self
+            .store
+            .get_worker(name)
+            .await?
+            .and_then(|row| self.resolve(row)))
+    }
+
+    /// Why the stored definition of `name` cannot be used, if it cannot.
+    pub async fn problem(&self, name: &str) -> Result<Option<String>, store::Error> {
+        let Some(row) = self.store.get_worker(name).await? else {
+            return Ok(Some(format!("no worker named {name}")));
+        };
+        Ok(self.definition(&row.name, &row.definition).err())
+    }
+
+    fn resolve(&self, row: WorkerRow) -> Option<Worker> {
+        match self.definition(&row.name, &row.definition) {
+            Ok(def) => {
+                let endpoint = match def.kind() {
+                    WorkerKind::Live => def.endpoint.clone(),
+                    WorkerKind::Adapter | WorkerKind::Managed => {
+                        Some(row.endpoint.clone()).filter(|endpoint| !endpoint.is_empty())
+                    }
+                };
+                Some(Worker {
+                    def,
+                    state: row.state,
+                    endpoint,
+                    error: row.error,
+                })
+            }
+            Err(reason) => {
+                tracing::warn!(worker = %row.name, %reason, "worker cannot be used");
+                None
+            }
+        }
+    }
+
+    fn definition(&self, name: &str, stored: &serde_json::Value) -> Result<Arc<WorkerDef>, String> {
+        let text = stored.to_string();
+        let mut cache = match self.cache.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some((cached_text, resolved)) = cache.get(name)
+            && *cached_text == text
+        {
+            return resolved.clone();
+        }
+        let resolved = serde_json::from_value::<WorkerDef>(stored.clone())
+            .map_err(|err| format!("stored definition of {name} is unreadable: {err}"))
+            .and_then(|def| {
+                def.interpolate(&*self.environment)
+                    .map_err(|err| err.to_string())
+            })
+            .map(Arc::new);
+        cache.insert(name.to_owned(), (text, resolved.clone()));
+        resolved
+    }
+}

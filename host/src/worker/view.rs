@@ -1,0 +1,77 @@
+//! Workers as the API and the CLI show them: state and definition, with every secret hidden.
+
+use serde::Serialize;
+
+use crate::config::worker::{WorkerDef, WorkerKind};
+use crate::redact::Redactor;
+use crate::store::{self, Store, WorkerState};
+
+/// One worker for display. The definition is sanitized: API keys blanked, environment values
+/// redacted, token references kept by name.
+#[derive(Debug, Serialize)]
+pub struct WorkerView {
+    pub name: String,
+    /// `managed`, `adapter` or `live`; `unknown` when the stored definition is unreadable.
+    pub kind: &'static str,
+    pub state: WorkerState,
+    pub endpoint: String,
+    pub error: String,
+    pub definition: serde_json::Value,
+}
+
+pub fn kind_label(kind: WorkerKind) -> &'static str {
+    match kind {
+        WorkerKind::Managed => "managed",
+        WorkerKind::Adapter => "adapter",
+        WorkerKind::Live => "live",
+    }
+}
+
+/// Every worker, by name, ready to show.
+pub async fn views(
+    store: &dyn Store,
+    redactor: &Redactor,
+) -> Result<Vec<WorkerView>, store::Error> {
+    let rows = store.list_workers().await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let parsed = serde_json::from_value::<WorkerDef>(row.definition.clone());
+            let (kind, definition, endpoint) = match parsed {
+                Ok(def) => {
+                    let sanitized = def.sanitized(&|value| redactor.redact(value).into_owned());
+                    let endpoint = if row.endpoint.is_empty() {
+                        def.endpoint.clone().unwrap_or_default()
+                    } else {
+                        row.endpoint.clone()
+                    };
+                    (
+                        kind_label(def.kind()),
+                        serde_json::to_value(&sanitized).unwrap_or(serde_json::Value::Null),
+                        endpoint,
+                    )
+                }
+                Err(_) => ("unknown", serde_json::Value::Null, row.endpoint.clone()),
+            };
+            WorkerView {
+                name: row.name,
+                kind,
+                state: row.state,
+                endpoint,
+                error: redactor.redact(&row.error).into_owned(),
+                definition,
+            }
+        })
+        .collect())
+}
+
+/// How far back `--since 1h` or `?since=15m` reaches, in Go duration syntax (`90s`, `15m`,
+/// `1h30m`), plus `d` for days (`7d`).
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    if let Some(days) = text.strip_suffix('d')
+        && let Ok(days) = days.parse::<u64>()
+    {
+        return Ok(std::time::Duration::from_secs(days.saturating_mul(86_400)));
+    }
+    crate::config::worker::duration::parse(text)
+}
