@@ -27,6 +27,18 @@ fn every_command_explains_itself() {
         vec!["plugin", "rm", "--help"],
         vec!["plugin", "inspect", "--help"],
         vec!["dev", "send", "--help"],
+        vec!["events", "replay", "--help"],
+        vec!["worker", "add", "--help"],
+        vec!["worker", "remove", "--help"],
+        vec!["worker", "start", "--help"],
+        vec!["worker", "stop", "--help"],
+        vec!["worker", "ls", "--help"],
+        vec!["config", "--help"],
+        vec!["tasks", "ls", "--help"],
+        vec!["tasks", "show", "--help"],
+        vec!["tasks", "retry", "--help"],
+        vec!["logs", "--help"],
+        vec!["doctor", "--help"],
     ] {
         let (ok, stdout, stderr) = home.mecha(&command);
         assert!(ok, "{command:?}: {stderr}");
@@ -153,4 +165,126 @@ async fn dev_send_signs_like_github_and_events_ls_shows_the_result() {
     assert!(stderr.contains("no event with id"), "{stderr}");
     let (ok, _, stderr) = home.mecha(&["events", "show", "nope"]);
     assert!(!ok, "{stderr}");
+}
+
+#[test]
+fn worker_add_reports_every_problem_with_file_line_and_column_and_adds_nothing() {
+    let home = Home::empty();
+    let dir = home.path().join("workers");
+    std::fs::create_dir(&dir).expect("dir");
+    std::fs::write(
+        dir.join("good.yaml"),
+        "name: good\nendpoint: http://127.0.0.1:9\n",
+    )
+    .expect("file");
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "name: bad\nendpoint: http://127.0.0.1:9\nevents:\n  - source: github\n    on: [push]\n    prompt: hi\n    filtr: {}\n",
+    )
+    .expect("file");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", dir.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert!(stderr.contains("bad.yaml:7:5"), "{stderr}");
+    assert!(stderr.contains("filtr"), "{stderr}");
+    let (_, stdout, _) = home.mecha(&["worker", "ls"]);
+    assert!(!stdout.contains("good"), "all or nothing: {stdout}");
+}
+
+#[test]
+fn worker_definitions_interpolate_from_the_environment_but_are_stored_as_written() {
+    let home = Home::empty();
+    let path = home.path().join("env.yaml");
+    std::fs::write(&path, "name: env\nendpoint: ${MECHA_TEST_ENDPOINT}\n").expect("file");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
+    assert!(!ok, "an unset variable is an error");
+    assert!(stderr.contains("MECHA_TEST_ENDPOINT"), "{stderr}");
+
+    let output = std::process::Command::new(crate::support::daemon::binary())
+        .args(["worker", "add", path.to_str().expect("utf-8")])
+        .env("MECHA_HOME", home.path())
+        .env("MECHA_TEST_ENDPOINT", "http://127.0.0.1:4321")
+        .output()
+        .expect("runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (ok, stdout, _) = home.mecha(&["config", "env"]);
+    assert!(ok);
+    assert!(
+        stdout.contains("endpoint: ${MECHA_TEST_ENDPOINT}"),
+        "{stdout}"
+    );
+    let (ok, _, stderr) = home.mecha(&["config", "nobody"]);
+    assert!(!ok);
+    assert!(stderr.contains("no worker named nobody"), "{stderr}");
+
+    let (ok, _, stderr) = home.mecha(&["worker", "remove", "env"]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = home.mecha(&["worker", "remove", "env"]);
+    assert!(!ok);
+    assert!(stderr.contains("env"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_happened() {
+    let worker = crate::support::worker::TestWorker::start("ok").await;
+    let home = Home::new("");
+    let path = home.path().join("w.yaml");
+    std::fs::write(
+        &path,
+        format!("name: w\nendpoint: {}\nevents:\n  - source: github\n    on: [push]\n    prompt: push\n", worker.endpoint),
+    )
+    .expect("file");
+    assert!(
+        home.mecha(&["worker", "add", path.to_str().expect("utf-8")])
+            .0
+    );
+    assert!(home.mecha(&["worker", "start", "w"]).0);
+    let daemon = Daemon::start(&home);
+    let body = fixtures::read("github", "push__payload.json");
+    assert_eq!(send_github(&daemon, "push", "m-1", &body).await.0, 202);
+    assert_eq!(send_github(&daemon, "push", "m-1", &body).await.0, 200);
+    worker.wait_for(1).await;
+    let mut text = String::new();
+    for _ in 0..250 {
+        text = crate::support::daemon::client()
+            .get(daemon.url("/metrics"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body");
+        if text.contains("mecha_tasks_completed 1\n") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for line in [
+        "mecha_webhooks_received 2\n",
+        "mecha_events_dedup_skipped 1\n",
+        "mecha_tasks_created 1\n",
+        "mecha_tasks_completed 1\n",
+        "mecha_dispatch_duration_seconds_count 1\n",
+        "# TYPE mecha_ingest_duration_seconds histogram\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let (ok, stdout, _) = home.mecha(&["logs", "--action", "task."]);
+    assert!(ok);
+    assert!(
+        stdout.contains("task.completed") && stdout.contains("task.sent"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = home.mecha(&["tasks", "ls"]);
+    assert!(ok);
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|line| line.contains("completed")),
+        "{stdout}"
+    );
 }

@@ -4,6 +4,8 @@
 /// Running the daemon, building test plugins, signing and sending fixtures.
 mod support;
 
+/// Adapter workers against LLM stand-ins, and canary secrets that never leak.
+mod adapters;
 /// `mecha plugin` and the other CLI commands.
 mod cli;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.

@@ -2,5 +2,6 @@
 
 pub mod daemon;
 pub mod fixtures;
+pub mod llm;
 pub mod plugins;
 pub mod worker;

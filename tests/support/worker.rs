@@ -27,7 +27,6 @@ struct Shared {
     /// Answer once the script is used up.
     otherwise: Option<Answer>,
     received: Vec<serde_json::Value>,
-    authorization: Vec<Option<String>>,
 }
 
 /// A running test worker; stops when dropped.
@@ -84,11 +83,6 @@ impl TestWorker {
         self.shared.lock().expect("lock").received.clone()
     }
 
-    /// The Authorization headers received, in order.
-    pub fn authorizations(&self) -> Vec<Option<String>> {
-        self.shared.lock().expect("lock").authorization.clone()
-    }
-
     /// Waits until `count` tasks were received (up to 30 s).
     pub async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
         for _ in 0..1500 {
@@ -113,22 +107,12 @@ impl Drop for TestWorker {
     }
 }
 
-async fn task(
-    State(shared): State<Arc<Mutex<Shared>>>,
-    headers: axum::http::HeaderMap,
-    body: String,
-) -> Response {
+async fn task(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
     let answer = {
         let mut shared = shared.lock().expect("lock");
         shared
             .received
             .push(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));
-        shared.authorization.push(
-            headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned),
-        );
         match shared.script.pop_front() {
             Some(answer) => answer,
             None => shared.otherwise.clone().unwrap_or(Answer::Status(500)),

@@ -18,9 +18,10 @@ use super::Error;
 /// and the ticker's cost (one atomic add per tick) stays invisible.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// 512 KiB of each pooled memory stays resident between calls: a 30 KB payload parsed into
-/// typed structs stays well inside it.
-const KEEP_RESIDENT_BYTES: usize = 512 << 10;
+/// 256 KiB of each pooled memory stays resident between calls: the plugins' 128 KiB stack, their
+/// data and the heap a 30 KB payload needs. Measured (`cargo bench --bench ingest`): more only
+/// adds memset time, less brings page faults back.
+const KEEP_RESIDENT_BYTES: usize = 256 << 10;
 
 /// 16 KiB of each pooled table (a few thousand function references).
 const KEEP_RESIDENT_TABLE_BYTES: usize = 16 << 10;
@@ -143,12 +144,7 @@ fn config(pool: Option<RuntimeOptions>) -> Config {
             // Reusing a slot resets this much memory with memset instead of returning it to
             // the kernel: the next call then touches warm pages instead of faulting in zeroed
             // ones, which is most of what a fresh instance costs for a webhook-sized body.
-            .linear_memory_keep_resident(
-                std::env::var("KR")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(KEEP_RESIDENT_BYTES),
-            )
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
             .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
             .async_stack_keep_resident(KEEP_RESIDENT_STACK_BYTES);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));

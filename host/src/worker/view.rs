@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 use crate::config::worker::{WorkerDef, WorkerKind};
-use crate::redact::Redactor;
+use crate::redact::{REDACTED, Redactor};
 use crate::store::{self, Store, WorkerState};
 
 /// One worker for display. The definition is sanitized: API keys blanked, environment values
-/// redacted, token references kept by name.
+/// hidden, token references kept by name.
 #[derive(Debug, Serialize)]
 pub struct WorkerView {
     pub name: String,
@@ -39,7 +39,8 @@ pub async fn views(
             let parsed = serde_json::from_value::<WorkerDef>(row.definition.clone());
             let (kind, definition, endpoint) = match parsed {
                 Ok(def) => {
-                    let sanitized = def.sanitized(&|value| redactor.redact(value).into_owned());
+                    // Environment values are the operator's and may hold anything: hidden whole.
+                    let sanitized = def.sanitized(&|_| REDACTED.to_owned());
                     let endpoint = if row.endpoint.is_empty() {
                         def.endpoint.clone().unwrap_or_default()
                     } else {
