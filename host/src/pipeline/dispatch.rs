@@ -89,16 +89,9 @@ impl Dispatcher {
         }
     }
 
-    /// Queues tasks (by id) for dispatch. Tasks already queued or in flight are ignored.
-    pub fn enqueue(&self, tasks: impl IntoIterator<Item = TaskId>) {
-        for task in tasks {
-            self.inner.enqueue(task, None);
-        }
-    }
-
-    /// Queues a task whose worker is already known (saves a read).
+    /// Queues a task of `worker` for dispatch; a task already queued or in flight is ignored.
     pub fn enqueue_for(&self, task: TaskId, worker: &str) {
-        self.inner.enqueue(task, Some(worker));
+        self.inner.enqueue(task, worker);
     }
 
     /// Every pending task whose retry time has come, queued; run this periodically. Also picks
@@ -111,7 +104,7 @@ impl Dispatcher {
             .await?;
         let count = due.len();
         for task in due {
-            self.inner.enqueue(task.id, Some(&task.worker_name));
+            self.inner.enqueue(task.id, &task.worker_name);
         }
         Ok(count)
     }
@@ -144,28 +137,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
-    fn enqueue(self: &Arc<Self>, task: TaskId, worker: Option<&str>) {
+    fn enqueue(self: &Arc<Self>, task: TaskId, worker: &str) {
         if !lock(&self.queued).insert(task.clone()) {
             return;
         }
         self.metrics
             .set_queue_depth(lock(&self.queued).len() as u64);
-        match worker {
-            Some(worker) => self.send_to_lane(worker, task),
-            None => {
-                let inner = self.clone();
-                tokio::spawn(async move {
-                    match inner.store.get_task(&task).await {
-                        Ok(Some(record)) => inner.send_to_lane(&record.worker_name, task),
-                        Ok(None) => inner.forget(&task),
-                        Err(err) => {
-                            tracing::warn!(task = %task, error = %err, "could not read a queued task; the retry scan will find it");
-                            inner.forget(&task);
-                        }
-                    }
-                });
-            }
-        }
+        self.send_to_lane(worker, task);
     }
 
     fn forget(&self, task: &TaskId) {
@@ -274,10 +252,11 @@ impl Inner {
             self.fail(id, Some(&task), &reason).await;
             return;
         };
-        if let Err(err) = self.store.mark_dispatched(id).await {
-            tracing::debug!(task = %id, error = %err, "task was taken by another dispatch");
-            return;
-        }
+        // The move to `dispatched` is queued before the request goes out, so it is applied
+        // before whatever the answer brings; its commit overlaps the worker's round trip
+        // instead of delaying it. A crash in between leaves the task pending, and it is sent
+        // again, as it would be after a crash during the call.
+        let marked = self.store.mark_dispatched(id);
         let attempt = task.attempts + 1;
         self.audit(task_entry(&task, "task.sent").attempt(attempt))
             .await;
@@ -287,11 +266,16 @@ impl Inner {
             context: task.context.clone(),
         };
         let started = Instant::now();
-        let outcome = self
-            .client
-            .send_task(&endpoint, worker.api_key(), &request, worker.def.timeout)
-            .await;
+        let (marked, outcome) = tokio::join!(
+            marked,
+            self.client
+                .send_task(&endpoint, worker.api_key(), &request, worker.def.timeout)
+        );
         self.metrics.observe(Stage::Dispatch, started.elapsed());
+        if let Err(err) = marked {
+            tracing::warn!(task = %id, error = %err, "task changed state while it was sent; its answer is not recorded");
+            return;
+        }
         match outcome {
             Ok(reply) => self.complete(&task, &reply.body).await,
             Err(SendError::Transient {
@@ -428,8 +412,6 @@ impl Inner {
     }
 
     async fn audit(&self, entry: AuditEntry) {
-        if let Err(err) = self.store.record(entry).await {
-            tracing::warn!(error = %err, "could not write an audit record");
-        }
+        self.store.record_detached(entry);
     }
 }

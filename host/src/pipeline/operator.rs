@@ -171,7 +171,5 @@ pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord
 }
 
 async fn audit(processor: &Processor, entry: AuditEntry) {
-    if let Err(err) = processor.store.record(entry).await {
-        tracing::warn!(error = %err, "could not write an audit record");
-    }
+    processor.store.record_detached(entry);
 }

@@ -156,8 +156,9 @@ impl Processor {
             )
             .await;
         }
-        self.dispatcher
-            .enqueue(created.created.into_iter().map(|task| task.id));
+        for task in created.created {
+            self.dispatcher.enqueue_for(task.id, &task.worker_name);
+        }
         Ok(Processed::Dispatched(count))
     }
 
@@ -178,9 +179,7 @@ impl Processor {
     }
 
     async fn audit(&self, entry: AuditEntry) {
-        if let Err(err) = self.store.record(entry).await {
-            tracing::warn!(error = %err, "could not write an audit record");
-        }
+        self.store.record_detached(entry);
     }
 }
 

@@ -206,9 +206,17 @@ pub trait TaskStore: Send + Sync + 'static {
 
 /// The audit trail, and the retention of old rows.
 pub trait AuditLog: Send + Sync + 'static {
-    /// Appends `entry`, stamped now, in the next group commit. Callers usually only log a
-    /// failure: a lost audit entry must not fail the stage it describes.
+    /// Appends `entry`, stamped now, in the next group commit. The entry is queued when this
+    /// is called, so entries keep the order of the stages they describe; the future says when
+    /// it is on disk. A lost audit entry must not fail the stage it describes.
     fn record(&self, entry: AuditEntry) -> StoreFuture<'_, ()>;
+
+    /// Queues `entry` without waiting for its commit: the pipeline's stages do not pay an
+    /// fsync per audit record, and the record still commits with the stage's next write (or
+    /// is dropped, with a warning, if the write queue is full or the store is closed).
+    fn record_detached(&self, entry: AuditEntry) {
+        drop(self.record(entry));
+    }
 
     /// Entries matching `filter`: newest first, or oldest first after `filter.after_id`.
     fn query_logs(&self, filter: LogFilter) -> StoreFuture<'_, Vec<AuditRecord>>;

@@ -96,9 +96,14 @@ impl SqliteStore {
         request: impl FnOnce(ResultSender<T>) -> Request,
     ) -> StoreFuture<'_, T> {
         let (reply, answer) = oneshot::channel();
-        let request = request(reply);
+        // Queued now, not when the future is first polled: writes keep the order in which they
+        // were asked for, and a caller may drop the future (fire and forget) without losing
+        // the write. Only when the queue is full does queueing wait for the future.
+        let deferred = self.writer.try_submit(request(reply));
         Box::pin(async move {
-            self.writer.submit(request).await?;
+            if let Some(request) = deferred? {
+                self.writer.submit(request).await?;
+            }
             answer.await.map_err(|_| self.writer.gone())?
         })
     }

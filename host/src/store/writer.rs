@@ -94,6 +94,15 @@ impl Writer {
         })
     }
 
+    /// Queues `request` if there is room right now; gives it back when the queue is full.
+    pub(super) fn try_submit(&self, request: Request) -> Result<Option<Request>, Error> {
+        match self.sender()?.try_send(request) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Full(request)) => Ok(Some(request)),
+            Err(TrySendError::Disconnected(_)) => Err(self.gone()),
+        }
+    }
+
     /// Queues `request`, waiting for room if the queue is full.
     pub(super) async fn submit(&self, request: Request) -> Result<(), Error> {
         let queue = self.sender()?;

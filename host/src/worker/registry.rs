@@ -3,8 +3,8 @@
 //! Definitions are stored as written (with `${VAR}` references unresolved, so secrets passed by
 //! environment never reach the database) and resolved here with the daemon's environment. The
 //! registry re-reads the table on every lookup, so `mecha worker add` or `stop` from another
-//! process is seen at once; parsed definitions are cached by their stored text, so an
-//! unchanged worker costs one row read, not a parse.
+//! process is seen at once; resolved definitions are cached by their stored form, so an
+//! unchanged worker costs one row read, not a resolution.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,8 +47,8 @@ pub fn process_environment() -> Environment {
     Arc::new(|name: &str| std::env::var(name).ok())
 }
 
-/// A stored definition's text and what it resolved to (or why it did not).
-type Resolution = (String, Result<Arc<WorkerDef>, String>);
+/// A stored definition and what it resolved to (or why it did not).
+type Resolution = (serde_json::Value, Result<Arc<WorkerDef>, String>);
 
 pub struct Workers {
     store: Arc<dyn Store>,
@@ -117,13 +117,12 @@ impl Workers {
     }
 
     fn definition(&self, name: &str, stored: &serde_json::Value) -> Result<Arc<WorkerDef>, String> {
-        let text = stored.to_string();
         let mut cache = match self.cache.lock() {
             Ok(cache) => cache,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some((cached_text, resolved)) = cache.get(name)
-            && *cached_text == text
+        if let Some((cached, resolved)) = cache.get(name)
+            && cached == stored
         {
             return resolved.clone();
         }
@@ -134,7 +133,7 @@ impl Workers {
                     .map_err(|err| err.to_string())
             })
             .map(Arc::new);
-        cache.insert(name.to_owned(), (text, resolved.clone()));
+        cache.insert(name.to_owned(), (stored.clone(), resolved.clone()));
         resolved
     }
 }
