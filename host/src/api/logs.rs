@@ -6,8 +6,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiError, ApiState};
+use crate::config::worker::duration::parse_age;
 use crate::store::{AuditRecord, LogFilter, timestamp};
-use crate::worker::view::parse_age;
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/logs", get(list))

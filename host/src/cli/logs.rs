@@ -6,8 +6,8 @@ use clap::Args;
 
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
+use crate::config::worker::duration::parse_age;
 use crate::store::{AuditLog, AuditRecord, EventStore, LogFilter, timestamp};
-use crate::worker::view::parse_age;
 
 /// 500 ms between polls with --follow: new records show up promptly without busy-waiting.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);

@@ -258,8 +258,7 @@ impl Inner {
         // again, as it would be after a crash during the call.
         let marked = self.store.mark_dispatched(id);
         let attempt = task.attempts + 1;
-        self.audit(task_entry(&task, "task.sent").attempt(attempt))
-            .await;
+        self.audit(task_entry(&task, "task.sent").attempt(attempt));
         let request = TaskRequest {
             id: id.to_string(),
             prompt: task.prompt.clone(),
@@ -301,8 +300,7 @@ impl Inner {
             return;
         }
         self.metrics.increment(Counter::TasksCompleted);
-        self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1))
-            .await;
+        self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1));
         self.finish(task).await;
     }
 
@@ -327,8 +325,7 @@ impl Inner {
                     .outcome(AuditOutcome::Fail)
                     .attempt(attempt)
                     .error(&error),
-            )
-            .await;
+            );
             self.finish(task).await;
             return;
         }
@@ -352,8 +349,7 @@ impl Inner {
                 .attempt(attempt)
                 .error(&reason)
                 .detail(serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 })),
-        )
-        .await;
+        );
     }
 
     async fn fail(&self, id: &TaskId, task: Option<&TaskRecord>, reason: &str) {
@@ -373,8 +369,7 @@ impl Inner {
                     .outcome(AuditOutcome::Fail)
                     .attempt(task.attempts + 1)
                     .error(&reason),
-            )
-            .await;
+            );
             self.finish(&task).await;
         }
     }
@@ -406,12 +401,11 @@ impl Inner {
                     .worker(worker.name())
                     .error(&reason)
                     .detail(serde_json::json!({ "state": "error" })),
-            )
-            .await;
+            );
         }
     }
 
-    async fn audit(&self, entry: AuditEntry) {
+    fn audit(&self, entry: AuditEntry) {
         self.store.record_detached(entry);
     }
 }

@@ -86,8 +86,7 @@ pub async fn submit_task(
             .task(task.id.as_str())
             .worker(worker.name())
             .detail(serde_json::json!({ "via": "api" })),
-    )
-    .await;
+    );
     processor
         .dispatcher
         .enqueue_for(task.id.clone(), worker.name());
@@ -124,15 +123,13 @@ pub async fn replay_event(
         AuditEntry::new(&original_trace, "event.replayed")
             .event(&original_trace)
             .detail(serde_json::json!({ "replayed_as": replay_trace })),
-    )
-    .await;
+    );
     audit(
         processor,
         AuditEntry::new(&replay_trace, "event.replayed")
             .event(&replay_trace)
             .detail(serde_json::json!({ "replay_of": original_trace })),
-    )
-    .await;
+    );
     processor.spawn(vec![replayed.clone()]);
     Ok(replayed)
 }
@@ -157,8 +154,7 @@ pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord
             .task(id.as_str())
             .worker(&task.worker_name)
             .detail(serde_json::json!({ "via": "operator" })),
-    )
-    .await;
+    );
     processor
         .dispatcher
         .enqueue_for(id.clone(), &task.worker_name);
@@ -170,6 +166,6 @@ pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord
     Ok(task)
 }
 
-async fn audit(processor: &Processor, entry: AuditEntry) {
+fn audit(processor: &Processor, entry: AuditEntry) {
     processor.store.record_detached(entry);
 }

@@ -61,8 +61,7 @@ impl Processor {
         let trace = event.id.to_string();
         self.audit(AuditEntry::new(&trace, "event.received").event(&trace).detail(
             serde_json::json!({ "source": event.source, "type": event.event_type, "delivery_id": event.delivery_id }),
-        ))
-        .await;
+        ));
         let workers = self.workers.all().await?;
         let definitions: Vec<_> = workers.iter().map(|worker| (*worker.def).clone()).collect();
         let report = match_event(&definitions, event, &self.guard);
@@ -77,8 +76,7 @@ impl Processor {
                     .event(&trace)
                     .worker(&skip.worker.name)
                     .detail(serde_json::json!({ "reason": reason })),
-            )
-            .await;
+            );
         }
 
         let mut tasks = Vec::with_capacity(report.matches.len());
@@ -91,8 +89,7 @@ impl Processor {
                             .event(&trace)
                             .worker(worker)
                             .detail(serde_json::json!({ "rule": found.rule_index })),
-                    )
-                    .await;
+                    );
                     tasks.push(NewTask {
                         worker_name: worker.clone(),
                         prompt,
@@ -109,8 +106,7 @@ impl Processor {
                             .event(&trace)
                             .worker(worker)
                             .error(self.redactor.redact(&format!("prompt: {err}"))),
-                    )
-                    .await;
+                    );
                 }
             }
         }
@@ -153,8 +149,7 @@ impl Processor {
                     .event(&trace)
                     .task(task.id.as_str())
                     .worker(&task.worker_name),
-            )
-            .await;
+            );
         }
         for task in created.created {
             self.dispatcher.enqueue_for(task.id, &task.worker_name);
@@ -178,7 +173,7 @@ impl Processor {
         });
     }
 
-    async fn audit(&self, entry: AuditEntry) {
+    fn audit(&self, entry: AuditEntry) {
         self.store.record_detached(entry);
     }
 }

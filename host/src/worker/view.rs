@@ -65,14 +65,3 @@ pub async fn views(
         })
         .collect())
 }
-
-/// How far back `--since 1h` or `?since=15m` reaches, in Go duration syntax (`90s`, `15m`,
-/// `1h30m`), plus `d` for days (`7d`).
-pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
-    if let Some(days) = text.strip_suffix('d')
-        && let Ok(days) = days.parse::<u64>()
-    {
-        return Ok(std::time::Duration::from_secs(days.saturating_mul(86_400)));
-    }
-    crate::config::worker::duration::parse(text)
-}

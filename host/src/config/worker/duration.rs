@@ -185,6 +185,17 @@ pub(super) mod timeout {
     }
 }
 
+/// How far back `mecha logs --since 1h` or `GET /logs?since=15m` reaches: this module's syntax
+/// (`90s`, `15m`, `1h30m`) plus whole days (`7d`), the unit people think in for logs.
+pub fn parse_age(text: &str) -> Result<Duration, String> {
+    if let Some(days) = text.strip_suffix('d')
+        && let Ok(days) = days.parse::<u64>()
+    {
+        return Ok(Duration::from_secs(days.saturating_mul(86_400)));
+    }
+    parse(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +277,12 @@ mod tests {
             .expect("no unit")
             .to_string();
         assert!(err.contains("lacks a unit"), "{err}");
+    }
+
+    #[test]
+    fn ages_accept_days_too() {
+        assert_eq!(super::parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(super::parse_age("90s"), Ok(Duration::from_secs(90)));
+        assert!(super::parse_age("soon").is_err());
     }
 }
