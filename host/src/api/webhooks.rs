@@ -12,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 
 use super::{ApiError, ApiState};
+use crate::config::secrets::Secret;
 use crate::pipeline::ingest::{IngestError, Ingested, ingest};
 use crate::pipeline::sources::SourceSlot;
 use crate::plugin::bindings::source::types;
@@ -50,8 +51,12 @@ async fn receive(
     let request = types::Request {
         method: method.to_string(),
         query: query.unwrap_or_default(),
+        // The daemon's own API key is for the daemon: it never enters a plugin.
         headers: headers
             .iter()
+            .filter(|(name, value)| {
+                !carries_api_key(state.api_key.as_deref(), name.as_str(), value.as_bytes())
+            })
             .map(|(name, value)| types::Header {
                 name: name.as_str().to_owned(),
                 value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
@@ -75,19 +80,39 @@ async fn receive(
         Ok(Ingested::Reply(reply)) => Ok(reply_response(reply)),
         Err(IngestError::Unauthorized(message)) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            format!("webhook validation failed: {message}"),
+            format!(
+                "webhook validation failed: {}",
+                processor.redactor.redact(&message)
+            ),
         )),
-        Err(IngestError::BadRequest(message)) => Err(ApiError::bad_request(message)),
+        Err(IngestError::BadRequest(message)) => {
+            Err(ApiError::bad_request(processor.redactor.redact(&message)))
+        }
         Err(
             err @ (IngestError::Plugin { .. } | IngestError::Call(_) | IngestError::Unverified(_)),
         ) => {
-            tracing::warn!(source = %name, error = %err, "webhook failed in its source plugin");
-            Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                err.to_string(),
-            ))
+            // A plugin's own words (or its panic message) may echo what it was sent.
+            let message = processor.redactor.redact(&err.to_string()).into_owned();
+            tracing::warn!(source = %name, error = %message, "webhook failed in its source plugin");
+            Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))
         }
         Err(err @ IngestError::Store(_)) => Err(ApiError::internal(&err)),
+    }
+}
+
+/// Whether a header carries the daemon's API key (`X-API-Key: <key>` or
+/// `Authorization: Bearer <key>`); other values of those headers belong to the provider.
+fn carries_api_key(api_key: Option<&Secret>, name: &str, value: &[u8]) -> bool {
+    let Some(key) = api_key else {
+        return false;
+    };
+    let key = key.expose().as_bytes();
+    if name.eq_ignore_ascii_case("x-api-key") {
+        value == key
+    } else if name.eq_ignore_ascii_case("authorization") {
+        value.strip_prefix(b"Bearer ") == Some(key)
+    } else {
+        false
     }
 }
 
@@ -130,4 +155,32 @@ fn reply_response(reply: types::Reply) -> Response {
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_daemons_own_key_is_kept_from_plugins() {
+        let key = Secret::new("the-key");
+        assert!(carries_api_key(Some(&key), "X-API-Key", b"the-key"));
+        assert!(carries_api_key(
+            Some(&key),
+            "authorization",
+            b"Bearer the-key"
+        ));
+        assert!(!carries_api_key(
+            Some(&key),
+            "authorization",
+            b"Bearer provider-token"
+        ));
+        assert!(!carries_api_key(Some(&key), "x-api-key", b"provider-key"));
+        assert!(!carries_api_key(
+            Some(&key),
+            "x-hub-signature-256",
+            b"the-key"
+        ));
+        assert!(!carries_api_key(None, "x-api-key", b"the-key"));
+    }
 }

@@ -24,18 +24,26 @@ pub enum Events {
 
 impl Events {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        if let Events::Replay(command) = self {
-            return command.run(&home).await;
-        }
+        // Replaying asks the running daemon, which owns the pipeline; the others read the store.
+        let reader = match self {
+            Events::Replay(command) => return command.run(&home).await,
+            Events::Ls(command) => Reader::List(command),
+            Events::Show(command) => Reader::Show(command),
+        };
         let store = super::open_store(&home)?;
-        let result = match self {
-            Events::Ls(command) => command.run(&store).await,
-            Events::Show(command) => command.run(&store).await,
-            Events::Replay(_) => Ok(()),
+        let result = match reader {
+            Reader::List(command) => command.run(&store).await,
+            Reader::Show(command) => command.run(&store).await,
         };
         store.close().await?;
         result
     }
+}
+
+/// The commands that read the store.
+enum Reader {
+    List(List),
+    Show(Show),
 }
 
 #[derive(Debug, Args)]

@@ -7,9 +7,9 @@ use clap::{Args, Subcommand};
 
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
+use crate::pipeline::operator::{self, OperatorError};
 use crate::store::{
-    AuditEntry, AuditLog, EventId, EventStore, SqliteStore, TaskFilter, TaskId, TaskState,
-    TaskStore, timestamp,
+    EventId, EventStore, SqliteStore, TaskFilter, TaskId, TaskState, TaskStore, timestamp,
 };
 
 #[derive(Debug, Subcommand)]
@@ -136,27 +136,18 @@ pub struct Retry {
 
 impl Retry {
     async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
-        let task = store
-            .get_task(&self.id)
-            .await?
-            .with_context(|| format!("no task with id {}; `mecha tasks ls` lists them", self.id))?;
-        if task.state != TaskState::Failed {
-            bail!(
-                "task {} is {}; only failed tasks can be retried",
-                self.id,
-                task.state.as_str()
-            );
+        match operator::requeue(store.as_ref(), &self.id, "cli").await {
+            Ok(_) => {
+                println!(
+                    "task {} is pending again; a running daemon sends it within a second",
+                    self.id
+                );
+                Ok(())
+            }
+            Err(OperatorError::TaskNotFound) => {
+                bail!("no task with id {}; `mecha tasks ls` lists them", self.id)
+            }
+            Err(err) => Err(err.into()),
         }
-        store.requeue_failed(&self.id).await?;
-        let entry = AuditEntry::new(&task.trace_id, "task.retry")
-            .task(self.id.as_str())
-            .worker(&task.worker_name)
-            .detail(serde_json::json!({ "via": "cli" }));
-        store.record(entry).await?;
-        println!(
-            "task {} is pending again; the daemon sends it within a second",
-            self.id
-        );
-        Ok(())
     }
 }

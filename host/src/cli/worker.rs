@@ -40,7 +40,7 @@ impl Worker {
         let result = match self {
             Worker::Add(command) => command.run(&store).await,
             Worker::Remove(command) => command.run(&store).await,
-            Worker::Start(command) => command.run(&store).await,
+            Worker::Start(command) => command.run(&home, &store).await,
             Worker::Stop(command) => command.run(&store).await,
             Worker::Ls(command) => command.run(&home, store.clone()).await,
         };
@@ -103,7 +103,7 @@ pub struct Start {
 }
 
 impl Start {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let workers = Workers::new(store.clone(), process_environment());
         let worker = match workers.get(&self.name).await? {
             Some(worker) => worker,
@@ -126,35 +126,25 @@ impl Start {
             ),
             WorkerKind::Live => {}
         }
-        store
-            .set_worker_state(
-                &self.name,
-                &[WorkerState::Offline],
-                WorkerState::Online,
-                None,
-            )
-            .await
-            .with_context(|| format!("{} must be offline to start", self.name))?;
+        // Probed before it is marked online, so the daemon never sends to it untested.
         let endpoint = worker.endpoint.clone().unwrap_or_default();
-        let client = WorkerClient::new(redactor(&Home::from_env()));
-        match client.health(&endpoint, PROBE_TIMEOUT).await {
-            Health::Healthy => println!("started {}", self.name),
-            health => {
-                let reason = format!("health check failed: {health:?}");
-                store
-                    .set_worker_state(
-                        &self.name,
-                        &[WorkerState::Online],
-                        WorkerState::Error,
-                        Some(reason),
-                    )
-                    .await?;
-                println!(
+        let client = WorkerClient::new(redactor(home));
+        let (state, error, message) = match client.health(&endpoint, PROBE_TIMEOUT).await {
+            Health::Healthy => (WorkerState::Online, None, format!("started {}", self.name)),
+            health => (
+                WorkerState::Error,
+                Some(format!("health check failed: {health:?}")),
+                format!(
                     "started {} (warning: health check failed; mecha keeps probing and uses it once healthy)",
                     self.name
-                );
-            }
-        }
+                ),
+            ),
+        };
+        store
+            .set_worker_state(&self.name, &[WorkerState::Offline], state, error)
+            .await
+            .with_context(|| format!("{} must be offline to start", self.name))?;
+        println!("{message}");
         Ok(())
     }
 }

@@ -56,6 +56,13 @@ pub async fn start_all(
             Err(reason) => {
                 let reason = redactor.redact(&reason).into_owned();
                 tracing::error!(worker = %name, %reason, "could not start the adapter");
+                // No runner, so no endpoint: nothing may be sent to a port from an older run.
+                if let Err(err) = store
+                    .set_worker_runtime(&name, "", "", WorkerState::Offline)
+                    .await
+                {
+                    tracing::warn!(worker = %name, error = %err, "could not clear the adapter's endpoint");
+                }
                 store
                     .set_worker_state(
                         &name,
@@ -98,13 +105,9 @@ pub async fn start_all(
 pub async fn stop_all(store: &Arc<dyn Store>, running: Vec<(String, RunningAdapter)>) {
     for (name, runner) in running {
         runner.stop().await;
+        // The endpoint goes with the runner: the next start binds another port.
         let stopped = store
-            .set_worker_state(
-                &name,
-                &[WorkerState::Online, WorkerState::Busy, WorkerState::Error],
-                WorkerState::Offline,
-                None,
-            )
+            .set_worker_runtime(&name, "", "", WorkerState::Offline)
             .await;
         if let Err(err) = stopped {
             tracing::warn!(worker = %name, error = %err, "could not mark the adapter offline");

@@ -1,11 +1,12 @@
-//! The daemon's background loops: the retry scan, the health monitor and retention. Each runs
+//! The daemon's background loops: the retry scan, the health monitor, the sweep of events
+//! whose processing failed, and retention. Each runs
 //! until the daemon stops and survives its own errors (they are logged, the loop goes on).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::pipeline::process::Processor;
-use crate::pipeline::retention;
+use crate::pipeline::{recovery, retention};
 use crate::worker::client::WorkerClient;
 use crate::worker::monitor;
 
@@ -15,6 +16,10 @@ const RETRY_SCAN: Duration = Duration::from_millis(500);
 
 /// Retention runs hourly: records are kept for days, so an hour of slack is nothing.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Every 30 s, events `received` for more than 30 s are matched again: their processing failed
+/// after the acknowledgement (normal processing takes milliseconds).
+const STALE_EVENTS: Duration = Duration::from_secs(30);
 
 /// Starts the loops; abort the handles to stop them.
 pub fn start(
@@ -46,6 +51,23 @@ pub fn start(
             }
         })
     };
+    let stale = {
+        let processor = processor.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(STALE_EVENTS);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match recovery::process_stale(&processor, STALE_EVENTS).await {
+                    Ok(0) => {}
+                    Ok(count) => {
+                        tracing::info!(count, "matched events whose processing had failed")
+                    }
+                    Err(err) => tracing::warn!(error = %err, "could not sweep unprocessed events"),
+                }
+            }
+        })
+    };
     let retention = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(RETENTION_INTERVAL);
         loop {
@@ -53,5 +75,5 @@ pub fn start(
             retention::prune(processor.store.as_ref(), keep_logs, keep_events).await;
         }
     });
-    vec![retries, health, retention]
+    vec![retries, health, stale, retention]
 }

@@ -29,6 +29,10 @@ use crate::store::{self, EventStore, SqliteStore, Store};
 use crate::worker::client::WorkerClient;
 use crate::worker::registry::{Workers, process_environment};
 
+/// How long shutdown waits for tasks in flight to get their answers recorded. Tasks still
+/// running after that are sent again at the next start.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -174,6 +178,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     for handle in loops {
         handle.abort();
     }
+    dispatcher.drain(SHUTDOWN_GRACE).await;
     adapters::stop_all(&store, adapters).await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
     sqlite.close().await?;

@@ -31,8 +31,9 @@ impl Backoff {
         let exponent = attempt.saturating_sub(1).min(31);
         let ceiling = self.base.saturating_mul(1u32 << exponent).min(self.max);
         let jittered = ceiling.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0));
+        // A worker's Retry-After wins even past `max`: it knows when it will be ready.
         match retry_after {
-            Some(asked) => jittered.max(asked.min(self.max.max(asked))),
+            Some(asked) => jittered.max(asked),
             None => jittered,
         }
     }

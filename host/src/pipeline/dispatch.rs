@@ -10,6 +10,7 @@
 //! queue, a crash) is found again by the retry scan or by recovery at start.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::backoff::{Backoff, jitter_unit};
 use super::process::finish_event;
 use super::rate_limit::TokenBucket;
+use crate::config::worker::WorkerKind;
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{
@@ -63,6 +65,20 @@ struct Inner {
     lanes: Mutex<HashMap<String, mpsc::UnboundedSender<TaskId>>>,
     /// Tasks queued or in flight, so the retry scan never queues one twice.
     queued: Mutex<HashSet<TaskId>>,
+    /// Set at shutdown: lanes start no new dispatches.
+    closing: AtomicBool,
+}
+
+/// Removes a task from the queued set when its dispatch ends, however it ends.
+struct Queued<'a> {
+    inner: &'a Inner,
+    task: &'a TaskId,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.inner.forget(self.task);
+    }
 }
 
 impl Dispatcher {
@@ -85,6 +101,7 @@ impl Dispatcher {
                 options,
                 lanes: Mutex::new(HashMap::new()),
                 queued: Mutex::new(HashSet::new()),
+                closing: AtomicBool::new(false),
             }),
         }
     }
@@ -112,6 +129,21 @@ impl Dispatcher {
     /// Tasks waiting or in flight.
     pub fn queue_depth(&self) -> usize {
         lock(&self.inner.queued).len()
+    }
+
+    /// Stops starting dispatches and waits (up to `grace`) for those in flight to record their
+    /// answers. Tasks still waiting stay pending in the store for the next start.
+    pub async fn drain(&self, grace: Duration) {
+        self.inner.closing.store(true, Ordering::Relaxed);
+        let limit = self.inner.options.global_limit.max(1) as u32;
+        if tokio::time::timeout(grace, self.inner.global.acquire_many(limit))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "dispatches still in flight at shutdown; their tasks are sent again at the next start"
+            );
+        }
     }
 }
 
@@ -175,7 +207,11 @@ impl Inner {
         while let Some(task) = tasks.recv().await {
             let worker = loop {
                 match self.workers.get(&name).await {
-                    Ok(Some(worker)) if worker.state == WorkerState::Error => {
+                    // Held while the health monitor can bring it back (it has an endpoint to
+                    // probe); a worker in error without one fails its tasks below.
+                    Ok(Some(worker))
+                        if worker.state == WorkerState::Error && worker.endpoint.is_some() =>
+                    {
                         tokio::time::sleep(self.options.error_poll).await;
                     }
                     Ok(worker) => break worker,
@@ -191,6 +227,7 @@ impl Inner {
                     _ => format!("worker {name} not found"),
                 };
                 self.fail(&task, None, &reason).await;
+                self.forget(&task);
                 continue;
             };
             let concurrency = worker.def.concurrency.max(1);
@@ -210,16 +247,26 @@ impl Inner {
                 self.metrics.increment(Counter::TasksRateLimited);
                 tokio::time::sleep(wait).await;
             }
-            let Ok(slot) = semaphore.acquire_owned().await else {
+            let (Ok(slot), Ok(global)) = (
+                semaphore.acquire_owned().await,
+                self.global.clone().acquire_owned().await,
+            ) else {
+                self.forget(&task);
                 continue;
             };
-            let Ok(global) = self.global.clone().acquire_owned().await else {
+            if self.closing.load(Ordering::Relaxed) {
+                // Shutting down: the task stays pending in the store for the next start.
+                self.forget(&task);
                 continue;
-            };
+            }
             let inner = self.clone();
             tokio::spawn(async move {
+                // Forgotten even if the dispatch panics, so a retry can queue it again.
+                let _queued = Queued {
+                    inner: &inner,
+                    task: &task,
+                };
                 inner.dispatch(&task, &worker).await;
-                inner.forget(&task);
                 drop((slot, global));
             });
         }
@@ -236,19 +283,28 @@ impl Inner {
             }
         };
         if worker.state == WorkerState::Offline {
+            let start = match worker.def.kind() {
+                WorkerKind::Adapter => {
+                    "restart `mecha serve`, which starts adapter workers".to_owned()
+                }
+                _ => format!("start it with `mecha worker start {}`", worker.name()),
+            };
             let reason = format!(
-                "worker {} is offline; start it with `mecha worker start {}`, then `mecha tasks retry {id}`",
-                worker.name(),
+                "worker {} is offline; {start}, then `mecha tasks retry {id}`",
                 worker.name()
             );
             self.fail(id, Some(&task), &reason).await;
             return;
         }
         let Some(endpoint) = worker.endpoint.clone() else {
-            let reason = format!(
-                "worker {} has no endpoint yet (is it started?)",
-                worker.name()
-            );
+            let reason = if worker.error.is_empty() {
+                format!(
+                    "worker {} has no endpoint yet (is it started?)",
+                    worker.name()
+                )
+            } else {
+                format!("worker {} cannot run: {}", worker.name(), worker.error)
+            };
             self.fail(id, Some(&task), &reason).await;
             return;
         };

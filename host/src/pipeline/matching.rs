@@ -97,11 +97,11 @@ pub struct MatchReport<'a> {
 
 /// Finds every worker the event is for; see the module docs for the rules.
 pub fn match_event<'a>(
-    workers: &'a [WorkerDef],
+    workers: impl IntoIterator<Item = &'a WorkerDef>,
     event: &EventRecord,
     guard: &LoopGuard,
 ) -> MatchReport<'a> {
-    let mut ordered: Vec<&WorkerDef> = workers.iter().collect();
+    let mut ordered: Vec<&WorkerDef> = workers.into_iter().collect();
     ordered.sort_by(|a, b| a.name.cmp(&b.name));
     let guarded = guard.stops(event);
     let mut report = MatchReport::default();

@@ -4,11 +4,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::process::{Processor, online};
+use super::process::Processor;
 use crate::store::{
-    self, AuditEntry, CreateTaskOutcome, EventId, EventRecord, InsertOutcome, NewEvent, NewTask,
-    TaskId, TaskRecord, TaskState,
+    self, AuditEntry, CreateTaskOutcome, EventId, EventRecord, EventState, InsertOutcome, NewEvent,
+    NewTask, Store, TaskId, TaskRecord, TaskState,
 };
+use crate::worker::registry::online;
 
 /// Why an operator's request was refused; each says what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -136,34 +137,59 @@ pub async fn replay_event(
 
 /// Makes a failed task pending again, with a fresh retry budget, and queues it.
 pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord, OperatorError> {
-    let task = processor
-        .store
-        .get_task(id)
-        .await?
-        .ok_or(OperatorError::TaskNotFound)?;
-    if task.state != TaskState::Failed {
-        return Err(OperatorError::NotFailed {
-            id: id.clone(),
-            state: task.state,
-        });
-    }
-    processor.store.requeue_failed(id).await?;
-    audit(
-        processor,
-        AuditEntry::new(&task.trace_id, "task.retry")
-            .task(id.as_str())
-            .worker(&task.worker_name)
-            .detail(serde_json::json!({ "via": "operator" })),
-    );
+    let task = requeue(processor.store.as_ref(), id, "api").await?;
     processor
         .dispatcher
         .enqueue_for(id.clone(), &task.worker_name);
-    let task = processor
-        .store
+    Ok(task)
+}
+
+/// Makes a failed task pending again (due at once, so a running daemon's retry scan sends it)
+/// and reopens its event, which then finishes again with the task. `via` names who asked, for
+/// the audit trail. Used directly by `mecha tasks retry`, which needs no running daemon.
+pub async fn requeue(
+    store: &dyn Store,
+    id: &TaskId,
+    via: &str,
+) -> Result<TaskRecord, OperatorError> {
+    let task = store
         .get_task(id)
         .await?
         .ok_or(OperatorError::TaskNotFound)?;
-    Ok(task)
+    let not_failed = |state| OperatorError::NotFailed {
+        id: id.clone(),
+        state,
+    };
+    if task.state != TaskState::Failed {
+        return Err(not_failed(task.state));
+    }
+    match store.requeue_failed(id).await {
+        Ok(()) => {}
+        // Another retry won the race.
+        Err(store::Error::InvalidTaskTransition { .. }) => {
+            return Err(not_failed(TaskState::Pending));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    if let Some(event) = &task.event_id {
+        for finished in [EventState::Failed, EventState::Completed] {
+            match store
+                .transition(event, finished, EventState::Dispatched)
+                .await
+            {
+                Ok(()) => break,
+                Err(store::Error::InvalidTransition { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    store.record_detached(
+        AuditEntry::new(&task.trace_id, "task.retry")
+            .task(id)
+            .worker(&task.worker_name)
+            .detail(serde_json::json!({ "via": via })),
+    );
+    store.get_task(id).await?.ok_or(OperatorError::TaskNotFound)
 }
 
 fn audit(processor: &Processor, entry: AuditEntry) {

@@ -18,7 +18,7 @@ use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store, TaskState,
 };
-use crate::worker::registry::{Worker, Workers};
+use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
 /// ones an agent needs to find the change it is asked about.
@@ -40,6 +40,8 @@ pub enum Processed {
     Dispatched(usize),
     /// No worker wanted it.
     Skipped,
+    /// Workers wanted it, but none of their prompts could be rendered.
+    Failed,
     /// It was processed before (e.g. by another recovery pass).
     AlreadyDone,
 }
@@ -63,8 +65,11 @@ impl Processor {
             serde_json::json!({ "source": event.source, "type": event.event_type, "delivery_id": event.delivery_id }),
         ));
         let workers = self.workers.all().await?;
-        let definitions: Vec<_> = workers.iter().map(|worker| (*worker.def).clone()).collect();
-        let report = match_event(&definitions, event, &self.guard);
+        let report = match_event(
+            workers.iter().map(|worker| &*worker.def),
+            event,
+            &self.guard,
+        );
         for skip in &report.skipped {
             let reason = match skip.reason {
                 SkipReason::AutoFalse => "rule has auto: false",
@@ -80,6 +85,7 @@ impl Processor {
         }
 
         let mut tasks = Vec::with_capacity(report.matches.len());
+        let mut unrendered = 0;
         for found in &report.matches {
             let worker = &found.worker.name;
             match render_prompt(&found.rule.prompt, event) {
@@ -100,6 +106,7 @@ impl Processor {
                     });
                 }
                 Err(err) => {
+                    unrendered += 1;
                     self.audit(
                         AuditEntry::new(&trace, "event.matched")
                             .outcome(AuditOutcome::Fail)
@@ -112,16 +119,26 @@ impl Processor {
         }
 
         if tasks.is_empty() {
+            // A prompt that cannot be rendered fails the event; no match at all skips it.
+            let outcome = if unrendered > 0 {
+                EventState::Failed
+            } else {
+                EventState::Skipped
+            };
             let outcome = self
                 .store
-                .transition(&event.id, EventState::Received, EventState::Skipped)
+                .transition(&event.id, EventState::Received, outcome)
                 .await;
             if let Err(store::Error::InvalidTransition { .. }) = outcome {
                 return Ok(Processed::AlreadyDone);
             }
             outcome?;
             self.metrics.observe(Stage::Match, started.elapsed());
-            return Ok(Processed::Skipped);
+            return Ok(if unrendered > 0 {
+                Processed::Failed
+            } else {
+                Processed::Skipped
+            });
         }
 
         let created = match self
@@ -228,15 +245,6 @@ pub async fn finish_event(
         }
     }
     Ok(())
-}
-
-/// The workers a task may be sent to when the caller names none: the online ones, in name
-/// order, so round-robin is fair and predictable.
-pub fn online(workers: &[Worker]) -> Vec<&Worker> {
-    workers
-        .iter()
-        .filter(|worker| worker.state == store::WorkerState::Online)
-        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,10 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest a lane waits for one token: a rate so low that the next token is further away
+/// is treated as one task an hour rather than as a task never sent.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// Refills `per_second` tokens a second up to `burst`; starts full.
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -31,9 +35,8 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
+            let wait = (1.0 - self.tokens) / self.per_second;
+            Err(Duration::try_from_secs_f64(wait).map_or(MAX_WAIT, |wait| wait.min(MAX_WAIT)))
         }
     }
 }
@@ -41,6 +44,14 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurdly_low_rates_wait_at_most_an_hour() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(1e-300, 1, start);
+        assert!(bucket.take(start).is_ok());
+        assert_eq!(bucket.take(start), Err(MAX_WAIT));
+    }
 
     #[test]
     fn bursts_then_waits_for_the_rate() {

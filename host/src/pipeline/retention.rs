@@ -5,9 +5,6 @@ use std::time::Duration;
 
 use crate::store::{Store, timestamp};
 
-/// 30 days of audit records by default: long enough to investigate last month's incident.
-pub const DEFAULT_KEEP_LOGS: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// Deletes audit records older than `keep_logs` and finished events older than `keep_events`;
 /// returns how many of each went.
 pub async fn prune(store: &dyn Store, keep_logs: Duration, keep_events: Duration) -> (u64, u64) {

@@ -2,8 +2,9 @@
 //!
 //! Entries are keyed by the component's sha256 and the engine's compatibility key, so a new
 //! mecha (or a different CPU) never loads stale code. Deserializing is `unsafe` in wasmtime
-//! because the bytes are trusted as native code: the cache only loads files it wrote itself,
-//! each checked against the digest recorded next to it, and the directory is private (0700).
+//! because the bytes are trusted as native code. The digest recorded next to each entry catches
+//! a damaged or half-written file, not a malicious one; what keeps others from planting code is
+//! the directory itself: the cache is used only when no one but its owner can write to it.
 
 use std::path::{Path, PathBuf};
 
@@ -39,15 +40,15 @@ impl CompileCache {
             plugin: plugin.to_owned(),
             reason: format!("{err:#}"),
         };
-        let Some(dir) = &self.dir else {
+        let Some(dir) = self.dir.as_ref().filter(|dir| private(dir)) else {
             return Component::new(engine, wasm).map_err(invalid);
         };
         let key = format!("{}-{}", sha256_hex(wasm), self.compatibility_key);
         let code_path = dir.join(format!("{key}.cwasm"));
         let digest_path = dir.join(format!("{key}.sha256"));
         if let Some(code) = read_verified(&code_path, &digest_path) {
-            // SAFETY: `code` was produced by `precompile_component` of an engine with the same
-            // compatibility key, written by this cache, and matches the digest written with it.
+            // SAFETY: `code` sits in a directory only its owner can write, under a key naming an
+            // engine with the same compatibility key, and matches the digest written with it.
             match unsafe { Component::deserialize(engine, &code) } {
                 Ok(component) => return Ok(component),
                 Err(err) => {
@@ -61,6 +62,30 @@ impl CompileCache {
         }
         // SAFETY: `code` was just produced by `precompile_component` on this very engine.
         unsafe { Component::deserialize(engine, &code) }.map_err(invalid)
+    }
+}
+
+/// Whether only the directory's owner can write to it. A cache others can write to could hold
+/// their native code, so it is not used (and a warning says why).
+fn private(dir: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(dir) {
+            Ok(metadata) if metadata.permissions().mode() & 0o022 != 0 => {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    "the compile cache is writable by other users, so it is not used; run `chmod 700` on it"
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        true
     }
 }
 
@@ -188,6 +213,24 @@ mod tests {
         assert!(
             err.starts_with("junk.wasm is not a valid WebAssembly component"),
             "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cache_others_can_write_is_not_used() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().expect("temp");
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let cache = CompileCache::new(Some(temp.path().to_owned()), "engine".into());
+        let (_, wasm) = BUNDLED[0];
+        cache
+            .component(&engine(), "plugin", wasm)
+            .expect("compiled anyway");
+        assert!(
+            entries(temp.path()).is_empty(),
+            "nothing written or read there"
         );
     }
 }

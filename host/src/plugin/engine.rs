@@ -88,7 +88,7 @@ impl Runtime {
                 (engine, Allocator::OnDemand)
             }
         };
-        let ticker = Ticker::start(engine.clone());
+        let ticker = Ticker::start(engine.clone())?;
         Ok(Runtime {
             engine,
             allocator,
@@ -159,7 +159,8 @@ struct Ticker {
 }
 
 impl Ticker {
-    fn start(engine: Engine) -> Ticker {
+    /// Without the ticker no plugin call could be stopped, so failing to start it is fatal.
+    fn start(engine: Engine) -> Result<Ticker, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -170,14 +171,15 @@ impl Ticker {
                     engine.increment_epoch();
                 }
             })
-            .ok();
-        if thread.is_none() {
-            tracing::error!(
-                "could not start the epoch ticker thread; plugin deadlines will not fire"
-            );
-            stop.store(true, Ordering::Relaxed);
-        }
-        Ticker { stop, thread }
+            .map_err(|err| {
+                Error::Engine(format!(
+                    "could not start the epoch ticker thread, without which plugin deadlines cannot fire: {err}"
+                ))
+            })?;
+        Ok(Ticker {
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 

@@ -19,8 +19,8 @@ pub const PACKAGE: &str = "mecha:plugin";
 pub const VERSION: &str = "0.1.0";
 
 /// WASI interfaces that the Rust standard library (and most guest toolchains) import for stdio,
-/// errors and exit; the host gives them no environment, no arguments, and stdout/stderr that go
-/// to the log.
+/// errors and exit; the host gives them no environment, no arguments, and captures stdout and
+/// stderr (16 KiB each) to explain a crash.
 const WASI_BASE: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",

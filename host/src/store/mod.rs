@@ -189,11 +189,13 @@ pub trait TaskStore: Send + Sync + 'static {
     fn schedule_retry(&self, id: &TaskId, next_retry_at: i64, error: String)
     -> StoreFuture<'_, ()>;
 
-    /// `failed` → `pending` as new (attempts 0, no retry time, no error): an operator's retry.
+    /// `failed` → `pending` with a fresh budget (attempts 0, no error), due at once: an
+    /// operator's retry, which the retry scan of a running daemon picks up.
     fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()>;
 
-    /// Up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending tasks whose retry time, if any,
-    /// is at or before `now` (unix milliseconds), oldest first.
+    /// Up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending tasks with a retry time at or
+    /// before `now` (unix milliseconds), earliest first. New tasks (no retry time) are not
+    /// included: they are queued when created.
     fn due_tasks(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
 
     /// Every pending and dispatched task, oldest first, for recovery after a restart.

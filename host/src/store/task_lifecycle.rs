@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use super::error::query_error;
 use super::task_record::{COLUMNS, TaskRecord, decode};
-use super::{Error, TaskId, TaskState};
+use super::{Error, TaskId, TaskState, timestamp};
 
 /// A move of a task from one state to another.
 pub(super) enum TaskChange {
@@ -102,11 +102,14 @@ pub(super) fn apply(
             }),
         TaskChange::Requeue => connection
             .prepare_cached(
-                "UPDATE tasks SET state = ?2, attempts = 0, next_retry_at = NULL, error = '', \
+                "UPDATE tasks SET state = ?2, attempts = 0, next_retry_at = ?5, error = '', \
                                   completed_at = NULL, updated_at = ?3 \
                  WHERE id = ?1 AND state = ?4",
             )
-            .and_then(|mut statement| statement.execute(params![id, to, now, TaskState::Failed])),
+            .and_then(|mut statement| {
+                // Due at once: the retry scan picks it up, in this daemon or a running one.
+                statement.execute(params![id, to, now, TaskState::Failed, timestamp::now_ms()])
+            }),
     }
     .map_err(query_error(path, "changing a task's state"))?;
     if changed == 1 {
@@ -116,7 +119,9 @@ pub(super) fn apply(
     }
 }
 
-/// Pending tasks whose retry time, if any, has come by `now`: oldest first, at most `limit`.
+/// Pending tasks whose retry time has come by `now`, earliest first, at most `limit`. Tasks
+/// without a retry time are new: they are queued when created (or by recovery) and never
+/// crowd this scan, however many a worker holds.
 pub(super) fn due(
     connection: &Connection,
     now: i64,
@@ -124,8 +129,8 @@ pub(super) fn due(
 ) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM tasks \
-         WHERE state = ?1 AND (next_retry_at IS NULL OR next_retry_at <= ?2) \
-         ORDER BY created_at, rowid LIMIT ?3"
+         WHERE state = ?1 AND next_retry_at IS NOT NULL AND next_retry_at <= ?2 \
+         ORDER BY next_retry_at, rowid LIMIT ?3"
     ))?;
     let rows = statement.query_map(params![TaskState::Pending, now, limit], decode)?;
     rows.collect()
@@ -299,13 +304,17 @@ mod tests {
         .unwrap();
         let requeued = read(&connection, &dispatched);
         assert_eq!(requeued.state, TaskState::Pending);
-        assert_eq!((requeued.attempts, requeued.next_retry_at), (0, None));
+        assert_eq!(requeued.attempts, 0);
+        assert!(
+            requeued.next_retry_at.is_some(),
+            "due at once, for the retry scan"
+        );
         assert_eq!((requeued.error.as_str(), requeued.completed_at), ("", None));
         assert_eq!(requeued.updated_at, 5);
     }
 
     #[test]
-    fn due_tasks_are_pending_ones_whose_time_has_come_oldest_first() {
+    fn due_tasks_are_pending_retries_whose_time_has_come_earliest_first() {
         let (_dir, path, connection) = database();
         let old = create(&connection, &path, "a", 100);
         let retried = create(&connection, &path, "b", 200);
@@ -326,13 +335,22 @@ mod tests {
         apply(&connection, &path, retried.clone(), retry, 470).unwrap();
         apply(&connection, &path, done.clone(), TaskChange::Dispatch, 60).unwrap();
 
-        assert_eq!(
-            ids(due(&connection, 499, 10).unwrap()),
-            [old.clone(), new.clone()]
-        );
+        // New tasks (no retry time) are queued when created, never by the scan.
+        assert!(due(&connection, 499, 10).unwrap().is_empty());
         assert_eq!(
             ids(due(&connection, 500, 10).unwrap()),
-            [old.clone(), retried.clone(), new.clone()]
+            std::slice::from_ref(&retried)
+        );
+        let second = TaskChange::Retry {
+            next_retry_at: 400,
+            error: "503".into(),
+        };
+        apply(&connection, &path, old.clone(), TaskChange::Dispatch, 110).unwrap();
+        apply(&connection, &path, old.clone(), second, 120).unwrap();
+        assert_eq!(
+            ids(due(&connection, 500, 10).unwrap()),
+            [old.clone(), retried.clone()],
+            "earliest retry first"
         );
         assert_eq!(
             ids(due(&connection, 500, 1).unwrap()),

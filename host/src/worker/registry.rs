@@ -109,10 +109,8 @@ impl Workers {
                     error: row.error,
                 })
             }
-            Err(reason) => {
-                tracing::warn!(worker = %row.name, %reason, "worker cannot be used");
-                None
-            }
+            // Logged once per stored definition, when it is resolved (see `definition`).
+            Err(_) => None,
         }
     }
 
@@ -133,7 +131,19 @@ impl Workers {
                     .map_err(|err| err.to_string())
             })
             .map(Arc::new);
+        if let Err(reason) = &resolved {
+            tracing::warn!(worker = %name, %reason, "worker cannot be used");
+        }
         cache.insert(name.to_owned(), (stored.clone(), resolved.clone()));
         resolved
     }
+}
+
+/// The workers a task may be sent to when the caller names none: the online ones, in name
+/// order, so round-robin is fair and predictable.
+pub fn online(workers: &[Worker]) -> Vec<&Worker> {
+    workers
+        .iter()
+        .filter(|worker| worker.state == WorkerState::Online)
+        .collect()
 }

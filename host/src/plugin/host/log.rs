@@ -1,5 +1,6 @@
-//! The `log` import: a plugin's log lines join the daemon's, tagged with the plugin and the
-//! event's trace id, limited so that a chatty or hostile plugin cannot flood the log.
+//! The `log` import: a plugin's log lines join the daemon's, tagged with the plugin, limited so
+//! that a chatty or hostile plugin cannot flood the log. (A source runs before its event
+//! exists, so there is no trace id to tag with yet.)
 
 use std::sync::Arc;
 
@@ -15,17 +16,12 @@ const MAX_TEXT_BYTES: usize = 2048;
 
 pub struct LogContext {
     plugin: Arc<str>,
-    trace_id: Option<String>,
     lines: u32,
 }
 
 impl LogContext {
-    pub fn new(plugin: Arc<str>, trace_id: Option<String>) -> LogContext {
-        LogContext {
-            plugin,
-            trace_id,
-            lines: 0,
-        }
+    pub fn new(plugin: Arc<str>) -> LogContext {
+        LogContext { plugin, lines: 0 }
     }
 }
 
@@ -46,13 +42,12 @@ impl log::Host for PluginState {
             .collect();
         let fields = fields.join(" ");
         let plugin = &*context.plugin;
-        let trace_id = context.trace_id.as_deref().unwrap_or("");
         match level {
-            Level::Trace => tracing::trace!(plugin, trace_id, fields, "{message}"),
-            Level::Debug => tracing::debug!(plugin, trace_id, fields, "{message}"),
-            Level::Info => tracing::info!(plugin, trace_id, fields, "{message}"),
-            Level::Warn => tracing::warn!(plugin, trace_id, fields, "{message}"),
-            Level::Error => tracing::error!(plugin, trace_id, fields, "{message}"),
+            Level::Trace => tracing::trace!(plugin, fields, "{message}"),
+            Level::Debug => tracing::debug!(plugin, fields, "{message}"),
+            Level::Info => tracing::info!(plugin, fields, "{message}"),
+            Level::Warn => tracing::warn!(plugin, fields, "{message}"),
+            Level::Error => tracing::error!(plugin, fields, "{message}"),
         }
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! Each capability is a small context in its own file ([`log`], [`config`], [`verify`]) with the
 //! `Host` implementation of its WIT interface; [`PluginState`] holds one of each plus the WASI
-//! context and the call's limits. [`StateBuilder`] grants only what the plugin's world offers and
-//! the operator configured: a policy gets no `verify`, and no plugin gets environment variables,
-//! arguments, directories or network.
+//! context and the call's limits. [`StateBuilder`] grants what the operator configured (settings,
+//! and only the secrets the plugin declared); no plugin gets environment variables, arguments,
+//! directories or network. Which imports a world may use at all is decided once, at load, by
+//! [`crate::plugin::world`].
 
 pub mod config;
 pub mod limits;
@@ -29,7 +30,7 @@ const CAPTURED_OUTPUT_BYTES: usize = 16 * 1024;
 /// Store data for one plugin call; built fresh per call so nothing leaks between events.
 pub struct PluginState {
     table: ResourceTable,
-    /// No env, no args, no dirs, no network; output is captured for the log.
+    /// No env, no args, no dirs, no network; output is captured to explain a crash.
     wasi: WasiCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -42,7 +43,6 @@ pub struct PluginState {
 /// Builds a [`PluginState`] for one call of one plugin.
 pub struct StateBuilder {
     plugin: Arc<str>,
-    trace_id: Option<String>,
     settings: Arc<BTreeMap<String, String>>,
     secrets: Arc<BTreeMap<String, Secret>>,
     memory_bytes: u64,
@@ -52,17 +52,10 @@ impl StateBuilder {
     pub fn new(plugin: Arc<str>, memory_bytes: u64) -> StateBuilder {
         StateBuilder {
             plugin,
-            trace_id: None,
             settings: Arc::default(),
             secrets: Arc::default(),
             memory_bytes,
         }
-    }
-
-    /// The trace id that the plugin's log lines carry.
-    pub fn trace_id(mut self, trace_id: Option<String>) -> Self {
-        self.trace_id = trace_id;
-        self
     }
 
     /// The operator's settings, readable through `config`.
@@ -90,7 +83,7 @@ impl StateBuilder {
             wasi,
             stdout,
             stderr,
-            log: log::LogContext::new(self.plugin.clone(), self.trace_id),
+            log: log::LogContext::new(self.plugin.clone()),
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),
             limiter: CallLimiter::new(self.memory_bytes),
