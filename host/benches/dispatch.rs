@@ -23,12 +23,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::{get, post};
 
-fn workers() -> usize {
-    std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50)
-}
+/// 50 workers, each matching every `load` event.
+const WORKERS: usize = 50;
 
 struct Settings {
     events: usize,
@@ -163,10 +159,10 @@ async fn run(settings: &Settings) {
     std::fs::create_dir(&dir).expect("dir");
     std::fs::write(
         home.path().join("config.yml"),
-        std::env::var("BENCH_CONFIG").unwrap_or("dispatch:\n  concurrency: 256\n".into()),
+        "dispatch:\n  concurrency: 256\n",
     )
     .expect("config");
-    let counters: Vec<Arc<Counters>> = (0..workers()).map(|_| Arc::default()).collect();
+    let counters: Vec<Arc<Counters>> = (0..WORKERS).map(|_| Arc::default()).collect();
     for (index, counters) in counters.iter().enumerate() {
         let endpoint = start_worker(counters.clone()).await;
         let solo = if index == 0 {
@@ -186,7 +182,7 @@ async fn run(settings: &Settings) {
         home.path(),
         &["worker", "add", dir.to_str().expect("utf-8")],
     );
-    for index in 0..workers() {
+    for index in 0..WORKERS {
         mecha(home.path(), &["worker", "start", &format!("w{index:02}")]);
     }
     let daemon = start_daemon(home.path());
@@ -194,7 +190,7 @@ async fn run(settings: &Settings) {
     let url = format!("{}/webhook/generic", daemon.base);
 
     // Throughput: every event fans out to all 50 workers.
-    let total_tasks = (settings.events * workers()) as u64;
+    let total_tasks = (settings.events * WORKERS) as u64;
     let started = Instant::now();
     let senders: Vec<_> = (0..8)
         .map(|sender| {
@@ -236,12 +232,12 @@ async fn run(settings: &Settings) {
     );
     println!(
         "== dispatch (real `mecha serve`, SQLite synchronous=FULL, {} live workers on loopback)",
-        workers()
+        WORKERS
     );
     println!(
         "fan-out: {} events x {} workers = {total_tasks} tasks completed in {elapsed:.2} s (events accepted in {:.2} s): {:.0} tasks/s   [target >= 1000]",
         settings.events,
-        workers(),
+        WORKERS,
         accepted.as_secs_f64(),
         total_tasks as f64 / elapsed
     );
@@ -306,29 +302,6 @@ async fn run(settings: &Settings) {
         "one status poll takes {:.3} ms",
         probe.elapsed().as_secs_f64() * 1e3 / 50.0
     );
-    let metrics = client
-        .get(format!("{}/metrics", daemon.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
-    for stage in ["ingest", "match", "dispatch"] {
-        let sum = value(&format!("mecha_{stage}_duration_seconds_sum "));
-        let count = value(&format!("mecha_{stage}_duration_seconds_count "));
-        println!(
-            "daemon's own {stage} stage, mean over the run: {:.3} ms ({count} samples)",
-            sum / count.max(1.0) * 1e3
-        );
-    }
     let at = |p: f64| overheads[((overheads.len() as f64 * p) as usize).min(overheads.len() - 1)];
     println!(
         "pipeline overhead per task (acknowledged -> completed, minus the worker's time, {} runs): p50 {:.2} ms, p99 {:.2} ms   [target < 2 ms]",

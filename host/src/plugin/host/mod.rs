@@ -10,13 +10,13 @@
 pub mod config;
 pub mod limits;
 pub mod log;
+pub mod output;
 pub mod verify;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::secrets::Secret;
@@ -32,8 +32,8 @@ pub struct PluginState {
     table: ResourceTable,
     /// No env, no args, no dirs, no network; output is captured to explain a crash.
     wasi: WasiCtx,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: output::Capture,
+    stderr: output::Capture,
     pub(crate) log: log::LogContext,
     pub(crate) config: config::ConfigContext,
     pub(crate) verify: verify::VerifyContext,
@@ -72,8 +72,8 @@ impl StateBuilder {
     }
 
     pub fn build(self) -> PluginState {
-        let stdout = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
-        let stderr = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let stdout = output::Capture::new(CAPTURED_OUTPUT_BYTES);
+        let stderr = output::Capture::new(CAPTURED_OUTPUT_BYTES);
         let wasi = WasiCtxBuilder::new()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -94,8 +94,8 @@ impl StateBuilder {
 impl PluginState {
     /// What the plugin wrote to stdout and stderr during the call, lossily decoded.
     pub fn captured_output(&self) -> String {
-        let mut text = String::from_utf8_lossy(&self.stdout.contents()).into_owned();
-        text.push_str(&String::from_utf8_lossy(&self.stderr.contents()));
+        let mut text = self.stdout.text();
+        text.push_str(&self.stderr.text());
         text.trim().to_owned()
     }
 }
