@@ -14,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::checkpoint::Checkpointer;
 use super::events::{self, EventFilter, EventRecord, InsertOutcome, NewEvent};
 use super::request::{Request, ResultSender};
 use super::writer::{QUEUE_CAPACITY, Writer, WriterStats};
@@ -54,6 +55,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// Dropped with the store, after the writer.
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -76,6 +79,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
+            _checkpointer: Checkpointer::spawn(path)?,
         })
     }
 
@@ -197,7 +201,8 @@ fn create_private_file(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// Sets the write connection's pragmas: WAL, the durability, lock waiting, foreign keys.
+/// Sets the write connection's pragmas: WAL, the durability, lock waiting, foreign keys, no
+/// automatic checkpoints.
 fn configure_writer(
     connection: &Connection,
     path: &Path,
@@ -228,6 +233,10 @@ fn configure_writer(
     connection
         .pragma_update(None, "foreign_keys", "ON")
         .map_err(pragma_error("foreign_keys"))?;
+    // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
+    connection
+        .pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(pragma_error("wal_autocheckpoint"))?;
     Ok(())
 }
 
