@@ -7,8 +7,7 @@
 //! writer or readers, every [`INTERVAL`].
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -20,7 +19,8 @@ use super::Error;
 const INTERVAL: Duration = Duration::from_millis(250);
 
 pub(super) struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes the thread at once and ends it.
+    stop: Option<Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -30,15 +30,14 @@ impl Checkpointer {
             path: path.to_owned(),
             source,
         })?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = channel::<()>();
         let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("mecha-checkpoint".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(INTERVAL);
-                    let checkpoint = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+                    let checkpoint =
+                        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                     if let Err(err) = checkpoint {
                         tracing::warn!(path = %shown, error = %err, "WAL checkpoint failed; the next one retries");
                     }
@@ -49,7 +48,7 @@ impl Checkpointer {
                 source,
             })?;
         Ok(Checkpointer {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -57,7 +56,7 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
