@@ -17,13 +17,10 @@
 //! ```
 
 use std::fmt;
-use std::str::FromStr;
 
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
-use super::error::quote;
+use super::stored_text::stored_as_text;
 use super::timestamp::serialize_rfc3339_ms;
 
 /// How a stage ended.
@@ -65,41 +62,7 @@ impl AuditOutcome {
     }
 }
 
-impl fmt::Display for AuditOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AuditOutcome {
-    type Err = Error;
-
-    fn from_str(value: &str) -> Result<AuditOutcome, Error> {
-        AuditOutcome::ALL
-            .into_iter()
-            .find(|outcome| outcome.as_str() == value)
-            .ok_or_else(|| Error::UnknownAuditOutcome {
-                value: quote(value),
-            })
-    }
-}
-
-impl ToSql for AuditOutcome {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-impl FromSql for AuditOutcome {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<AuditOutcome> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+stored_as_text!(AuditOutcome, UnknownAuditOutcome);
 
 /// A stage to record. Error texts must already be redacted: the store keeps what it is given.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,6 +179,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::store::Error;
 
     #[test]
     fn every_outcome_round_trips_through_text_and_serde() {

@@ -1,18 +1,13 @@
 //! [`EventState`]: where an event is on its way from receipt to its end.
 //!
 //! The state is stored as snake_case text through exactly one conversion pair
-//! ([`EventState::as_str`] and [`FromStr`]); SQL, serde and logs all go through it, so a state
+//! ([`EventState::as_str`] and `FromStr`); SQL, serde and logs all go through it, so a state
 //! can never be spelled two ways. Which moves between states are allowed is the pipeline's
 //! business; the store only guards each move against a concurrent one.
 
-use std::fmt;
-use std::str::FromStr;
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
-use super::error::quote;
+use super::stored_text::stored_as_text;
 
 /// The state of a stored event.
 ///
@@ -76,45 +71,12 @@ impl EventState {
     }
 }
 
-impl fmt::Display for EventState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for EventState {
-    type Err = Error;
-
-    fn from_str(value: &str) -> Result<EventState, Error> {
-        EventState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| Error::UnknownState {
-                value: quote(value),
-            })
-    }
-}
-
-impl ToSql for EventState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-impl FromSql for EventState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<EventState> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+stored_as_text!(EventState, UnknownState);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Error;
 
     #[test]
     fn every_state_round_trips_through_text_and_serde() {

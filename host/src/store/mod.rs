@@ -51,6 +51,7 @@ mod migrations;
 mod request;
 mod retention;
 mod sqlite;
+mod stored_text;
 mod task_id;
 mod task_lifecycle;
 mod task_record;

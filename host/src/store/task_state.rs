@@ -5,14 +5,9 @@
 //! make are few and fixed (reference 6.1), so the store itself allows only those (see
 //! `task_lifecycle.rs`).
 
-use std::fmt;
-use std::str::FromStr;
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
-use super::error::quote;
+use super::stored_text::stored_as_text;
 
 /// The state of a stored task.
 ///
@@ -59,45 +54,12 @@ impl TaskState {
     }
 }
 
-impl fmt::Display for TaskState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TaskState {
-    type Err = Error;
-
-    fn from_str(value: &str) -> Result<TaskState, Error> {
-        TaskState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| Error::UnknownTaskState {
-                value: quote(value),
-            })
-    }
-}
-
-impl ToSql for TaskState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-impl FromSql for TaskState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<TaskState> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+stored_as_text!(TaskState, UnknownTaskState);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Error;
 
     #[test]
     fn every_state_round_trips_through_text_and_serde() {

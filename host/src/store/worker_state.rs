@@ -5,14 +5,9 @@
 //! business (reference 2.4); the store applies each move as a guarded update, so that two callers
 //! cannot both move the same worker out of one state.
 
-use std::fmt;
-use std::str::FromStr;
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use super::Error;
-use super::error::quote;
+use super::stored_text::stored_as_text;
 
 /// The state of a registered worker.
 ///
@@ -52,45 +47,12 @@ impl WorkerState {
     }
 }
 
-impl fmt::Display for WorkerState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for WorkerState {
-    type Err = Error;
-
-    fn from_str(value: &str) -> Result<WorkerState, Error> {
-        WorkerState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or_else(|| Error::UnknownWorkerState {
-                value: quote(value),
-            })
-    }
-}
-
-impl ToSql for WorkerState {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-impl FromSql for WorkerState {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<WorkerState> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+stored_as_text!(WorkerState, UnknownWorkerState);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Error;
 
     #[test]
     fn every_state_round_trips_through_text_and_serde() {
