@@ -14,7 +14,7 @@
 //! two commits, the HTTP round trip and the bookkeeping.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,6 +30,10 @@ struct Settings {
     events: usize,
     solo_runs: usize,
 }
+
+mod support;
+
+use support::{Daemon, start_daemon};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -97,47 +101,6 @@ fn mecha(home: &Path, args: &[&str]) {
     );
 }
 
-struct Daemon {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_daemon(home: &Path) -> Daemon {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_mecha"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("MECHA_HOME", home)
-        .env("MECHA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("mecha serve");
-    let addr = format!("127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "daemon did not start"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Daemon {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
 async fn completed(client: &reqwest::Client, daemon: &Daemon) -> u64 {
     let text = client
         .get(format!("{}/metrics", daemon.base))
@@ -185,7 +148,7 @@ async fn run(settings: &Settings) {
     for index in 0..WORKERS {
         mecha(home.path(), &["worker", "start", &format!("w{index:02}")]);
     }
-    let daemon = start_daemon(home.path());
+    let (daemon, _) = start_daemon(home.path());
     let client = reqwest::Client::new();
     let url = format!("{}/webhook/generic", daemon.base);
 

@@ -18,7 +18,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,6 +38,10 @@ struct Settings {
     connections: usize,
     fixed_rate: u64,
 }
+
+mod support;
+
+use support::start_daemon;
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -237,51 +240,6 @@ struct Totals {
     native: f64,
     hmac: f64,
     calls: f64,
-}
-
-struct RunningDaemon {
-    child: Child,
-    base: String,
-}
-
-impl Drop for RunningDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_daemon(home: &Path) -> (RunningDaemon, Duration) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_mecha"))
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("MECHA_HOME", home)
-        .env("MECHA_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("mecha serve");
-    let addr = format!("127.0.0.1:{port}");
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "daemon did not start"
-        );
-        std::thread::sleep(Duration::from_micros(500));
-    }
-    let ready = started.elapsed();
-    (
-        RunningDaemon {
-            child,
-            base: format!("http://{addr}"),
-        },
-        ready,
-    )
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -1,0 +1,52 @@
+//! What both benchmarks need: the real `mecha serve` as a child process on a free loopback
+//! port.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mecha serve` with `home` as its home and returns it once it accepts connections,
+/// with the time that took.
+pub fn start_daemon(home: &Path) -> (Daemon, Duration) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_mecha"))
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("MECHA_HOME", home)
+        .env("MECHA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("mecha serve");
+    let addr = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    let ready = started.elapsed();
+    let daemon = Daemon {
+        child,
+        base: format!("http://{addr}"),
+    };
+    (daemon, ready)
+}
