@@ -5,14 +5,10 @@
 //! as in the Go mecha). Parsing is the only other way to get one, and it checks that shape. Task
 //! ids share the shape and the two helpers below that make and check it.
 
-use std::fmt;
-use std::str::FromStr;
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::error::quote;
+use super::stored_text::hex_id;
 
 /// 16 bytes: 128 random bits, so that ids never collide in practice.
 const ID_BYTES: usize = 16;
@@ -64,54 +60,7 @@ fn hex_digit(nibble: u8) -> char {
     char::from(b"0123456789abcdef"[usize::from(nibble & 0x0f)])
 }
 
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for EventId {
-    type Err = Error;
-
-    /// Accepts 32 hexadecimal characters in either case and keeps them in lowercase, the form in
-    /// which ids are stored.
-    fn from_str(value: &str) -> Result<EventId, Error> {
-        parse_hex(value)
-            .map(EventId)
-            .ok_or_else(|| Error::InvalidEventId {
-                value: quote(value),
-            })
-    }
-}
-
-impl TryFrom<String> for EventId {
-    type Error = Error;
-
-    fn try_from(value: String) -> Result<EventId, Error> {
-        value.parse()
-    }
-}
-
-impl From<EventId> for String {
-    fn from(id: EventId) -> String {
-        id.0
-    }
-}
-
-impl ToSql for EventId {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())))
-    }
-}
-
-impl FromSql for EventId {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<EventId> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+hex_id!(EventId, InvalidEventId);
 
 #[cfg(test)]
 mod tests {

@@ -4,15 +4,11 @@
 //! bytes, made only by the store or parsed and checked), but a type of its own so that an event
 //! id can never be passed where a task id is meant.
 
-use std::fmt;
-use std::str::FromStr;
-
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::error::quote;
-use super::event_id::{parse_hex, random_hex};
+use super::event_id::random_hex;
+use super::stored_text::hex_id;
 
 /// The id of a stored task: 32 lowercase hexadecimal characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -31,53 +27,7 @@ impl TaskId {
     }
 }
 
-impl fmt::Display for TaskId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl FromStr for TaskId {
-    type Err = Error;
-
-    /// Accepts 32 hexadecimal characters in either case and keeps them in lowercase.
-    fn from_str(value: &str) -> Result<TaskId, Error> {
-        parse_hex(value)
-            .map(TaskId)
-            .ok_or_else(|| Error::InvalidTaskId {
-                value: quote(value),
-            })
-    }
-}
-
-impl TryFrom<String> for TaskId {
-    type Error = Error;
-
-    fn try_from(value: String) -> Result<TaskId, Error> {
-        value.parse()
-    }
-}
-
-impl From<TaskId> for String {
-    fn from(id: TaskId) -> String {
-        id.0
-    }
-}
-
-impl ToSql for TaskId {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())))
-    }
-}
-
-impl FromSql for TaskId {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<TaskId> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|error: Error| FromSqlError::Other(Box::new(error)))
-    }
-}
+hex_id!(TaskId, InvalidTaskId);
 
 #[cfg(test)]
 mod tests {
