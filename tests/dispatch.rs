@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::daemon::{Daemon, Home, client, get_json, send_github, status_and_json};
+use crate::support::daemon::{
+    Daemon, Home, client, free_port, get_json, send_github, status_and_json,
+};
 use crate::support::fixtures;
 use crate::support::worker::{Answer, TestWorker};
 
@@ -350,11 +352,7 @@ async fn exhausted_retries_dead_letter_and_tasks_retry_brings_it_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_went_down_recovers_by_itself() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let home = Home::new(FAST);
     let endpoint = format!("http://127.0.0.1:{port}");
     // Started while it is down: `worker start` warns and leaves it in error.
@@ -397,11 +395,7 @@ async fn a_worker_that_went_down_recovers_by_itself() {
 /// after a restart every event reaches the worker exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_acceptance_and_dispatch_loses_and_repeats_nothing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     let home = Home::new(FAST);
     let rule = "  - source: generic\n    on: [job]\n    prompt: \"job {{ n }}\"\n";
     let path = home.path().join("steady.yaml");

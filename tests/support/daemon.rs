@@ -156,7 +156,8 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port nothing listens on (yet).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
