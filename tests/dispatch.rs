@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::daemon::{
-    Daemon, Home, client, free_port, get_json, send_github, status_and_json,
+    Daemon, Home, client, free_port, get_json, send_github, status_and_json, wait_tasks,
 };
 use crate::support::fixtures;
 use crate::support::worker::{Answer, TestWorker};
@@ -36,24 +36,6 @@ fn add_worker(home: &Home, yaml: &str) {
 
 fn live_worker(name: &str, endpoint: &str, rules: &str) -> String {
     format!("name: {name}\nendpoint: {endpoint}\nevents:\n{rules}")
-}
-
-/// Polls `GET /tasks?…` until `count` tasks are in `state`.
-async fn wait_tasks(daemon: &Daemon, query: &str, count: usize) -> Vec<serde_json::Value> {
-    let mut tasks = Vec::new();
-    for _ in 0..1500 {
-        let (_, page) = get_json(daemon, &format!("/tasks?{query}")).await;
-        tasks = page["tasks"].as_array().cloned().unwrap_or_default();
-        if tasks.len() >= count {
-            return tasks;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "expected {count} tasks for {query}, found {}: {tasks:?}\n{}",
-        tasks.len(),
-        daemon.log()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

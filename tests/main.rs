@@ -12,6 +12,8 @@ mod cli;
 mod containment;
 /// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.
 mod dispatch;
+/// Managed workers on the real Docker engine: lifecycle, hardening, restarts, disposables.
+mod docker;
 /// The github plugin (as wasm) on every GitHub fixture, through the library API.
 mod github_source;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.

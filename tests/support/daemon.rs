@@ -208,3 +208,21 @@ pub async fn get_json(daemon: &Daemon, path: &str) -> (u16, serde_json::Value) {
         .expect("request sent");
     status_and_json(response).await
 }
+
+/// Polls `GET /tasks?…` until `count` tasks are in `state`.
+pub async fn wait_tasks(daemon: &Daemon, query: &str, count: usize) -> Vec<serde_json::Value> {
+    let mut tasks = Vec::new();
+    for _ in 0..1500 {
+        let (_, page) = get_json(daemon, &format!("/tasks?{query}")).await;
+        tasks = page["tasks"].as_array().cloned().unwrap_or_default();
+        if tasks.len() >= count {
+            return tasks;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "expected {count} tasks for {query}, found {}: {tasks:?}\n{}",
+        tasks.len(),
+        daemon.log()
+    );
+}

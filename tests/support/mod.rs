@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests.
 
 pub mod daemon;
+pub mod docker;
 pub mod fixtures;
 pub mod llm;
 pub mod plugins;

@@ -14,7 +14,8 @@ use crate::plugin::loader::Loader;
 use crate::plugin::{PluginRegistry, Runtime};
 use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
-use crate::worker::registry::{Workers, process_environment};
+use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine};
+use crate::worker::registry::{Worker, Workers, process_environment};
 
 /// 5 s per network check: a worker or upstream slower than that to answer `/health` is a
 /// problem worth reporting.
@@ -88,9 +89,19 @@ impl Doctor {
                             rows.len()
                         ));
                         let workers = Workers::new(store.clone(), process_environment());
-                        let client = WorkerClient::new(redactor);
+                        let client = WorkerClient::new(redactor.clone());
+                        let containers = Containers::new(
+                            secrets.clone(),
+                            HostUser::current(),
+                            client.clone(),
+                            redactor,
+                            Timing::default(),
+                        );
+                        let all = workers.all().await.unwrap_or_default();
+                        check_docker(&all, &mut report).await;
                         for row in rows {
-                            check_worker(&workers, &client, &row.name, &mut report).await;
+                            check_worker(&workers, &client, &containers, &row.name, &mut report)
+                                .await;
                         }
                     }
                     Err(err) => report.fail(&format!("database: {err}")),
@@ -126,7 +137,45 @@ impl Doctor {
     }
 }
 
-async fn check_worker(workers: &Workers, client: &WorkerClient, name: &str, report: &mut Report) {
+/// Pings every Docker engine the managed workers use (the default one when there are none) and
+/// reports its version. An unreachable engine fails only when a worker needs it.
+async fn check_docker(workers: &[Worker], report: &mut Report) {
+    let mut addresses: Vec<String> = workers
+        .iter()
+        .filter_map(|worker| worker.def.docker.as_ref())
+        .map(|docker| engine::address(docker.host.as_deref()))
+        .collect();
+    let needed = !addresses.is_empty();
+    if !needed {
+        addresses.push(engine::address(None));
+    }
+    addresses.sort();
+    addresses.dedup();
+    for address in addresses {
+        let version = match Engine::connect(&address).await {
+            Ok(engine) => engine.version().await,
+            Err(err) => Err(err),
+        };
+        match version {
+            Ok(version) => report.ok(&format!(
+                "Docker {} (API {}) at {address}",
+                version.version, version.api_version
+            )),
+            Err(err) if needed => report.fail(&err.to_string()),
+            Err(err) => report.warn(&format!(
+                "{err} (only managed workers need Docker, and there are none)"
+            )),
+        }
+    }
+}
+
+async fn check_worker(
+    workers: &Workers,
+    client: &WorkerClient,
+    containers: &Containers,
+    name: &str,
+    report: &mut Report,
+) {
     let worker = match workers.get(name).await {
         Ok(Some(worker)) => worker,
         Ok(None) => {
@@ -164,8 +213,34 @@ async fn check_worker(workers: &Workers, client: &WorkerClient, name: &str, repo
                 )),
             }
         }
-        WorkerKind::Managed => report.warn(&format!(
-            "worker {name}: managed (Docker) workers are not run by this build of mecha yet"
+        WorkerKind::Managed => check_managed(containers, &worker, report).await,
+    }
+}
+
+/// A managed worker's definition, directories and token (as its container would be
+/// assembled), and its image on its engine.
+async fn check_managed(containers: &Containers, worker: &Worker, report: &mut Report) {
+    let name = worker.name();
+    let Some(docker) = &worker.def.docker else {
+        return;
+    };
+    match containers.check(&worker.def) {
+        Ok(()) => report.ok(&format!(
+            "worker {name}: definition, cwd and token are usable"
         )),
+        Err(err) => return report.fail(&err.to_string()),
+    }
+    let engine = match containers.engine(docker.host.as_deref()).await {
+        Ok(engine) => engine,
+        // Already reported by the engine check.
+        Err(_) => return,
+    };
+    match engine.image_present(&docker.image).await {
+        Ok(true) => report.ok(&format!("worker {name}: image {} is present", docker.image)),
+        Ok(false) => report.warn(&format!(
+            "worker {name}: image {} is not on the engine; `mecha worker start {name}` pulls it, or build it",
+            docker.image
+        )),
+        Err(err) => report.warn(&format!("worker {name}: {err}")),
     }
 }

@@ -1,8 +1,8 @@
 //! `mecha worker add|remove|start|stop|ls`.
 
-use std::sync::Arc;
-
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -10,10 +10,12 @@ use clap::{Args, Subcommand};
 
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
-use crate::config::worker::{self as definitions, WorkerKind};
+use crate::config::secrets::Secrets;
+use crate::config::worker::{self as definitions, Lifecycle, WorkerKind};
 use crate::store::{AuditEntry, AuditLog, EventStore, SqliteStore, WorkerState, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
-use crate::worker::registry::{Workers, process_environment};
+use crate::worker::docker::{Containers, HostUser, LifecycleError, Timing};
+use crate::worker::registry::{Worker as RegisteredWorker, Workers, process_environment};
 use crate::worker::view::views;
 
 /// 5 s per health probe, as `mecha worker ls` waits for all of them at once.
@@ -24,11 +26,15 @@ pub enum Worker {
     /// Validate worker definitions (a YAML file or a directory of them) and add them, all or
     /// none.
     Add(Add),
-    /// Remove a worker; it must be stopped first.
+    /// Remove a worker. A managed worker's container is removed with it; other workers must be
+    /// stopped first.
     Remove(Remove),
-    /// Mark a live worker online (after a health check); adapter workers start with `mecha serve`.
+    /// Start a worker: a managed worker's container is created and started (its image pulled
+    /// if missing) and waited for until healthy, up to 90 s; a live worker is health-checked
+    /// and marked online. Adapter workers start with `mecha serve`.
     Start(Start),
-    /// Mark a worker offline: its tasks fail instead of being sent.
+    /// Stop a worker: a managed worker's container is stopped; its tasks fail instead of being
+    /// sent until it is started again.
     Stop(Stop),
     /// List workers with their state and a live health check.
     Ls(List),
@@ -39,9 +45,9 @@ impl Worker {
         let store = open_store(&home)?;
         let result = match self {
             Worker::Add(command) => command.run(&store).await,
-            Worker::Remove(command) => command.run(&store).await,
+            Worker::Remove(command) => command.run(&home, &store).await,
             Worker::Start(command) => command.run(&home, &store).await,
-            Worker::Stop(command) => command.run(&store).await,
+            Worker::Stop(command) => command.run(&home, &store).await,
             Worker::Ls(command) => command.run(&home, store.clone()).await,
         };
         store.close().await?;
@@ -87,10 +93,34 @@ impl Add {
 #[derive(Debug, Args)]
 pub struct Remove {
     name: String,
+    /// Remove the worker even when its container cannot be removed (Docker is unreachable);
+    /// the container is then left for `docker rm -f`.
+    #[arg(long)]
+    force: bool,
 }
 
 impl Remove {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let workers = Workers::new(store.clone(), process_environment());
+        if let Some(worker) = workers.get(&self.name).await?
+            && worker.def.kind() == WorkerKind::Managed
+        {
+            match managed(home)?.remove(&worker.def, &worker.container).await {
+                Ok(()) => {}
+                Err(err) if self.force => {
+                    eprintln!("warning: the container was not removed: {err}");
+                }
+                Err(err) => {
+                    return Err(anyhow::anyhow!(err).context(format!(
+                        "could not remove the container of {}; nothing was removed (--force removes the worker anyway)",
+                        self.name
+                    )));
+                }
+            }
+            store
+                .set_worker_runtime(&self.name, "", "", WorkerState::Offline)
+                .await?;
+        }
         store.remove_worker(&self.name).await?;
         println!("removed {}", self.name);
         Ok(())
@@ -120,10 +150,7 @@ impl Start {
                 "{} is an adapter worker: `mecha serve` starts it (and stops it at shutdown)",
                 self.name
             ),
-            WorkerKind::Managed => bail!(
-                "{} is a managed (Docker) worker; this build of mecha does not run Docker workers yet",
-                self.name
-            ),
+            WorkerKind::Managed => return start_managed(home, store, &worker).await,
             WorkerKind::Live => {}
         }
         // Probed before it is marked online, so the daemon never sends to it untested.
@@ -149,13 +176,173 @@ impl Start {
     }
 }
 
+/// Starts a managed worker from `offline` or `error`. A persistent worker gets its container,
+/// healthy, or the reason it could not; a disposable one is checked (definition, token,
+/// engine, image) and marked online, since its containers come with its tasks.
+async fn start_managed(
+    home: &Home,
+    store: &Arc<SqliteStore>,
+    worker: &RegisteredWorker,
+) -> anyhow::Result<()> {
+    let name = worker.name();
+    if !matches!(worker.state, WorkerState::Offline | WorkerState::Error) {
+        bail!(
+            "{name} is {}; `mecha worker stop {name}` first",
+            worker.state.as_str()
+        );
+    }
+    let Some(docker) = &worker.def.docker else {
+        bail!("{name} has no docker section");
+    };
+    let containers = managed(home)?;
+    let mut progress = PullProgress::new(&docker.image);
+    let outcome = match docker.lifecycle {
+        Lifecycle::Disposable => start_disposable(&containers, worker, &mut progress)
+            .await
+            .map(|()| (String::new(), String::new())),
+        Lifecycle::Persistent => containers
+            .start_persistent(&worker.def, |done, total| progress.show(done, total))
+            .await
+            .map(|running| (running.container_id, running.endpoint)),
+    };
+    progress.finish();
+    let (container, endpoint) = match outcome {
+        Ok(started) => started,
+        Err(err) => {
+            let reason = redactor(home).redact(&err.to_string()).into_owned();
+            store
+                .set_worker_state(
+                    name,
+                    &[WorkerState::Offline, WorkerState::Error],
+                    WorkerState::Error,
+                    Some(reason.clone()),
+                )
+                .await?;
+            bail!("could not start {name}: {reason}");
+        }
+    };
+    store
+        .set_worker_runtime(name, &container, &endpoint, WorkerState::Online)
+        .await?;
+    let entry = AuditEntry::new(format!("worker:{name}"), "worker.state")
+        .worker(name)
+        .detail(
+            serde_json::json!({ "state": "online", "reason": "started", "container": container }),
+        );
+    store.record(entry).await?;
+    if container.is_empty() {
+        println!("started {name} (disposable: one container per task)");
+    } else {
+        println!(
+            "started {name} (container {} at {endpoint})",
+            short_id(&container)
+        );
+    }
+    Ok(())
+}
+
+/// Checks what a disposable worker's containers will need, so that its first task does not
+/// fail on it.
+async fn start_disposable(
+    containers: &Containers,
+    worker: &RegisteredWorker,
+    progress: &mut PullProgress,
+) -> Result<(), LifecycleError> {
+    containers.check(&worker.def)?;
+    let docker = worker.def.docker.as_ref();
+    let engine = containers
+        .engine(docker.and_then(|docker| docker.host.as_deref()))
+        .await?;
+    let image = docker
+        .map(|docker| docker.image.as_str())
+        .unwrap_or_default();
+    containers
+        .ensure_image(&engine, image, |done, total| progress.show(done, total))
+        .await
+}
+
+/// The container runner for CLI commands, with this user's secrets.
+fn managed(home: &Home) -> anyhow::Result<Containers> {
+    let secrets = Secrets::load(&home.secrets_file())?;
+    let redactor = redactor(home);
+    Ok(Containers::new(
+        secrets,
+        HostUser::current(),
+        WorkerClient::new(redactor.clone()),
+        redactor,
+        Timing::default(),
+    ))
+}
+
+/// Docker's short form of a container id.
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// A one-line progress bar for an image pull, on a terminal only.
+struct PullProgress {
+    image: String,
+    terminal: bool,
+    shown: bool,
+}
+
+impl PullProgress {
+    fn new(image: &str) -> PullProgress {
+        PullProgress {
+            image: image.to_owned(),
+            terminal: std::io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    fn show(&mut self, done: u64, total: u64) {
+        if !self.terminal || total == 0 {
+            return;
+        }
+        const WIDTH: u64 = 30;
+        let filled = (done.min(total) * WIDTH / total) as usize;
+        eprint!(
+            "\rpulling {} [{}{}] {:.1}/{:.1} MB",
+            self.image,
+            "#".repeat(filled),
+            " ".repeat(WIDTH as usize - filled),
+            done as f64 / 1e6,
+            total as f64 / 1e6
+        );
+        self.shown = true;
+    }
+
+    fn finish(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct Stop {
     name: String,
 }
 
 impl Stop {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let workers = Workers::new(store.clone(), process_environment());
+        let worker = workers.get(&self.name).await?;
+        if let Some(worker) = &worker
+            && let Some(docker) = &worker.def.docker
+            && !worker.container.is_empty()
+        {
+            managed(home)?
+                .stop(docker, &worker.container)
+                .await
+                .with_context(|| format!("could not stop the container of {}", self.name))?;
+            // The container id is kept, so `mecha worker remove` can remove it.
+            store
+                .set_worker_runtime(&self.name, &worker.container, "", WorkerState::Offline)
+                .await?;
+            println!("stopped {} (container)", self.name);
+            return Ok(());
+        }
         store
             .set_worker_state(
                 &self.name,

@@ -123,6 +123,15 @@ impl Secrets {
             .insert(name.to_owned(), value);
     }
 
+    /// Adds or replaces one token (`tokens.<backend>.<name>`), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn set_token(&mut self, backend: &str, name: &str, value: Secret) {
+        self.tokens
+            .entry(backend.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value);
+    }
+
     /// Every secret value, for the redactor that keeps them out of logs and replies.
     pub fn values(&self) -> impl Iterator<Item = &Secret> {
         self.sources

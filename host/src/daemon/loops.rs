@@ -1,5 +1,6 @@
-//! The daemon's background loops: the retry scan, the health monitor, the sweep of events
-//! whose processing failed, and retention. Each runs
+//! The daemon's background loops: the retry scan, the health monitor, the reconciliation of
+//! managed workers' containers, the sweep of events whose processing failed, and retention.
+//! Each runs
 //! until the daemon stops and survives its own errors (they are logged, the loop goes on).
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use crate::pipeline::process::Processor;
 use crate::pipeline::{recovery, retention};
 use crate::worker::client::WorkerClient;
+use crate::worker::docker::Reconciler;
 use crate::worker::monitor;
 
 /// 500 ms between scans for due retries: a retry is never late by more than that, and an idle
@@ -25,6 +27,7 @@ const STALE_EVENTS: Duration = Duration::from_secs(30);
 pub fn start(
     processor: Arc<Processor>,
     client: WorkerClient,
+    reconciler: Reconciler,
     health_interval: Duration,
     keep_logs: Duration,
     keep_events: Duration,
@@ -41,12 +44,16 @@ pub fn start(
             }
         })
     };
+    // Reconciliation first, so a worker whose container died is put in error before the
+    // monitor probes it.
     let health = {
         let processor = processor.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(health_interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
+                reconciler.pass().await;
                 monitor::recover_workers(&processor.store, &processor.workers, &client).await;
             }
         })

@@ -27,6 +27,7 @@ use crate::plugin::{PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, EventStore, SqliteStore, Store};
 use crate::worker::client::WorkerClient;
+use crate::worker::docker::{Containers, HostUser, Reconciler, Timing};
 use crate::worker::registry::{Workers, process_environment};
 
 /// How long shutdown waits for tasks in flight to get their answers recorded. Tasks still
@@ -94,10 +95,18 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let metrics = Arc::new(Metrics::default());
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
     let client = WorkerClient::new(redactor.clone());
+    let containers = Arc::new(Containers::new(
+        secrets.clone(),
+        HostUser::current(),
+        client.clone(),
+        redactor.clone(),
+        Timing::default(),
+    ));
     let dispatcher = Dispatcher::new(
         store.clone(),
         workers.clone(),
         client.clone(),
+        containers.clone(),
         metrics.clone(),
         redactor.clone(),
         dispatch_options(&config),
@@ -113,6 +122,9 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         redactor: redactor.clone(),
     });
 
+    // Before listening, as in the Go mecha: once the daemon answers, nothing of an earlier run
+    // is left to be mistaken for this one's.
+    remove_orphan_containers(&workers, &containers).await;
     if config.api_key.is_none() && !config.addr.ip().is_loopback() {
         tracing::warn!(addr = %config.addr, "listening beyond this machine without an API key: anyone who can reach it can use the API");
     }
@@ -142,9 +154,17 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             }
         })
     };
+    let reconciler = Reconciler::new(
+        store.clone(),
+        workers.clone(),
+        containers,
+        client.clone(),
+        redactor.clone(),
+    );
     let mut loops = loops::start(
         processor.clone(),
         client,
+        reconciler,
         Duration::from_millis(config.dispatch.health_interval_ms),
         Duration::from_secs(u64::from(config.retention.logs_days) * 86_400),
         Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
@@ -184,6 +204,27 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     sqlite.close().await?;
     tracing::info!("mecha stopped");
     served.map_err(StartError::Serve)
+}
+
+/// Removes the disposable containers an earlier run left behind (it stopped mid-task), on every
+/// engine a managed worker uses. Without managed workers Docker is not needed, and not asked.
+async fn remove_orphan_containers(workers: &Workers, containers: &Containers) {
+    let all = match workers.all().await {
+        Ok(all) => all,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not list workers to look for left-over containers");
+            return;
+        }
+    };
+    let removed = containers
+        .remove_orphans(all.iter().filter_map(|worker| worker.def.docker.as_ref()))
+        .await;
+    if removed > 0 {
+        tracing::info!(
+            removed,
+            "removed disposable containers left by an earlier run"
+        );
+    }
 }
 
 fn dispatch_options(config: &ServerConfig) -> DispatchOptions {

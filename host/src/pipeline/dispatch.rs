@@ -10,6 +10,7 @@
 //! queue, a crash) is found again by the retry scan or by recovery at start.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,13 +20,14 @@ use tokio::sync::{Semaphore, mpsc};
 use super::backoff::{Backoff, jitter_unit};
 use super::process::finish_event;
 use super::rate_limit::TokenBucket;
-use crate::config::worker::WorkerKind;
+use crate::config::worker::{Lifecycle, WorkerKind};
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, TaskState, WorkerState, timestamp,
 };
-use crate::worker::client::{SendError, TaskRequest, WorkerClient};
+use crate::worker::client::{SendError, TaskReply, TaskRequest, WorkerClient};
+use crate::worker::docker::Containers;
 use crate::worker::registry::{Worker, Workers};
 
 /// How the dispatcher behaves.
@@ -58,6 +60,7 @@ struct Inner {
     store: Arc<dyn Store>,
     workers: Arc<Workers>,
     client: WorkerClient,
+    containers: Arc<Containers>,
     metrics: Arc<Metrics>,
     redactor: Redactor,
     options: DispatchOptions,
@@ -86,6 +89,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         workers: Arc<Workers>,
         client: WorkerClient,
+        containers: Arc<Containers>,
         metrics: Arc<Metrics>,
         redactor: Redactor,
         options: DispatchOptions,
@@ -95,6 +99,7 @@ impl Dispatcher {
                 store,
                 workers,
                 client,
+                containers,
                 metrics,
                 redactor,
                 global: Arc::new(Semaphore::new(options.global_limit.max(1))),
@@ -157,6 +162,10 @@ fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
         None => entry,
     }
 }
+
+/// A disposable container is named after the first half of its task's id: unique enough among
+/// the containers of one worker, and it ties the container to its task in `docker ps`.
+const DISPOSABLE_SUFFIX_LEN: usize = 16;
 
 /// 512 due tasks per scan: more than a scan interval's worth at any realistic rate.
 const DUE_BATCH: u32 = 512;
@@ -296,7 +305,13 @@ impl Inner {
             self.fail(id, Some(&task), &reason).await;
             return;
         }
-        let Some(endpoint) = worker.endpoint.clone() else {
+        let disposable = worker
+            .def
+            .docker
+            .as_ref()
+            .is_some_and(|docker| docker.lifecycle == Lifecycle::Disposable);
+        let endpoint = worker.endpoint.clone();
+        if endpoint.is_none() && !disposable {
             let reason = if worker.error.is_empty() {
                 format!(
                     "worker {} has no endpoint yet (is it started?)",
@@ -307,7 +322,7 @@ impl Inner {
             };
             self.fail(id, Some(&task), &reason).await;
             return;
-        };
+        }
         // The move to `dispatched` is queued before the request goes out, so it is applied
         // before whatever the answer brings; its commit overlaps the worker's round trip
         // instead of delaying it. A crash in between leaves the task pending, and it is sent
@@ -321,11 +336,18 @@ impl Inner {
             context: task.context.clone(),
         };
         let started = Instant::now();
-        let (marked, outcome) = tokio::join!(
-            marked,
-            self.client
-                .send_task(&endpoint, worker.api_key(), &request, worker.def.timeout)
-        );
+        let send = |endpoint: String| {
+            let request = &request;
+            async move {
+                self.client
+                    .send_task(&endpoint, worker.api_key(), request, worker.def.timeout)
+                    .await
+            }
+        };
+        let (marked, outcome) = match endpoint {
+            Some(endpoint) => tokio::join!(marked, send(endpoint)),
+            None => tokio::join!(marked, self.in_disposable_container(id, worker, send)),
+        };
         self.metrics.observe(Stage::Dispatch, started.elapsed());
         if let Err(err) = marked {
             tracing::warn!(task = %id, error = %err, "task changed state while it was sent; its answer is not recorded");
@@ -346,6 +368,41 @@ impl Inner {
             Err(SendError::Permanent { reason, .. }) => {
                 self.fail(id, Some(&task), &reason).await;
             }
+        }
+    }
+
+    /// Runs `send` against a fresh container of the disposable `worker`. A container that could
+    /// not be run counts as a failed send: worth retrying when Docker or the container
+    /// misbehaved, not when the definition or image is wrong.
+    async fn in_disposable_container<F, Fut>(
+        &self,
+        id: &TaskId,
+        worker: &Worker,
+        send: F,
+    ) -> Result<TaskReply, SendError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<TaskReply, SendError>>,
+    {
+        let suffix = id
+            .as_str()
+            .get(..DISPOSABLE_SUFFIX_LEN)
+            .unwrap_or(id.as_str());
+        match self
+            .containers
+            .run_disposable(&worker.def, suffix, send)
+            .await
+        {
+            Ok(sent) => sent,
+            Err(err) if err.is_transient() => Err(SendError::Transient {
+                reason: err.to_string(),
+                retry_after: None,
+                worker_down: false,
+            }),
+            Err(err) => Err(SendError::Permanent {
+                status: None,
+                reason: err.to_string(),
+            }),
         }
     }
 

@@ -232,7 +232,8 @@ pub(super) fn set_runtime(
     let changed = connection
         .prepare_cached(&format!(
             "UPDATE workers SET container_id = ?2, endpoint = ?3, state = ?4, updated_at = ?5, \
-                                started_at = {STARTED_AT} \
+                                started_at = {STARTED_AT}, \
+                                error = CASE WHEN ?4 = ?9 THEN error ELSE '' END \
              WHERE name = ?1 AND NOT (state = ?8 AND ?6)"
         ))
         .and_then(|mut statement| {
@@ -245,6 +246,7 @@ pub(super) fn set_runtime(
                 state == WorkerState::Offline,
                 comes_up(state),
                 WorkerState::Busy,
+                WorkerState::Error,
             ])
         })
         .map_err(&query_error)?;

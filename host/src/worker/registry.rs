@@ -22,6 +22,8 @@ pub struct Worker {
     pub endpoint: Option<String>,
     /// Why it is in `error`, redacted.
     pub error: String,
+    /// The Docker container of a started persistent managed worker; empty otherwise.
+    pub container: String,
 }
 
 impl Worker {
@@ -107,6 +109,7 @@ impl Workers {
                     state: row.state,
                     endpoint,
                     error: row.error,
+                    container: row.container_id,
                 })
             }
             // Logged once per stored definition, when it is resolved (see `definition`).

@@ -50,6 +50,9 @@ pub struct DockerConfig {
     pub resources: Resources,
     #[serde(default)]
     pub lifecycle: Lifecycle,
+    /// What mecha does when a persistent worker's container stops by itself.
+    #[serde(default)]
+    pub restart: RestartPolicy,
     /// Extra variables for the container; the reserved ones ([`RESERVED_ENV_KEYS`]) are refused.
     /// Scalars are taken as text (`PORT: 8080` is `"8080"`).
     #[serde(default, deserialize_with = "text_map")]
@@ -104,6 +107,100 @@ pub enum Lifecycle {
     Persistent,
     /// A fresh container per task, removed afterwards.
     Disposable,
+}
+
+/// Restarts of a persistent worker's container that stopped on its own, written as Docker
+/// writes them: `on-failure` (the default, up to [`DEFAULT_RESTART_LIMIT`] times in a row),
+/// `on-failure:<n>`, or `no`.
+///
+/// mecha restarts the container itself rather than through Docker's restart policy, because
+/// Docker ignores its policy for a container stopped from outside (`docker kill`), and because
+/// each restart is then audited and shown in the worker's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Never restarted: the worker goes to `error` and stays there.
+    No,
+    /// Restarted when it exits with a non-zero code or is killed, at most `limit` times
+    /// before it has been healthy again.
+    OnFailure { limit: u32 },
+}
+
+/// 5 restarts in a row: enough to ride out a crash loop caused by a slow dependency, few enough
+/// that a broken image is reported within a minute or two.
+pub const DEFAULT_RESTART_LIMIT: u32 = 5;
+
+impl Default for RestartPolicy {
+    fn default() -> RestartPolicy {
+        RestartPolicy::OnFailure {
+            limit: DEFAULT_RESTART_LIMIT,
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Parses `no`, `on-failure` or `on-failure:<n>` (n ≥ 1).
+    pub fn parse(text: &str) -> Result<RestartPolicy, String> {
+        let invalid = || {
+            format!("`{text}` is not a restart policy; write no, on-failure or on-failure:<count>")
+        };
+        match text.split_once(':') {
+            None if text == "no" => Ok(RestartPolicy::No),
+            None if text == "on-failure" => Ok(RestartPolicy::default()),
+            Some(("on-failure", count)) => match count.parse::<u32>() {
+                Ok(0) => Err(format!(
+                    "`{text}` allows no restart; write no to turn restarts off"
+                )),
+                Ok(limit) => Ok(RestartPolicy::OnFailure { limit }),
+                Err(_) => Err(invalid()),
+            },
+            _ => Err(invalid()),
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::OnFailure { limit } => write!(f, "on-failure:{limit}"),
+        }
+    }
+}
+
+impl Serialize for RestartPolicy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RestartPolicy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RestartPolicy, D::Error> {
+        deserializer.deserialize_any(RestartVisitor)
+    }
+}
+
+/// Parses inside the visitor, so that an error points at the value's line and column. YAML
+/// reads a bare `no` as `false`, so a bool is accepted for it.
+struct RestartVisitor;
+
+impl Visitor<'_> for RestartVisitor {
+    type Value = RestartPolicy;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no, on-failure or on-failure:<count>")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<RestartPolicy, E> {
+        RestartPolicy::parse(text).map_err(E::custom)
+    }
+
+    fn visit_bool<E: de::Error>(self, restart: bool) -> Result<RestartPolicy, E> {
+        Ok(if restart {
+            RestartPolicy::default()
+        } else {
+            RestartPolicy::No
+        })
+    }
 }
 
 /// Container limits.
@@ -444,6 +541,48 @@ mod tests {
             let limit = MemoryLimit::parse(text).expect(text);
             assert_eq!(limit.to_string(), written);
             assert_eq!(MemoryLimit::parse(written), Ok(limit));
+        }
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(
+            docker("image: x\n").restart,
+            RestartPolicy::OnFailure {
+                limit: DEFAULT_RESTART_LIMIT
+            }
+        );
+        for (yaml, expected) in [
+            ("restart: no", RestartPolicy::No),
+            ("restart: 'no'", RestartPolicy::No),
+            (
+                "restart: on-failure",
+                RestartPolicy::OnFailure {
+                    limit: DEFAULT_RESTART_LIMIT,
+                },
+            ),
+            (
+                "restart: on-failure:2",
+                RestartPolicy::OnFailure { limit: 2 },
+            ),
+        ] {
+            let config = docker(&format!("image: x\n{yaml}\n"));
+            assert_eq!(config.restart, expected, "{yaml}");
+            let written = serde_yaml::to_string(&config).expect("writes");
+            assert_eq!(
+                serde_yaml::from_str::<DockerConfig>(&written).expect("reads back"),
+                config
+            );
+        }
+        for (yaml, expected) in [
+            ("restart: always", "not a restart policy"),
+            ("restart: on-failure:0", "allows no restart"),
+            ("restart: on-failure:x", "not a restart policy"),
+        ] {
+            let err = serde_yaml::from_str::<DockerConfig>(&format!("image: x\n{yaml}\n"))
+                .expect_err(yaml)
+                .to_string();
+            assert!(err.contains(expected), "{yaml}: {err}");
         }
     }
 

@@ -30,18 +30,50 @@ const SENSITIVE_HOME_DIRS: [&str; 8] = [
 /// root's home, sensitive whoever runs mecha.
 const ROOT_HOME: &str = "/root";
 
+impl DockerConfig {
+    /// The host directory to mount at `/workspace`: `cwd` with symlinks resolved, after the
+    /// same checks as [`WorkerDef::validate_host`]; `None` when there is no `cwd`. Call it when
+    /// the container is created, since the directory may have changed since the worker was
+    /// added.
+    /// `home` is the current user's home directory.
+    pub fn workspace(&self, home: Option<&Path>) -> Result<Option<PathBuf>, String> {
+        let Some(cwd) = &self.cwd else {
+            return Ok(None);
+        };
+        check_cwd(Path::new(cwd), &homes(home))
+            .map(Some)
+            .map_err(|message| format!("docker.cwd: {message}"))
+    }
+}
+
+/// The current user's home directory, if `HOME` names one.
+pub(crate) fn current_home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The home directories whose contents are sensitive: root's and the current user's.
+fn homes(home: Option<&Path>) -> Vec<PathBuf> {
+    let mut homes = vec![PathBuf::from(ROOT_HOME)];
+    homes.extend(home.map(Path::to_path_buf));
+    homes
+}
+
 impl WorkerDef {
     /// Checks what depends on this machine, for a managed worker: `docker.cwd` exists, is a
     /// directory and, once symlinks are resolved, is not sensitive (a system directory, a home
     /// directory itself, or a key or login directory in one); each of `docker.credentials` has
     /// its directory in the current user's home. Run it on the interpolated definition.
     pub fn validate_host(&self) -> Result<(), LoadErrors> {
-        let home = std::env::var_os("HOME")
-            .filter(|home| !home.is_empty())
-            .map(PathBuf::from);
+        self.validate_host_for(current_home().as_deref())
+    }
+
+    /// [`WorkerDef::validate_host`] with `home` as the current user's home directory.
+    pub fn validate_host_for(&self, home: Option<&Path>) -> Result<(), LoadErrors> {
         let mut problems = Vec::new();
         if let Some(docker) = &self.docker {
-            check_docker(docker, home.as_deref(), &mut problems);
+            check_docker(docker, home, &mut problems);
         }
         into_result(problems)
     }
@@ -50,12 +82,10 @@ impl WorkerDef {
 /// The host checks of `docker`, with `home` the current user's home directory.
 fn check_docker(docker: &DockerConfig, home: Option<&Path>, problems: &mut Vec<Problem>) {
     let at = FieldPath::root().key("docker");
-    if let Some(cwd) = &docker.cwd {
-        let mut homes = vec![PathBuf::from(ROOT_HOME)];
-        homes.extend(home.map(Path::to_path_buf));
-        if let Err(message) = check_cwd(Path::new(cwd), &homes) {
-            problems.push(Problem::new(&at.key("cwd"), message));
-        }
+    if let Some(cwd) = &docker.cwd
+        && let Err(message) = check_cwd(Path::new(cwd), &homes(home))
+    {
+        problems.push(Problem::new(&at.key("cwd"), message));
     }
     for (index, credential) in docker.credentials.iter().enumerate() {
         let field = at.key("credentials").index(index);

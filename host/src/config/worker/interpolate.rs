@@ -175,6 +175,7 @@ impl Expander<'_> {
             credentials: docker.credentials.clone(),
             resources: docker.resources,
             lifecycle: docker.lifecycle,
+            restart: docker.restart,
             env: self.values(&at.key("env"), &docker.env),
             token: self.option(&at.key("token"), &docker.token),
             api_key: self.option(&at.key("api_key"), &docker.api_key),

@@ -49,10 +49,11 @@ use serde::{Deserialize, Serialize};
 
 pub use adapter::{AdapterConfig, AdapterType};
 pub use docker::{
-    Credential, DISPOSABLE_RESERVED_PREFIX, DockerConfig, Lifecycle, MemoryLimit,
-    RESERVED_ENV_KEYS, Resources,
+    Credential, DEFAULT_RESTART_LIMIT, DISPOSABLE_RESERVED_PREFIX, DockerConfig, Lifecycle,
+    MemoryLimit, RESERVED_ENV_KEYS, Resources, RestartPolicy,
 };
 pub use filter::{Filter, attr_text};
+pub(crate) use host::current_home;
 pub use load::load;
 pub use problem::{FieldPath, LoadErrors, Problem};
 pub use rule::EventRule;
