@@ -19,6 +19,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::container::WORKER_PORT;
+use crate::worker::body::error_chain;
 
 /// The socket Docker listens on when nothing else is said.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -137,16 +138,12 @@ impl Engine {
         let docker = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
             .await
             .map_err(|_| unreachable(format!("no answer within {}s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|err| unreachable(describe(&err)))?;
+            .map_err(|err| unreachable(error_chain(&err)))?;
         Ok(Engine {
             docker,
             address: address.to_owned(),
             remote_host,
         })
-    }
-
-    pub fn address(&self) -> &str {
-        &self.address
     }
 
     pub async fn version(&self) -> Result<EngineVersion, DockerError> {
@@ -262,17 +259,6 @@ impl Engine {
         Ok(self.status(inspected))
     }
 
-    /// The raw inspection of `container`, for callers that show it whole.
-    pub async fn inspect_raw(
-        &self,
-        container: &str,
-    ) -> Result<ContainerInspectResponse, DockerError> {
-        self.docker
-            .inspect_container(container, None)
-            .await
-            .map_err(|err| self.error(&format!("inspect container {container}"), err))
-    }
-
     /// Ids and names of every container (running or not) carrying `label` (`key=value`).
     pub async fn labelled(&self, label: &str) -> Result<Vec<(String, String)>, DockerError> {
         let options = ListContainersOptions {
@@ -367,26 +353,10 @@ impl Engine {
             },
             other => DockerError::Unreachable {
                 address: self.address.clone(),
-                reason: describe(&other),
+                reason: error_chain(&other),
             },
         }
     }
-}
-
-/// The error and its causes on one line; bollard's own message for a refused socket is just
-/// "error trying to connect".
-fn describe(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn connect(address: &str) -> Result<Docker, BollardError> {
