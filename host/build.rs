@@ -12,6 +12,9 @@ use std::process::Command;
 const BUNDLED: &[(&str, &str)] = &[
     ("mecha-plugin-github", "github.wasm"),
     ("mecha-plugin-generic", "generic.wasm"),
+    ("mecha-plugin-rules", "rules.wasm"),
+    ("mecha-plugin-github-responder", "github-responder.wasm"),
+    ("mecha-plugin-gitlab-responder", "gitlab-responder.wasm"),
 ];
 
 fn main() {

@@ -9,7 +9,7 @@ use mecha::plugin::bindings::source::{Outcome, types};
 use mecha::plugin::engine::RuntimeOptions;
 use mecha::plugin::loader::{Loader, Runner};
 use mecha::plugin::source::{SourceCall, SourcePlugin};
-use mecha::plugin::{PluginRegistry, Runtime};
+use mecha::plugin::{PluginRegistry, Runtime, World};
 use serde_json::Value;
 
 use crate::support::{daemon::GITHUB_SECRET, fixtures};
@@ -26,10 +26,13 @@ async fn github(secret: &str) -> (Arc<SourcePlugin>, SourceCall, Loader) {
         .await
         .expect("bundled plugins load");
     let Runner::Source(plugin) = registry
-        .get("github")
+        .get(World::Source, "github")
         .expect("github is bundled")
         .runner
-        .clone();
+        .clone()
+    else {
+        panic!("the github source is a source");
+    };
     let mut secrets = BTreeMap::new();
     secrets.insert("webhook_secret".to_owned(), Secret::new(secret));
     let call = SourceCall {

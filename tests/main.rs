@@ -14,9 +14,13 @@ mod containment;
 mod dispatch;
 /// Managed workers on the real Docker engine: lifecycle, hardening, restarts, disposables.
 mod docker;
+/// The GitHub and GitLab stand-ins answer like the real APIs.
+mod forge_standins;
 /// The github plugin (as wasm) on every GitHub fixture, through the library API.
 mod github_source;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.
 mod ingest;
 /// Status codes and messages for bad requests, signatures, keys and sizes.
 mod rejection;
+/// Policies over workers' results, and write-back to GitHub and GitLab stand-ins.
+mod write_back;

@@ -28,7 +28,7 @@ use mecha::plugin::engine::RuntimeOptions;
 use mecha::plugin::install::Installed;
 use mecha::plugin::loader::{Loader, Runner};
 use mecha::plugin::source::{SourceCall, SourcePlugin};
-use mecha::plugin::{PluginRegistry, Runtime};
+use mecha::plugin::{PluginRegistry, Runtime, World};
 
 const SECRET: &str = "bench-webhook-secret";
 
@@ -115,7 +115,14 @@ async fn github_plugin() -> (Arc<SourcePlugin>, SourceCall, Loader) {
     let registry = PluginRegistry::load(&loader, &none)
         .await
         .expect("bundled plugins");
-    let Runner::Source(plugin) = registry.get("github").expect("github").runner.clone();
+    let Runner::Source(plugin) = registry
+        .get(World::Source, "github")
+        .expect("github")
+        .runner
+        .clone()
+    else {
+        panic!("the github source is a source");
+    };
     let mut secrets = BTreeMap::new();
     secrets.insert("webhook_secret".to_owned(), Secret::new(SECRET));
     let call = SourceCall {

@@ -22,4 +22,10 @@
 #[cfg(feature = "source")]
 pub mod source;
 
+#[cfg(feature = "policy")]
+pub mod policy;
+
+#[cfg(feature = "responder")]
+pub mod responder;
+
 pub mod hex;

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod docker;
 pub mod fixtures;
+pub mod forge;
 pub mod llm;
 pub mod plugins;
 pub mod worker;

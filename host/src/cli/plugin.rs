@@ -146,35 +146,44 @@ impl Inspect {
     async fn run(self, home: &Home) -> anyhow::Result<()> {
         let loader = loader(home)?;
         let path = PathBuf::from(&self.target);
-        let plugin = if path.is_file() {
+        let plugins = if path.is_file() {
             let wasm =
                 std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            loader
-                .load(&self.target, &wasm, Origin::Installed(path))
-                .await?
+            vec![
+                loader
+                    .load(&self.target, &wasm, Origin::Installed(path))
+                    .await?,
+            ]
         } else {
             let registry =
                 PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await?;
-            registry
-                .get(&self.target)
+            let plugins: Vec<LoadedPlugin> = registry
+                .named(&self.target)
                 .map(|plugin| plugin.as_ref().clone())
-                .with_context(|| {
-                    format!(
-                        "no file or plugin named {}; `mecha plugin ls` lists plugins",
-                        self.target
-                    )
-                })?
+                .collect();
+            if plugins.is_empty() {
+                anyhow::bail!(
+                    "no file or plugin named {}; `mecha plugin ls` lists plugins",
+                    self.target
+                );
+            }
+            plugins
         };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&plugin)?);
+            // One object for one plugin; a list when a name is shared by several worlds (the
+            // `github` source and responder).
+            match plugins.as_slice() {
+                [plugin] => println!("{}", serde_json::to_string_pretty(plugin)?),
+                plugins => println!("{}", serde_json::to_string_pretty(plugins)?),
+            }
         } else {
-            print!("{}", describe(&plugin));
+            let described: Vec<String> = plugins.iter().map(describe).collect();
+            print!("{}", described.join("\n"));
         }
         Ok(())
     }
 }
 
-/// What a plugin is and what it asks for, for people.
 fn describe(plugin: &LoadedPlugin) -> String {
     let list = |items: &[String]| {
         if items.is_empty() {

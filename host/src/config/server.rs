@@ -21,6 +21,13 @@
 //!     memory_mib: 64
 //!     settings:
 //!       type_header: X-Event-Type
+//! responders:                    # write-back; the token is secrets.yml <name>.token
+//!   github:
+//!     api_url: https://api.github.com   # GitHub Enterprise: https://host/api/v3 (or GITHUB_API_URL)
+//!   gitlab:
+//!     api_url: https://gitlab.example.com/api/v4
+//!     allow_private_network: true       # the API resolves to a LAN address
+//!     timeout_ms: 60000
 //! ```
 
 use std::collections::BTreeMap;
@@ -73,6 +80,43 @@ pub struct ServerConfig {
     pub dispatch: DispatchConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Write-back destinations, by responder plugin name.
+    #[serde(default)]
+    pub responders: BTreeMap<String, ResponderConfig>,
+}
+
+/// How results are written back through one responder plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderConfig {
+    /// The API the responder calls; the only origin it may reach, and the one its token is
+    /// sent to. Absent: `GITHUB_API_URL` for `github`, else the plugin's own default.
+    pub api_url: Option<String>,
+    /// Allow the API's host to resolve to a private, loopback or link-local address (a
+    /// self-hosted GitLab on the LAN). Cloud metadata addresses stay refused.
+    #[serde(default)]
+    pub allow_private_network: bool,
+    /// How the host presents the token: `bearer` (`Authorization: Bearer`, GitHub's) or
+    /// `private-token` (`PRIVATE-TOKEN`, GitLab's). Absent: `private-token` for `gitlab`, else
+    /// `bearer`.
+    pub auth: Option<TokenAuth>,
+    /// The source instances whose events this responder answers. Absent: the source of the
+    /// same name (the `github` responder answers the `github` source).
+    pub sources: Option<Vec<String>>,
+    /// One write-back call, all its requests included.
+    pub timeout_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    /// Further values the plugin reads through `config`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// The header a token is sent in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenAuth {
+    Bearer,
+    PrivateToken,
 }
 
 /// How tasks are sent and retried.
@@ -164,6 +208,7 @@ impl Default for ServerConfig {
             identities: Vec::new(),
             dispatch: DispatchConfig::default(),
             retention: RetentionConfig::default(),
+            responders: BTreeMap::new(),
         }
     }
 }
@@ -228,6 +273,14 @@ impl ServerConfig {
                 "must be greater than 0",
             ));
         }
+        for (name, responder) in &self.responders {
+            if responder.timeout_ms == Some(0) || responder.memory_mib == Some(0) {
+                return Err(invalid(
+                    &format!("responders.{name}"),
+                    "timeout_ms and memory_mib must be greater than 0",
+                ));
+            }
+        }
         for (name, plugin) in &self.plugins {
             if plugin.timeout_ms == Some(0) {
                 return Err(invalid(
@@ -243,6 +296,11 @@ impl ServerConfig {
             }
         }
         Ok(())
+    }
+
+    /// The write-back settings for the responder `name`, defaults when the operator set none.
+    pub fn responder(&self, name: &str) -> ResponderConfig {
+        self.responders.get(name).cloned().unwrap_or_default()
     }
 
     /// The settings for the plugin `name`, defaults when the operator set none.

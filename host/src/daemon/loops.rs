@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
+
 use crate::pipeline::process::Processor;
+use crate::pipeline::write_back::WriteBacks;
 use crate::pipeline::{recovery, retention};
 use crate::worker::client::WorkerClient;
 use crate::worker::docker::Reconciler;
@@ -22,6 +25,17 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// Every 30 s, events `received` for more than 30 s are matched again: their processing failed
 /// after the acknowledgement (normal processing takes milliseconds).
 const STALE_EVENTS: Duration = Duration::from_secs(30);
+
+/// Write-backs: tried as soon as a task completes, and every [`RETRY_SCAN`] for retries and
+/// for those an earlier run left pending.
+pub async fn write_backs(write_backs: Arc<WriteBacks>, completed: Arc<Notify>) {
+    loop {
+        if let Err(err) = write_backs.run_due().await {
+            tracing::warn!(error = %err, "could not scan for due write-backs");
+        }
+        let _ = tokio::time::timeout(RETRY_SCAN, completed.notified()).await;
+    }
+}
 
 /// Starts the loops; abort the handles to stop them.
 pub fn start(

@@ -9,17 +9,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
+
 use crate::api::{self, ApiState};
 use crate::config::home::Home;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::{self, ServerConfig};
 use crate::metrics::Metrics;
 use crate::pipeline::backoff::Backoff;
-use crate::pipeline::dispatch::{DispatchOptions, Dispatcher};
+use crate::pipeline::dispatch::{DispatchOptions, Dispatcher, DispatcherParts};
 use crate::pipeline::matching::LoopGuard;
 use crate::pipeline::process::Processor;
 use crate::pipeline::recovery;
 use crate::pipeline::sources::{self, SourceTable};
+use crate::pipeline::write_back::WriteBacks;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
@@ -102,15 +105,28 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         redactor.clone(),
         Timing::default(),
     ));
+    let completed = Arc::new(Notify::new());
     let dispatcher = Dispatcher::new(
-        store.clone(),
-        workers.clone(),
-        client.clone(),
-        containers.clone(),
-        metrics.clone(),
-        redactor.clone(),
+        DispatcherParts {
+            store: store.clone(),
+            workers: workers.clone(),
+            client: client.clone(),
+            containers: containers.clone(),
+            metrics: metrics.clone(),
+            redactor: redactor.clone(),
+            completed: completed.clone(),
+        },
         dispatch_options(&config),
     );
+    let write_backs = Arc::new(WriteBacks::new(
+        store.clone(),
+        workers.clone(),
+        registry.clone(),
+        config.clone(),
+        &secrets,
+        redactor.clone(),
+        dispatch_options(&config).backoff,
+    ));
     let processor = Arc::new(Processor {
         store: store.clone(),
         workers: workers.clone(),
@@ -170,6 +186,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
     );
     loops.push(recovery);
+    loops.push(tokio::spawn(loops::write_backs(write_backs, completed)));
     loops.push(tokio::spawn(reload_on_hangup(
         home.clone(),
         registry,

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 
 use super::backoff::{Backoff, jitter_unit};
 use super::process::finish_event;
@@ -50,6 +50,18 @@ impl Default for DispatchOptions {
     }
 }
 
+/// What a dispatcher works with.
+pub struct DispatcherParts {
+    pub store: Arc<dyn Store>,
+    pub workers: Arc<Workers>,
+    pub client: WorkerClient,
+    pub containers: Arc<Containers>,
+    pub metrics: Arc<Metrics>,
+    pub redactor: Redactor,
+    /// Signalled after each completed task, whose write-back is then due.
+    pub completed: Arc<Notify>,
+}
+
 /// Cheap to clone; all clones feed the same lanes.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -63,6 +75,7 @@ struct Inner {
     containers: Arc<Containers>,
     metrics: Arc<Metrics>,
     redactor: Redactor,
+    completed: Arc<Notify>,
     options: DispatchOptions,
     global: Arc<Semaphore>,
     lanes: Mutex<HashMap<String, mpsc::UnboundedSender<TaskId>>>,
@@ -85,15 +98,16 @@ impl Drop for Queued<'_> {
 }
 
 impl Dispatcher {
-    pub fn new(
-        store: Arc<dyn Store>,
-        workers: Arc<Workers>,
-        client: WorkerClient,
-        containers: Arc<Containers>,
-        metrics: Arc<Metrics>,
-        redactor: Redactor,
-        options: DispatchOptions,
-    ) -> Dispatcher {
+    pub fn new(parts: DispatcherParts, options: DispatchOptions) -> Dispatcher {
+        let DispatcherParts {
+            store,
+            workers,
+            client,
+            containers,
+            metrics,
+            redactor,
+            completed,
+        } = parts;
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
@@ -102,6 +116,7 @@ impl Dispatcher {
                 containers,
                 metrics,
                 redactor,
+                completed,
                 global: Arc::new(Semaphore::new(options.global_limit.max(1))),
                 options,
                 lanes: Mutex::new(HashMap::new()),
@@ -414,6 +429,7 @@ impl Inner {
         }
         self.metrics.increment(Counter::TasksCompleted);
         self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1));
+        self.completed.notify_one();
         self.finish(task).await;
     }
 

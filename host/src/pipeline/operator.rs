@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::process::Processor;
 use crate::store::{
     self, AuditEntry, CreateTaskOutcome, EventId, EventRecord, EventState, InsertOutcome, NewEvent,
-    NewTask, Store, TaskId, TaskRecord, TaskState,
+    NewTask, Store, TaskId, TaskRecord, TaskState, WriteBackState,
 };
 use crate::worker::registry::online;
 
@@ -24,7 +24,9 @@ pub enum OperatorError {
     EventNotFound,
     #[error("task not found")]
     TaskNotFound,
-    #[error("task {id} is {state}; only failed tasks can be retried")]
+    #[error(
+        "task {id} is {state}; only failed tasks, and completed tasks whose write-back failed, can be retried"
+    )]
     NotFailed { id: TaskId, state: TaskState },
     /// The store reported the new task or event as a duplicate, which a fresh id never is.
     #[error("the new record was reported as a duplicate; try again")]
@@ -135,12 +137,15 @@ pub async fn replay_event(
     Ok(replayed)
 }
 
-/// Makes a failed task pending again, with a fresh retry budget, and queues it.
+/// Makes a failed task pending again, with a fresh retry budget, and queues it; or, for a
+/// completed task whose write-back failed, makes the write-back due again.
 pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord, OperatorError> {
     let task = requeue(processor.store.as_ref(), id, "api").await?;
-    processor
-        .dispatcher
-        .enqueue_for(id.clone(), &task.worker_name);
+    if task.state == TaskState::Pending {
+        processor
+            .dispatcher
+            .enqueue_for(id.clone(), &task.worker_name);
+    }
     Ok(task)
 }
 
@@ -160,6 +165,9 @@ pub async fn requeue(
         id: id.clone(),
         state,
     };
+    if task.state == TaskState::Completed && task.write_back == WriteBackState::Failed {
+        return requeue_write_back(store, &task, via).await;
+    }
     if task.state != TaskState::Failed {
         return Err(not_failed(task.state));
     }
@@ -190,6 +198,36 @@ pub async fn requeue(
             .detail(serde_json::json!({ "via": via })),
     );
     store.get_task(id).await?.ok_or(OperatorError::TaskNotFound)
+}
+
+/// Makes the failed write-back of completed `task` due again with a fresh budget; the
+/// write-back loop of a running daemon picks it up.
+async fn requeue_write_back(
+    store: &dyn Store,
+    task: &TaskRecord,
+    via: &str,
+) -> Result<TaskRecord, OperatorError> {
+    match store.requeue_write_back(&task.id).await {
+        Ok(()) => {}
+        // Another retry won the race.
+        Err(store::Error::InvalidTaskTransition { .. }) => {
+            return Err(OperatorError::NotFailed {
+                id: task.id.clone(),
+                state: task.state,
+            });
+        }
+        Err(err) => return Err(err.into()),
+    }
+    store.record_detached(
+        AuditEntry::new(&task.trace_id, "writeback.retry")
+            .task(&task.id)
+            .worker(&task.worker_name)
+            .detail(serde_json::json!({ "via": via })),
+    );
+    store
+        .get_task(&task.id)
+        .await?
+        .ok_or(OperatorError::TaskNotFound)
 }
 
 fn audit(processor: &Processor, entry: AuditEntry) {

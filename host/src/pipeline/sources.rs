@@ -84,7 +84,9 @@ pub fn instances(
 ) -> BTreeMap<String, SourceSlot> {
     let mut slots = BTreeMap::new();
     for plugin in registry.iter() {
-        let Runner::Source(runner) = &plugin.runner;
+        let Runner::Source(runner) = &plugin.runner else {
+            continue;
+        };
         let name = plugin.info.name.clone();
         let plugin_config = config.plugin(&name);
         let configured = secrets.for_source(&name);

@@ -11,4 +11,16 @@ pub const BUNDLED: &[(&str, &[u8])] = &[
         "generic.wasm",
         include_bytes!(concat!(env!("OUT_DIR"), "/generic.wasm")),
     ),
+    (
+        "rules.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/rules.wasm")),
+    ),
+    (
+        "github-responder.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/github-responder.wasm")),
+    ),
+    (
+        "gitlab-responder.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/gitlab-responder.wasm")),
+    ),
 ];

@@ -45,9 +45,15 @@ pub struct RuntimeOptions {
     pub max_memory_bytes: u64,
 }
 
-/// The engine plus its epoch ticker. Dropping it stops the ticker.
+/// The engines plus their epoch ticker. Dropping it stops the ticker.
+///
+/// Policies run on an engine of their own that meters fuel: a policy must decide within a
+/// fixed amount of work whatever the machine's load, and metering every source call for that
+/// would slow the ingest path for nothing. Policies run once per result, so that engine
+/// allocates on demand rather than keeping a pool.
 pub struct Runtime {
     engine: Engine,
+    fuel_engine: Engine,
     allocator: Allocator,
     ticker: Ticker,
     gate: CallGate,
@@ -88,9 +94,14 @@ impl Runtime {
                 (engine, Allocator::OnDemand)
             }
         };
-        let ticker = Ticker::start(engine.clone())?;
+        let mut fuel_config = config(None);
+        fuel_config.consume_fuel(true);
+        let fuel_engine =
+            Engine::new(&fuel_config).map_err(|err| Error::Engine(err.to_string()))?;
+        let ticker = Ticker::start(vec![engine.clone(), fuel_engine.clone()])?;
         Ok(Runtime {
             engine,
+            fuel_engine,
             allocator,
             ticker,
             gate: CallGate::new(options.concurrent_calls),
@@ -99,6 +110,11 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The fuel-metered engine policies run on.
+    pub fn fuel_engine(&self) -> &Engine {
+        &self.fuel_engine
     }
 
     pub fn gate(&self) -> &CallGate {
@@ -112,17 +128,24 @@ impl Runtime {
     /// A short hex digest of everything that makes compiled code of this engine incompatible
     /// with another's (wasmtime version, target, settings): part of the compile cache's key.
     pub fn compatibility_key(&self) -> String {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.engine
-            .precompile_compatibility_hash()
-            .hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+        compatibility_key(&self.engine)
+    }
+
+    /// [`Runtime::compatibility_key`] of the fuel-metered engine.
+    pub fn fuel_compatibility_key(&self) -> String {
+        compatibility_key(&self.fuel_engine)
     }
 
     /// Whether the epoch ticker is running (it stops only when the runtime is dropped).
     pub fn ticking(&self) -> bool {
         !self.ticker.stop.load(Ordering::Relaxed)
     }
+}
+
+fn compatibility_key(engine: &Engine) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
 }
 
 fn config(pool: Option<RuntimeOptions>) -> Config {
@@ -152,7 +175,7 @@ fn config(pool: Option<RuntimeOptions>) -> Config {
     config
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`]; calls compare it to their deadline.
+/// Advances the engines' epochs every [`EPOCH_TICK`]; calls compare it to their deadline.
 struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -160,7 +183,7 @@ struct Ticker {
 
 impl Ticker {
     /// Without the ticker no plugin call could be stopped, so failing to start it is fatal.
-    fn start(engine: Engine) -> Result<Ticker, Error> {
+    fn start(engines: Vec<Engine>) -> Result<Ticker, Error> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::Builder::new()
@@ -168,7 +191,9 @@ impl Ticker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .map_err(|err| {

@@ -20,6 +20,9 @@ use crate::config::server::{DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TIMEOUT, P
 pub struct Limits {
     pub timeout: Duration,
     pub memory_mib: u64,
+    /// Units of work the call may do, on an engine that meters fuel (policies); `None` on the
+    /// others.
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -27,6 +30,7 @@ impl Default for Limits {
         Limits {
             timeout: DEFAULT_PLUGIN_TIMEOUT,
             memory_mib: DEFAULT_PLUGIN_MEMORY_MIB,
+            fuel: None,
         }
     }
 }
@@ -41,6 +45,7 @@ impl Limits {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.timeout),
             memory_mib: config.memory_mib.unwrap_or(defaults.memory_mib),
+            fuel: None,
         }
     }
 
@@ -68,6 +73,14 @@ where
     let _slot = gate.enter().await;
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
+    if let Some(fuel) = limits.fuel
+        && let Err(err) = store.set_fuel(fuel)
+    {
+        return Err(CallError::Trap {
+            plugin: plugin.to_string(),
+            reason: format!("could not meter its fuel: {err}"),
+        });
+    }
     let started = Instant::now();
     let timeout = limits.timeout;
     store.set_epoch_deadline(1);
@@ -101,6 +114,12 @@ where
             plugin: plugin.to_string(),
             limit_mib: limits.memory_mib,
         }),
+        Err(err) if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) => {
+            Err(CallError::Fuel {
+                plugin: plugin.to_string(),
+                fuel: limits.fuel.unwrap_or_default(),
+            })
+        }
         Err(err) => {
             tracing::debug!(plugin = %plugin, error = ?err, "plugin call trapped");
             Err(CallError::Trap {

@@ -11,14 +11,18 @@ use std::sync::Arc;
 use serde::Serialize;
 use wasmtime::component::Linker;
 
-use super::Error;
+use super::bindings::policy::PolicyPre;
+use super::bindings::responder::ResponderPre;
 use super::bindings::source::{SourcePre, types};
 use super::cache::{CompileCache, sha256_hex};
 use super::engine::Runtime;
 use super::host::{self, PluginState};
 use super::limits::Limits;
+use super::policy::PolicyPlugin;
+use super::responder::ResponderPlugin;
 use super::source::SourcePlugin;
 use super::world::{self, World};
+use super::{CallError, Error};
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,6 +74,8 @@ pub struct LoadedPlugin {
 #[derive(Clone)]
 pub enum Runner {
     Source(Arc<SourcePlugin>),
+    Policy(Arc<PolicyPlugin>),
+    Responder(Arc<ResponderPlugin>),
 }
 
 /// Loads plugins into one runtime.
@@ -77,18 +83,25 @@ pub struct Loader {
     runtime: Arc<Runtime>,
     linker: Linker<PluginState>,
     cache: CompileCache,
+    /// The linker and cache of the fuel-metered engine, for policies.
+    fuel_linker: Linker<PluginState>,
+    fuel_cache: CompileCache,
 }
 
 impl Loader {
     /// A loader whose compiled code is cached in `cache_dir` (none: compile every time).
     pub fn new(runtime: Arc<Runtime>, cache_dir: Option<PathBuf>) -> Result<Loader, Error> {
-        let linker =
-            host::linker(runtime.engine()).map_err(|err| Error::Engine(format!("{err:#}")))?;
-        let cache = CompileCache::new(cache_dir, runtime.compatibility_key());
+        let engine_error = |err: wasmtime::Error| Error::Engine(format!("{err:#}"));
+        let linker = host::linker(runtime.engine()).map_err(engine_error)?;
+        let fuel_linker = host::linker(runtime.fuel_engine()).map_err(engine_error)?;
+        let cache = CompileCache::new(cache_dir.clone(), runtime.compatibility_key());
+        let fuel_cache = CompileCache::new(cache_dir, runtime.fuel_compatibility_key());
         Ok(Loader {
             runtime,
             linker,
             cache,
+            fuel_linker,
+            fuel_cache,
         })
     }
 
@@ -110,28 +123,42 @@ impl Loader {
             plugin: label.to_owned(),
             reason: format!("{err:#}"),
         };
-        let instance_pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let name: Arc<str> = Arc::from(label);
+        let gate = self.runtime.gate().clone();
+        let limits = Limits::default();
         let (info, runner) = match shape.world {
             World::Source => {
-                let pre = SourcePre::new(instance_pre).map_err(invalid)?;
-                let plugin = SourcePlugin::new(Arc::from(label), pre, self.runtime.gate().clone());
-                let info =
-                    plugin
-                        .describe(Limits::default())
-                        .await
-                        .map_err(|err| Error::Describe {
-                            plugin: label.to_owned(),
-                            reason: err.to_string(),
-                        })?;
-                let info = PluginInfo::from(info);
-                validate_name(label, &info.name)?;
-                let plugin = plugin.renamed(&info.name);
-                (info, Runner::Source(Arc::new(plugin)))
+                let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+                let plugin = SourcePlugin::new(name, SourcePre::new(pre).map_err(invalid)?, gate);
+                let info = described(label, plugin.describe(limits).await)?;
+                let runner = Runner::Source(Arc::new(plugin.renamed(&info.name)));
+                (info, runner)
             }
-            other => {
+            World::Policy => {
+                // Compiled again for the fuel-metered engine, which policies run on.
+                let engine = self.runtime.fuel_engine();
+                let component = self.fuel_cache.component(engine, label, wasm)?;
+                let pre = self
+                    .fuel_linker
+                    .instantiate_pre(&component)
+                    .map_err(invalid)?;
+                let plugin = PolicyPlugin::new(name, PolicyPre::new(pre).map_err(invalid)?, gate);
+                let info = described(label, plugin.describe(limits).await)?;
+                let runner = Runner::Policy(Arc::new(plugin.renamed(&info.name)));
+                (info, runner)
+            }
+            World::Responder => {
+                let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+                let pre = ResponderPre::new(pre).map_err(invalid)?;
+                let plugin = ResponderPlugin::new(name, pre, gate);
+                let info = described(label, plugin.describe(limits).await)?;
+                let runner = Runner::Responder(Arc::new(plugin.renamed(&info.name)));
+                (info, runner)
+            }
+            World::Trigger => {
                 return Err(Error::UnsupportedWorld {
                     plugin: label.to_owned(),
-                    world: other,
+                    world: shape.world,
                 });
             }
         };
@@ -144,6 +171,19 @@ impl Loader {
             runner,
         })
     }
+}
+
+/// The plugin's answer to `describe`, in the host's types, with its name checked.
+fn described(
+    label: &str,
+    answer: Result<types::PluginInfo, CallError>,
+) -> Result<PluginInfo, Error> {
+    let info = PluginInfo::from(answer.map_err(|err| Error::Describe {
+        plugin: label.to_owned(),
+        reason: err.to_string(),
+    })?);
+    validate_name(label, &info.name)?;
+    Ok(info)
 }
 
 /// Plugin names become file names and URL paths: lower-case letters, digits, `-` and `_`.

@@ -17,7 +17,9 @@ pub mod host;
 pub mod install;
 pub mod limits;
 pub mod loader;
+pub mod policy;
 pub mod registry;
+pub mod responder;
 pub mod source;
 pub mod world;
 
@@ -97,4 +99,6 @@ pub enum CallError {
     Memory { plugin: String, limit_mib: u64 },
     #[error("plugin {plugin} crashed: {reason}")]
     Trap { plugin: String, reason: String },
+    #[error("plugin {plugin} used up its fuel ({fuel} units) and was stopped")]
+    Fuel { plugin: String, fuel: u64 },
 }

@@ -1,4 +1,6 @@
-//! The plugins a daemon runs: the bundled ones, overridden by installed ones of the same name.
+//! The plugins a daemon runs: the bundled ones, overridden by installed ones of the same name
+//! and world. Names are unique per world: the `github` source and the `github` responder are
+//! two plugins, the one that reads GitHub's webhooks and the one that writes back to it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -7,9 +9,10 @@ use super::Error;
 use super::bundled::BUNDLED;
 use super::install::Installed;
 use super::loader::{LoadedPlugin, Loader, Origin};
+use super::world::World;
 
 pub struct PluginRegistry {
-    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    plugins: BTreeMap<(World, String), Arc<LoadedPlugin>>,
 }
 
 impl PluginRegistry {
@@ -20,7 +23,7 @@ impl PluginRegistry {
         let mut plugins = BTreeMap::new();
         for (label, wasm) in BUNDLED {
             let plugin = loader.load(label, wasm, Origin::Bundled).await?;
-            plugins.insert(plugin.info.name.clone(), Arc::new(plugin));
+            plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
         }
         for entry in installed.entries()? {
             let (path, wasm) = installed.read(&entry)?;
@@ -33,16 +36,24 @@ impl PluginRegistry {
                     entry.name, plugin.info.name
                 )));
             }
-            plugins.insert(plugin.info.name.clone(), Arc::new(plugin));
+            plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
         }
         Ok(PluginRegistry { plugins })
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
-        self.plugins.get(name)
+    pub fn get(&self, world: World, name: &str) -> Option<&Arc<LoadedPlugin>> {
+        self.plugins.get(&(world, name.to_owned()))
     }
 
-    /// All plugins, by name.
+    /// Every plugin named `name`, whatever its world.
+    pub fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Arc<LoadedPlugin>> {
+        self.plugins
+            .iter()
+            .filter(move |((_, plugin), _)| plugin == name)
+            .map(|(_, plugin)| plugin)
+    }
+
+    /// All plugins, by world and name.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
         self.plugins.values()
     }

@@ -46,8 +46,14 @@ const WASI_TIME_AND_RANDOM: &[&str] = &[
     "wasi:random/insecure-seed",
 ];
 
+/// Outgoing HTTP, for the worlds that call providers' APIs; each call is checked against the
+/// plugin's grant (see `host::http`).
+const WASI_HTTP: &[&str] = &["wasi:http/outgoing-handler", "wasi:http/types"];
+
 /// The four kinds of plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum World {
     Source,
@@ -97,6 +103,7 @@ impl World {
         }
         WASI_BASE.contains(&interface)
             || (self != World::Policy && WASI_TIME_AND_RANDOM.contains(&interface))
+            || (self == World::Responder && WASI_HTTP.contains(&interface))
     }
 
     /// The allowed imports, for error messages.
@@ -109,6 +116,9 @@ impl World {
         names.push("wasi:io, wasi:cli stdio/environment/exit".into());
         if self != World::Policy {
             names.push("wasi:clocks, wasi:random".into());
+        }
+        if self == World::Responder {
+            names.push("wasi:http (granted origins only)".into());
         }
         names.join(", ")
     }

@@ -176,6 +176,10 @@ pub enum Error {
     )]
     UnknownTaskState { value: String },
 
+    /// A string is not a write-back state.
+    #[error("{value:?} is not a write-back state; expected one of '', pending, done, failed")]
+    UnknownWriteBackState { value: String },
+
     /// A string is not an audit outcome.
     #[error("{value:?} is not an audit outcome; expected one of ok, fail, skip, retry, deny")]
     UnknownAuditOutcome { value: String },

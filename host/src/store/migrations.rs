@@ -39,6 +39,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0004_logs",
         sql: include_str!("migrations/0004_logs.sql"),
     },
+    Migration {
+        name: "0005_write_back",
+        sql: include_str!("migrations/0005_write_back.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -60,6 +60,7 @@ mod tasks;
 pub mod timestamp;
 mod worker_state;
 mod workers;
+mod write_back_state;
 mod writer;
 
 pub use audit::{DEFAULT_LOG_LIMIT, LogFilter};
@@ -80,6 +81,7 @@ pub use task_record::{
 pub use task_state::TaskState;
 pub use worker_state::WorkerState;
 pub use workers::WorkerRow;
+pub use write_back_state::WriteBackState;
 pub use writer::WriterStats;
 
 /// The future every store method returns: boxed and `Send`, so that the trait stays
@@ -206,6 +208,34 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Whether `worker_name` has completed a task for event `event_id`.
     fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)
     -> StoreFuture<'_, bool>;
+
+    /// Records how the pending write-back of completed task `id` went; see [`WriteBack`].
+    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()>;
+
+    /// `failed` → `pending` for the write-back of task `id`, with a fresh budget, due at once:
+    /// an operator's retry.
+    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+
+    /// Up to `limit` completed tasks whose write-back is pending and due at or before `now`
+    /// (unix milliseconds), earliest first: new ones, retries, and those a crash interrupted.
+    fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
+}
+
+/// What became of one try at writing a task's result back. Each carries the policies'
+/// decision (JSON), stored with the task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteBack {
+    /// Written (or there was nothing to write): `pending` → `done`.
+    Done { decision: String },
+    /// Failed in a way a later try may fix: stays `pending`, one more attempt counted, not
+    /// tried again before `next_at` (unix milliseconds).
+    Retry {
+        decision: String,
+        next_at: i64,
+        error: String,
+    },
+    /// Failed for good (or out of retries): `pending` → `failed`.
+    Failed { decision: String, error: String },
 }
 
 /// The audit trail, and the retention of old rows.

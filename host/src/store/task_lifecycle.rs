@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use super::error::query_error;
 use super::task_record::{COLUMNS, TaskRecord, decode};
-use super::{Error, TaskId, TaskState, timestamp};
+use super::{Error, TaskId, TaskState, WriteBack, WriteBackState, timestamp};
 
 /// A move of a task from one state to another.
 pub(super) enum TaskChange {
@@ -25,6 +25,15 @@ pub(super) enum TaskChange {
     Retry { next_retry_at: i64, error: String },
     /// `failed` → `pending`, as new: attempts, retry time and error cleared (`mecha tasks retry`).
     Requeue,
+    /// The write-back of a completed task: a try's outcome, or an operator's retry of a failed
+    /// one. The task stays `completed`.
+    WriteBack(WriteBackChange),
+}
+
+/// A move of a completed task's write-back.
+pub(super) enum WriteBackChange {
+    Outcome(WriteBack),
+    Requeue,
 }
 
 impl TaskChange {
@@ -35,6 +44,7 @@ impl TaskChange {
             TaskChange::Complete { .. } => TaskState::Completed,
             TaskChange::Fail { .. } => TaskState::Failed,
             TaskChange::Retry { .. } | TaskChange::Requeue => TaskState::Pending,
+            TaskChange::WriteBack(_) => TaskState::Completed,
         }
     }
 }
@@ -56,15 +66,28 @@ pub(super) fn apply(
                  WHERE id = ?1 AND state = ?4",
             )
             .and_then(|mut statement| statement.execute(params![id, to, now, TaskState::Pending])),
+        // An event task's write-back becomes due with its completion, in the same statement,
+        // so that a crash between the two cannot lose it.
         TaskChange::Complete { result } => connection
             .prepare_cached(
                 "UPDATE tasks SET state = ?2, result = ?4, error = '', next_retry_at = NULL, \
-                                  completed_at = ?3, updated_at = ?3 \
+                                  completed_at = ?3, updated_at = ?3, \
+                                  write_back = CASE WHEN event_id != '' THEN ?6 ELSE '' END, \
+                                  write_back_next_at = ?7 \
                  WHERE id = ?1 AND state = ?5",
             )
             .and_then(|mut statement| {
-                statement.execute(params![id, to, now, result, TaskState::Dispatched])
+                statement.execute(params![
+                    id,
+                    to,
+                    now,
+                    result,
+                    TaskState::Dispatched,
+                    WriteBackState::Pending,
+                    timestamp::now_ms()
+                ])
             }),
+        TaskChange::WriteBack(change) => write_back(connection, &id, change, now),
         TaskChange::Fail { error } => connection
             .prepare_cached(
                 "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = NULL, \
@@ -117,6 +140,89 @@ pub(super) fn apply(
     } else {
         Err(Error::InvalidTaskTransition { id, to })
     }
+}
+
+/// Applies a write-back change to completed task `id`; returns the rows changed.
+fn write_back(
+    connection: &Connection,
+    id: &TaskId,
+    change: &WriteBackChange,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let (to, from, next_at, error, decision, attempt) = match change {
+        WriteBackChange::Outcome(WriteBack::Done { decision }) => (
+            WriteBackState::Done,
+            WriteBackState::Pending,
+            None,
+            "",
+            Some(decision),
+            0,
+        ),
+        WriteBackChange::Outcome(WriteBack::Retry {
+            decision,
+            next_at,
+            error,
+        }) => (
+            WriteBackState::Pending,
+            WriteBackState::Pending,
+            Some(*next_at),
+            error.as_str(),
+            Some(decision),
+            1,
+        ),
+        WriteBackChange::Outcome(WriteBack::Failed { decision, error }) => (
+            WriteBackState::Failed,
+            WriteBackState::Pending,
+            None,
+            error.as_str(),
+            Some(decision),
+            1,
+        ),
+        WriteBackChange::Requeue => (
+            WriteBackState::Pending,
+            WriteBackState::Failed,
+            Some(timestamp::now_ms()),
+            "",
+            None,
+            0,
+        ),
+    };
+    let reset = matches!(change, WriteBackChange::Requeue);
+    connection
+        .prepare_cached(
+            "UPDATE tasks SET write_back = ?2, write_back_next_at = ?3, write_back_error = ?4, \
+                              decision = coalesce(?5, decision), updated_at = ?6, \
+                              write_back_attempts = CASE WHEN ?9 THEN 0 \
+                                                         ELSE write_back_attempts + ?7 END \
+             WHERE id = ?1 AND state = ?10 AND write_back = ?8",
+        )?
+        .execute(params![
+            id,
+            to,
+            next_at,
+            error,
+            decision,
+            now,
+            attempt,
+            from,
+            reset,
+            TaskState::Completed
+        ])
+}
+
+/// Completed tasks whose write-back is pending and due by `now`, earliest first.
+pub(super) fn due_write_backs(
+    connection: &Connection,
+    now: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks \
+         WHERE write_back = ?1 AND coalesce(write_back_next_at, 0) <= ?2 \
+         ORDER BY write_back_next_at, rowid LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![WriteBackState::Pending, now, limit], decode)?;
+    rows.collect()
 }
 
 /// Pending tasks whose retry time has come by `now`, earliest first, at most `limit`. Tasks

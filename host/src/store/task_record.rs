@@ -13,7 +13,7 @@ use super::events::MAX_LIST_LIMIT;
 use super::timestamp::{
     serialize_optional_rfc3339, serialize_optional_rfc3339_ms, serialize_rfc3339,
 };
-use super::{Error, EventId, TaskId, TaskState};
+use super::{Error, EventId, TaskId, TaskState, WriteBackState};
 
 /// 3 tries before a task is dead-lettered: the Go mecha's default (reference 6.4).
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
@@ -89,6 +89,19 @@ pub struct TaskRecord {
     /// Unix seconds when it completed or failed; RFC 3339 or `null` in JSON.
     #[serde(serialize_with = "serialize_optional_rfc3339")]
     pub completed_at: Option<i64>,
+    /// Where writing the result back stands.
+    pub write_back: WriteBackState,
+    /// Failed write-back tries so far.
+    pub write_back_attempts: u32,
+    /// Unix milliseconds before which a pending write-back is not tried again; RFC 3339 or
+    /// `null` in JSON.
+    #[serde(serialize_with = "serialize_optional_rfc3339_ms")]
+    pub write_back_next_at: Option<i64>,
+    /// Why the last write-back try failed; empty when none did.
+    pub write_back_error: String,
+    /// The policies' combined decision (`{"allowed":[…],"denied":[…]}`); `null` until decided.
+    #[serde(serialize_with = "serialize_json_or_null")]
+    pub decision: String,
 }
 
 /// What became of a task creation.
@@ -153,7 +166,8 @@ impl TaskFilter {
 pub(super) const COLUMNS: &str = "id, worker_name, prompt, context, event_id, dedup_key, \
                                   trace_id, state, result, error, attempts, max_retries, \
                                   next_retry_at, created_at, updated_at, dispatched_at, \
-                                  completed_at";
+                                  completed_at, write_back, write_back_attempts, \
+                                  write_back_next_at, write_back_error, decision";
 
 /// One row of [`COLUMNS`] as a record.
 pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
@@ -189,6 +203,11 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         updated_at: row.get(14)?,
         dispatched_at: row.get(15)?,
         completed_at: row.get(16)?,
+        write_back: row.get(17)?,
+        write_back_attempts: row.get(18)?,
+        write_back_next_at: row.get(19)?,
+        write_back_error: row.get(20)?,
+        decision: row.get(21)?,
     })
 }
 
@@ -197,6 +216,15 @@ fn serialize_json_or_string<S: Serializer>(text: &str, serializer: S) -> Result<
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(value) => value.serialize(serializer),
         Err(_) => serializer.serialize_str(text),
+    }
+}
+
+/// Stored JSON as its value; the empty text (nothing stored yet) as `null`.
+fn serialize_json_or_null<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    if text.is_empty() {
+        serializer.serialize_none()
+    } else {
+        serialize_json_or_string(text, serializer)
     }
 }
 

@@ -15,11 +15,14 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::error::{encode_json, query_error};
 use super::events::MAX_LIST_LIMIT;
 use super::request::Request;
-use super::task_lifecycle::{self, TaskChange};
+use super::task_lifecycle::{self, TaskChange, WriteBackChange};
 use super::task_record::{
     COLUMNS, CreateTaskOutcome, CreatedTasks, NewTask, TaskFilter, TaskRecord, decode,
 };
-use super::{Error, EventId, EventState, SqliteStore, StoreFuture, TaskId, TaskState, TaskStore};
+use super::{
+    Error, EventId, EventState, SqliteStore, StoreFuture, TaskId, TaskState, TaskStore, WriteBack,
+    WriteBackState,
+};
 
 impl TaskStore for SqliteStore {
     fn create_task(&self, task: NewTask) -> StoreFuture<'_, CreateTaskOutcome> {
@@ -103,6 +106,20 @@ impl TaskStore for SqliteStore {
             task_lifecycle::completed_exists(connection, &key)
         })
     }
+
+    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()> {
+        self.change(id, TaskChange::WriteBack(WriteBackChange::Outcome(outcome)))
+    }
+
+    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()> {
+        self.change(id, TaskChange::WriteBack(WriteBackChange::Requeue))
+    }
+
+    fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
+        self.read("finding due write-backs", move |connection| {
+            task_lifecycle::due_write_backs(connection, now, limit.clamp(1, MAX_LIST_LIMIT))
+        })
+    }
 }
 
 impl SqliteStore {
@@ -172,6 +189,11 @@ pub(super) fn create(
             updated_at: now,
             dispatched_at: None,
             completed_at: None,
+            write_back: WriteBackState::None,
+            write_back_attempts: 0,
+            write_back_next_at: None,
+            write_back_error: String::new(),
+            decision: String::new(),
         }));
     }
     let existing = if dedup_key.is_empty() {

@@ -8,6 +8,7 @@
 //! [`crate::plugin::world`].
 
 pub mod config;
+pub mod http;
 pub mod limits;
 pub mod log;
 pub mod output;
@@ -38,6 +39,9 @@ pub struct PluginState {
     pub(crate) config: config::ConfigContext,
     pub(crate) verify: verify::VerifyContext,
     pub(crate) limiter: CallLimiter,
+    /// Outgoing HTTP; reachable only by worlds that may import `wasi:http`, and only to the
+    /// origins granted.
+    http: http::HttpContext,
 }
 
 /// Builds a [`PluginState`] for one call of one plugin.
@@ -45,6 +49,7 @@ pub struct StateBuilder {
     plugin: Arc<str>,
     settings: Arc<BTreeMap<String, String>>,
     secrets: Arc<BTreeMap<String, Secret>>,
+    grant: Arc<http::HttpGrant>,
     memory_bytes: u64,
 }
 
@@ -54,6 +59,7 @@ impl StateBuilder {
             plugin,
             settings: Arc::default(),
             secrets: Arc::default(),
+            grant: Arc::new(http::HttpGrant::none()),
             memory_bytes,
         }
     }
@@ -68,6 +74,12 @@ impl StateBuilder {
     /// configured.
     pub fn secrets(mut self, secrets: Arc<BTreeMap<String, Secret>>) -> Self {
         self.secrets = secrets;
+        self
+    }
+
+    /// The origins the plugin may call over `wasi:http`, and the credentials added to them.
+    pub fn http(mut self, grant: Arc<http::HttpGrant>) -> Self {
+        self.grant = grant;
         self
     }
 
@@ -87,6 +99,7 @@ impl StateBuilder {
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),
             limiter: CallLimiter::new(self.memory_bytes),
+            http: http::HttpContext::new(self.plugin, self.grant),
         }
     }
 }
@@ -109,6 +122,16 @@ impl WasiView for PluginState {
     }
 }
 
+impl wasmtime_wasi_http::WasiHttpView for PluginState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
+        }
+    }
+}
+
 impl types::Host for PluginState {}
 
 /// A linker with WASI (checked per world before linking, see [`crate::plugin::world`]) and the
@@ -116,6 +139,7 @@ impl types::Host for PluginState {}
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     Source::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
     Ok(linker)
 }

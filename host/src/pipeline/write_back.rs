@@ -1,0 +1,397 @@
+//! Write-back: a completed task's result, filtered by its worker's policies, written to the
+//! provider its event came from by the responder plugin of that name (reference section 8).
+//!
+//! A completed event task's write-back is `pending` from the moment it completes (the same
+//! database write), so nothing is lost to a crash: the loop here finds every pending write-back
+//! that is due, including those a crash interrupted. Each try passes the task's id as the
+//! responder's marker, which the responder leaves on what it posts and looks for before posting,
+//! so a try repeated after a crash never posts twice. Retryable failures (rate limits, 5xx,
+//! timeouts) are retried with backoff; after [`MAX_ATTEMPTS`] tries, or at once for a failure
+//! a retry cannot fix, the write-back is `failed` and its event `write_back_failed`, until an
+//! operator retries it (`mecha tasks retry`, `POST /task/{id}/retry`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::backoff::{Backoff, jitter_unit};
+use super::policy_chain::{self, Decision};
+use super::process::finish_event;
+use crate::config::secrets::Secrets;
+use crate::config::server::{ResponderConfig, ServerConfig, TokenAuth};
+use crate::plugin::PluginRegistry;
+use crate::plugin::host::http::{Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin};
+use crate::plugin::limits::Limits;
+use crate::plugin::loader::Runner;
+use crate::plugin::responder::{ResponderCall, ResponderPlugin};
+use crate::redact::Redactor;
+use crate::store::{
+    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, timestamp,
+};
+use crate::worker::registry::Workers;
+use crate::worker::result::parse_result;
+
+/// 5 tries, as the Go mecha's write-back retry allows before giving up.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// 60 s per write-back call: several API requests, each allowed 30 s to answer.
+const RESPONDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// 64 due write-backs per scan.
+const DUE_BATCH: u32 = 64;
+
+/// Where a source's events are written back to.
+enum Destination {
+    Ready {
+        plugin: Arc<ResponderPlugin>,
+        call: ResponderCall,
+    },
+    /// The responder exists but cannot run; write-backs to it are skipped, saying why.
+    Unconfigured(String),
+}
+
+pub struct WriteBacks {
+    store: Arc<dyn Store>,
+    workers: Arc<Workers>,
+    registry: Arc<PluginRegistry>,
+    config: ServerConfig,
+    /// By source instance name.
+    destinations: BTreeMap<String, Arc<Destination>>,
+    redactor: Redactor,
+    backoff: Backoff,
+    /// Tasks whose write-back is being tried, so the scan never runs one twice at once.
+    in_flight: Mutex<HashSet<TaskId>>,
+}
+
+impl WriteBacks {
+    pub fn new(
+        store: Arc<dyn Store>,
+        workers: Arc<Workers>,
+        registry: Arc<PluginRegistry>,
+        config: ServerConfig,
+        secrets: &Secrets,
+        redactor: Redactor,
+        backoff: Backoff,
+    ) -> WriteBacks {
+        let destinations = destinations(&registry, &config, secrets);
+        WriteBacks {
+            store,
+            workers,
+            registry,
+            config,
+            destinations,
+            redactor,
+            backoff,
+            in_flight: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Tries every write-back that is due; returns how many were tried.
+    pub async fn run_due(self: &Arc<Self>) -> Result<usize, store::Error> {
+        let due = self
+            .store
+            .due_write_backs(timestamp::now_ms(), DUE_BATCH)
+            .await?;
+        let mut tried = 0;
+        for task in due {
+            if !lock(&self.in_flight).insert(task.id.clone()) {
+                continue;
+            }
+            tried += 1;
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.write_back(&task).await;
+                lock(&this.in_flight).remove(&task.id);
+            });
+        }
+        Ok(tried)
+    }
+
+    /// One try at writing back `task`'s result, recorded with the task and in the audit trail.
+    async fn write_back(&self, task: &TaskRecord) {
+        let outcome = self.attempt(task).await;
+        let (decision, result) = match outcome {
+            Attempt::Done { decision } => (decision, Ok(())),
+            Attempt::Failed {
+                decision,
+                error,
+                retryable,
+            } => (decision, Err((error, retryable))),
+        };
+        let decision_json = decision.as_ref().map(Decision::to_json).unwrap_or_default();
+        let change = match result {
+            Ok(()) => WriteBack::Done {
+                decision: decision_json,
+            },
+            Err((error, retryable)) => {
+                let error = self.redactor.redact(&error).into_owned();
+                let attempt = task.write_back_attempts + 1;
+                let entry = entry(task, "writeback.failed")
+                    .outcome(AuditOutcome::Fail)
+                    .attempt(attempt)
+                    .error(&error);
+                if retryable && attempt < MAX_ATTEMPTS {
+                    let delay = self.backoff.delay(attempt, None, jitter_unit());
+                    let next_at =
+                        timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    self.store.record_detached(
+                        entry
+                            .outcome(AuditOutcome::Retry)
+                            .detail(serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 })),
+                    );
+                    WriteBack::Retry {
+                        decision: decision_json,
+                        next_at,
+                        error,
+                    }
+                } else {
+                    let error = if retryable {
+                        format!("retries exhausted after {attempt} attempts: {error}")
+                    } else {
+                        error
+                    };
+                    self.store.record_detached(entry);
+                    WriteBack::Failed {
+                        decision: decision_json,
+                        error,
+                    }
+                }
+            }
+        };
+        if let Err(err) = self.store.record_write_back(&task.id, change).await {
+            tracing::warn!(task = %task.id, error = %err, "could not record a write-back");
+            return;
+        }
+        if let Some(event) = &task.event_id
+            && let Err(err) = finish_event(self.store.as_ref(), event).await
+        {
+            tracing::warn!(event = %event, error = %err, "could not finish an event");
+        }
+    }
+
+    async fn attempt(&self, task: &TaskRecord) -> Attempt {
+        let done = |decision| Attempt::Done { decision };
+        let Some(event_id) = &task.event_id else {
+            return done(None);
+        };
+        let event = match self.store.get(event_id).await {
+            Ok(Some(event)) => event,
+            // Pruned by retention: there is nothing left to answer.
+            Ok(None) => return done(None),
+            Err(err) => return Attempt::retry(None, err.to_string()),
+        };
+        let Some(proposed) = parse_result(&task.result) else {
+            // Not a result object: the task succeeded, there is nothing to write back.
+            return done(None);
+        };
+        let policy = match self.workers.get(&task.worker_name).await {
+            Ok(worker) => worker.and_then(|worker| worker.def.policy.clone()),
+            Err(err) => return Attempt::retry(None, err.to_string()),
+        };
+        let stored = policy_chain::stored_event(&event);
+        let (allowed, decision) = policy_chain::apply(
+            &self.registry,
+            &self.config,
+            policy.as_ref(),
+            &stored,
+            policy_chain::task_result(&proposed),
+        )
+        .await;
+        self.store.record_detached(
+            entry(task, "policy.applied")
+                .outcome(if decision.denied_any() {
+                    AuditOutcome::Deny
+                } else {
+                    AuditOutcome::Ok
+                })
+                .detail(serde_json::to_value(&decision).unwrap_or_default()),
+        );
+        let decision = Some(decision);
+        let (plugin, call) = match self.destinations.get(&event.source).map(Arc::as_ref) {
+            Some(Destination::Ready { plugin, call }) => (plugin, call),
+            Some(Destination::Unconfigured(reason)) => {
+                self.store.record_detached(
+                    entry(task, "writeback.skipped")
+                        .outcome(AuditOutcome::Skip)
+                        .detail(serde_json::json!({ "reason": reason })),
+                );
+                return done(decision);
+            }
+            // No responder for this source (e.g. a generic webhook): nowhere to write.
+            None => return done(decision),
+        };
+        match plugin
+            .respond(call, &stored, &allowed, task.id.as_str())
+            .await
+        {
+            Ok(Ok(receipt)) => {
+                let actions: Vec<serde_json::Value> = receipt
+                    .actions
+                    .iter()
+                    .map(|action| {
+                        serde_json::json!({ "action": action.action, "reference": action.reference })
+                    })
+                    .collect();
+                self.store.record_detached(
+                    entry(task, "writeback.done").detail(
+                        serde_json::json!({ "responder": plugin.name(), "actions": actions }),
+                    ),
+                );
+                done(decision)
+            }
+            Ok(Err(refused)) => Attempt::Failed {
+                decision,
+                error: format!("{}: {}", plugin.name(), refused.message),
+                retryable: refused.retryable,
+            },
+            // A crash or a deadline may be the provider's slowness: worth another try.
+            Err(err) => Attempt::retry(decision, err.to_string()),
+        }
+    }
+}
+
+/// How one try went.
+enum Attempt {
+    Done {
+        decision: Option<Decision>,
+    },
+    Failed {
+        decision: Option<Decision>,
+        error: String,
+        retryable: bool,
+    },
+}
+
+impl Attempt {
+    fn retry(decision: Option<Decision>, error: String) -> Attempt {
+        Attempt::Failed {
+            decision,
+            error,
+            retryable: true,
+        }
+    }
+}
+
+fn entry(task: &TaskRecord, action: &str) -> AuditEntry {
+    let entry = AuditEntry::new(&task.trace_id, action)
+        .task(&task.id)
+        .worker(&task.worker_name);
+    match &task.event_id {
+        Some(event) => entry.event(event),
+        None => entry,
+    }
+}
+
+/// Each source's responder, ready with its grant, or why it cannot run.
+fn destinations(
+    registry: &PluginRegistry,
+    config: &ServerConfig,
+    secrets: &Secrets,
+) -> BTreeMap<String, Arc<Destination>> {
+    let mut destinations = BTreeMap::new();
+    for loaded in registry.iter() {
+        let Runner::Responder(plugin) = &loaded.runner else {
+            continue;
+        };
+        let name = loaded.info.name.as_str();
+        let settings = config.responder(name);
+        let sources = settings
+            .sources
+            .clone()
+            .unwrap_or_else(|| vec![name.to_owned()]);
+        let destination = Arc::new(destination(
+            plugin.clone(),
+            name,
+            &settings,
+            loaded.info.hosts.first().map(String::as_str),
+            secrets,
+        ));
+        if let Destination::Unconfigured(reason) = destination.as_ref() {
+            tracing::info!(responder = %name, %reason, "write-back disabled");
+        }
+        for source in sources {
+            destinations.insert(source, destination.clone());
+        }
+    }
+    destinations
+}
+
+fn destination(
+    plugin: Arc<ResponderPlugin>,
+    name: &str,
+    config: &ResponderConfig,
+    default_api: Option<&str>,
+    secrets: &Secrets,
+) -> Destination {
+    let from_env = (name == "github")
+        .then(|| std::env::var("GITHUB_API_URL").ok())
+        .flatten()
+        .filter(|url| !url.is_empty());
+    let Some(api_url) = config
+        .api_url
+        .clone()
+        .or(from_env)
+        .or_else(|| default_api.map(str::to_owned))
+    else {
+        return Destination::Unconfigured(format!("set responders.{name}.api_url in config.yml"));
+    };
+    let origin = match Origin::parse(&api_url) {
+        Ok(origin) => origin,
+        Err(reason) => {
+            return Destination::Unconfigured(format!("responders.{name}.api_url: {reason}"));
+        }
+    };
+    let Some(token) = secrets.for_source(name).remove("token") else {
+        return Destination::Unconfigured(format!(
+            "no token: set {name}.token in secrets.yml to write results back"
+        ));
+    };
+    let auth = config.auth.unwrap_or(if name == "gitlab" {
+        TokenAuth::PrivateToken
+    } else {
+        TokenAuth::Bearer
+    });
+    let (header, value) = match auth {
+        TokenAuth::Bearer => (
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", token.expose()),
+        ),
+        TokenAuth::PrivateToken => (
+            http::HeaderName::from_static("private-token"),
+            token.expose().to_owned(),
+        ),
+    };
+    let mut settings = config.settings.clone();
+    settings.insert("api_url".to_owned(), api_url);
+    let defaults = Limits::default();
+    Destination::Ready {
+        plugin,
+        call: ResponderCall {
+            settings: Arc::new(settings),
+            grant: Arc::new(HttpGrant {
+                origins: vec![origin.clone()],
+                credentials: vec![Credential {
+                    origin,
+                    header,
+                    value: crate::config::secrets::Secret::new(value),
+                }],
+                allow_private: config.allow_private_network,
+                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            }),
+            limits: Limits {
+                timeout: config
+                    .timeout_ms
+                    .map_or(RESPONDER_TIMEOUT, Duration::from_millis),
+                memory_mib: config.memory_mib.unwrap_or(defaults.memory_mib),
+                fuel: None,
+            },
+        },
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match mutex.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

@@ -1,0 +1,364 @@
+//! From a worker's result to the provider: the worker's policies (the bundled `rules` plugin,
+//! chained with others), the decision stored with the task and audited, and the allowed actions
+//! written back by the responder plugins to stand-ins for the GitHub and GitLab APIs.
+
+use std::time::Duration;
+
+use crate::support::daemon::{Daemon, GITHUB_SECRET, Home, get_json, send_github, wait_tasks};
+use crate::support::fixtures;
+use crate::support::forge::{Fault, GitHub};
+use crate::support::worker::{Answer, TestWorker};
+
+/// Retries in milliseconds, so the tests do not wait for production delays.
+const FAST: &str =
+    "dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n";
+
+/// A result with every action, as an agent might propose it.
+fn full_result() -> String {
+    serde_json::json!({
+        "output": "reviewed",
+        "comment": { "body": "Looks good overall, but the error handling in the parser needs work." },
+        "labels": { "add": ["bug", "WontFix"], "remove": ["triage"] },
+        "status": { "state": "success", "description": "review passed" },
+        "commit": { "message": "Fix typo", "diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-teh\n+the\n" },
+        "metadata": { "model": "test", "input_tokens": 12 }
+    })
+    .to_string()
+}
+
+/// Adds and starts a live worker answering every task with `result`, under `policy` (YAML
+/// lines indented for the worker's top level, or empty).
+async fn worker_with_policy(home: &Home, name: &str, result: String, policy: &str) -> TestWorker {
+    let worker = TestWorker::scripted(Vec::new(), Answer::Ok(result)).await;
+    let yaml = format!(
+        "name: {name}\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\n{policy}",
+        worker.endpoint
+    );
+    let path = home.path().join(format!("{name}.yaml"));
+    std::fs::write(&path, yaml).expect("worker file");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
+    assert!(ok, "worker add: {stderr}");
+    let (ok, _, stderr) = home.mecha(&["worker", "start", name]);
+    assert!(ok, "worker start: {stderr}");
+    worker
+}
+
+/// Waits until the task of `event_id` has its write-back in `state`; returns the task.
+async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_json::Value {
+    let mut task = serde_json::Value::Null;
+    for _ in 0..500 {
+        let tasks = wait_tasks(daemon, &format!("event={event_id}&state=completed"), 1).await;
+        task = tasks[0].clone();
+        if task["write_back"] == state {
+            return task;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("write-back never reached {state}: {task}\n{}", daemon.log());
+}
+
+fn reasons(decision: &serde_json::Value, side: &str) -> Vec<String> {
+    decision[side]
+        .as_array()
+        .map(|verdicts| {
+            verdicts
+                .iter()
+                .filter_map(|verdict| verdict["reason"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rules_policy_filters_a_result_and_its_decision_is_stored_and_audited() {
+    let home = Home::new(FAST);
+    let _worker = worker_with_policy(
+        &home,
+        "reviewer",
+        full_result(),
+        "policy:\n  comment: {allow: true, max_length: 40}\n  labels: {allow: true, blocked: [wontfix]}\n  commit: {allow: false}\n  metadata: {allow: false}\n",
+    )
+    .await;
+    let daemon = Daemon::start(&home);
+    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let (status, event) = send_github(&daemon, "pull_request", "policy-1", &body).await;
+    assert_eq!(status, 202, "{event}");
+    let event_id = event["id"].as_str().expect("id");
+
+    let task = wait_write_back(&daemon, event_id, "done").await;
+    let decision = &task["decision"];
+    assert_eq!(decision["policies"], serde_json::json!(["rules"]));
+    assert_eq!(
+        reasons(decision, "allowed"),
+        ["comment (truncated)", "labels", "status: no rule"],
+        "{decision}"
+    );
+    assert_eq!(
+        reasons(decision, "denied"),
+        [
+            "label add \"WontFix\": blocked by policy",
+            "commit: blocked by policy",
+            "metadata: redacted by policy"
+        ],
+        "{decision}"
+    );
+    let (_, logs) = get_json(
+        &daemon,
+        &format!("/logs?trace={event_id}&action=policy.applied"),
+    )
+    .await;
+    let records = logs.as_array().expect("records");
+    assert_eq!(records.len(), 1, "{logs}");
+    assert_eq!(records[0]["outcome"], "deny");
+    assert_eq!(records[0]["detail"]["denied"], decision["denied"]);
+    // Nothing to write back to (no GitHub token configured), so the event is complete.
+    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
+    assert_eq!(event["state"], "completed", "{event}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_naming_a_missing_policy_denies_everything_and_says_why() {
+    let home = Home::new(FAST);
+    let _worker = worker_with_policy(
+        &home,
+        "guarded",
+        full_result(),
+        "policy:\n  - plugin: rules\n    config: {}\n  - plugin: no-such-guard\n",
+    )
+    .await;
+    let daemon = Daemon::start(&home);
+    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let (status, event) = send_github(&daemon, "pull_request", "policy-2", &body).await;
+    assert_eq!(status, 202, "{event}");
+    let event_id = event["id"].as_str().expect("id");
+    let task = wait_write_back(&daemon, event_id, "done").await;
+    let decision = &task["decision"];
+    assert_eq!(
+        decision["policies"],
+        serde_json::json!(["rules", "no-such-guard"])
+    );
+    assert!(reasons(decision, "allowed").is_empty(), "{decision}");
+    let denied = reasons(decision, "denied");
+    assert_eq!(denied.len(), 5, "every action is denied: {denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|reason| reason.contains("policy plugin no-such-guard is not installed")),
+        "{denied:?}"
+    );
+}
+
+/// The GitHub token the tests configure: a canary that must never show anywhere.
+const GITHUB_TOKEN: &str = "ghp_canaryTokenNeverShown0123456789abcd";
+
+/// A home whose daemon writes GitHub results back to `github` (the stand-in) with
+/// [`GITHUB_TOKEN`].
+fn github_home(github: &GitHub) -> Home {
+    let home = Home::new(&format!(
+        "{FAST}responders:\n  github:\n    api_url: {}\n",
+        github.base
+    ));
+    home.write_secrets(&format!(
+        "github:\n  webhook_secret: {GITHUB_SECRET}\n  token: {GITHUB_TOKEN}\n"
+    ));
+    home
+}
+
+/// Sends the `pull_request.opened` fixture (Codertocat/Hello-World#2) as `delivery`.
+async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
+    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let (status, event) = send_github(daemon, "pull_request", delivery, &body).await;
+    assert_eq!(status, 202, "{event}");
+    event["id"].as_str().expect("id").to_owned()
+}
+
+/// Fails the test if [`GITHUB_TOKEN`] shows in the daemon's log, audit trail or API answers.
+async fn assert_token_never_shown(daemon: &Daemon, event_id: &str) {
+    let (_, logs) = get_json(daemon, &format!("/logs?trace={event_id}")).await;
+    let (_, tasks) = get_json(daemon, &format!("/tasks?event={event_id}")).await;
+    let (_, workers) = get_json(daemon, "/workers").await;
+    let (_, event) = get_json(daemon, &format!("/event/{event_id}")).await;
+    for (what, text) in [
+        ("log", daemon.log()),
+        ("audit", logs.to_string()),
+        ("tasks", tasks.to_string()),
+        ("workers", workers.to_string()),
+        ("event", event.to_string()),
+    ] {
+        assert!(
+            !text.contains(GITHUB_TOKEN),
+            "the token shows in the {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_actions_reach_github_with_the_token_added_by_the_host() {
+    let github = GitHub::start(GITHUB_TOKEN).await;
+    github.seed_label("Codertocat", "Hello-World", 2, "triage");
+    let home = github_home(&github);
+    let _worker = worker_with_policy(
+        &home,
+        "reviewer",
+        full_result(),
+        "policy:\n  labels: {allow: true, blocked: [wontfix]}\n  metadata: {allow: false}\n",
+    )
+    .await;
+    let daemon = Daemon::start(&home);
+    let event_id = open_pull_request(&daemon, "write-back-1").await;
+    let task = wait_write_back(&daemon, &event_id, "done").await;
+
+    let comments = github.comments("Codertocat", "Hello-World", 2);
+    assert_eq!(
+        comments.len(),
+        2,
+        "the comment and the suggested commit: {comments:?}"
+    );
+    assert!(
+        comments[0].starts_with("Looks good overall")
+            && comments[0].contains(&format!(
+                "<!-- mecha:{}:comment -->",
+                task["id"].as_str().expect("id")
+            )),
+        "{comments:?}"
+    );
+    assert!(
+        comments[1].starts_with("**Suggested commit:** Fix typo\n\n```diff\n"),
+        "{comments:?}"
+    );
+    assert_eq!(github.labels("Codertocat", "Hello-World", 2), ["bug"]);
+    let sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    let statuses = github.statuses("Codertocat", "Hello-World", sha);
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(statuses[0]["state"], "success");
+    assert_eq!(statuses[0]["context"], "mecha");
+
+    // Every request carried the host's credential and GitHub's headers; none was refused.
+    let requests = github.requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_eq!(
+            request.header("authorization"),
+            Some(format!("Bearer {GITHUB_TOKEN}").as_str()),
+            "{} {}",
+            request.method,
+            request.path
+        );
+        assert!(request.header("user-agent").is_some());
+        assert!(
+            request
+                .status
+                .is_some_and(|status| status < 400 || request.method == "DELETE"),
+            "{} {} → {:?}",
+            request.method,
+            request.path,
+            request.status
+        );
+    }
+    let (_, done) = get_json(
+        &daemon,
+        &format!("/logs?trace={event_id}&action=writeback.done"),
+    )
+    .await;
+    assert_eq!(done.as_array().map(Vec::len), Some(1), "{done}");
+    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
+    assert_eq!(event["state"], "completed");
+    assert_token_never_shown(&daemon, &event_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_errors_are_retried_and_a_dead_letter_can_be_retried_by_hand() {
+    let github = GitHub::start(GITHUB_TOKEN).await;
+    let home = github_home(&github);
+    let result = serde_json::json!({ "comment": { "body": "hello" } }).to_string();
+    let _worker = worker_with_policy(&home, "commenter", result, "").await;
+    // A 502, then a rate limit: both retried, and the comment is posted once.
+    github.fail_next("POST", "/comments", Fault::Status(502), 1);
+    github.fail_next("POST", "/comments", Fault::RateLimited, 1);
+    let daemon = Daemon::start(&home);
+    let event_id = open_pull_request(&daemon, "write-back-2").await;
+    wait_write_back(&daemon, &event_id, "done").await;
+    assert_eq!(github.comments("Codertocat", "Hello-World", 2).len(), 1);
+    let (_, retries) = get_json(
+        &daemon,
+        &format!("/logs?trace={event_id}&action=writeback.failed"),
+    )
+    .await;
+    let outcomes: Vec<&str> = retries
+        .as_array()
+        .expect("records")
+        .iter()
+        .filter_map(|record| record["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes, ["retry", "retry"], "{retries}");
+
+    // A 404 cannot be fixed by retrying: dead-lettered at once, the event says so.
+    github.fail_next("POST", "/comments", Fault::Status(404), 1);
+    let event_id = open_pull_request(&daemon, "write-back-3").await;
+    let task = wait_write_back(&daemon, &event_id, "failed").await;
+    assert!(
+        task["write_back_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("404")),
+        "{task}"
+    );
+    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
+    assert_eq!(event["state"], "write_back_failed");
+
+    // The operator retries it from the CLI; the daemon writes it back and the event completes.
+    let id = task["id"].as_str().expect("id");
+    let (ok, stdout, stderr) = home.mecha(&["tasks", "retry", id]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.is_empty());
+    wait_write_back(&daemon, &event_id, "done").await;
+    for _ in 0..100 {
+        let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
+        if event["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
+    assert_eq!(event["state"], "completed");
+    assert_eq!(github.comments("Codertocat", "Hello-World", 2).len(), 2);
+    assert_token_never_shown(&daemon, &event_id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_the_middle_of_a_write_back_never_posts_a_comment_twice() {
+    let github = GitHub::start(GITHUB_TOKEN).await;
+    let home = github_home(&github);
+    let result = serde_json::json!({
+        "comment": { "body": "only once" },
+        "labels": { "add": ["reviewed"] }
+    })
+    .to_string();
+    let _worker = worker_with_policy(&home, "once", result, "").await;
+    // The comment goes through; the labels call then hangs, and the daemon dies meanwhile.
+    github.fail_next("POST", "/labels", Fault::Hang(Duration::from_secs(30)), 1);
+    let daemon = Daemon::start(&home);
+    let event_id = open_pull_request(&daemon, "write-back-4").await;
+    for _ in 0..500 {
+        if github
+            .requests()
+            .iter()
+            .any(|request| request.method == "POST" && request.path.ends_with("/labels"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(github.comments("Codertocat", "Hello-World", 2).len(), 1);
+    daemon.kill();
+
+    let daemon = Daemon::start(&home);
+    wait_write_back(&daemon, &event_id, "done").await;
+    let comments = github.comments("Codertocat", "Hello-World", 2);
+    assert_eq!(
+        comments.len(),
+        1,
+        "the comment is not posted again: {comments:?}"
+    );
+    assert!(comments[0].starts_with("only once"), "{comments:?}");
+    assert_eq!(github.labels("Codertocat", "Hello-World", 2), ["reviewed"]);
+}
