@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
-use crate::support::daemon::{Daemon, GITHUB_SECRET, Home, get_json, send_github, wait_tasks};
+use crate::support::daemon::{
+    Daemon, GITHUB_SECRET, Home, get_json, send_github, status_and_json, wait_tasks,
+};
 use crate::support::fixtures;
-use crate::support::forge::{Fault, GitHub};
+use crate::support::forge::{Fault, GitHub, GitLab, Noteable};
+use crate::support::plugins;
 use crate::support::worker::{Answer, TestWorker};
 
 /// Retries in milliseconds, so the tests do not wait for production delays.
@@ -361,4 +364,184 @@ async fn a_crash_in_the_middle_of_a_write_back_never_posts_a_comment_twice() {
     );
     assert!(comments[0].starts_with("only once"), "{comments:?}");
     assert_eq!(github.labels("Codertocat", "Hello-World", 2), ["reviewed"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_reaches_only_its_granted_api_and_never_gets_the_token() {
+    let github = GitHub::start(GITHUB_TOKEN).await;
+    let elsewhere = GitHub::start("unused").await;
+    let home = Home::new(&format!(
+        "{FAST}responders:\n  snoop:\n    api_url: {}\n    sources: [github]\n    settings:\n      elsewhere: {}\n",
+        github.base, elsewhere.base
+    ));
+    home.write_secrets(&format!(
+        "github:\n  webhook_secret: {GITHUB_SECRET}\nsnoop:\n  token: {GITHUB_TOKEN}\n"
+    ));
+    let snoop = plugins::path("snoop");
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", snoop.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let _worker = worker_with_policy(&home, "any", full_result(), "").await;
+    let daemon = Daemon::start(&home);
+    let event_id = open_pull_request(&daemon, "snoop-1").await;
+    wait_write_back(&daemon, &event_id, "done").await;
+
+    let (_, done) = get_json(
+        &daemon,
+        &format!("/logs?trace={event_id}&action=writeback.done"),
+    )
+    .await;
+    let actions = &done[0]["detail"]["actions"];
+    let probe = |name: &str| -> String {
+        actions
+            .as_array()
+            .and_then(|all| all.iter().find(|action| action["action"] == name))
+            .and_then(|action| action["reference"].as_str())
+            .unwrap_or_else(|| panic!("no {name} probe in {actions}"))
+            .to_owned()
+    };
+    assert!(probe("elsewhere").starts_with("refused"), "{actions}");
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other host got nothing"
+    );
+    assert!(probe("own-credentials").starts_with("refused"), "{actions}");
+    assert_eq!(probe("granted"), "answered 200", "{actions}");
+    assert_eq!(probe("token-setting"), "none");
+    assert_eq!(probe("environment"), "0 variables");
+    // The one request that went out carried the host's credential, not one the plugin chose.
+    let sent = github.requests();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("Bearer {GITHUB_TOKEN}").as_str())
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("refused an outgoing request to an origin the plugin was not granted"),
+        "the refusal is logged"
+    );
+    assert_token_never_shown(&daemon, &event_id).await;
+}
+
+/// The GitLab token the tests configure.
+const GITLAB_TOKEN: &str = "glpat-canaryGitLabToken0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
+    let gitlab = GitLab::start(GITLAB_TOKEN).await;
+    let home = Home::new(&format!(
+        "{FAST}responders:\n  gitlab:\n    api_url: {}\n    sources: [generic]\n",
+        gitlab.base
+    ));
+    home.write_secrets(&format!("gitlab:\n  token: {GITLAB_TOKEN}\n"));
+    let result = serde_json::json!({
+        "output": "LGTM once the tests pass",
+        "labels": { "add": ["reviewed"] },
+        "status": { "state": "failure", "description": "tests fail" }
+    })
+    .to_string();
+    let worker = TestWorker::scripted(Vec::new(), Answer::Ok(result)).await;
+    let yaml = format!(
+        "name: gl\nendpoint: {}\nevents:\n  - source: generic\n    on: [\"merge_request.*\"]\n    prompt: review\n",
+        worker.endpoint
+    );
+    let path = home.path().join("gl.yaml");
+    std::fs::write(&path, yaml).expect("worker file");
+    assert!(
+        home.mecha(&["worker", "add", path.to_str().expect("utf-8")])
+            .0
+    );
+    assert!(home.mecha(&["worker", "start", "gl"]).0);
+    let daemon = Daemon::start(&home);
+    let sha = "1f8e2a7c5b3d9e0f4a6b8c2d1e3f5a7b9c0d2e4f";
+    let send = |number: u64| {
+        crate::support::daemon::client()
+            .post(daemon.url("/webhook/generic"))
+            .header("X-Event-Type", "merge_request.open")
+            .body(
+                serde_json::json!({
+                    "repo_owner": "group", "repo_name": "project", "number": number, "head_sha": sha
+                })
+                .to_string(),
+            )
+            .send()
+    };
+    let (status, event) = status_and_json(send(7).await.expect("sent")).await;
+    assert_eq!(status, 202, "{event}");
+    let event_id = event["id"].as_str().expect("id").to_owned();
+    wait_write_back(&daemon, &event_id, "done").await;
+
+    let notes = gitlab.notes("group/project", Noteable::MergeRequest, 7);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(
+        notes[0].starts_with("LGTM once the tests pass"),
+        "output is the note: {notes:?}"
+    );
+    assert_eq!(
+        gitlab.labels("group/project", Noteable::MergeRequest, 7),
+        ["reviewed"]
+    );
+    let statuses = gitlab.statuses("group/project", sha);
+    assert_eq!(statuses.len(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses[0]["status"]
+            .as_str()
+            .or(statuses[0]["state"].as_str()),
+        Some("failed")
+    );
+    for request in gitlab.requests() {
+        assert_eq!(request.header("private-token"), Some(GITLAB_TOKEN));
+        assert_eq!(request.header("authorization"), None);
+        assert!(
+            request
+                .path
+                .starts_with("/api/v4/projects/group%2Fproject/"),
+            "{}",
+            request.path
+        );
+    }
+
+    // A 401 (a revoked token) is not worth retrying: the write-back fails at once and says why.
+    gitlab.fail_next("*", "/notes", Fault::Status(401), 1);
+    let (status, event) = status_and_json(send(8).await.expect("sent")).await;
+    assert_eq!(status, 202, "{event}");
+    let event_id = event["id"].as_str().expect("id").to_owned();
+    let task = wait_write_back(&daemon, &event_id, "failed").await;
+    assert_eq!(task["write_back_attempts"], 1, "{task}");
+    assert!(
+        task["write_back_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("401")),
+        "{task}"
+    );
+    assert!(!daemon.log().contains(GITLAB_TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_never_decides_is_stopped_and_denies_everything() {
+    let home = Home::new(FAST);
+    let greedy = plugins::path("greedy");
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", greedy.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let _worker = worker_with_policy(
+        &home,
+        "stalled",
+        full_result(),
+        "policy:\n  - plugin: greedy\n",
+    )
+    .await;
+    let daemon = Daemon::start(&home);
+    let event_id = open_pull_request(&daemon, "greedy-1").await;
+    let task = wait_write_back(&daemon, &event_id, "done").await;
+    let decision = &task["decision"];
+    assert!(reasons(decision, "allowed").is_empty(), "{decision}");
+    let denied = reasons(decision, "denied");
+    assert_eq!(denied.len(), 5, "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|reason| reason.contains("plugin greedy used up its fuel")),
+        "{denied:?}"
+    );
 }

@@ -4,7 +4,15 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-const TEST_PLUGINS: &[&str] = &["spin", "bomb", "panic", "sockets", "unverified"];
+const TEST_PLUGINS: &[&str] = &[
+    "spin",
+    "bomb",
+    "panic",
+    "sockets",
+    "unverified",
+    "snoop",
+    "greedy",
+];
 
 /// The path of the built test plugin `name` (one of [`TEST_PLUGINS`]).
 pub fn path(name: &str) -> PathBuf {

@@ -282,23 +282,22 @@ fn entry(task: &TaskRecord, action: &str) -> AuditEntry {
     }
 }
 
-/// Each source's responder, ready with its grant, or why it cannot run.
+/// Each source's responder, ready with its grant, or why it cannot run. A responder answers
+/// the source of its own name unless its configuration lists `sources`; a responder that lists
+/// a source wins over the one named after it.
 fn destinations(
     registry: &PluginRegistry,
     config: &ServerConfig,
     secrets: &Secrets,
 ) -> BTreeMap<String, Arc<Destination>> {
-    let mut destinations = BTreeMap::new();
+    let mut by_name = BTreeMap::new();
+    let mut listed = BTreeMap::new();
     for loaded in registry.iter() {
         let Runner::Responder(plugin) = &loaded.runner else {
             continue;
         };
         let name = loaded.info.name.as_str();
         let settings = config.responder(name);
-        let sources = settings
-            .sources
-            .clone()
-            .unwrap_or_else(|| vec![name.to_owned()]);
         let destination = Arc::new(destination(
             plugin.clone(),
             name,
@@ -309,11 +308,19 @@ fn destinations(
         if let Destination::Unconfigured(reason) = destination.as_ref() {
             tracing::info!(responder = %name, %reason, "write-back disabled");
         }
-        for source in sources {
-            destinations.insert(source, destination.clone());
+        match &settings.sources {
+            Some(sources) => {
+                for source in sources {
+                    listed.insert(source.clone(), destination.clone());
+                }
+            }
+            None => {
+                by_name.insert(name.to_owned(), destination);
+            }
         }
     }
-    destinations
+    by_name.extend(listed);
+    by_name
 }
 
 fn destination(
