@@ -154,7 +154,10 @@ async fn a_webhook_fans_out_to_every_matching_worker_with_its_prompt_and_context
                 "event.matched",
                 "task.created",
                 "task.sent",
-                "task.completed"
+                "task.completed",
+                "policy.applied",
+                // No GitHub token is configured, so there is nowhere to write to.
+                "writeback.skipped"
             ],
             "{worker}: {actions:?}"
         );
@@ -327,7 +330,7 @@ async fn exhausted_retries_dead_letter_and_tasks_retry_brings_it_back() {
     let (ok, _, stderr) = home.mecha(&["tasks", "retry", &id]);
     assert!(!ok);
     assert!(
-        stderr.contains("only failed tasks can be retried"),
+        stderr.contains("is completed; only failed tasks"),
         "{stderr}"
     );
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -185,6 +186,9 @@ fn timed(stats: &Stats, started: Instant) {
         .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
+// Each handler reads the request body, as the real API does: answering before the body is
+// read would make the server drop the connection mid-request.
+
 async fn list(State(stats): State<Arc<Stats>>) -> (StatusCode, &'static str) {
     let started = Instant::now();
     let reply = (StatusCode::OK, "[]");
@@ -192,7 +196,7 @@ async fn list(State(stats): State<Arc<Stats>>) -> (StatusCode, &'static str) {
     reply
 }
 
-async fn created(State(stats): State<Arc<Stats>>) -> (StatusCode, &'static str) {
+async fn created(State(stats): State<Arc<Stats>>, _body: Bytes) -> (StatusCode, &'static str) {
     let started = Instant::now();
     let reply = (
         StatusCode::CREATED,
@@ -202,7 +206,7 @@ async fn created(State(stats): State<Arc<Stats>>) -> (StatusCode, &'static str) 
     reply
 }
 
-async fn labels(State(stats): State<Arc<Stats>>) -> (StatusCode, &'static str) {
+async fn labels(State(stats): State<Arc<Stats>>, _body: Bytes) -> (StatusCode, &'static str) {
     let started = Instant::now();
     let reply = (StatusCode::OK, r#"[{"id":1,"name":"bug"}]"#);
     timed(&stats, started);

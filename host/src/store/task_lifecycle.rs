@@ -301,6 +301,73 @@ mod tests {
         tasks.into_iter().map(|task| task.id).collect()
     }
 
+    #[test]
+    fn a_write_back_is_due_with_its_completion_and_moves_only_from_pending() {
+        let (_dir, path, connection) = database();
+        let id = create(&connection, &path, "reviewer", 10);
+        apply(&connection, &path, id.clone(), TaskChange::Dispatch, 11).unwrap();
+        assert!(
+            due_write_backs(&connection, i64::MAX, 10)
+                .unwrap()
+                .is_empty()
+        );
+        let complete = TaskChange::Complete {
+            result: "{}".into(),
+        };
+        apply(&connection, &path, id.clone(), complete, 12).unwrap();
+        assert_eq!(read(&connection, &id).write_back, WriteBackState::Pending);
+        assert_eq!(
+            ids(due_write_backs(&connection, i64::MAX, 10).unwrap()),
+            [id.clone()]
+        );
+
+        let outcome = |change: WriteBack| TaskChange::WriteBack(WriteBackChange::Outcome(change));
+        let retry = WriteBack::Retry {
+            decision: r#"{"allowed":[]}"#.into(),
+            next_at: i64::MAX - 1,
+            error: "github: 502".into(),
+        };
+        apply(&connection, &path, id.clone(), outcome(retry), 13).unwrap();
+        let task = read(&connection, &id);
+        assert_eq!(
+            (task.write_back_attempts, task.write_back_error.as_str()),
+            (1, "github: 502")
+        );
+        assert!(
+            due_write_backs(&connection, 1_000, 10).unwrap().is_empty(),
+            "not due before its retry time"
+        );
+        let failed = WriteBack::Failed {
+            decision: r#"{"allowed":[]}"#.into(),
+            error: "github: 404".into(),
+        };
+        apply(&connection, &path, id.clone(), outcome(failed.clone()), 14).unwrap();
+        assert_eq!(read(&connection, &id).write_back, WriteBackState::Failed);
+        assert!(matches!(
+            apply(&connection, &path, id.clone(), outcome(failed), 15),
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+        let requeue = || TaskChange::WriteBack(WriteBackChange::Requeue);
+        apply(&connection, &path, id.clone(), requeue(), 16).unwrap();
+        let task = read(&connection, &id);
+        assert_eq!(
+            (task.write_back, task.write_back_attempts),
+            (WriteBackState::Pending, 0)
+        );
+        assert_eq!(task.decision, r#"{"allowed":[]}"#, "the decision is kept");
+        assert!(matches!(
+            apply(&connection, &path, id.clone(), requeue(), 17),
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+        let done = WriteBack::Done {
+            decision: r#"{"allowed":[1]}"#.into(),
+        };
+        apply(&connection, &path, id.clone(), outcome(done), 18).unwrap();
+        let task = read(&connection, &id);
+        assert_eq!(task.write_back, WriteBackState::Done);
+        assert_eq!(task.decision, r#"{"allowed":[1]}"#);
+    }
+
     #[tokio::test]
     async fn each_move_happens_once_and_only_from_its_state() {
         let dir = tempfile::tempdir().unwrap();

@@ -284,6 +284,11 @@ mod tests {
             "updated_at",
             "dispatched_at",
             "completed_at",
+            "write_back",
+            "write_back_attempts",
+            "write_back_next_at",
+            "write_back_error",
+            "decision",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -293,6 +298,9 @@ mod tests {
         assert_eq!(json["event_id"], serde_json::Value::Null);
         assert_eq!(json["next_retry_at"], serde_json::Value::Null);
         assert!(json["completed_at"].as_str().unwrap().ends_with('Z'));
+        // A direct task has nothing to write back, and no decision.
+        assert_eq!(json["write_back"], "none");
+        assert_eq!(json["decision"], serde_json::Value::Null);
 
         let plain = TaskRecord {
             result: "looks good".into(),
