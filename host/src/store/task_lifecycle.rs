@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(read(&connection, &id).write_back, WriteBackState::Pending);
         assert_eq!(
             ids(due_write_backs(&connection, i64::MAX, 10).unwrap()),
-            [id.clone()]
+            std::slice::from_ref(&id)
         );
 
         let outcome = |change: WriteBack| TaskChange::WriteBack(WriteBackChange::Outcome(change));
