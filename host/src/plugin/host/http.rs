@@ -365,6 +365,57 @@ mod tests {
         }
     }
 
+    fn body(size: usize) -> WasiBody {
+        http_body_util::Full::new(Bytes::from(vec![b'x'; size]))
+            .map_err(|never| match never {})
+            .boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn responses_past_the_cap_fail_instead_of_filling_memory() {
+        let capped = |size, limit| Capped {
+            inner: body(size),
+            left: limit,
+            limit,
+        };
+        let read = capped(64, 64).collect().await.expect("at the cap");
+        assert_eq!(read.to_bytes().len(), 64);
+        match capped(65, 64).collect().await {
+            Err(HttpError::HttpResponseBodySize(Some(64))) => {}
+            other => panic!("expected the size error, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[tokio::test]
+    async fn ungranted_origins_and_metadata_addresses_are_refused() {
+        let grant = HttpGrant {
+            origins: vec![Origin::parse("http://169.254.169.254").expect("origin")],
+            ..HttpGrant::none()
+        };
+        let request = |url: &str| {
+            http::Request::builder()
+                .uri(url)
+                .body(body(0))
+                .expect("request")
+        };
+        match send("test", &grant, request("http://127.0.0.1:9/x"), None).await {
+            Err(HttpError::HttpRequestDenied) => {}
+            other => panic!("expected a denial, got {:?}", other.map(|_| ())),
+        }
+        // Even granted, a cloud metadata address is never called.
+        match send(
+            "test",
+            &grant,
+            request("http://169.254.169.254/latest"),
+            None,
+        )
+        .await
+        {
+            Err(HttpError::DestinationIpProhibited) => {}
+            other => panic!("expected a prohibited address, got {:?}", other.map(|_| ())),
+        }
+    }
+
     #[test]
     fn public_and_private_addresses() {
         for public in ["140.82.112.6", "2606:4700::1111", "100.128.0.1"] {
