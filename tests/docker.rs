@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::support::daemon::{Daemon, Home, get_json, send_github, wait_tasks};
 use crate::support::docker::{self, IMAGE, containers_of, inspect};
 use crate::support::fixtures;
+use mecha::worker::docker::owner_id;
 
 /// Probes and retries in milliseconds, so the tests do not wait for production delays.
 const FAST: &str =
@@ -229,23 +230,37 @@ async fn a_disposable_worker_runs_each_task_in_a_container_that_is_then_removed(
         "no container before a task"
     );
 
-    // A container an earlier daemon left behind is removed at start.
-    docker::docker(&[
-        "create",
-        "--name",
-        "mecha-disposable-oneshot-leftover",
-        "--label",
-        "mecha.worker=oneshot",
-        "--label",
-        "mecha.lifecycle=disposable",
-        IMAGE,
-    ])
-    .expect("docker create");
+    // A container an earlier daemon of this home left behind is removed at start; one of
+    // another home's daemon on the same engine is not.
+    let owner = format!("mecha.owner={}", owner_id(home.path()));
+    for (name, owner) in [
+        ("mecha-disposable-oneshot-leftover", owner.as_str()),
+        (
+            "mecha-disposable-oneshot-foreign",
+            "mecha.owner=0000000000000000",
+        ),
+    ] {
+        docker::docker(&[
+            "create",
+            "--name",
+            name,
+            "--label",
+            "mecha.worker=oneshot",
+            "--label",
+            "mecha.lifecycle=disposable",
+            "--label",
+            owner,
+            IMAGE,
+        ])
+        .expect("docker create");
+    }
     let daemon = Daemon::start(&home);
-    assert!(
-        containers_of("oneshot").is_empty(),
-        "the left-over container is removed before the daemon is ready"
+    assert_eq!(
+        containers_of("oneshot"),
+        ["mecha-disposable-oneshot-foreign"],
+        "the left-over container is removed before the daemon is ready, the foreign one kept"
     );
+    docker::docker(&["rm", "--force", "mecha-disposable-oneshot-foreign"]).expect("docker rm");
 
     let body = fixtures::read("github", "pull_request__opened.payload.json");
     let (status, event) = send_github(&daemon, "pull_request", "docker-3", &body).await;

@@ -14,7 +14,7 @@ use crate::plugin::loader::Loader;
 use crate::plugin::{PluginRegistry, Runtime};
 use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
-use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine};
+use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine, owner_id};
 use crate::worker::registry::{Worker, Workers, process_environment};
 
 /// 5 s per network check: a worker or upstream slower than that to answer `/health` is a
@@ -91,6 +91,7 @@ impl Doctor {
                         let workers = Workers::new(store.clone(), process_environment());
                         let client = WorkerClient::new(redactor.clone());
                         let containers = Containers::new(
+                            owner_id(home.root()),
                             secrets.clone(),
                             HostUser::current(),
                             client.clone(),

@@ -14,7 +14,7 @@ use crate::config::secrets::Secrets;
 use crate::config::worker::{self as definitions, Lifecycle, WorkerKind};
 use crate::store::{AuditEntry, AuditLog, EventStore, SqliteStore, WorkerState, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
-use crate::worker::docker::{Containers, HostUser, LifecycleError, Timing};
+use crate::worker::docker::{Containers, HostUser, LifecycleError, Timing, owner_id};
 use crate::worker::registry::{Worker as RegisteredWorker, Workers, process_environment};
 use crate::worker::view::views;
 
@@ -266,6 +266,7 @@ fn managed(home: &Home) -> anyhow::Result<Containers> {
     let secrets = Secrets::load(&home.secrets_file())?;
     let redactor = redactor(home);
     Ok(Containers::new(
+        owner_id(home.root()),
         secrets,
         HostUser::current(),
         WorkerClient::new(redactor.clone()),

@@ -30,7 +30,7 @@ use crate::plugin::{PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, EventStore, SqliteStore, Store};
 use crate::worker::client::WorkerClient;
-use crate::worker::docker::{Containers, HostUser, Reconciler, Timing};
+use crate::worker::docker::{Containers, HostUser, Reconciler, Timing, owner_id};
 use crate::worker::registry::{Workers, process_environment};
 
 /// How long shutdown waits for tasks in flight to get their answers recorded. Tasks still
@@ -99,6 +99,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
     let client = WorkerClient::new(redactor.clone());
     let containers = Arc::new(Containers::new(
+        owner_id(home.root()),
         secrets.clone(),
         HostUser::current(),
         client.clone(),

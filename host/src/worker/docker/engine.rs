@@ -259,13 +259,14 @@ impl Engine {
         Ok(self.status(inspected))
     }
 
-    /// Ids and names of every container (running or not) carrying `label` (`key=value`).
-    pub async fn labelled(&self, label: &str) -> Result<Vec<(String, String)>, DockerError> {
+    /// Ids and names of every container (running or not) carrying all of `labels`
+    /// (`key=value` each).
+    pub async fn labelled(&self, labels: &[&str]) -> Result<Vec<(String, String)>, DockerError> {
         let options = ListContainersOptions {
             all: true,
             filters: Some(HashMap::from([(
                 "label".to_owned(),
-                vec![label.to_owned()],
+                labels.iter().map(|label| (*label).to_owned()).collect(),
             )])),
             ..Default::default()
         };

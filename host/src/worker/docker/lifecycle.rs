@@ -10,7 +10,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::container::{
-    AssemblyError, ContainerSpec, DISPOSABLE_FILTER, HostUser, assemble, persistent_name,
+    AssemblyError, ContainerSpec, DISPOSABLE_FILTER, HostUser, OWNER_LABEL, assemble,
+    persistent_name,
 };
 use super::engine::{self, DockerError, Engine};
 use crate::config::secrets::Secrets;
@@ -100,6 +101,8 @@ pub struct Running {
 
 /// Runs managed workers' containers. One per process; engines are connected once per address.
 pub struct Containers {
+    /// The [`owner_id`] of this daemon's home, put on every container it makes.
+    owner: String,
     secrets: Secrets,
     user: HostUser,
     client: WorkerClient,
@@ -109,7 +112,9 @@ pub struct Containers {
 }
 
 impl Containers {
+    /// `owner` is the [`owner_id`] of the mecha home.
     pub fn new(
+        owner: String,
         secrets: Secrets,
         user: HostUser,
         client: WorkerClient,
@@ -117,6 +122,7 @@ impl Containers {
         timing: Timing,
     ) -> Containers {
         Containers {
+            owner,
             secrets,
             user,
             client,
@@ -253,8 +259,9 @@ impl Containers {
         outcome
     }
 
-    /// Removes disposable containers left by an earlier daemon (it stopped mid-task) from
-    /// every engine in `docker`; returns how many were removed.
+    /// Removes disposable containers an earlier daemon of this home left behind (it stopped
+    /// mid-task) from every engine in `docker`; returns how many were removed. Containers of
+    /// other homes' daemons on the same engine are left alone.
     pub async fn remove_orphans<'a>(
         &self,
         docker: impl IntoIterator<Item = &'a DockerConfig>,
@@ -275,7 +282,8 @@ impl Containers {
                     continue;
                 }
             };
-            let orphans = match engine.labelled(DISPOSABLE_FILTER).await {
+            let owned = format!("{OWNER_LABEL}={}", self.owner);
+            let orphans = match engine.labelled(&[DISPOSABLE_FILTER, &owned]).await {
                 Ok(orphans) => orphans,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not list left-over disposable containers");
@@ -298,7 +306,9 @@ impl Containers {
         suffix: &str,
         progress: impl FnMut(u64, u64),
     ) -> Result<(Engine, ContainerSpec), LifecycleError> {
-        let spec = assemble(worker, &self.secrets, &self.user, suffix)?;
+        let mut spec = assemble(worker, &self.secrets, &self.user, suffix)?;
+        spec.labels
+            .insert(OWNER_LABEL.to_owned(), self.owner.clone());
         let engine = self.engine(spec.docker_host.as_deref()).await?;
         self.ensure_image(&engine, &spec.image, progress).await?;
         Ok((engine, spec))

@@ -10,7 +10,7 @@ pub mod engine;
 pub mod lifecycle;
 pub mod reconcile;
 
-pub use container::HostUser;
+pub use container::{HostUser, owner_id};
 pub use engine::{DockerError, Engine};
 pub use lifecycle::{Containers, LifecycleError, Running, Timing};
 pub use reconcile::Reconciler;
