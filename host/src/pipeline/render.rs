@@ -329,8 +329,6 @@ mod tests {
             state: EventState::Received,
             worker_name: String::new(),
             task_id: String::new(),
-            write_back_attempts: 0,
-            write_back_last_err: String::new(),
             created_at: 0,
             updated_at: 0,
         }

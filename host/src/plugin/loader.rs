@@ -116,8 +116,19 @@ impl Loader {
         wasm: &[u8],
         origin: Origin,
     ) -> Result<LoadedPlugin, Error> {
-        let engine = self.runtime.engine();
-        let component = self.cache.component(engine, label, wasm)?;
+        // Policies run on the fuel-metered engine; the world is read from the bytes first so
+        // that each component is compiled once, for the engine it runs on.
+        let metered = world::declared(wasm) == Some(World::Policy);
+        let (engine, cache, linker) = if metered {
+            (
+                self.runtime.fuel_engine(),
+                &self.fuel_cache,
+                &self.fuel_linker,
+            )
+        } else {
+            (self.runtime.engine(), &self.cache, &self.linker)
+        };
+        let component = cache.component(engine, label, wasm)?;
         let shape = world::inspect(engine, &component, label)?;
         let invalid = |err: wasmtime::Error| Error::Invalid {
             plugin: label.to_owned(),
@@ -127,28 +138,28 @@ impl Loader {
         let gate = self.runtime.gate().clone();
         let limits = Limits::default();
         let (info, runner) = match shape.world {
+            World::Policy if !metered => {
+                return Err(Error::Invalid {
+                    plugin: label.to_owned(),
+                    reason: "its exports could not be read before compiling it".to_owned(),
+                });
+            }
             World::Source => {
-                let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
                 let plugin = SourcePlugin::new(name, SourcePre::new(pre).map_err(invalid)?, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Source(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)
             }
             World::Policy => {
-                // Compiled again for the fuel-metered engine, which policies run on.
-                let engine = self.runtime.fuel_engine();
-                let component = self.fuel_cache.component(engine, label, wasm)?;
-                let pre = self
-                    .fuel_linker
-                    .instantiate_pre(&component)
-                    .map_err(invalid)?;
+                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
                 let plugin = PolicyPlugin::new(name, PolicyPre::new(pre).map_err(invalid)?, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Policy(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)
             }
             World::Responder => {
-                let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
                 let pre = ResponderPre::new(pre).map_err(invalid)?;
                 let plugin = ResponderPlugin::new(name, pre, gate);
                 let info = described(label, plugin.describe(limits).await)?;

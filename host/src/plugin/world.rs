@@ -171,6 +171,22 @@ pub fn inspect(engine: &Engine, component: &Component, plugin: &str) -> Result<S
     Ok(shape)
 }
 
+/// The world `wasm` exports, read from its bytes without compiling it; `None` when it exports
+/// none (compiling it then says what is wrong).
+pub fn declared(wasm: &[u8]) -> Option<World> {
+    use wasmtime::wasmparser::{Parser, Payload};
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::ComponentExportSection(exports) = payload.ok()? {
+            for export in exports {
+                if let Some(shape) = exported_world(export.ok()?.name.name) {
+                    return Some(shape.world);
+                }
+            }
+        }
+    }
+    None
+}
+
 fn exported_world(export: &str) -> Option<Shape> {
     let (interface, version) = export.strip_prefix("mecha:plugin/")?.split_once('@')?;
     let world = World::ALL
@@ -205,6 +221,21 @@ fn parse(version: &str) -> Option<(u64, u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_world_is_read_from_the_bytes_of_every_bundled_plugin() {
+        let declared_by = |label: &str| {
+            let (_, wasm) = crate::plugin::bundled::BUNDLED
+                .iter()
+                .find(|(bundled, _)| *bundled == label)
+                .expect("bundled");
+            declared(wasm)
+        };
+        assert_eq!(declared_by("github.wasm"), Some(World::Source));
+        assert_eq!(declared_by("rules.wasm"), Some(World::Policy));
+        assert_eq!(declared_by("gitlab-responder.wasm"), Some(World::Responder));
+        assert_eq!(declared(b"not wasm"), None);
+    }
 
     #[test]
     fn versions_within_a_line_are_compatible() {

@@ -64,12 +64,6 @@ pub struct EventRecord {
     pub worker_name: String,
     /// The task made for the worker; empty before `dispatched`.
     pub task_id: String,
-    /// Failed write-back attempts so far. Not part of the API.
-    #[serde(skip)]
-    pub write_back_attempts: u32,
-    /// The last write-back error. Not part of the API.
-    #[serde(skip)]
-    pub write_back_last_err: String,
     /// Unix seconds; RFC 3339 in JSON.
     #[serde(serialize_with = "serialize_rfc3339")]
     pub created_at: i64,
@@ -133,8 +127,7 @@ fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::O
 
 /// Columns in the order [`decode`] reads them.
 const COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, raw, \
-                       state, worker_name, task_id, write_back_attempts, write_back_last_err, \
-                       created_at, updated_at";
+                       state, worker_name, task_id, created_at, updated_at";
 
 /// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
 pub(super) fn insert(
@@ -202,8 +195,6 @@ pub(super) fn insert(
             state: EventState::Received,
             worker_name: String::new(),
             task_id: String::new(),
-            write_back_attempts: 0,
-            write_back_last_err: String::new(),
             created_at: now,
             updated_at: now,
         }));
@@ -324,10 +315,8 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         state: row.get(9)?,
         worker_name: row.get(10)?,
         task_id: row.get(11)?,
-        write_back_attempts: row.get(12)?,
-        write_back_last_err: row.get(13)?,
-        created_at: row.get(14)?,
-        updated_at: row.get(15)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
     })
 }
 

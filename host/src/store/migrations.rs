@@ -43,6 +43,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0005_write_back",
         sql: include_str!("migrations/0005_write_back.sql"),
     },
+    Migration {
+        name: "0006_event_write_back",
+        sql: include_str!("migrations/0006_event_write_back.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -86,10 +86,7 @@ pub struct EngineVersion {
 /// What mecha needs to know about a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerStatus {
-    pub id: String,
     pub running: bool,
-    /// Docker's word for its state: `running`, `exited`, `created`, ...
-    pub state: String,
     pub exit_code: i64,
     pub oom_killed: bool,
     /// `http://host:port` of its worker port, while it is published.
@@ -324,12 +321,7 @@ impl Engine {
             Some(format!("http://{host}:{port}"))
         });
         ContainerStatus {
-            id: inspected.id.unwrap_or_default(),
             running: state.running.unwrap_or(false),
-            state: state
-                .status
-                .map(|status| status.to_string())
-                .unwrap_or_default(),
             exit_code: state.exit_code.unwrap_or(0),
             oom_killed: state.oom_killed.unwrap_or(false),
             endpoint,
