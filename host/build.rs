@@ -12,6 +12,10 @@ use std::process::Command;
 const BUNDLED: &[(&str, &str)] = &[
     ("mecha-plugin-github", "github.wasm"),
     ("mecha-plugin-generic", "generic.wasm"),
+    ("mecha-plugin-gitlab", "gitlab.wasm"),
+    ("mecha-plugin-slack", "slack.wasm"),
+    ("mecha-plugin-telegram", "telegram.wasm"),
+    ("mecha-plugin-cron", "cron.wasm"),
     ("mecha-plugin-rules", "rules.wasm"),
     ("mecha-plugin-github-responder", "github-responder.wasm"),
     ("mecha-plugin-gitlab-responder", "gitlab-responder.wasm"),

@@ -1,61 +1,11 @@
 //! The bundled github plugin, compiled to wasm, on every GitHub fixture: type, actor, subject
 //! and the attrs of each event kind. Called through the library, as the daemon calls it.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use mecha::config::secrets::Secret;
-use mecha::plugin::bindings::source::{Outcome, types};
-use mecha::plugin::engine::RuntimeOptions;
-use mecha::plugin::loader::{Loader, Runner};
-use mecha::plugin::source::{SourceCall, SourcePlugin};
-use mecha::plugin::{PluginRegistry, Runtime, World};
+use mecha::plugin::bindings::source::types;
 use serde_json::Value;
 
+use crate::support::sources::{Source, attrs, request};
 use crate::support::{daemon::GITHUB_SECRET, fixtures};
-
-async fn github(secret: &str) -> (Arc<SourcePlugin>, SourceCall, Loader) {
-    let runtime = Runtime::new(RuntimeOptions {
-        concurrent_calls: 4,
-        max_memory_bytes: 64 << 20,
-    })
-    .expect("runtime");
-    let loader = Loader::new(Arc::new(runtime), None).expect("loader");
-    let installed = mecha::plugin::install::Installed::new(std::env::temp_dir().join("mecha-none"));
-    let registry = PluginRegistry::load(&loader, &installed)
-        .await
-        .expect("bundled plugins load");
-    let Runner::Source(plugin) = registry
-        .get(World::Source, "github")
-        .expect("github is bundled")
-        .runner
-        .clone()
-    else {
-        panic!("the github source is a source");
-    };
-    let mut secrets = BTreeMap::new();
-    secrets.insert("webhook_secret".to_owned(), Secret::new(secret));
-    let call = SourceCall {
-        secrets: Arc::new(secrets),
-        ..SourceCall::default()
-    };
-    (plugin, call, loader)
-}
-
-fn request(headers: &[(&str, String)], body: &[u8]) -> types::Request {
-    types::Request {
-        method: "POST".into(),
-        query: String::new(),
-        headers: headers
-            .iter()
-            .map(|(name, value)| types::Header {
-                name: name.to_string(),
-                value: value.clone(),
-            })
-            .collect(),
-        body: body.to_vec(),
-    }
-}
 
 fn signed(event: &str, body: &[u8], secret: &str) -> types::Request {
     request(
@@ -71,39 +21,16 @@ fn signed(event: &str, body: &[u8], secret: &str) -> types::Request {
     )
 }
 
-fn attrs(event: &types::Event) -> BTreeMap<String, Value> {
-    event
-        .attrs
-        .iter()
-        .map(|attr| {
-            let value = match &attr.value {
-                types::Value::Text(text) => Value::from(text.as_str()),
-                types::Value::Integer(number) => Value::from(*number),
-                types::Value::Float(number) => Value::from(*number),
-                types::Value::Boolean(flag) => Value::from(*flag),
-            };
-            (attr.name.clone(), value)
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn every_fixture_parses_into_type_actor_and_subject() {
-    let (plugin, call, _loader) = github(GITHUB_SECRET).await;
+    let github = Source::bundled("github", &[("webhook_secret", GITHUB_SECRET)]).await;
     let all = fixtures::all("github");
     assert_eq!(all.len(), 15, "all GitHub fixtures are present");
     for (name, body) in all {
         let event_name = fixtures::github_event(&name);
-        let answer = plugin
-            .handle_webhook(&call, signed(event_name, &body, GITHUB_SECRET))
-            .await
-            .expect("the call succeeds");
-        assert!(answer.verified, "{name}: the signature was checked");
-        let Ok(Outcome::Events(events)) = answer.outcome else {
-            panic!("{name}: expected events, got {:?}", answer.outcome);
-        };
-        assert_eq!(events.len(), 1, "{name}");
-        let event = &events[0];
+        let event = &github
+            .one_event(signed(event_name, &body, GITHUB_SECRET), &name)
+            .await;
         let payload: Value = serde_json::from_slice(&body).expect("fixture is JSON");
         let expected_type = match payload["action"].as_str() {
             Some(action) => format!("{event_name}.{action}"),
@@ -131,24 +58,15 @@ async fn every_fixture_parses_into_type_actor_and_subject() {
 
 #[tokio::test]
 async fn event_kinds_carry_their_attrs() {
-    let (plugin, call, _loader) = github(GITHUB_SECRET).await;
+    let github = Source::bundled("github", &[("webhook_secret", GITHUB_SECRET)]).await;
     let parse = |name: &'static str| {
-        let plugin = plugin.clone();
-        let call = call.clone();
+        let github = &github;
         async move {
             let body = fixtures::read("github", name);
-            let answer = plugin
-                .handle_webhook(
-                    &call,
-                    signed(fixtures::github_event(name), &body, GITHUB_SECRET),
-                )
-                .await
-                .expect("call");
-            let Ok(Outcome::Events(events)) = answer.outcome else {
-                panic!("{name}: no events");
-            };
+            let request = signed(fixtures::github_event(name), &body, GITHUB_SECRET);
+            let event = github.one_event(request, name).await;
             let payload: Value = serde_json::from_slice(&body).expect("json");
-            (attrs(&events[0]), payload)
+            (attrs(&event), payload)
         }
     };
 
@@ -209,34 +127,27 @@ async fn event_kinds_carry_their_attrs() {
 #[tokio::test]
 async fn github_signature_vector_through_the_plugin() {
     let secret = "It's a Secret to Everybody";
-    let (plugin, call, _loader) = github(secret).await;
+    let github = Source::bundled("github", &[("webhook_secret", secret)]).await;
     let vector = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
     let send = |body: &'static [u8]| {
-        let plugin = plugin.clone();
-        let call = call.clone();
-        async move {
-            let request = request(
-                &[
-                    ("x-github-event", "push".to_owned()),
-                    ("x-hub-signature-256", vector.to_owned()),
-                ],
-                body,
-            );
-            plugin.handle_webhook(&call, request).await.expect("call")
-        }
+        github.handle(request(
+            &[
+                ("x-github-event", "push".to_owned()),
+                ("x-hub-signature-256", vector.to_owned()),
+            ],
+            body,
+        ))
     };
-    let good = send(b"Hello, World!").await;
-    assert!(good.verified);
+    let (outcome, verified) = send(b"Hello, World!").await;
+    assert!(verified);
     assert!(
-        matches!(good.outcome, Err(types::Error::BadRequest(_))),
-        "{:?}",
-        good.outcome
+        matches!(outcome, Err(types::Error::BadRequest(_))),
+        "{outcome:?}"
     );
-    let bad = send(b"Hello, World?").await;
-    assert!(!bad.verified);
+    let (outcome, verified) = send(b"Hello, World?").await;
+    assert!(!verified);
     assert!(
-        matches!(bad.outcome, Err(types::Error::Unauthorized(_))),
-        "{:?}",
-        bad.outcome
+        matches!(outcome, Err(types::Error::Unauthorized(_))),
+        "{outcome:?}"
     );
 }

@@ -18,9 +18,18 @@ mod docker;
 mod forge_standins;
 /// The github plugin (as wasm) on every GitHub fixture, through the library API.
 mod github_source;
+/// Pull requests hydrated with their diff and files from a GitHub API stand-in.
+mod hydration;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.
 mod ingest;
 /// Status codes and messages for bad requests, signatures, keys and sizes.
 mod rejection;
+/// The slack plugin (as wasm): the signature vector at its time, the window, the handshake,
+/// every fixture.
+mod slack_source;
+/// Named source instances, refusal of missing secrets, 401s, Slack's handshake and retries.
+mod source_instances;
+/// Cron schedules: ticks to events and tasks, overlapping ticks skipped.
+mod triggers;
 /// Policies over workers' results, and write-back to GitHub and GitLab stand-ins.
 mod write_back;

@@ -20,10 +20,12 @@ pub enum Counter {
     TasksDedupSkipped,
     TasksRateLimited,
     TasksDeadLettered,
+    TriggerTicks,
+    TriggerTicksSkipped,
 }
 
 impl Counter {
-    const ALL: [Counter; 10] = [
+    const ALL: [Counter; 12] = [
         Counter::WebhooksReceived,
         Counter::EventsDedupSkipped,
         Counter::TasksCreated,
@@ -34,6 +36,8 @@ impl Counter {
         Counter::TasksDedupSkipped,
         Counter::TasksRateLimited,
         Counter::TasksDeadLettered,
+        Counter::TriggerTicks,
+        Counter::TriggerTicksSkipped,
     ];
 
     fn name(self) -> &'static str {
@@ -48,6 +52,8 @@ impl Counter {
             Counter::TasksDedupSkipped => "tasks_dedup_skipped",
             Counter::TasksRateLimited => "tasks_rate_limited",
             Counter::TasksDeadLettered => "tasks_dead_letter",
+            Counter::TriggerTicks => "trigger_ticks",
+            Counter::TriggerTicksSkipped => "trigger_ticks_skipped",
         }
     }
 }

@@ -28,4 +28,10 @@ pub mod policy;
 #[cfg(feature = "responder")]
 pub mod responder;
 
+#[cfg(feature = "trigger")]
+pub mod trigger;
+
+#[cfg(feature = "http")]
+pub mod http;
+
 pub mod hex;

@@ -115,6 +115,13 @@ impl PluginInfo {
             .extend(names.iter().map(|name| name.to_string()));
         self
     }
+
+    /// Declares the origins (`scheme://host[:port]`) the plugin calls, e.g. to hydrate events.
+    pub fn with_hosts<const N: usize>(mut self, origins: [&str; N]) -> Self {
+        self.hosts
+            .extend(origins.iter().map(|origin| origin.to_string()));
+        self
+    }
 }
 
 impl Request {

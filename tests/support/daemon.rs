@@ -60,6 +60,42 @@ impl Home {
     }
 }
 
+impl Home {
+    /// Runs `mecha serve`, which must refuse to start within 30 s; returns what it printed.
+    pub fn serve_refused(&self) -> String {
+        let mut child = Command::new(binary())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("MECHA_HOME", self.path())
+            .env_remove("MECHA_DB_PATH")
+            .env_remove("MECHA_API_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mecha serve starts");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("mecha serve started although it should have refused to");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use std::io::Read;
+            pipe.read_to_string(&mut stderr).expect("stderr");
+        }
+        assert!(
+            !status.success(),
+            "mecha serve exited successfully:\n{stderr}"
+        );
+        stderr
+    }
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mecha"))
 }

@@ -29,7 +29,7 @@
 mod github;
 mod gitlab;
 
-pub use github::GitHub;
+pub use github::{GitHub, Pull};
 pub use gitlab::{GitLab, Noteable};
 
 use std::collections::{BTreeMap, VecDeque};

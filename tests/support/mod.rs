@@ -6,4 +6,5 @@ pub mod fixtures;
 pub mod forge;
 pub mod llm;
 pub mod plugins;
+pub mod sources;
 pub mod worker;

@@ -19,6 +19,11 @@ pub enum Answer {
     Status(u16),
     /// 429 with `Retry-After: <seconds>`.
     Busy { retry_after: u32 },
+    /// 200 with this body, after working for `after`.
+    Slow {
+        after: std::time::Duration,
+        body: String,
+    },
 }
 
 #[derive(Default)]
@@ -120,6 +125,10 @@ async fn task(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Respons
     };
     match answer {
         Answer::Ok(body) => (StatusCode::OK, body).into_response(),
+        Answer::Slow { after, body } => {
+            tokio::time::sleep(after).await;
+            (StatusCode::OK, body).into_response()
+        }
         Answer::Status(code) => (
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             format!("{{\"error\":\"scripted {code}\"}}"),

@@ -1,10 +1,11 @@
 //! Configuration: where mecha keeps its files ([`home`]), the daemon's settings
-//! ([`server`]) and the operator's secrets ([`secrets`]).
+//! ([`server`], with the triggers' [`schedule`]s) and the operator's secrets ([`secrets`]).
 //!
 //! Files are parsed strictly (unknown keys are errors that name the key, line and column), so a
 //! typo never silently turns a setting off.
 
 pub mod home;
+pub mod schedule;
 pub mod secrets;
 pub mod server;
 pub mod worker;

@@ -21,6 +21,20 @@
 //!     memory_mib: 64
 //!     settings:
 //!       type_header: X-Event-Type
+//! sources:                       # more webhook endpoints, each at /webhook/<name> with the
+//!   github-enterprise:           # secrets of the secrets.yml section <name>
+//!     plugin: github             # default: the instance's own name
+//!     api_url: https://ghe.example.com/api/v3   # for hydration, with secrets.yml <name>.token
+//!   deploys:
+//!     plugin: generic
+//!     settings:
+//!       type_header: X-Deploy-Event
+//! triggers:                      # schedules; each due tick calls the trigger plugin
+//!   nightly:                     # the schedule's name (the cron event's actor)
+//!     schedule: "0 3 * * 1-5"    # five-field cron, @daily, @hourly, ... or @every 10m
+//!     timezone: Europe/Berlin    # default UTC
+//!     settings:
+//!       subject: acme/widgets
 //! responders:                    # write-back; the token is secrets.yml <name>.token
 //!   github:
 //!     api_url: https://api.github.com   # GitHub Enterprise: https://host/api/v3 (or GITHUB_API_URL)
@@ -37,6 +51,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::schedule::Schedule;
 use super::secrets::Secret;
 use super::{Error, yaml_error};
 
@@ -83,6 +98,49 @@ pub struct ServerConfig {
     /// Write-back destinations, by responder plugin name.
     #[serde(default)]
     pub responders: BTreeMap<String, ResponderConfig>,
+    /// Webhook endpoints, by instance name, besides the one every source plugin gets under
+    /// its own name.
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// Schedules, by name.
+    #[serde(default)]
+    pub triggers: BTreeMap<String, TriggerConfig>,
+}
+
+/// One webhook endpoint: a source plugin with its own secrets and settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// The source plugin; absent: the plugin named like the instance.
+    pub plugin: Option<String>,
+    /// The provider's API, for plugins that add to events from it (the `github` source fetches
+    /// a pull request's diff) when `secrets.yml` has a `token` for this instance. Absent:
+    /// `GITHUB_API_URL` for the github plugin, else the plugin's own default.
+    pub api_url: Option<String>,
+    /// Allow the API's host to resolve to a private, loopback or link-local address.
+    #[serde(default)]
+    pub allow_private_network: bool,
+    pub timeout_ms: Option<u64>,
+    pub memory_mib: Option<u64>,
+    /// Values the plugin reads through `config`, over those of `plugins.<plugin>.settings`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+}
+
+/// One schedule of a trigger plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerConfig {
+    /// The trigger plugin; absent: `cron`.
+    pub plugin: Option<String>,
+    /// Five-field cron (`*/15 * * * *`), a macro (`@hourly`, `@daily`, ...) or `@every 10m`.
+    pub schedule: String,
+    /// An IANA time zone (`Europe/Berlin`) for cron fields; absent: UTC.
+    pub timezone: Option<String>,
+    /// Values the plugin reads through `config` on this schedule's ticks, over those of
+    /// `plugins.<plugin>.settings`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// How results are written back through one responder plugin.
@@ -182,6 +240,22 @@ pub struct PluginConfig {
     pub settings: BTreeMap<String, String>,
 }
 
+/// Instance names become URL paths (`/webhook/{name}`) and `secrets.yml` sections, where
+/// `tokens` is taken.
+fn check_instance_name(name: &str) -> Result<(), String> {
+    if !crate::plugin::loader::is_safe_name(name) {
+        return Err(
+            "use 1-64 lower-case letters, digits, - and _, starting with a letter or digit".into(),
+        );
+    }
+    if name == "tokens" {
+        return Err(
+            "`tokens` is the secrets.yml section of worker tokens; choose another name".into(),
+        );
+    }
+    Ok(())
+}
+
 fn default_addr() -> SocketAddr {
     DEFAULT_ADDR
         .parse()
@@ -209,6 +283,8 @@ impl Default for ServerConfig {
             dispatch: DispatchConfig::default(),
             retention: RetentionConfig::default(),
             responders: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            triggers: BTreeMap::new(),
         }
     }
 }
@@ -281,6 +357,22 @@ impl ServerConfig {
                 ));
             }
         }
+        for (name, source) in &self.sources {
+            let field = format!("sources.{name}");
+            check_instance_name(name).map_err(|message| invalid(&field, &message))?;
+            if source.timeout_ms == Some(0) || source.memory_mib == Some(0) {
+                return Err(invalid(
+                    &field,
+                    "timeout_ms and memory_mib must be greater than 0",
+                ));
+            }
+        }
+        for (name, trigger) in &self.triggers {
+            let field = format!("triggers.{name}");
+            check_instance_name(name).map_err(|message| invalid(&field, &message))?;
+            Schedule::parse(&trigger.schedule, trigger.timezone.as_deref())
+                .map_err(|err| invalid(&format!("{field}.schedule"), &err.to_string()))?;
+        }
         for (name, plugin) in &self.plugins {
             if plugin.timeout_ms == Some(0) {
                 return Err(invalid(
@@ -301,6 +393,12 @@ impl ServerConfig {
     /// The write-back settings for the responder `name`, defaults when the operator set none.
     pub fn responder(&self, name: &str) -> ResponderConfig {
         self.responders.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The schedule of the trigger `name`; checked when the file was loaded.
+    pub fn schedule(&self, name: &str) -> Option<Schedule> {
+        let trigger = self.triggers.get(name)?;
+        Schedule::parse(&trigger.schedule, trigger.timezone.as_deref()).ok()
     }
 
     /// The settings for the plugin `name`, defaults when the operator set none.

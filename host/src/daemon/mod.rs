@@ -22,6 +22,7 @@ use crate::pipeline::matching::LoopGuard;
 use crate::pipeline::process::Processor;
 use crate::pipeline::recovery;
 use crate::pipeline::sources::{self, SourceTable};
+use crate::pipeline::triggers;
 use crate::pipeline::write_back::WriteBacks;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
@@ -46,6 +47,10 @@ pub enum StartError {
     Store(#[from] store::Error),
     #[error(transparent)]
     Plugin(#[from] crate::plugin::Error),
+    #[error(transparent)]
+    Sources(#[from] sources::SourceError),
+    #[error(transparent)]
+    Triggers(#[from] triggers::TriggerError),
     #[error(
         "could not listen on {addr}: {source}; is another mecha running? choose another with --addr"
     )]
@@ -93,7 +98,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         Arc::new(PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await?);
     let sources = Arc::new(SourceTable::new(sources::instances(
         &registry, &config, &secrets,
-    )));
+    )?));
+    let schedules = triggers::scheduled(&registry, &config)?;
 
     let metrics = Arc::new(Metrics::default());
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
@@ -131,6 +137,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let processor = Arc::new(Processor {
         store: store.clone(),
         workers: workers.clone(),
+        sources: sources.clone(),
         dispatcher: dispatcher.clone(),
         guard: LoopGuard {
             identities: config.identities.clone(),
@@ -188,6 +195,10 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     );
     loops.push(recovery);
     loops.push(tokio::spawn(loops::write_backs(write_backs, completed)));
+    let schedule_count = schedules.len();
+    for scheduled in schedules {
+        loops.push(tokio::spawn(triggers::run(scheduled, processor.clone())));
+    }
     loops.push(tokio::spawn(reload_on_hangup(
         home.clone(),
         registry,
@@ -196,7 +207,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     )));
     tracing::info!(
         %addr,
-        sources = %sources.ready().join(","),
+        sources = %sources.ready_names().join(","),
+        triggers = schedule_count,
         adapters = adapters.len(),
         allocator = ?loader.runtime().allocator(),
         startup_ms = started.elapsed().as_millis() as u64,
@@ -298,13 +310,18 @@ async fn reload_on_hangup(
             }
         };
         while hangups.recv().await.is_some() {
-            match Secrets::load(&home.secrets_file()) {
-                Ok(secrets) => {
-                    sources.replace(sources::instances(&registry, &config, &secrets));
-                    tracing::info!(sources = %sources.ready().join(","), "reloaded secrets.yml");
+            let reloaded = Secrets::load(&home.secrets_file())
+                .map_err(|err| err.to_string())
+                .and_then(|secrets| {
+                    sources::instances(&registry, &config, &secrets).map_err(|err| err.to_string())
+                });
+            match reloaded {
+                Ok(slots) => {
+                    sources.replace(slots);
+                    tracing::info!(sources = %sources.ready_names().join(","), "reloaded secrets.yml");
                 }
                 Err(err) => {
-                    tracing::error!(error = %err, "could not reload secrets.yml; keeping the current secrets")
+                    tracing::error!(error = %err, "could not reload secrets.yml; keeping the current sources")
                 }
             }
         }

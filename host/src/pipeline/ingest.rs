@@ -13,6 +13,7 @@ use crate::store::{
     self, AuditEntry, AuditLog, AuditOutcome, EventRecord, EventStore, InsertOutcome, NewEvent,
 };
 
+use super::plugin_event::json_attrs;
 use super::sources::SourceInstance;
 
 /// What became of a request.
@@ -77,14 +78,25 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     if source.verifies && !answer.verified {
         return Err(IngestError::Unverified(source.name.clone()));
     }
+    let (stored, duplicates) = store_events(&source.name, events, &raw, store, metrics).await?;
+    metrics.observe(Stage::Ingest, started.elapsed());
+    Ok(Ingested::Stored { stored, duplicates })
+}
+
+/// Stores the events a plugin of the source instance `source` produced, keeping `raw` with
+/// each; returns those stored now and the ids of those already stored (duplicates).
+pub async fn store_events<S: EventStore + AuditLog + ?Sized>(
+    source: &str,
+    events: Vec<types::Event>,
+    raw: &[u8],
+    store: &S,
+    metrics: &Metrics,
+) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
     let mut stored = Vec::with_capacity(events.len());
     let mut duplicates = Vec::new();
     for event in events {
         let delivery = event.delivery_id.clone().unwrap_or_default();
-        match store
-            .insert(new_event(&source.name, event, raw.clone()))
-            .await?
-        {
+        match store.insert(new_event(source, event, raw.to_vec())).await? {
             InsertOutcome::Inserted(record) => stored.push(record),
             InsertOutcome::Duplicate { existing } => {
                 metrics.increment(Counter::EventsDedupSkipped);
@@ -100,16 +112,10 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
             }
         }
     }
-    metrics.observe(Stage::Ingest, started.elapsed());
-    Ok(Ingested::Stored { stored, duplicates })
+    Ok((stored, duplicates))
 }
 
 fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {
-    let attrs = event
-        .attrs
-        .into_iter()
-        .map(|attr| (attr.name, json_value(attr.value)))
-        .collect();
     NewEvent {
         source: source.to_owned(),
         event_type: event.event_type,
@@ -117,18 +123,7 @@ fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {
         dedup_key: event.dedup_key,
         actor: event.actor,
         subject: event.subject,
-        attrs,
+        attrs: json_attrs(event.attrs),
         raw,
-    }
-}
-
-fn json_value(value: types::Value) -> serde_json::Value {
-    match value {
-        types::Value::Text(text) => serde_json::Value::String(text),
-        types::Value::Integer(number) => serde_json::Value::from(number),
-        types::Value::Float(number) => serde_json::Number::from_f64(number)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null),
-        types::Value::Boolean(flag) => serde_json::Value::Bool(flag),
     }
 }

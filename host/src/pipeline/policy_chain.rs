@@ -17,7 +17,6 @@ use crate::plugin::bindings::source::types;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::{PluginRegistry, World};
-use crate::store::EventRecord;
 use crate::worker::result::{StatusState, WorkerResult};
 
 /// The policy plugin a `policy:` map configures.
@@ -248,43 +247,6 @@ fn status_text(state: StatusState) -> &'static str {
         StatusState::Failure => "failure",
         StatusState::Pending => "pending",
         StatusState::Success => "success",
-    }
-}
-
-/// A stored event in the plugins' terms.
-pub fn stored_event(event: &EventRecord) -> types::StoredEvent {
-    let attrs = event
-        .attrs
-        .iter()
-        .filter_map(|(name, value)| {
-            let value = match value {
-                Value::String(text) => types::Value::Text(text.clone()),
-                Value::Bool(flag) => types::Value::Boolean(*flag),
-                Value::Number(number) => match number.as_i64() {
-                    Some(integer) => types::Value::Integer(integer),
-                    None => types::Value::Float(number.as_f64()?),
-                },
-                _ => return None,
-            };
-            Some(types::Attr {
-                name: name.clone(),
-                value,
-            })
-        })
-        .collect();
-    let optional = |text: &str| (!text.is_empty()).then(|| text.to_owned());
-    types::StoredEvent {
-        id: event.id.to_string(),
-        source: event.source.clone(),
-        trace_id: event.id.to_string(),
-        event: types::Event {
-            event_type: event.event_type.clone(),
-            delivery_id: optional(&event.delivery_id),
-            dedup_key: optional(&event.dedup_key),
-            actor: event.actor.clone(),
-            subject: event.subject.clone(),
-            attrs,
-        },
     }
 }
 

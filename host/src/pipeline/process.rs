@@ -12,8 +12,11 @@ use serde_json::{Map, Value};
 
 use super::dispatch::Dispatcher;
 use super::matching::{LoopGuard, SkipReason, match_event};
+use super::plugin_event::{json_attrs, stored_event};
 use super::render::render_prompt;
+use super::sources::SourceTable;
 use crate::metrics::{Counter, Metrics, Stage};
+use crate::plugin::bindings::source::types;
 use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store, TaskState,
@@ -51,6 +54,8 @@ pub enum Processed {
 pub struct Processor {
     pub store: Arc<dyn Store>,
     pub workers: Arc<Workers>,
+    /// The source instances, whose plugins hydrate their events.
+    pub sources: Arc<SourceTable>,
     pub dispatcher: Dispatcher,
     pub guard: LoopGuard,
     pub metrics: Arc<Metrics>,
@@ -84,6 +89,13 @@ impl Processor {
                     .detail(serde_json::json!({ "reason": reason })),
             );
         }
+
+        let hydrated = if report.matches.is_empty() {
+            None
+        } else {
+            self.hydrate(event, &trace).await
+        };
+        let event = hydrated.as_ref().unwrap_or(event);
 
         let mut tasks = Vec::with_capacity(report.matches.len());
         let mut unrendered = 0;
@@ -175,6 +187,53 @@ impl Processor {
         Ok(Processed::Dispatched(count))
     }
 
+    /// The event with what its source adds from the provider's API (a pull request's diff),
+    /// stored before any prompt is rendered from it; `None` when there is nothing to add. Only
+    /// attrs are taken from the plugin: what the provider signed (type, actor, subject) stays
+    /// as received. A failed hydration is audited and the event goes on as it is.
+    async fn hydrate(&self, event: &EventRecord, trace: &str) -> Option<EventRecord> {
+        let source = self.sources.ready(&event.source)?;
+        let call = source.hydrate.as_ref()?;
+        let entry = AuditEntry::new(trace, "event.hydrated").event(trace);
+        let failure = match source
+            .plugin
+            .hydrate(call, &stored_event(event).event)
+            .await
+        {
+            Ok(Ok(hydrated)) => {
+                let mut attrs = event.attrs.clone();
+                let added: Vec<String> = hydrated
+                    .attrs
+                    .iter()
+                    .map(|attr| attr.name.clone())
+                    .filter(|name| !event.attrs.contains_key(name))
+                    .collect();
+                attrs.extend(json_attrs(hydrated.attrs));
+                if attrs == event.attrs {
+                    return None;
+                }
+                match self.store.set_attrs(&event.id, attrs.clone()).await {
+                    Ok(true) => {
+                        self.audit(entry.detail(serde_json::json!({ "added": added })));
+                        return Some(EventRecord {
+                            attrs,
+                            ..event.clone()
+                        });
+                    }
+                    // Processed meanwhile (another recovery pass); creating tasks will say so.
+                    Ok(false) => return None,
+                    Err(err) => err.to_string(),
+                }
+            }
+            Ok(Err(err)) => plugin_error(err),
+            Err(err) => err.to_string(),
+        };
+        let failure = self.redactor.redact(&failure).into_owned();
+        tracing::warn!(event = %event.id, source = %event.source, error = %failure, "hydration failed; the event goes on without it");
+        self.audit(entry.outcome(AuditOutcome::Fail).error(failure));
+        None
+    }
+
     /// Processes stored events in the background; a failure is logged and the event stays
     /// `received` for recovery to pick up.
     pub fn spawn(self: &Arc<Self>, events: Vec<EventRecord>) {
@@ -193,6 +252,15 @@ impl Processor {
 
     fn audit(&self, entry: AuditEntry) {
         self.store.record_detached(entry);
+    }
+}
+
+/// A plugin's own error as text.
+fn plugin_error(err: types::Error) -> String {
+    match err {
+        types::Error::Unauthorized(message)
+        | types::Error::BadRequest(message)
+        | types::Error::Internal(message) => message,
     }
 }
 

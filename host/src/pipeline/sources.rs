@@ -1,20 +1,28 @@
 //! Source instances: a source plugin with the settings, secrets and limits the operator gave it,
 //! served at `/webhook/{name}`.
 //!
-//! A source that declares secrets verifies its requests itself, so it is exempt from the
-//! daemon's API key, but only once all its secrets are configured: a source whose secret is
-//! missing is disabled with a message saying which setting to add, instead of running
-//! unauthenticated.
+//! Every source plugin gets an instance under its own name; `sources:` in `config.yml` declares
+//! more (two GitHub apps, several generic hooks), each with the secrets of its own `secrets.yml`
+//! section. A source that declares secrets verifies its requests itself, so it is exempt from
+//! the daemon's API key, but only once all its secrets are configured: an instance the operator
+//! declared without them stops the daemon from starting, and an undeclared one is disabled with
+//! a message saying which setting to add. Neither ever runs unauthenticated.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use super::api_access::{ApiRequest, api_access};
 use crate::config::secrets::Secrets;
-use crate::config::server::ServerConfig;
-use crate::plugin::PluginRegistry;
+use crate::config::server::{PluginConfig, ServerConfig, SourceConfig};
 use crate::plugin::limits::Limits;
-use crate::plugin::loader::Runner;
-use crate::plugin::source::{SourceCall, SourcePlugin};
+use crate::plugin::loader::{LoadedPlugin, Runner};
+use crate::plugin::source::{HydrateCall, SourceCall, SourcePlugin};
+use crate::plugin::{PluginRegistry, World};
+
+/// A minute for hydration: it makes several API calls (a diff, pages of files), each of which
+/// may take seconds on a large pull request.
+const HYDRATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A source the daemon serves.
 pub struct SourceInstance {
@@ -24,6 +32,8 @@ pub struct SourceInstance {
     /// True when the plugin verifies requests with secrets; such webhooks need no API key, but
     /// each request must pass a `verify` check.
     pub verifies: bool,
+    /// How to call `hydrate`, when the plugin calls an API and a token is configured.
+    pub hydrate: Option<HydrateCall>,
 }
 
 /// What `/webhook/{name}` leads to.
@@ -32,6 +42,20 @@ pub enum SourceSlot {
     Ready(Arc<SourceInstance>),
     /// Known but not configured; the text says what to set.
     Disabled(String),
+}
+
+/// Why the configured sources cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error(
+        "sources.{instance}: there is no source plugin named {plugin}; `mecha plugin ls` lists them"
+    )]
+    UnknownPlugin { instance: String, plugin: String },
+    #[error(
+        "sources.{instance} cannot verify its webhooks: set {missing} in secrets.yml \
+         (or remove the instance from config.yml)"
+    )]
+    MissingSecret { instance: String, missing: String },
 }
 
 /// The sources a daemon serves. Replaced whole when `secrets.yml` is reloaded (SIGHUP), so a
@@ -58,8 +82,16 @@ impl SourceTable {
         self.current().get(name).cloned()
     }
 
+    /// The instance `name`, if it accepts webhooks.
+    pub fn ready(&self, name: &str) -> Option<Arc<SourceInstance>> {
+        match self.get(name)? {
+            SourceSlot::Ready(instance) => Some(instance),
+            SourceSlot::Disabled(_) => None,
+        }
+    }
+
     /// Names of the sources that accept webhooks.
-    pub fn ready(&self) -> Vec<String> {
+    pub fn ready_names(&self) -> Vec<String> {
         self.current()
             .iter()
             .filter(|(_, slot)| matches!(slot, SourceSlot::Ready(_)))
@@ -76,54 +108,140 @@ impl SourceTable {
     }
 }
 
-/// One instance per source plugin, named after it.
+/// Every instance: one per source plugin under its own name, then those `sources:` declares
+/// (which replace a plugin's own instance of the same name).
 pub fn instances(
     registry: &PluginRegistry,
     config: &ServerConfig,
     secrets: &Secrets,
-) -> BTreeMap<String, SourceSlot> {
+) -> Result<BTreeMap<String, SourceSlot>, SourceError> {
     let mut slots = BTreeMap::new();
-    for plugin in registry.iter() {
-        let Runner::Source(runner) = &plugin.runner else {
-            continue;
-        };
+    let undeclared = registry
+        .iter()
+        .filter(|plugin| plugin.world == World::Source)
+        .filter(|plugin| !config.sources.contains_key(&plugin.info.name));
+    for plugin in undeclared {
         let name = plugin.info.name.clone();
-        let plugin_config = config.plugin(&name);
-        let configured = secrets.for_source(&name);
-        let missing: Vec<&String> = plugin
-            .info
-            .secrets
-            .iter()
-            .filter(|secret| !configured.contains_key(*secret))
-            .collect();
-        if !missing.is_empty() {
-            let settings: Vec<String> = missing
-                .iter()
-                .map(|secret| format!("{name}.{secret}"))
-                .collect();
-            let reason = format!(
-                "source {name} is disabled: set {} in secrets.yml",
-                settings.join(" and ")
-            );
-            tracing::warn!("{reason}");
-            slots.insert(name, SourceSlot::Disabled(reason));
-            continue;
-        }
-        let granted = configured
-            .into_iter()
-            .filter(|(secret, _)| plugin.info.secrets.contains(secret))
-            .collect();
-        let instance = SourceInstance {
-            name: name.clone(),
-            plugin: runner.clone(),
-            call: SourceCall {
-                settings: Arc::new(plugin_config.settings.clone()),
-                secrets: Arc::new(granted),
-                limits: Limits::from_config(&plugin_config),
-            },
-            verifies: !plugin.info.secrets.is_empty(),
+        let slot = match instance(&name, plugin, &SourceConfig::default(), config, secrets) {
+            Ok(instance) => SourceSlot::Ready(Arc::new(instance)),
+            Err(missing) => {
+                let reason = format!("source {name} is disabled: set {missing} in secrets.yml");
+                tracing::info!("{reason}");
+                SourceSlot::Disabled(reason)
+            }
         };
-        slots.insert(name, SourceSlot::Ready(Arc::new(instance)));
+        slots.insert(name, slot);
     }
-    slots
+    for (name, declared) in &config.sources {
+        let plugin_name = declared.plugin.as_deref().unwrap_or(name);
+        let plugin =
+            registry
+                .get(World::Source, plugin_name)
+                .ok_or_else(|| SourceError::UnknownPlugin {
+                    instance: name.clone(),
+                    plugin: plugin_name.to_owned(),
+                })?;
+        let instance = instance(name, plugin, declared, config, secrets).map_err(|missing| {
+            SourceError::MissingSecret {
+                instance: name.clone(),
+                missing,
+            }
+        })?;
+        slots.insert(name.clone(), SourceSlot::Ready(Arc::new(instance)));
+    }
+    Ok(slots)
+}
+
+/// The instance `name` of `plugin`, or the `secrets.yml` settings it lacks
+/// (`github.webhook_secret`).
+fn instance(
+    name: &str,
+    plugin: &LoadedPlugin,
+    declared: &SourceConfig,
+    config: &ServerConfig,
+    secrets: &Secrets,
+) -> Result<SourceInstance, String> {
+    let Runner::Source(runner) = &plugin.runner else {
+        return Err(format!("{name} (not a source plugin)"));
+    };
+    let configured = secrets.for_source(name);
+    let missing: Vec<String> = plugin
+        .info
+        .secrets
+        .iter()
+        .filter(|secret| !configured.contains_key(*secret))
+        .map(|secret| format!("{name}.{secret}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing.join(" and "));
+    }
+    let granted = configured
+        .into_iter()
+        .filter(|(secret, _)| plugin.info.secrets.contains(secret))
+        .collect();
+    let defaults = config.plugin(&plugin.info.name);
+    let mut settings = defaults.settings.clone();
+    settings.extend(declared.settings.clone());
+    let limits = Limits::from_config(&PluginConfig {
+        timeout_ms: declared.timeout_ms.or(defaults.timeout_ms),
+        memory_mib: declared.memory_mib.or(defaults.memory_mib),
+        settings: BTreeMap::new(),
+    });
+    let hydrate = hydration(name, plugin, declared, &settings, limits, secrets);
+    Ok(SourceInstance {
+        name: name.to_owned(),
+        plugin: runner.clone(),
+        call: SourceCall {
+            settings: Arc::new(settings),
+            secrets: Arc::new(granted),
+            limits,
+            clock: None,
+        },
+        verifies: !plugin.info.secrets.is_empty(),
+        hydrate,
+    })
+}
+
+/// How the instance hydrates events: only plugins that declare an API origin, and only with a
+/// token, since the providers' APIs (GitHub's diff and files) answer little without one.
+fn hydration(
+    name: &str,
+    plugin: &LoadedPlugin,
+    declared: &SourceConfig,
+    settings: &BTreeMap<String, String>,
+    limits: Limits,
+    secrets: &Secrets,
+) -> Option<HydrateCall> {
+    let plugin_default = plugin.info.hosts.first().map(String::as_str)?;
+    let field = format!("sources.{name}");
+    let request = ApiRequest {
+        plugin: &plugin.info.name,
+        section: name,
+        field: &field,
+        api_url: declared.api_url.as_deref(),
+        plugin_default: Some(plugin_default),
+        auth: None,
+        allow_private_network: declared.allow_private_network,
+    };
+    match api_access(&request, secrets) {
+        Ok(access) => {
+            let mut settings = settings.clone();
+            settings.insert("api_url".to_owned(), access.api_url);
+            Some(HydrateCall {
+                settings: Arc::new(settings),
+                grant: Arc::new(access.grant),
+                limits: Limits {
+                    timeout: limits.timeout.max(HYDRATE_TIMEOUT),
+                    ..limits
+                },
+            })
+        }
+        Err(reason) => {
+            // Said out loud only when the operator seems to want hydration.
+            if declared.api_url.is_some() || secrets.for_source(name).contains_key("token") {
+                tracing::warn!(source = %name, %reason, "events of this source are not hydrated");
+            }
+            None
+        }
+    }
 }

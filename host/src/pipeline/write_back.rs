@@ -14,13 +14,14 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::api_access::{ApiRequest, api_access};
 use super::backoff::{Backoff, jitter_unit};
+use super::plugin_event;
 use super::policy_chain::{self, Decision};
 use super::process::finish_event;
 use crate::config::secrets::Secrets;
-use crate::config::server::{ResponderConfig, ServerConfig, TokenAuth};
+use crate::config::server::{ResponderConfig, ServerConfig};
 use crate::plugin::PluginRegistry;
-use crate::plugin::host::http::{Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin};
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::responder::{ResponderCall, ResponderPlugin};
@@ -188,7 +189,7 @@ impl WriteBacks {
             Ok(worker) => worker.and_then(|worker| worker.def.policy.clone()),
             Err(err) => return Attempt::retry(None, err.to_string()),
         };
-        let stored = policy_chain::stored_event(&event);
+        let stored = plugin_event::stored_event(&event);
         let (allowed, decision) = policy_chain::apply(
             &self.registry,
             &self.config,
@@ -330,61 +331,28 @@ fn destination(
     default_api: Option<&str>,
     secrets: &Secrets,
 ) -> Destination {
-    let from_env = (name == "github")
-        .then(|| std::env::var("GITHUB_API_URL").ok())
-        .flatten()
-        .filter(|url| !url.is_empty());
-    let Some(api_url) = config
-        .api_url
-        .clone()
-        .or(from_env)
-        .or_else(|| default_api.map(str::to_owned))
-    else {
-        return Destination::Unconfigured(format!("set responders.{name}.api_url in config.yml"));
+    let field = format!("responders.{name}");
+    let request = ApiRequest {
+        plugin: name,
+        section: name,
+        field: &field,
+        api_url: config.api_url.as_deref(),
+        plugin_default: default_api,
+        auth: config.auth,
+        allow_private_network: config.allow_private_network,
     };
-    let origin = match Origin::parse(&api_url) {
-        Ok(origin) => origin,
-        Err(reason) => {
-            return Destination::Unconfigured(format!("responders.{name}.api_url: {reason}"));
-        }
-    };
-    let Some(token) = secrets.for_source(name).remove("token") else {
-        return Destination::Unconfigured(format!(
-            "no token: set {name}.token in secrets.yml to write results back"
-        ));
-    };
-    let auth = config.auth.unwrap_or(if name == "gitlab" {
-        TokenAuth::PrivateToken
-    } else {
-        TokenAuth::Bearer
-    });
-    let (header, value) = match auth {
-        TokenAuth::Bearer => (
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", token.expose()),
-        ),
-        TokenAuth::PrivateToken => (
-            http::HeaderName::from_static("private-token"),
-            token.expose().to_owned(),
-        ),
+    let access = match api_access(&request, secrets) {
+        Ok(access) => access,
+        Err(reason) => return Destination::Unconfigured(reason),
     };
     let mut settings = config.settings.clone();
-    settings.insert("api_url".to_owned(), api_url);
+    settings.insert("api_url".to_owned(), access.api_url);
     let defaults = Limits::default();
     Destination::Ready {
         plugin,
         call: ResponderCall {
             settings: Arc::new(settings),
-            grant: Arc::new(HttpGrant {
-                origins: vec![origin.clone()],
-                credentials: vec![Credential {
-                    origin,
-                    header,
-                    value: crate::config::secrets::Secret::new(value),
-                }],
-                allow_private: config.allow_private_network,
-                max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
-            }),
+            grant: Arc::new(access.grant),
             limits: Limits {
                 timeout: config
                     .timeout_ms

@@ -12,6 +12,22 @@ pub const BUNDLED: &[(&str, &[u8])] = &[
         include_bytes!(concat!(env!("OUT_DIR"), "/generic.wasm")),
     ),
     (
+        "gitlab.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/gitlab.wasm")),
+    ),
+    (
+        "telegram.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/telegram.wasm")),
+    ),
+    (
+        "slack.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/slack.wasm")),
+    ),
+    (
+        "cron.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/cron.wasm")),
+    ),
+    (
         "rules.wasm",
         include_bytes!(concat!(env!("OUT_DIR"), "/rules.wasm")),
     ),

@@ -14,6 +14,7 @@ use wasmtime::component::Linker;
 use super::bindings::policy::PolicyPre;
 use super::bindings::responder::ResponderPre;
 use super::bindings::source::{SourcePre, types};
+use super::bindings::trigger::TriggerPre;
 use super::cache::{CompileCache, sha256_hex};
 use super::engine::Runtime;
 use super::host::{self, PluginState};
@@ -21,6 +22,7 @@ use super::limits::Limits;
 use super::policy::PolicyPlugin;
 use super::responder::ResponderPlugin;
 use super::source::SourcePlugin;
+use super::trigger::TriggerPlugin;
 use super::world::{self, World};
 use super::{CallError, Error};
 
@@ -76,6 +78,7 @@ pub enum Runner {
     Source(Arc<SourcePlugin>),
     Policy(Arc<PolicyPlugin>),
     Responder(Arc<ResponderPlugin>),
+    Trigger(Arc<TriggerPlugin>),
 }
 
 /// Loads plugins into one runtime.
@@ -167,10 +170,11 @@ impl Loader {
                 (info, runner)
             }
             World::Trigger => {
-                return Err(Error::UnsupportedWorld {
-                    plugin: label.to_owned(),
-                    world: shape.world,
-                });
+                let pre = linker.instantiate_pre(&component).map_err(invalid)?;
+                let plugin = TriggerPlugin::new(name, TriggerPre::new(pre).map_err(invalid)?, gate);
+                let info = described(label, plugin.describe(limits).await)?;
+                let runner = Runner::Trigger(Arc::new(plugin.renamed(&info.name)));
+                (info, runner)
             }
         };
         Ok(LoadedPlugin {
@@ -198,14 +202,17 @@ fn described(
 }
 
 /// Plugin names become file names and URL paths: lower-case letters, digits, `-` and `_`.
-fn validate_name(label: &str, name: &str) -> Result<(), Error> {
-    let valid = !name.is_empty()
+pub(crate) fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
-    if valid {
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn validate_name(label: &str, name: &str) -> Result<(), Error> {
+    if is_safe_name(name) {
         Ok(())
     } else {
         Err(Error::Describe {

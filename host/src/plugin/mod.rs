@@ -21,6 +21,7 @@ pub mod policy;
 pub mod registry;
 pub mod responder;
 pub mod source;
+pub mod trigger;
 pub mod world;
 
 use std::path::PathBuf;
@@ -67,11 +68,6 @@ pub enum Error {
         expected: World,
         actual: World,
     },
-    #[error(
-        "{plugin} is a {world} plugin; this build of mecha runs source plugins only \
-         (trigger, policy and responder plugins are not supported yet)"
-    )]
-    UnsupportedWorld { plugin: String, world: World },
     #[error("{plugin}: describe() failed: {reason}")]
     Describe { plugin: String, reason: String },
     #[error("compile cache at {path}: {source}")]

@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::CallError;
 use super::bindings::source::{Outcome, SourcePre, types};
 use super::engine::CallGate;
+use super::host::http::HttpGrant;
 use super::host::{PluginState, StateBuilder};
 use super::limits::{self, Limits};
 use crate::config::secrets::Secret;
@@ -30,6 +32,17 @@ pub struct SourceAnswer {
 pub struct SourceCall {
     pub settings: Arc<BTreeMap<String, String>>,
     pub secrets: Arc<BTreeMap<String, Secret>>,
+    pub limits: Limits,
+    /// What the plugin's wall clock shows; `None`: the system's.
+    pub clock: Option<SystemTime>,
+}
+
+/// What `hydrate` runs with: the instance's settings and the API origins it may call, with
+/// the credential the host adds to them.
+#[derive(Clone)]
+pub struct HydrateCall {
+    pub settings: Arc<BTreeMap<String, String>>,
+    pub grant: Arc<HttpGrant>,
     pub limits: Limits,
 }
 
@@ -59,6 +72,7 @@ impl SourcePlugin {
         let state = StateBuilder::new(self.name.clone(), call.limits.memory_bytes())
             .settings(call.settings.clone())
             .secrets(call.secrets.clone())
+            .clock(call.clock)
             .build();
         let pre = &self.pre;
         let (outcome, state) = limits::run(
@@ -84,6 +98,40 @@ impl SourcePlugin {
             outcome,
             verified: state.verify.verified(),
         })
+    }
+
+    /// Runs `hydrate` on a fresh instance: the event with what the provider's API adds to it.
+    /// The outer error is the call failing (trap, deadline); the inner one is the plugin's own.
+    pub async fn hydrate(
+        &self,
+        call: &HydrateCall,
+        event: &types::Event,
+    ) -> Result<Result<types::Event, types::Error>, CallError> {
+        let state = StateBuilder::new(self.name.clone(), call.limits.memory_bytes())
+            .settings(call.settings.clone())
+            .http(call.grant.clone())
+            .build();
+        let pre = &self.pre;
+        let (hydrated, _) = limits::run(
+            pre.engine(),
+            &self.gate,
+            &self.name,
+            call.limits,
+            state,
+            |mut store| async move {
+                let result = async {
+                    let source = pre.instantiate_async(&mut store).await?;
+                    source
+                        .mecha_plugin_source_api()
+                        .call_hydrate(&mut store, event)
+                        .await
+                }
+                .await;
+                (result, store)
+            },
+        )
+        .await?;
+        Ok(hydrated)
     }
 
     /// Runs `describe` on a fresh instance.

@@ -46,8 +46,9 @@ const WASI_TIME_AND_RANDOM: &[&str] = &[
     "wasi:random/insecure-seed",
 ];
 
-/// Outgoing HTTP, for the worlds that call providers' APIs; each call is checked against the
-/// plugin's grant (see `host::http`).
+/// Outgoing HTTP, for every world but policies (responders write back, sources hydrate,
+/// triggers may poll); each call is checked against the plugin's grant (see `host::http`), and
+/// a plugin granted nothing reaches nothing.
 const WASI_HTTP: &[&str] = &["wasi:http/outgoing-handler", "wasi:http/types"];
 
 /// The four kinds of plugin.
@@ -103,7 +104,7 @@ impl World {
         }
         WASI_BASE.contains(&interface)
             || (self != World::Policy && WASI_TIME_AND_RANDOM.contains(&interface))
-            || (self == World::Responder && WASI_HTTP.contains(&interface))
+            || (self != World::Policy && WASI_HTTP.contains(&interface))
     }
 
     /// The allowed imports, for error messages.
@@ -115,10 +116,7 @@ impl World {
             .collect();
         names.push("wasi:io, wasi:cli stdio/environment/exit".into());
         if self != World::Policy {
-            names.push("wasi:clocks, wasi:random".into());
-        }
-        if self == World::Responder {
-            names.push("wasi:http (granted origins only)".into());
+            names.push("wasi:clocks, wasi:random, wasi:http (granted origins only)".into());
         }
         names.join(", ")
     }
@@ -233,6 +231,7 @@ mod tests {
         };
         assert_eq!(declared_by("github.wasm"), Some(World::Source));
         assert_eq!(declared_by("rules.wasm"), Some(World::Policy));
+        assert_eq!(declared_by("cron.wasm"), Some(World::Trigger));
         assert_eq!(declared_by("gitlab-responder.wasm"), Some(World::Responder));
         assert_eq!(declared(b"not wasm"), None);
     }

@@ -294,6 +294,33 @@ pub(super) fn transition(
     Ok(changed == 1)
 }
 
+/// Replaces the attrs of the event if it is still `received`; false otherwise.
+pub(super) fn set_attrs(
+    connection: &Connection,
+    path: &Path,
+    id: &EventId,
+    attrs: &serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> Result<bool, Error> {
+    let encoded = serde_json::to_string(attrs).map_err(|error| Error::Encode {
+        source_name: id.to_string(),
+        reason: error.to_string(),
+    })?;
+    let changed = connection
+        .prepare_cached(
+            "UPDATE events SET attrs = ?2, updated_at = ?3 WHERE id = ?1 AND state = ?4",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![id, encoded, now, EventState::Received])
+        })
+        .map_err(|source| Error::Query {
+            path: path.to_owned(),
+            action: "updating an event's attrs",
+            source,
+        })?;
+    Ok(changed == 1)
+}
+
 /// One row of [`COLUMNS`] as a record.
 fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     /// Index of `attrs` in [`COLUMNS`].
@@ -476,6 +503,31 @@ mod tests {
             .unwrap()
         );
         inserted(insert(&connection, &path, keyed("k-3"), 7).unwrap());
+    }
+
+    #[test]
+    fn attrs_change_only_while_the_event_is_received() {
+        let (_dir, path, connection) = database();
+        let stored = inserted(insert(&connection, &path, event("github", "d-1"), 1).unwrap());
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("diff".into(), "+added".into());
+        assert!(set_attrs(&connection, &path, &stored.id, &attrs, 2).unwrap());
+        let read = get(&connection, &stored.id).unwrap().expect("stored");
+        assert_eq!(read.attrs["diff"], "+added");
+        assert_eq!(read.updated_at, 2);
+
+        transition(
+            &connection,
+            &stored.id,
+            EventState::Received,
+            EventState::Skipped,
+            3,
+        )
+        .unwrap();
+        attrs.insert("diff".into(), "+later".into());
+        assert!(!set_attrs(&connection, &path, &stored.id, &attrs, 4).unwrap());
+        let read = get(&connection, &stored.id).unwrap().expect("stored");
+        assert_eq!(read.attrs["diff"], "+added");
     }
 
     #[test]

@@ -105,6 +105,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// [`Error::InvalidTransition`]. Guards against two tasks moving the same event at once.
     fn transition(&self, id: &EventId, from: EventState, to: EventState) -> StoreFuture<'_, ()>;
 
+    /// Replaces the attrs of an event that is still `received` (hydration adds to them before
+    /// its tasks are created); false when the event is in another state or gone.
+    fn set_attrs(
+        &self,
+        id: &EventId,
+        attrs: serde_json::Map<String, serde_json::Value>,
+    ) -> StoreFuture<'_, bool>;
+
     /// Stops accepting writes, finishes the writes already queued, and releases the writer.
     /// Reads keep working. Called once on graceful shutdown; calling it again does nothing.
     fn close(&self) -> StoreFuture<'_, ()>;

@@ -41,6 +41,12 @@ pub(super) enum Request {
         to: EventState,
         reply: ResultSender<()>,
     },
+    /// Replace the attrs of a `received` event.
+    SetAttrs {
+        id: EventId,
+        attrs: serde_json::Map<String, serde_json::Value>,
+        reply: ResultSender<bool>,
+    },
     /// Add workers, all or none.
     AddWorkers {
         workers: Vec<(String, serde_json::Value)>,
@@ -133,6 +139,11 @@ impl Request {
             } => hold(transaction, path, reply, |connection| {
                 move_event(connection, path, id, from, to, now)
             }),
+            Request::SetAttrs { id, attrs, reply } => {
+                hold(transaction, path, reply, |connection| {
+                    events::set_attrs(connection, path, &id, &attrs, now)
+                })
+            }
             Request::AddWorkers { workers, reply } => {
                 hold(transaction, path, reply, |connection| {
                     workers::add(connection, path, workers, now)
@@ -211,6 +222,7 @@ impl Request {
             Request::Insert { reply, .. } => Reply::to(reply),
             Request::CreateTask { reply, .. } => Reply::to(reply),
             Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
+            Request::SetAttrs { reply, .. } => Reply::to(reply),
             Request::PruneLogs { reply, .. } | Request::PruneEvents { reply, .. } => {
                 Reply::to(reply)
             }

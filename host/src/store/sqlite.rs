@@ -159,6 +159,15 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn set_attrs(
+        &self,
+        id: &EventId,
+        attrs: serde_json::Map<String, serde_json::Value>,
+    ) -> StoreFuture<'_, bool> {
+        let id = id.clone();
+        self.write(|reply| Request::SetAttrs { id, attrs, reply })
+    }
+
     fn close(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.writer.close())
     }

@@ -11,8 +11,8 @@
 //! | `commit` | a non-blank diff and a number | a note `**Suggested commit:** …` with the diff fenced |
 //!
 //! `{thread}` is `merge_requests` when the event is about a merge request — its type starts with
-//! `merge_request`, or its attribute `noteable_type` is `MergeRequest` (a note on one) — and
-//! `issues` otherwise. The reference Go mecha sent every note event to merge requests, which
+//! `merge_request`, its attribute `noteable_type` is `MergeRequest` (a note on one), or it is a
+//! pipeline (whose `number` is that of its merge request) — and `issues` otherwise. The reference Go mecha sent every note event to merge requests, which
 //! posted comments on issue notes to the merge request with the same number.
 //!
 //! Notes end with the task's marker line and are skipped when one carrying it exists (see
@@ -46,6 +46,7 @@ pub fn gitlab_state(state: StatusState) -> &'static str {
 pub fn thread_kind(event: &StoredEvent) -> &'static str {
     let event = &event.event;
     if event.event_type.starts_with("merge_request")
+        || event.event_type == "pipeline"
         || event.text_attr("noteable_type") == Some("MergeRequest")
     {
         "merge_requests"

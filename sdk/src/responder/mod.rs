@@ -155,13 +155,7 @@ pub fn log(level: Level, message: &str) {
 /// The setting `key` as an API base URL without a trailing `/`, or `default` when it is unset
 /// or blank.
 pub fn api_base(key: &str, default: &str) -> String {
-    let configured = setting(key).filter(|value| !value.trim().is_empty());
-    configured
-        .as_deref()
-        .unwrap_or(default)
-        .trim()
-        .trim_end_matches('/')
-        .to_owned()
+    http::base_url(setting(key).as_deref(), default)
 }
 
 /// Starts an event of type `event_type` with nothing else set (for tests and examples: a
@@ -630,26 +624,8 @@ pub fn commit_suggestion(message: &str, diff: &str) -> String {
     format!("{head}{shown}{tail}{notice}")
 }
 
-/// `segment` percent-encoded for a URL path or query: everything but the unreserved characters
-/// (`A-Z a-z 0-9 - . _ ~`) is escaped, so `/` in a label or a GitLab project path becomes `%2F`.
-pub fn percent_encode(segment: &str) -> String {
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                encoded.push(byte as char)
-            }
-            _ => {
-                encoded.push('%');
-                encoded.push(char::from(b"0123456789ABCDEF"[usize::from(byte >> 4)]));
-                encoded.push(char::from(b"0123456789ABCDEF"[usize::from(byte & 15)]));
-            }
-        }
-    }
-    encoded
-}
-
-pub mod http;
+pub use crate::http;
+pub use crate::http::percent_encode;
 
 #[cfg(test)]
 mod tests {
@@ -677,13 +653,6 @@ mod tests {
         );
         let no_name = event("push").attr("repo_owner", "octo").attr("number", 1);
         assert!(Target::of(&no_name).is_none());
-    }
-
-    #[test]
-    fn percent_encoding_keeps_only_unreserved_characters() {
-        assert_eq!(percent_encode("a-b_c.d~9"), "a-b_c.d~9");
-        assert_eq!(percent_encode("group/sub project"), "group%2Fsub%20project");
-        assert_eq!(percent_encode("needs: ü?#"), "needs%3A%20%C3%BC%3F%23");
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //!   50 characters → 422 `Validation Failed`.
 //! * `DELETE …/issues/{number}/labels/{name}` (name percent-decoded) → 200 with the remaining
 //!   labels, or 404 `{"message":"Label does not exist",…}`.
+//! * pull requests' diffs and files, compared or listed: see [`pulls`].
 //! * `POST /repos/{owner}/{repo}/statuses/{sha}` `{"state","target_url","description","context"}`
 //!   → 201 with the status (`context` defaults to `default`). No state, or one outside
 //!   `error|failure|pending|success` → 422 `Invalid request. …`; a description over 140
@@ -45,6 +46,10 @@
 //! authenticated request), `x-ratelimit-used`, `x-ratelimit-reset` (epoch seconds) and
 //! `x-ratelimit-resource: core`.
 
+mod pulls;
+
+pub use pulls::Pull;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
@@ -65,6 +70,9 @@ const DOC_REMOVE_LABEL: &str =
     "https://docs.github.com/rest/issues/labels#remove-a-label-from-an-issue";
 const DOC_CREATE_STATUS: &str =
     "https://docs.github.com/rest/commits/statuses#create-a-commit-status";
+const DOC_COMPARE: &str = "https://docs.github.com/rest/commits/commits#compare-two-commits";
+const DOC_GET_PULL: &str = "https://docs.github.com/rest/pulls/pulls#get-a-pull-request";
+const DOC_PULL_FILES: &str = "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files";
 const DOC_RATE_LIMITS: &str = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api";
 
 const RATE_LIMIT: u64 = 5000;
@@ -111,6 +119,7 @@ struct Repo {
     issues: BTreeMap<u64, Issue>,
     /// By lower-cased sha, oldest first.
     statuses: BTreeMap<String, Vec<Value>>,
+    pulls: BTreeMap<u64, Pull>,
 }
 
 #[derive(Clone)]
@@ -139,6 +148,9 @@ enum Endpoint {
     AddLabels(u64),
     RemoveLabel(u64, String),
     CreateStatus(String),
+    Compare(String),
+    Pull(u64),
+    PullFiles(u64),
 }
 
 impl GitHub {
@@ -322,6 +334,7 @@ impl World {
                     labels: Vec::new(),
                     issues: BTreeMap::new(),
                     statuses: BTreeMap::new(),
+                    pulls: BTreeMap::new(),
                 });
                 Some(self.repos.len() - 1)
             }
@@ -512,6 +525,9 @@ fn route(method: &str, path: &str) -> Option<(Target, Endpoint)> {
             Endpoint::RemoveLabel(number(n)?, (*name).to_owned())
         }
         ("POST", ["statuses", sha]) if !sha.is_empty() => Endpoint::CreateStatus((*sha).to_owned()),
+        ("GET", ["compare", range]) => Endpoint::Compare((*range).to_owned()),
+        ("GET", ["pulls", n]) => Endpoint::Pull(number(n)?),
+        ("GET", ["pulls", n, "files"]) => Endpoint::PullFiles(number(n)?),
         _ => return None,
     };
     Some((target, endpoint))
@@ -526,6 +542,9 @@ impl Endpoint {
             Endpoint::AddLabels(_) => DOC_ADD_LABELS,
             Endpoint::RemoveLabel(..) => DOC_REMOVE_LABEL,
             Endpoint::CreateStatus(_) => DOC_CREATE_STATUS,
+            Endpoint::Compare(_) => DOC_COMPARE,
+            Endpoint::Pull(_) => DOC_GET_PULL,
+            Endpoint::PullFiles(_) => DOC_PULL_FILES,
         }
     }
 }
@@ -576,6 +595,21 @@ fn request_id(call: &Call) -> String {
 impl Hub {
     fn list_comments(&self, world: &World, index: usize, number: u64, call: &Call) -> Reply {
         let repo = &world.repos[index];
+        let comments = repo
+            .issues
+            .get(&number)
+            .map(|issue| issue.comments.clone())
+            .unwrap_or_default();
+        self.page(
+            &comments,
+            call,
+            &format!("/repositories/{}/issues/{number}/comments", repo.id),
+        )
+    }
+
+    /// One page of `items` as `per_page` and `page` ask (30 and 1 by default, at most 100 per
+    /// page), with a `Link` header whose URLs are `link_path` on this stand-in, like GitHub's.
+    fn page(&self, items: &[Value], call: &Call, link_path: &str) -> Reply {
         let per_page = call
             .query_param("per_page")
             .and_then(|value| value.parse::<usize>().ok())
@@ -587,18 +621,12 @@ impl Hub {
             .and_then(|value| value.parse::<usize>().ok())
             .filter(|&value| value > 0)
             .unwrap_or(1);
-        let comments = repo
-            .issues
-            .get(&number)
-            .map(|issue| issue.comments.clone())
-            .unwrap_or_default();
-        let window = Window::new(comments.len(), page, per_page);
-        let reply = Reply::json(200, Value::Array(window.slice(&comments)));
+        let window = Window::new(items.len(), page, per_page);
+        let reply = Reply::json(200, Value::Array(window.slice(items)));
         let link = |page: usize, rel: &str| {
             format!(
-                "<{}/repositories/{}/issues/{number}/comments?{}>; rel=\"{rel}\"",
+                "<{}{link_path}?{}>; rel=\"{rel}\"",
                 self.base,
-                repo.id,
                 with_page(&call.query, page)
             )
         };
@@ -859,6 +887,9 @@ impl Forge for Hub {
                 self.remove_label(&mut world, index, number, &name)
             }
             Endpoint::CreateStatus(sha) => self.create_status(&mut world, index, &sha, call),
+            Endpoint::Compare(range) => self.compare(&world, index, &range, call),
+            Endpoint::Pull(number) => self.pull(&world, index, number, call),
+            Endpoint::PullFiles(number) => self.pull_files(&world, index, number, call),
         }
     }
 

@@ -6,3 +6,4 @@
 pub mod policy;
 pub mod responder;
 pub mod source;
+pub mod trigger;

@@ -115,6 +115,12 @@ pub struct HttpGrant {
     pub max_response_bytes: u64,
 }
 
+impl Default for HttpGrant {
+    fn default() -> Self {
+        HttpGrant::none()
+    }
+}
+
 impl HttpGrant {
     /// Nothing may be reached.
     pub fn none() -> HttpGrant {

@@ -51,6 +51,7 @@ pub struct StateBuilder {
     secrets: Arc<BTreeMap<String, Secret>>,
     grant: Arc<http::HttpGrant>,
     memory_bytes: u64,
+    clock: Option<std::time::SystemTime>,
 }
 
 impl StateBuilder {
@@ -61,6 +62,7 @@ impl StateBuilder {
             secrets: Arc::default(),
             grant: Arc::new(http::HttpGrant::none()),
             memory_bytes,
+            clock: None,
         }
     }
 
@@ -83,13 +85,22 @@ impl StateBuilder {
         self
     }
 
+    /// The time the plugin's wall clock shows, instead of the system's: a delivery checked
+    /// against a replay window can then be re-checked as of when it arrived.
+    pub fn clock(mut self, at: Option<std::time::SystemTime>) -> Self {
+        self.clock = at;
+        self
+    }
+
     pub fn build(self) -> PluginState {
         let stdout = output::Capture::new(CAPTURED_OUTPUT_BYTES);
         let stderr = output::Capture::new(CAPTURED_OUTPUT_BYTES);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        if let Some(at) = self.clock {
+            wasi.wall_clock(FixedClock(at));
+        }
+        let wasi = wasi.build();
         PluginState {
             table: ResourceTable::new(),
             wasi,
@@ -101,6 +112,21 @@ impl StateBuilder {
             limiter: CallLimiter::new(self.memory_bytes),
             http: http::HttpContext::new(self.plugin, self.grant),
         }
+    }
+}
+
+/// A wall clock stopped at one instant.
+struct FixedClock(std::time::SystemTime);
+
+impl wasmtime_wasi::HostWallClock for FixedClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        self.0
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
     }
 }
 

@@ -136,6 +136,7 @@ fn notes_go_to_the_issue_or_merge_request_the_event_is_about() {
             "issues",
         ),
         (in_project(event("note")), "issues"),
+        (in_project(event("pipeline")), "merge_requests"),
     ];
     for (event, kind) in cases {
         let mut http = Recording::accepting();

@@ -1,0 +1,495 @@
+use super::*;
+use mecha_plugin_sdk::source::Header;
+
+const MERGE_REQUEST: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/merge_request.json");
+const PUSH: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/push.json");
+const TAG_PUSH: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/tag_push.json");
+const NOTE_MERGE_REQUEST: &[u8] =
+    include_bytes!("../../../../tests/fixtures/gitlab/note_merge_request.json");
+const NOTE_ISSUE: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/note_issue.json");
+const ISSUE: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/issue.json");
+const PIPELINE: &[u8] = include_bytes!("../../../../tests/fixtures/gitlab/pipeline.json");
+
+/// Every fixture with the `X-Gitlab-Event` GitLab sends it with.
+const FIXTURES: [(&str, &[u8]); 7] = [
+    ("Merge Request Hook", MERGE_REQUEST),
+    ("Push Hook", PUSH),
+    ("Tag Push Hook", TAG_PUSH),
+    ("Note Hook", NOTE_MERGE_REQUEST),
+    ("Note Hook", NOTE_ISSUE),
+    ("Issue Hook", ISSUE),
+    ("Pipeline Hook", PIPELINE),
+];
+
+fn delivery(headers: &[(&str, &str)], body: &[u8]) -> Request {
+    Request {
+        method: "POST".into(),
+        query: String::new(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| Header {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+/// The one event of a delivery of the hook `hook`, which must parse.
+fn parse(hook: &str, body: &[u8]) -> Event {
+    let events = request(&delivery(&[(EVENT_HEADER, hook)], body))
+        .unwrap_or_else(|err| panic!("{hook}: {err:?}"));
+    assert_eq!(events.len(), 1);
+    events.into_iter().next().expect("one event")
+}
+
+fn bad_request(hook: &str, body: &[u8]) -> String {
+    match request(&delivery(&[(EVENT_HEADER, hook)], body)) {
+        Err(Error::BadRequest(message)) => message,
+        other => panic!("expected a bad request, got {other:?}"),
+    }
+}
+
+fn text<'a>(event: &'a Event, name: &str) -> &'a str {
+    match event.get_attr(name) {
+        Some(Value::Text(text)) => text,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn integer(event: &Event, name: &str) -> i64 {
+    match event.get_attr(name) {
+        Some(Value::Integer(number)) => *number,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn boolean(event: &Event, name: &str) -> bool {
+    match event.get_attr(name) {
+        Some(Value::Boolean(flag)) => *flag,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn absent(event: &Event, name: &str) {
+    assert!(event.get_attr(name).is_none(), "{name} should be absent");
+}
+
+#[test]
+fn merge_request_hook() {
+    let event = parse("Merge Request Hook", MERGE_REQUEST);
+    assert_eq!(event.event_type, "merge_request.open");
+    assert_eq!(event.actor, "user1");
+    assert_eq!(event.subject, "gitlabhq/gitlab-test");
+    assert_eq!(text(&event, "sender"), "user1");
+    assert_eq!(text(&event, "repo_owner"), "gitlabhq");
+    assert_eq!(text(&event, "repo_name"), "gitlab-test");
+    assert_eq!(integer(&event, "project_id"), 1);
+    assert_eq!(integer(&event, "number"), 1);
+    assert_eq!(text(&event, "title"), "MS-Viewport");
+    assert_eq!(text(&event, "body"), "");
+    assert_eq!(text(&event, "head_branch"), "ms-viewport");
+    assert_eq!(text(&event, "base_branch"), "master");
+    let sha = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+    assert_eq!(text(&event, "head_sha"), sha);
+    assert_eq!(text(&event, "ref"), sha);
+    assert_eq!(text(&event, "state"), "opened");
+    assert_eq!(text(&event, "action"), "open");
+    assert_eq!(text(&event, "labels"), "API");
+    assert_eq!(
+        text(&event, "url"),
+        "http://example.com/diaspora/merge_requests/1"
+    );
+    assert!(!boolean(&event, "work_in_progress"));
+    absent(&event, "draft");
+    absent(&event, "confidential");
+}
+
+#[test]
+fn merge_request_without_action_is_bare_and_draft_is_kept() {
+    let body = br#"{"object_attributes":{"iid":3,"draft":true,"action":""}}"#;
+    let event = parse("Merge Request Hook", body);
+    assert_eq!(event.event_type, "merge_request");
+    assert!(boolean(&event, "draft"));
+    assert_eq!(
+        parse("Merge Request Hook", b"{}").event_type,
+        "merge_request"
+    );
+}
+
+#[test]
+fn push_hook() {
+    let event = parse("Push Hook", PUSH);
+    assert_eq!(event.event_type, "push");
+    assert_eq!(event.actor, "jsmith");
+    assert_eq!(event.subject, "mike/diaspora");
+    assert_eq!(text(&event, "sender"), "jsmith");
+    assert_eq!(text(&event, "repo_owner"), "mike");
+    assert_eq!(text(&event, "repo_name"), "diaspora");
+    assert_eq!(integer(&event, "project_id"), 15);
+    assert_eq!(text(&event, "ref"), "refs/heads/master");
+    assert_eq!(text(&event, "branch"), "master");
+    absent(&event, "tag");
+    let (before, after) = (
+        "95790bf891e76fee5e1747ab589903a6a1f80f22",
+        "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
+    );
+    assert_eq!(text(&event, "head_sha"), after);
+    assert_eq!(text(&event, "before"), before);
+    assert_eq!(
+        text(&event, "compare_url"),
+        format!("http://example.com/mike/diaspora/-/compare/{before}...{after}")
+    );
+    assert_eq!(
+        text(&event, "commits"),
+        "b6568db1 Merge branch 'some-feature' into 'master'\nda156088 fixed readme"
+    );
+    assert_eq!(integer(&event, "total_commits_count"), 4);
+}
+
+#[test]
+fn tag_push_hook() {
+    let event = parse("Tag Push Hook", TAG_PUSH);
+    assert_eq!(event.event_type, "tag_push");
+    assert_eq!(event.actor, "jsmith");
+    assert_eq!(event.subject, "jsmith/example");
+    assert_eq!(integer(&event, "project_id"), 1);
+    assert_eq!(text(&event, "ref"), "refs/tags/v1.0.0");
+    assert_eq!(text(&event, "tag"), "v1.0.0");
+    absent(&event, "branch");
+    assert_eq!(
+        text(&event, "head_sha"),
+        "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7"
+    );
+    assert_eq!(
+        text(&event, "before"),
+        "0000000000000000000000000000000000000000"
+    );
+    // A new tag has no `before` commit to compare with.
+    absent(&event, "compare_url");
+    assert_eq!(
+        text(&event, "commits"),
+        "82b3d5ae Merge branch 'some-feature' into 'master'"
+    );
+    assert_eq!(integer(&event, "total_commits_count"), 1);
+}
+
+#[test]
+fn push_commit_lines_cut_ids_at_characters_not_bytes() {
+    let body = r#"{"user_name":"Zoë","commits":[
+        {"id":"ééééééééé","message":"first\r\nsecond"},
+        {"id":"ab","message":""},
+        {}
+    ]}"#;
+    let event = parse("Push Hook", body.as_bytes());
+    assert_eq!(event.actor, "Zoë");
+    assert_eq!(text(&event, "commits"), "éééééééé first\nab \n ");
+    absent(&event, "compare_url");
+}
+
+#[test]
+fn note_on_a_merge_request() {
+    let event = parse("Note Hook", NOTE_MERGE_REQUEST);
+    assert_eq!(event.event_type, "note");
+    assert_eq!(event.actor, "root");
+    assert_eq!(event.subject, "gitlab-org/gitlab-test");
+    assert_eq!(integer(&event, "project_id"), 5);
+    assert_eq!(text(&event, "comment"), "This MR needs work.");
+    assert_eq!(text(&event, "noteable_type"), "MergeRequest");
+    assert_eq!(integer(&event, "number"), 1);
+    assert_eq!(
+        text(&event, "title"),
+        "Tempora et eos debitis quae laborum et."
+    );
+    assert_eq!(text(&event, "head_branch"), "master");
+    assert_eq!(text(&event, "base_branch"), "markdown");
+    assert_eq!(
+        text(&event, "head_sha"),
+        "562e173be03b8ff2efb05345d12df18815438a4b"
+    );
+    assert_eq!(
+        text(&event, "url"),
+        "http://example.com/gitlab-org/gitlab-test/merge_requests/1#note_1244"
+    );
+    // The merge request's own description and state are not the note's.
+    absent(&event, "body");
+    absent(&event, "state");
+    absent(&event, "commit_id");
+}
+
+#[test]
+fn note_on_an_issue() {
+    let event = parse("Note Hook", NOTE_ISSUE);
+    assert_eq!(event.event_type, "note");
+    assert_eq!(event.actor, "user1");
+    assert_eq!(event.subject, "gitlab-org/gitlab-test");
+    assert_eq!(text(&event, "comment"), "Hello world");
+    assert_eq!(text(&event, "noteable_type"), "Issue");
+    assert_eq!(integer(&event, "number"), 17);
+    assert_eq!(text(&event, "title"), "test_issue");
+    assert_eq!(
+        text(&event, "url"),
+        "http://example.com/gitlab-org/gitlab-test/issues/17#note_1241"
+    );
+    absent(&event, "head_sha");
+}
+
+#[test]
+fn notes_on_commits_and_snippets() {
+    let body = br#"{"object_attributes":{"note":"nit","noteable_type":"Commit","commit_id":"cafe"},
+        "commit":{"id":"cafef00d","message":"m"}}"#;
+    let event = parse("Note Hook", body);
+    assert_eq!(text(&event, "commit_id"), "cafef00d");
+    let body =
+        br#"{"object_attributes":{"note":"nit","noteable_type":"Commit","commit_id":"cafe"}}"#;
+    assert_eq!(text(&parse("Note Hook", body), "commit_id"), "cafe");
+
+    let body = br#"{"object_attributes":{"note":"x","noteable_type":"Snippet","commit_id":""},
+        "snippet":{"id":53,"title":"test"}}"#;
+    let event = parse("Note Hook", body);
+    assert_eq!(text(&event, "noteable_type"), "Snippet");
+    assert_eq!(integer(&event, "snippet_id"), 53);
+    assert_eq!(text(&event, "title"), "test");
+    absent(&event, "commit_id");
+}
+
+#[test]
+fn issue_hook() {
+    let event = parse("Issue Hook", ISSUE);
+    assert_eq!(event.event_type, "issue.open");
+    assert_eq!(event.actor, "root");
+    assert_eq!(event.subject, "gitlabhq/gitlab-test");
+    assert_eq!(integer(&event, "project_id"), 1);
+    assert_eq!(integer(&event, "number"), 23);
+    assert_eq!(text(&event, "title"), "New API: create/update/delete file");
+    assert_eq!(
+        text(&event, "body"),
+        "Create new API for manipulations with repository"
+    );
+    assert_eq!(text(&event, "state"), "opened");
+    assert_eq!(text(&event, "action"), "open");
+    assert_eq!(text(&event, "labels"), "API");
+    assert_eq!(text(&event, "url"), "http://example.com/diaspora/issues/23");
+    absent(&event, "confidential");
+}
+
+#[test]
+fn confidential_hooks_are_issues_and_notes_marked_confidential() {
+    let event = parse("Confidential Issue Hook", ISSUE);
+    assert_eq!(event.event_type, "issue.open");
+    assert_eq!(integer(&event, "number"), 23);
+    assert!(boolean(&event, "confidential"));
+
+    let event = parse("Confidential Note Hook", NOTE_ISSUE);
+    assert_eq!(event.event_type, "note");
+    assert_eq!(text(&event, "comment"), "Hello world");
+    assert!(boolean(&event, "confidential"));
+}
+
+#[test]
+fn pipeline_hook() {
+    let event = parse("Pipeline Hook", PIPELINE);
+    assert_eq!(event.event_type, "pipeline");
+    assert_eq!(event.actor, "user1");
+    assert_eq!(event.subject, "gitlab-org/gitlab-test");
+    assert_eq!(integer(&event, "project_id"), 1);
+    assert_eq!(integer(&event, "pipeline_id"), 31);
+    assert_eq!(text(&event, "status"), "success");
+    assert_eq!(text(&event, "ref"), "master");
+    assert_eq!(
+        text(&event, "head_sha"),
+        "bcbb5ec396a2c0f828686f14fac9b80b780504f2"
+    );
+    assert_eq!(text(&event, "source"), "merge_request_event");
+    assert_eq!(integer(&event, "number"), 1);
+}
+
+#[test]
+fn job_hook() {
+    let body = br#"{"object_kind":"build","ref":"main","tag":false,"sha":"95d49d1e",
+        "build_id":1977,"build_name":"test","build_stage":"verify","build_status":"failed",
+        "pipeline_id":2366,"project_id":380,"user":{"id":3,"username":"ana"},
+        "commit":{"id":2366,"sha":"95d49d1e"},
+        "project":{"id":380,"path_with_namespace":"gitlab-org/gitlab-test"}}"#;
+    let event = parse("Job Hook", body);
+    assert_eq!(event.event_type, "job");
+    assert_eq!(event.actor, "ana");
+    assert_eq!(event.subject, "gitlab-org/gitlab-test");
+    assert_eq!(integer(&event, "project_id"), 380);
+    assert_eq!(integer(&event, "job_id"), 1977);
+    assert_eq!(text(&event, "job_name"), "test");
+    assert_eq!(text(&event, "stage"), "verify");
+    assert_eq!(text(&event, "status"), "failed");
+    assert_eq!(text(&event, "ref"), "main");
+    assert_eq!(text(&event, "head_sha"), "95d49d1e");
+    assert_eq!(integer(&event, "pipeline_id"), 2366);
+}
+
+#[test]
+fn release_hook_in_a_nested_group() {
+    let body = br#"{"object_kind":"release","action":"create","tag":"v1.1","name":"Release 1.1",
+        "description":"Notes","url":"https://gitlab.example.com/group/sub/project/-/releases/v1.1",
+        "project":{"id":2,"path_with_namespace":"group/sub/project"}}"#;
+    let event = parse("Release Hook", body);
+    assert_eq!(event.event_type, "release.create");
+    assert_eq!(event.actor, "");
+    absent(&event, "sender");
+    assert_eq!(event.subject, "group/sub/project");
+    assert_eq!(text(&event, "repo_owner"), "group");
+    assert_eq!(text(&event, "repo_name"), "sub/project");
+    assert_eq!(integer(&event, "project_id"), 2);
+    assert_eq!(text(&event, "tag"), "v1.1");
+    assert_eq!(text(&event, "title"), "Release 1.1");
+    assert_eq!(text(&event, "body"), "Notes");
+    assert_eq!(text(&event, "action"), "create");
+    assert_eq!(
+        text(&event, "url"),
+        "https://gitlab.example.com/group/sub/project/-/releases/v1.1"
+    );
+}
+
+#[test]
+fn other_hooks_are_named_after_their_header() {
+    let body = br#"{"user":{"username":"a"},"object_attributes":{"action":"create","url":"u"}}"#;
+    let event = parse("Wiki Page Hook", body);
+    assert_eq!(event.event_type, "wiki_page.create");
+    assert_eq!(text(&event, "action"), "create");
+    assert_eq!(text(&event, "url"), "u");
+    assert_eq!(event.actor, "a");
+    assert_eq!(parse("Deployment Hook", b"{}").event_type, "deployment");
+    assert_eq!(
+        parse("  Feature  Flag\tHook ", b"{}").event_type,
+        "feature_flag"
+    );
+    assert_eq!(type_name("Hook"), "hook");
+    assert_eq!(type_name("System Hook"), "system");
+    assert_eq!(type_name("Emoji"), "emoji");
+    assert_eq!(type_name("Ünïcode Hook"), "ünïcode");
+}
+
+#[test]
+fn actor_falls_back_from_user_username_to_user_then_user_name() {
+    let body = br#"{"user_username":"","user":{"username":"nested"},"user_name":"Name"}"#;
+    assert_eq!(parse("Push Hook", body).actor, "nested");
+    let body = br#"{"user":{"username":null},"user_name":"Name"}"#;
+    assert_eq!(parse("Push Hook", body).actor, "Name");
+    let body = br#"{"project":{"id":9,"path_with_namespace":"solo"}}"#;
+    let event = parse("Push Hook", body);
+    assert_eq!(event.subject, "solo");
+    assert_eq!(integer(&event, "project_id"), 9);
+    absent(&event, "repo_owner");
+}
+
+#[test]
+fn event_header_must_be_present_and_not_blank() {
+    let missing = request(&delivery(&[], PUSH));
+    assert!(matches!(missing, Err(Error::BadRequest(message)) if message.contains(EVENT_HEADER)));
+    assert!(bad_request(" ", PUSH).contains(EVENT_HEADER));
+    let lower_case = request(&delivery(&[("x-gitlab-event", "Push Hook")], PUSH));
+    assert!(lower_case.is_ok());
+}
+
+#[test]
+fn bodies_that_are_not_json_objects_are_bad_requests() {
+    for body in [
+        &b""[..],
+        b"   ",
+        b"not json",
+        b"null",
+        b"5",
+        b"\"push\"",
+        b"[]",
+        b"[null,null,null,null,null,null]",
+        &[0xff, 0xfe, 0x00][..],
+    ] {
+        for (hook, _) in FIXTURES {
+            bad_request(hook, body);
+        }
+        bad_request("Job Hook", body);
+        bad_request("Release Hook", body);
+        bad_request("Wiki Page Hook", body);
+    }
+    assert!(bad_request("Push Hook", b"[]").contains("JSON object"));
+}
+
+#[test]
+fn fields_of_the_wrong_type_are_bad_requests() {
+    for (hook, body) in [
+        ("Push Hook", &br#"{"user":5}"#[..]),
+        ("Push Hook", br#"{"commits":{"id":"a"}}"#),
+        ("Push Hook", br#"{"total_commits_count":"4"}"#),
+        (
+            "Merge Request Hook",
+            br#"{"object_attributes":{"iid":1e30}}"#,
+        ),
+        ("Merge Request Hook", br#"{"object_attributes":[]}"#),
+        ("Note Hook", br#"{"merge_request":{"labels":[1]}}"#),
+        ("Issue Hook", br#"{"project":{"id":-1.5}}"#),
+    ] {
+        let message = bad_request(hook, body);
+        assert!(message.contains("not a valid GitLab hook"), "{message}");
+    }
+}
+
+#[test]
+fn deep_nesting_neither_recurses_nor_fails_where_it_is_skipped() {
+    let nested = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    // serde skips an unused field without recursing, however deep it is.
+    let skipped = format!("{{\"unused\":{nested}}}");
+    assert_eq!(parse("Push Hook", skipped.as_bytes()).event_type, "push");
+    let read = format!("{{\"object_attributes\":{{\"labels\":[{{\"title\":{nested}}}]}}}}");
+    bad_request("Issue Hook", read.as_bytes());
+}
+
+#[test]
+fn every_prefix_of_every_fixture_is_an_event_or_a_bad_request() {
+    for (hook, fixture) in FIXTURES {
+        for end in 0..fixture.len() {
+            let result = request(&delivery(&[(EVENT_HEADER, hook)], &fixture[..end]));
+            assert!(
+                matches!(result, Ok(_) | Err(Error::BadRequest(_))),
+                "{hook}, {end} bytes: {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn delivery_id_is_the_uuid_else_instance_and_request_id() {
+    let id = |headers: &[(&str, &str)]| {
+        let mut headers = headers.to_vec();
+        headers.push((EVENT_HEADER, "Push Hook"));
+        let events = request(&delivery(&headers, PUSH)).expect("valid push");
+        events
+            .into_iter()
+            .next()
+            .and_then(|event| event.delivery_id)
+    };
+    let uuid = "9cb8b5a9-6f1c-4c6d-9f1a-2f7b1d3c8e11";
+    assert_eq!(
+        id(&[
+            ("X-Gitlab-Event-UUID", uuid),
+            ("X-Gitlab-Instance", "https://gitlab.com"),
+            ("X-Request-Id", "01HX"),
+        ])
+        .as_deref(),
+        Some(uuid)
+    );
+    assert_eq!(
+        id(&[
+            ("X-Gitlab-Event-UUID", " "),
+            ("X-Gitlab-Instance", "https://gitlab.com"),
+            ("X-Request-Id", "01HX"),
+        ])
+        .as_deref(),
+        Some("https://gitlab.com/01HX")
+    );
+    assert_eq!(
+        id(&[("X-Gitlab-Instance", "https://gitlab.com")]).as_deref(),
+        Some("https://gitlab.com/")
+    );
+    assert_eq!(id(&[("X-Request-Id", "01HX")]).as_deref(), Some("/01HX"));
+    assert_eq!(id(&[("X-Gitlab-Instance", ""), ("X-Request-Id", "")]), None);
+    assert_eq!(id(&[]), None);
+}
