@@ -18,6 +18,8 @@ mod docker;
 mod forge_standins;
 /// The github plugin (as wasm) on every GitHub fixture, through the library API.
 mod github_source;
+/// The gitlab plugin (as wasm) on every GitLab fixture, through the library API.
+mod gitlab_source;
 /// Pull requests hydrated with their diff and files from a GitHub API stand-in.
 mod hydration;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.
@@ -29,6 +31,8 @@ mod rejection;
 mod slack_source;
 /// Named source instances, refusal of missing secrets, 401s, Slack's handshake and retries.
 mod source_instances;
+/// The telegram plugin (as wasm) on every Telegram fixture, through the library API.
+mod telegram_source;
 /// Cron schedules: ticks to events and tasks, overlapping ticks skipped.
 mod triggers;
 /// Policies over workers' results, and write-back to GitHub and GitLab stand-ins.

@@ -301,3 +301,32 @@ async fn slack_challenge_is_answered_and_retries_are_duplicates() {
     let (_, events) = get_json(&daemon, "/events?source=slack").await;
     assert_eq!(events.as_array().map(Vec::len), Some(1), "{events}");
 }
+
+#[test]
+fn doctor_lists_the_endpoints_and_schedules_and_what_is_missing() {
+    let home = Home::new(
+        "sources:\n  github-b:\n    plugin: github\ntriggers:\n  nightly:\n    schedule: \"0 3 * * *\"\n    timezone: Europe/Berlin\n",
+    );
+    home.write_secrets(&format!(
+        "github:\n  webhook_secret: {GITHUB_SECRET}\ngithub-b:\n  webhook_secret: other\n"
+    ));
+    let (_, stdout, _) = home.mecha(&["doctor"]);
+    for expected in [
+        "[ok]   source github: /webhook/github",
+        "[ok]   source github-b: /webhook/github-b",
+        "[!!]   source gitlab is disabled: set gitlab.webhook_secret in secrets.yml",
+        "[ok]   trigger nightly: 0 3 * * * (Europe/Berlin) (cron), next tick ",
+    ] {
+        assert!(stdout.contains(expected), "{expected} in:\n{stdout}");
+    }
+
+    home.write_secrets("");
+    let (ok, stdout, _) = home.mecha(&["doctor"]);
+    assert!(!ok);
+    assert!(
+        stdout.contains(
+            "[FAIL] sources.github-b cannot verify its webhooks: set github-b.webhook_secret"
+        ),
+        "{stdout}"
+    );
+}

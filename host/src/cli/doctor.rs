@@ -8,6 +8,8 @@ use crate::config::home::Home;
 use crate::config::secrets::Secrets;
 use crate::config::server::ServerConfig;
 use crate::config::worker::WorkerKind;
+use crate::pipeline::sources::{self, SourceSlot};
+use crate::pipeline::triggers;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
@@ -53,14 +55,21 @@ impl Doctor {
             Ok(()) => report.ok(&format!("mecha directory {}", home.root().display())),
             Err(err) => report.fail(&err.to_string()),
         }
-        match ServerConfig::load(&home.config_file()) {
-            Ok(config) => report.ok(&format!("config.yml (listens on {})", config.addr)),
-            Err(err) => report.fail(&err.to_string()),
-        }
+        let config = match ServerConfig::load(&home.config_file()) {
+            Ok(config) => {
+                report.ok(&format!("config.yml (listens on {})", config.addr));
+                Some(config)
+            }
+            Err(err) => {
+                report.fail(&err.to_string());
+                None
+            }
+        };
         let secrets = match Secrets::load(&home.secrets_file()) {
             Ok(secrets) if !home.secrets_file().exists() => {
-                report
-                    .warn("no secrets.yml: sources that verify signatures (github) stay disabled");
+                report.warn(
+                    "no secrets.yml: sources that verify signatures (github, gitlab, slack, telegram) stay disabled",
+                );
                 secrets
             }
             Ok(secrets) => {
@@ -75,7 +84,11 @@ impl Doctor {
                 Secrets::default()
             }
         };
-        self.check_plugins(&home, &mut report).await;
+        if let Some(registry) = self.check_plugins(&home, &mut report).await
+            && let Some(config) = &config
+        {
+            check_sources(&registry, config, &secrets, &mut report);
+        }
         let redactor =
             crate::redact::Redactor::new(secrets.values().map(|secret| secret.expose().to_owned()));
         match SqliteStore::open(&home.database(), Durability::Full) {
@@ -117,24 +130,76 @@ impl Doctor {
         Ok(())
     }
 
-    async fn check_plugins(&self, home: &Home, report: &mut Report) {
+    async fn check_plugins(&self, home: &Home, report: &mut Report) -> Option<PluginRegistry> {
         let runtime = match Runtime::new(RuntimeOptions {
             concurrent_calls: 2,
             max_memory_bytes: 64 << 20,
         }) {
             Ok(runtime) => runtime,
-            Err(err) => return report.fail(&err.to_string()),
+            Err(err) => {
+                report.fail(&err.to_string());
+                return None;
+            }
         };
         let loaded = match Loader::new(std::sync::Arc::new(runtime), Some(home.cache_dir())) {
-            Ok(loader) => PluginRegistry::load(&loader, &Installed::new(home.plugins_dir()))
-                .await
-                .map(|registry| registry.iter().count()),
+            Ok(loader) => PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await,
             Err(err) => Err(err),
         };
         match loaded {
-            Ok(count) => report.ok(&format!("{count} plugins load")),
-            Err(err) => report.fail(&format!("plugins: {err}")),
+            Ok(registry) => {
+                report.ok(&format!("{} plugins load", registry.iter().count()));
+                Some(registry)
+            }
+            Err(err) => {
+                report.fail(&format!("plugins: {err}"));
+                None
+            }
         }
+    }
+}
+
+/// Which webhook endpoints and schedules `mecha serve` would run, and what keeps the others
+/// from running.
+fn check_sources(
+    registry: &PluginRegistry,
+    config: &ServerConfig,
+    secrets: &Secrets,
+    report: &mut Report,
+) {
+    match sources::instances(registry, config, secrets) {
+        Ok(slots) => {
+            for (name, slot) in slots {
+                match slot {
+                    SourceSlot::Ready(instance) => {
+                        let hydrates = if instance.hydrate.is_some() {
+                            ", hydrates events"
+                        } else {
+                            ""
+                        };
+                        report.ok(&format!("source {name}: /webhook/{name}{hydrates}"));
+                    }
+                    SourceSlot::Disabled(reason) => report.warn(&reason),
+                }
+            }
+        }
+        Err(err) => report.fail(&err.to_string()),
+    }
+    match triggers::scheduled(registry, config) {
+        Ok(all) => {
+            for scheduled in all {
+                let next = scheduled
+                    .schedule
+                    .next_after(jiff::Timestamp::now())
+                    .map_or_else(|| "never".to_owned(), |at| at.to_string());
+                report.ok(&format!(
+                    "trigger {}: {} ({}), next tick {next}",
+                    scheduled.name,
+                    scheduled.schedule,
+                    scheduled.plugin.name()
+                ));
+            }
+        }
+        Err(err) => report.fail(&err.to_string()),
     }
 }
 
