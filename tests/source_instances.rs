@@ -330,3 +330,43 @@ fn doctor_lists_the_endpoints_and_schedules_and_what_is_missing() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_send_signs_each_provider_like_the_provider() {
+    let home = Home::new("");
+    home.write_secrets(&all_secrets());
+    let daemon = Daemon::start(&home);
+    let addr = daemon.base.trim_start_matches("http://").to_owned();
+    let dir = fixtures::dir("");
+    for (source, file, event_type) in [
+        ("gitlab", "gitlab/merge_request.json", "merge_request.open"),
+        (
+            "slack",
+            "slack/event_callback.app_mention.json",
+            "app_mention",
+        ),
+        ("slack", "slack/slash_command.form", "slash_command"),
+        ("telegram", "telegram/message.text.json", "message"),
+        (
+            "github",
+            "github/issues__opened.payload.json",
+            "issues.opened",
+        ),
+    ] {
+        let path = dir.join(file);
+        let (ok, stdout, stderr) = home.mecha(&[
+            "dev",
+            "send",
+            source,
+            path.to_str().expect("utf-8"),
+            "--addr",
+            &addr,
+        ]);
+        assert!(ok, "{source} {file}: {stdout}{stderr}");
+        assert!(stdout.starts_with("202"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("\"type\":\"{event_type}\"")),
+            "{stdout}"
+        );
+    }
+}

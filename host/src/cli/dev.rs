@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
 use crate::config::home::Home;
-use crate::config::secrets::Secrets;
+use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::ServerConfig;
 use crate::signature;
 
@@ -14,10 +14,13 @@ use crate::signature;
 pub enum Dev {
     /// Sign a payload with the configured secret and POST it to /webhook/<SOURCE>.
     ///
-    /// github: signs with github.webhook_secret from secrets.yml; the event type comes from
-    /// --event or from the file name (`pull_request__opened.payload.json` is pull_request).
-    /// Other sources (generic): --event sets the type header, and the API key is sent when
-    /// config.yml has one.
+    /// The secret comes from the source's section of secrets.yml, used as its plugin uses it:
+    /// github signs with webhook_secret (the event type from --event or the file name:
+    /// `pull_request__opened.payload.json` is pull_request); gitlab sends webhook_secret as
+    /// X-Gitlab-Token (the hook from --event or the body's object_kind); slack signs with
+    /// signing_secret at the current time (`.form` files are sent form-encoded); telegram sends
+    /// secret_token. Other sources (generic): --event sets the type header, and the API key is
+    /// sent when config.yml has one.
     Send(Send),
 }
 
@@ -35,7 +38,8 @@ pub struct Send {
     source: String,
     /// The JSON payload to send.
     fixture: PathBuf,
-    /// The event type (GitHub's X-GitHub-Event, or the generic type header).
+    /// The event type (GitHub's X-GitHub-Event, GitLab's X-Gitlab-Event, or the generic type
+    /// header).
     #[arg(long)]
     event: Option<String>,
     /// The delivery id to send (default: a random one).
@@ -54,46 +58,95 @@ impl Send {
         let addr = self.addr.clone().unwrap_or_else(|| config.addr.to_string());
         let url = format!("http://{addr}/webhook/{}", self.source);
         let delivery = self.delivery.clone().unwrap_or_else(random_delivery_id);
+        let plugin = config
+            .sources
+            .get(&self.source)
+            .and_then(|declared| declared.plugin.clone())
+            .unwrap_or_else(|| self.source.clone());
         let mut request = reqwest::Client::new().post(&url).body(body.clone());
-        if self.source == "github" {
-            let secrets = Secrets::load(&home.secrets_file())?;
-            let secret = secrets
-                .for_source("github")
-                .remove("webhook_secret")
-                .context("set github.webhook_secret in secrets.yml to sign GitHub payloads")?;
-            let event = match &self.event {
-                Some(event) => event.clone(),
-                None => event_from_file_name(&self.fixture).context(
-                    "pass --event: the file name does not say which GitHub event this is",
-                )?,
-            };
-            request = request
-                .header("X-GitHub-Event", event)
-                .header("X-GitHub-Delivery", &delivery)
-                .header(
-                    "X-Hub-Signature-256",
-                    signature::github_signature(secret.expose().as_bytes(), &body),
-                );
-        } else {
-            let Some(event) = &self.event else {
-                bail!(
-                    "pass --event TYPE: {} webhooks carry their type in a header",
-                    self.source
-                );
-            };
-            let header = config
-                .plugin(&self.source)
-                .settings
-                .get("type_header")
-                .cloned()
-                .unwrap_or_else(|| "X-Event-Type".to_owned());
-            request = request.header(header, event);
-            if let Some(key) = &config.api_key {
-                request = request.header("X-API-Key", key.expose());
+        let secret = |name: &str| -> anyhow::Result<Secret> {
+            Secrets::load(&home.secrets_file())?
+                .for_source(&self.source)
+                .remove(name)
+                .with_context(|| {
+                    format!(
+                        "set {}.{name} in secrets.yml to sign {plugin} payloads",
+                        self.source
+                    )
+                })
+        };
+        let mut content_type = "application/json";
+        match plugin.as_str() {
+            "github" => {
+                let secret = secret("webhook_secret")?;
+                let event = match &self.event {
+                    Some(event) => event.clone(),
+                    None => event_from_file_name(&self.fixture).context(
+                        "pass --event: the file name does not say which GitHub event this is",
+                    )?,
+                };
+                request = request
+                    .header("X-GitHub-Event", event)
+                    .header("X-GitHub-Delivery", &delivery)
+                    .header(
+                        "X-Hub-Signature-256",
+                        signature::github_signature(secret.expose().as_bytes(), &body),
+                    );
+            }
+            "gitlab" => {
+                let token = secret("webhook_secret")?;
+                let hook = match &self.event {
+                    Some(hook) => hook.clone(),
+                    None => gitlab_hook(&body).map(str::to_owned).context(
+                        "pass --event \"Push Hook\" (or another X-Gitlab-Event): the body has no known object_kind",
+                    )?,
+                };
+                request = request
+                    .header("X-Gitlab-Event", hook)
+                    .header("X-Gitlab-Event-UUID", &delivery)
+                    .header("X-Gitlab-Token", token.expose());
+            }
+            "slack" => {
+                let secret = secret("signing_secret")?;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs() as i64);
+                if self.fixture.extension().is_some_and(|ext| ext == "form") {
+                    content_type = "application/x-www-form-urlencoded";
+                }
+                request = request
+                    .header("X-Slack-Request-Timestamp", now.to_string())
+                    .header(
+                        "X-Slack-Signature",
+                        signature::slack_signature(secret.expose().as_bytes(), now, &body),
+                    );
+            }
+            "telegram" => {
+                let token = secret("secret_token")?;
+                request = request.header("X-Telegram-Bot-Api-Secret-Token", token.expose());
+            }
+            _ => {
+                let Some(event) = &self.event else {
+                    bail!(
+                        "pass --event TYPE: {} webhooks carry their type in a header",
+                        self.source
+                    );
+                };
+                let configured = config
+                    .sources
+                    .get(&self.source)
+                    .and_then(|declared| declared.settings.get("type_header").cloned());
+                let header = configured
+                    .or_else(|| config.plugin(&plugin).settings.get("type_header").cloned())
+                    .unwrap_or_else(|| "X-Event-Type".to_owned());
+                request = request.header(header, event);
+                if let Some(key) = &config.api_key {
+                    request = request.header("X-API-Key", key.expose());
+                }
             }
         }
         let response = request
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .send()
             .await
             .with_context(|| format!("posting to {url}; is `mecha serve` running?"))?;
@@ -105,6 +158,24 @@ impl Send {
         }
         Ok(())
     }
+}
+
+/// The `X-Gitlab-Event` of a GitLab body, from its `object_kind`.
+fn gitlab_hook(body: &[u8]) -> Option<&'static str> {
+    let payload: serde_json::Value = serde_json::from_slice(body).ok()?;
+    Some(match payload.get("object_kind")?.as_str()? {
+        "merge_request" => "Merge Request Hook",
+        "push" => "Push Hook",
+        "tag_push" => "Tag Push Hook",
+        "note" => "Note Hook",
+        "issue" => "Issue Hook",
+        "pipeline" => "Pipeline Hook",
+        "build" => "Job Hook",
+        "release" => "Release Hook",
+        "wiki_page" => "Wiki Page Hook",
+        "deployment" => "Deployment Hook",
+        _ => return None,
+    })
 }
 
 /// `pull_request__opened.payload.json` → `pull_request`; `push__payload.json` → `push`.
@@ -128,8 +199,19 @@ fn random_delivery_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::event_from_file_name;
+    use super::{event_from_file_name, gitlab_hook};
     use std::path::Path;
+
+    #[test]
+    fn gitlab_hooks_come_from_the_object_kind() {
+        assert_eq!(
+            gitlab_hook(br#"{"object_kind":"merge_request"}"#),
+            Some("Merge Request Hook")
+        );
+        assert_eq!(gitlab_hook(br#"{"object_kind":"build"}"#), Some("Job Hook"));
+        assert_eq!(gitlab_hook(br#"{"object_kind":"unknown"}"#), None);
+        assert_eq!(gitlab_hook(b"[]"), None);
+    }
 
     #[test]
     fn event_comes_from_fixture_names() {
