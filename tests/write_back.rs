@@ -426,15 +426,19 @@ async fn a_responder_reaches_only_its_granted_api_and_never_gets_the_token() {
 
 /// The GitLab token the tests configure.
 const GITLAB_TOKEN: &str = "glpat-canaryGitLabToken0123456789";
+/// The token GitLab sends with its hooks (`X-Gitlab-Token`).
+const GITLAB_HOOK_TOKEN: &str = "gitlab-hook-token";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
     let gitlab = GitLab::start(GITLAB_TOKEN).await;
     let home = Home::new(&format!(
-        "{FAST}responders:\n  gitlab:\n    api_url: {}\n    sources: [generic]\n",
+        "{FAST}responders:\n  gitlab:\n    api_url: {}\n",
         gitlab.base
     ));
-    home.write_secrets(&format!("gitlab:\n  token: {GITLAB_TOKEN}\n"));
+    home.write_secrets(&format!(
+        "gitlab:\n  token: {GITLAB_TOKEN}\n  webhook_secret: {GITLAB_HOOK_TOKEN}\n"
+    ));
     let result = serde_json::json!({
         "output": "LGTM once the tests pass",
         "labels": { "add": ["reviewed"] },
@@ -443,7 +447,7 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
     .to_string();
     let worker = TestWorker::scripted(Vec::new(), Answer::Ok(result)).await;
     let yaml = format!(
-        "name: gl\nendpoint: {}\nevents:\n  - source: generic\n    on: [\"merge_request.*\"]\n    prompt: review\n",
+        "name: gl\nendpoint: {}\nevents:\n  - source: gitlab\n    on: [\"merge_request.*\"]\n    prompt: review\n",
         worker.endpoint
     );
     let path = home.path().join("gl.yaml");
@@ -454,17 +458,19 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
     );
     assert!(home.mecha(&["worker", "start", "gl"]).0);
     let daemon = Daemon::start(&home);
-    let sha = "1f8e2a7c5b3d9e0f4a6b8c2d1e3f5a7b9c0d2e4f";
+    // GitLab's own merge request hook, through the gitlab source, as merge request 7 or 8.
+    let sha = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+    let fixture: serde_json::Value =
+        serde_json::from_slice(&fixtures::read("gitlab", "merge_request.json")).expect("json");
     let send = |number: u64| {
+        let mut payload = fixture.clone();
+        payload["object_attributes"]["iid"] = number.into();
         crate::support::daemon::client()
-            .post(daemon.url("/webhook/generic"))
-            .header("X-Event-Type", "merge_request.open")
-            .body(
-                serde_json::json!({
-                    "repo_owner": "group", "repo_name": "project", "number": number, "head_sha": sha
-                })
-                .to_string(),
-            )
+            .post(daemon.url("/webhook/gitlab"))
+            .header("X-Gitlab-Event", "Merge Request Hook")
+            .header("X-Gitlab-Token", GITLAB_HOOK_TOKEN)
+            .header("X-Gitlab-Event-UUID", format!("mr-{number}"))
+            .body(payload.to_string())
             .send()
     };
     let (status, event) = status_and_json(send(7).await.expect("sent")).await;
@@ -472,17 +478,17 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
     let event_id = event["id"].as_str().expect("id").to_owned();
     wait_write_back(&daemon, &event_id, "done").await;
 
-    let notes = gitlab.notes("group/project", Noteable::MergeRequest, 7);
+    let notes = gitlab.notes("gitlabhq/gitlab-test", Noteable::MergeRequest, 7);
     assert_eq!(notes.len(), 1, "{notes:?}");
     assert!(
         notes[0].starts_with("LGTM once the tests pass"),
         "output is the note: {notes:?}"
     );
     assert_eq!(
-        gitlab.labels("group/project", Noteable::MergeRequest, 7),
+        gitlab.labels("gitlabhq/gitlab-test", Noteable::MergeRequest, 7),
         ["reviewed"]
     );
-    let statuses = gitlab.statuses("group/project", sha);
+    let statuses = gitlab.statuses("gitlabhq/gitlab-test", sha);
     assert_eq!(statuses.len(), 1, "{statuses:?}");
     assert_eq!(
         statuses[0]["status"]
@@ -496,7 +502,7 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
         assert!(
             request
                 .path
-                .starts_with("/api/v4/projects/group%2Fproject/"),
+                .starts_with("/api/v4/projects/gitlabhq%2Fgitlab-test/"),
             "{}",
             request.path
         );
