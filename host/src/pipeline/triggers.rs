@@ -81,7 +81,6 @@ pub fn scheduled(
             call: TriggerCall {
                 settings: Arc::new(settings),
                 limits: Limits::from_config(&defaults),
-                ..TriggerCall::default()
             },
         });
     }

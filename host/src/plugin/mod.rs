@@ -23,6 +23,7 @@ pub mod responder;
 pub mod source;
 pub mod trigger;
 pub mod world;
+mod world_plugin;
 
 use std::path::PathBuf;
 

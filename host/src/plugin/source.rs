@@ -5,19 +5,16 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::CallError;
-use super::bindings::source::{Outcome, SourcePre, types};
-use super::engine::CallGate;
+use super::bindings::source::{Outcome, Source, SourcePre, types};
 use super::host::http::HttpGrant;
-use super::host::{PluginState, StateBuilder};
-use super::limits::{self, Limits};
+use super::limits::Limits;
+use super::world_plugin::world_plugin;
 use crate::config::secrets::Secret;
 
-/// A loaded source plugin, ready to be called: pre-linked once, instantiated per call.
-pub struct SourcePlugin {
-    name: Arc<str>,
-    pre: SourcePre<PluginState>,
-    gate: CallGate,
-}
+world_plugin!(
+    /// A loaded source plugin, ready to be called: pre-linked once, instantiated per call.
+    SourcePlugin, SourcePre, Source, mecha_plugin_source_api, std::convert::identity
+);
 
 /// Everything a source call produced.
 pub struct SourceAnswer {
@@ -47,53 +44,25 @@ pub struct HydrateCall {
 }
 
 impl SourcePlugin {
-    pub fn new(name: Arc<str>, pre: SourcePre<PluginState>, gate: CallGate) -> SourcePlugin {
-        SourcePlugin { name, pre, gate }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The same plugin under another name, e.g. the one it gave when described.
-    pub fn renamed(self, name: &str) -> SourcePlugin {
-        SourcePlugin {
-            name: Arc::from(name),
-            ..self
-        }
-    }
-
     /// Runs `handle-webhook` on a fresh instance.
     pub async fn handle_webhook(
         &self,
         call: &SourceCall,
         request: types::Request,
     ) -> Result<SourceAnswer, CallError> {
-        let state = StateBuilder::new(self.name.clone(), call.limits.memory_bytes())
+        let state = self
+            .state(call.limits)
             .settings(call.settings.clone())
             .secrets(call.secrets.clone())
             .clock(call.clock)
             .build();
-        let pre = &self.pre;
-        let (outcome, state) = limits::run(
-            pre.engine(),
-            &self.gate,
-            &self.name,
-            call.limits,
-            state,
-            |mut store| async move {
-                let result = async {
-                    let source = pre.instantiate_async(&mut store).await?;
-                    source
-                        .mecha_plugin_source_api()
-                        .call_handle_webhook(&mut store, &request)
-                        .await
-                }
-                .await;
-                (result, store)
-            },
-        )
-        .await?;
+        let (outcome, state) = self
+            .run(call.limits, state, |source, mut store| async move {
+                let api = source.mecha_plugin_source_api();
+                let outcome = api.call_handle_webhook(&mut store, &request).await;
+                (outcome, store)
+            })
+            .await?;
         Ok(SourceAnswer {
             outcome,
             verified: state.verify.verified(),
@@ -107,56 +76,18 @@ impl SourcePlugin {
         call: &HydrateCall,
         event: &types::Event,
     ) -> Result<Result<types::Event, types::Error>, CallError> {
-        let state = StateBuilder::new(self.name.clone(), call.limits.memory_bytes())
+        let state = self
+            .state(call.limits)
             .settings(call.settings.clone())
             .http(call.grant.clone())
             .build();
-        let pre = &self.pre;
-        let (hydrated, _) = limits::run(
-            pre.engine(),
-            &self.gate,
-            &self.name,
-            call.limits,
-            state,
-            |mut store| async move {
-                let result = async {
-                    let source = pre.instantiate_async(&mut store).await?;
-                    source
-                        .mecha_plugin_source_api()
-                        .call_hydrate(&mut store, event)
-                        .await
-                }
-                .await;
-                (result, store)
-            },
-        )
-        .await?;
+        let (hydrated, _) = self
+            .run(call.limits, state, |source, mut store| async move {
+                let api = source.mecha_plugin_source_api();
+                let hydrated = api.call_hydrate(&mut store, event).await;
+                (hydrated, store)
+            })
+            .await?;
         Ok(hydrated)
-    }
-
-    /// Runs `describe` on a fresh instance.
-    pub async fn describe(&self, limits: Limits) -> Result<types::PluginInfo, CallError> {
-        let state = StateBuilder::new(self.name.clone(), limits.memory_bytes()).build();
-        let pre = &self.pre;
-        let (info, _) = limits::run(
-            pre.engine(),
-            &self.gate,
-            &self.name,
-            limits,
-            state,
-            |mut store| async move {
-                let result = async {
-                    let source = pre.instantiate_async(&mut store).await?;
-                    source
-                        .mecha_plugin_source_api()
-                        .call_describe(&mut store)
-                        .await
-                }
-                .await;
-                (result, store)
-            },
-        )
-        .await?;
-        Ok(info)
     }
 }

@@ -5,44 +5,24 @@ use std::sync::Arc;
 
 use super::CallError;
 use super::bindings::source::types;
-use super::bindings::trigger::{Tick, TriggerPre};
-use super::engine::CallGate;
-use super::host::http::HttpGrant;
-use super::host::{PluginState, StateBuilder};
-use super::limits::{self, Limits};
+use super::bindings::trigger::{Tick, Trigger, TriggerPre};
+use super::limits::Limits;
+use super::world_plugin::world_plugin;
 
-/// A loaded trigger plugin: pre-linked once, instantiated per tick.
-pub struct TriggerPlugin {
-    name: Arc<str>,
-    pre: TriggerPre<PluginState>,
-    gate: CallGate,
-}
+world_plugin!(
+    /// A loaded trigger plugin: pre-linked once, instantiated per tick.
+    TriggerPlugin, TriggerPre, Trigger, mecha_plugin_trigger_api, std::convert::identity
+);
 
-/// What one schedule's ticks run with: its settings, the origins it may call and its limits.
-#[derive(Clone, Default)]
+/// What one schedule's ticks run with: its settings and limits. Triggers are granted no
+/// outgoing HTTP yet; a call the plugin makes is refused.
+#[derive(Clone)]
 pub struct TriggerCall {
     pub settings: Arc<BTreeMap<String, String>>,
-    pub grant: Arc<HttpGrant>,
     pub limits: Limits,
 }
 
 impl TriggerPlugin {
-    pub fn new(name: Arc<str>, pre: TriggerPre<PluginState>, gate: CallGate) -> TriggerPlugin {
-        TriggerPlugin { name, pre, gate }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The same plugin under another name, e.g. the one it gave when described.
-    pub fn renamed(self, name: &str) -> TriggerPlugin {
-        TriggerPlugin {
-            name: Arc::from(name),
-            ..self
-        }
-    }
-
     /// Runs `handle-tick` on a fresh instance. The outer error is the call failing (trap,
     /// deadline); the inner one is the plugin's own.
     pub async fn handle_tick(
@@ -50,56 +30,17 @@ impl TriggerPlugin {
         call: &TriggerCall,
         tick: &Tick,
     ) -> Result<Result<Vec<types::Event>, types::Error>, CallError> {
-        let state = StateBuilder::new(self.name.clone(), call.limits.memory_bytes())
+        let state = self
+            .state(call.limits)
             .settings(call.settings.clone())
-            .http(call.grant.clone())
             .build();
-        let pre = &self.pre;
-        let (events, _) = limits::run(
-            pre.engine(),
-            &self.gate,
-            &self.name,
-            call.limits,
-            state,
-            |mut store| async move {
-                let result = async {
-                    let trigger = pre.instantiate_async(&mut store).await?;
-                    trigger
-                        .mecha_plugin_trigger_api()
-                        .call_handle_tick(&mut store, tick)
-                        .await
-                }
-                .await;
-                (result, store)
-            },
-        )
-        .await?;
+        let (events, _) = self
+            .run(call.limits, state, |trigger, mut store| async move {
+                let api = trigger.mecha_plugin_trigger_api();
+                let events = api.call_handle_tick(&mut store, tick).await;
+                (events, store)
+            })
+            .await?;
         Ok(events)
-    }
-
-    /// Runs `describe` on a fresh instance.
-    pub async fn describe(&self, limits: Limits) -> Result<types::PluginInfo, CallError> {
-        let state = StateBuilder::new(self.name.clone(), limits.memory_bytes()).build();
-        let pre = &self.pre;
-        let (info, _) = limits::run(
-            pre.engine(),
-            &self.gate,
-            &self.name,
-            limits,
-            state,
-            |mut store| async move {
-                let result = async {
-                    let trigger = pre.instantiate_async(&mut store).await?;
-                    trigger
-                        .mecha_plugin_trigger_api()
-                        .call_describe(&mut store)
-                        .await
-                }
-                .await;
-                (result, store)
-            },
-        )
-        .await?;
-        Ok(info)
     }
 }
