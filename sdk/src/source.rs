@@ -125,6 +125,22 @@ impl PluginInfo {
 }
 
 impl Request {
+    /// A `POST` with `headers` and `body`, as the host hands it to a source (for tests).
+    pub fn post(headers: &[(&str, &str)], body: &[u8]) -> Request {
+        Request {
+            method: "POST".into(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| Header {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+            body: body.to_vec(),
+        }
+    }
+
     /// The first value of the header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -241,6 +257,30 @@ impl Event {
             .find(|attr| attr.name == name)
             .map(|attr| &attr.value)
     }
+
+    /// The attribute `name`, if it is text.
+    pub fn text_attr(&self, name: &str) -> Option<&str> {
+        match self.get_attr(name)? {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The attribute `name`, if it is an integer.
+    pub fn integer_attr(&self, name: &str) -> Option<i64> {
+        match self.get_attr(name)? {
+            Value::Integer(number) => Some(*number),
+            _ => None,
+        }
+    }
+
+    /// The attribute `name`, if it is a boolean.
+    pub fn boolean_attr(&self, name: &str) -> Option<bool> {
+        match self.get_attr(name)? {
+            Value::Boolean(flag) => Some(*flag),
+            _ => None,
+        }
+    }
 }
 
 impl From<&str> for Value {
@@ -287,18 +327,7 @@ mod tests {
     use super::*;
 
     fn request(headers: &[(&str, &str)]) -> Request {
-        Request {
-            method: "POST".into(),
-            query: String::new(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.to_string(),
-                    value: value.to_string(),
-                })
-                .collect(),
-            body: Vec::new(),
-        }
+        Request::post(headers, b"")
     }
 
     #[test]

@@ -94,13 +94,6 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 mod tests {
     use super::*;
 
-    fn text(event: &Event, name: &str) -> String {
-        match event.get_attr(name) {
-            Some(Value::Text(text)) => text.clone(),
-            other => panic!("{name}: {other:?}"),
-        }
-    }
-
     #[test]
     fn times_are_written_in_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
@@ -121,8 +114,11 @@ mod tests {
         assert_eq!(tick.subject, "acme/widgets");
         assert_eq!(tick.delivery_id.as_deref(), Some("nightly:1795957500"));
         assert_eq!(tick.dedup_key.as_deref(), Some("cron:nightly"));
-        assert_eq!(text(&tick, "tick_time"), "2026-11-29T13:05:00Z");
-        assert_eq!(text(&tick, "schedule"), "nightly");
+        assert_eq!(
+            tick.text_attr("tick_time").expect("tick_time"),
+            "2026-11-29T13:05:00Z"
+        );
+        assert_eq!(tick.text_attr("schedule").expect("schedule"), "nightly");
         assert!(matches!(
             tick.get_attr("due_at"),
             Some(Value::Integer(1_795_957_500))
@@ -138,14 +134,14 @@ mod tests {
         };
         let tick = event("n", 60, &settings).expect("valid");
         assert_eq!(tick.event_type, "nightly_review");
-        assert_eq!(text(&tick, "repo_owner"), "acme");
+        assert_eq!(tick.text_attr("repo_owner").expect("repo_owner"), "acme");
         assert!(matches!(tick.get_attr("number"), Some(Value::Integer(7))));
         assert!(matches!(
             tick.get_attr("draft"),
             Some(Value::Boolean(false))
         ));
         // The tick's own attrs cannot be overridden.
-        assert_eq!(text(&tick, "schedule"), "n");
+        assert_eq!(tick.text_attr("schedule").expect("schedule"), "n");
     }
 
     #[test]

@@ -106,10 +106,10 @@ impl PullRequest {
         if number <= 0 {
             return None;
         }
-        let owner = text_attr(event, "repo_owner")?;
-        let name = text_attr(event, "repo_name")?;
-        let range = text_attr(event, "base_sha")
-            .zip(text_attr(event, "head_sha"))
+        let owner = non_blank(event, "repo_owner")?;
+        let name = non_blank(event, "repo_name")?;
+        let range = non_blank(event, "base_sha")
+            .zip(non_blank(event, "head_sha"))
             .map(|(base, head)| {
                 format!(
                     "{}...{}",
@@ -138,12 +138,12 @@ impl PullRequest {
     }
 }
 
-/// A non-blank text attr.
-fn text_attr<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
-    match event.get_attr(name) {
-        Some(Value::Text(text)) if !text.trim().is_empty() => Some(text.trim()),
-        _ => None,
-    }
+/// A non-blank text attr, trimmed.
+fn non_blank<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event
+        .text_attr(name)
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
 }
 
 /// The diff, cut to [`MAX_DIFF_BYTES`], and whether it was cut.

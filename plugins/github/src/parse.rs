@@ -378,14 +378,6 @@ fn join_labels(labels: &[Label]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mecha_plugin_sdk::source::Value;
-
-    fn text<'a>(event: &'a Event, name: &str) -> &'a str {
-        match event.get_attr(name) {
-            Some(Value::Text(text)) => text,
-            other => panic!("{name}: {other:?}"),
-        }
-    }
 
     #[test]
     fn push_lists_one_line_per_commit() {
@@ -394,8 +386,11 @@ mod tests {
             "repository":{"full_name":"o/r"},"sender":{"login":"octo"}}"#;
         let event = parse("push", Some("d"), body).expect("valid push");
         assert_eq!(event.event_type, "push");
-        assert_eq!(text(&event, "commits"), "01234567 fix: a\nshort b");
-        assert_eq!(text(&event, "head_sha"), "abc");
+        assert_eq!(
+            event.text_attr("commits").expect("commits"),
+            "01234567 fix: a\nshort b"
+        );
+        assert_eq!(event.text_attr("head_sha").expect("head_sha"), "abc");
         assert_eq!(event.subject, "o/r");
     }
 

@@ -124,7 +124,7 @@ fn add_retry(event: &mut Event, request: &Request) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use crate::parse::request;
-    use crate::parse::tests::{bad_request, flag, one_event, post, text};
+    use crate::parse::tests::{bad_request, one_event, post};
     use mecha_plugin_sdk::source::{Error, Outcome, Value};
 
     const MESSAGE_THREAD: &[u8] =
@@ -152,7 +152,10 @@ mod tests {
             retry.get_attr("retry_num"),
             Some(Value::Integer(2))
         ));
-        assert_eq!(text(&retry, "retry_reason"), "http_timeout");
+        assert_eq!(
+            retry.text_attr("retry_reason").expect("retry_reason"),
+            "http_timeout"
+        );
         let message = bad_request(request(&post(
             None,
             &[("X-Slack-Retry-Num", "two")],
@@ -170,7 +173,7 @@ mod tests {
         assert_eq!(event.event_type, "channel_created");
         assert_eq!(event.subject, "C9");
         assert_eq!(event.actor, "U9");
-        assert_eq!(text(&event, "channel"), "C9");
+        assert_eq!(event.text_attr("channel").expect("channel"), "C9");
     }
 
     #[test]
@@ -182,12 +185,16 @@ mod tests {
         let event = one_event(request(&post(None, &[], body.as_bytes())));
         assert_eq!(event.event_type, "message.bot_message");
         assert_eq!(event.actor, "B1");
-        assert_eq!(text(&event, "bot_id"), "B1");
-        assert_eq!(text(&event, "team_id"), "T7");
+        assert_eq!(event.text_attr("bot_id").expect("bot_id"), "B1");
+        assert_eq!(event.text_attr("team_id").expect("team_id"), "T7");
         assert_eq!(event.delivery_id, None);
         // The parent of a thread is not a reply.
-        assert_eq!(text(&event, "thread_ts"), "1.0");
-        assert!(!flag(&event, "is_thread_reply"));
+        assert_eq!(event.text_attr("thread_ts").expect("thread_ts"), "1.0");
+        assert!(
+            !event
+                .boolean_attr("is_thread_reply")
+                .expect("is_thread_reply")
+        );
     }
 
     #[test]
@@ -197,9 +204,13 @@ mod tests {
                 "message":{"user":"U1","text":"fixed","ts":"2.0","thread_ts":"1.0"}}"#,
         );
         let event = one_event(request(&post(None, &[], &body)));
-        assert_eq!(text(&event, "thread_ts"), "1.0");
-        assert!(flag(&event, "is_thread_reply"));
-        assert_eq!(text(&event, "text"), "fixed");
+        assert_eq!(event.text_attr("thread_ts").expect("thread_ts"), "1.0");
+        assert!(
+            event
+                .boolean_attr("is_thread_reply")
+                .expect("is_thread_reply")
+        );
+        assert_eq!(event.text_attr("text").expect("text"), "fixed");
     }
 
     #[test]

@@ -76,7 +76,6 @@ fn unix_seconds(text: &str) -> Result<i64, Error> {
 mod tests {
     use super::*;
     use hmac::{Hmac, Mac};
-    use mecha_plugin_sdk::source::Header;
     use sha2::Sha256;
 
     /// Slack's published test vector (see tests/fixtures/slack/README.md).
@@ -86,18 +85,7 @@ mod tests {
     const EXPECTED_HEX: &str = "a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
 
     fn request(headers: &[(&str, &str)]) -> Request {
-        Request {
-            method: "POST".into(),
-            query: String::new(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| Header {
-                    name: name.to_string(),
-                    value: value.to_string(),
-                })
-                .collect(),
-            body: BODY.to_vec(),
-        }
+        Request::post(headers, BODY)
     }
 
     fn signed(timestamp: &str, signature: &str) -> Request {

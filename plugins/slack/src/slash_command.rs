@@ -45,15 +45,15 @@ pub fn event(form: &Form) -> Result<Event, Error> {
 #[cfg(test)]
 mod tests {
     use crate::parse::request;
-    use crate::parse::tests::{bad_request, one_event, post, text};
+    use crate::parse::tests::{bad_request, one_event, post};
 
     #[test]
     fn the_user_id_stands_in_for_a_missing_user_name() {
         let body = b"command=%2Fmecha&text=deploy+now&user_id=U1&user_name=&channel_id=C1";
         let event = one_event(request(&post(None, &[], body)));
         assert_eq!(event.actor, "U1");
-        assert_eq!(text(&event, "sender"), "U1");
-        assert_eq!(text(&event, "text"), "deploy now");
+        assert_eq!(event.text_attr("sender").expect("sender"), "U1");
+        assert_eq!(event.text_attr("text").expect("text"), "deploy now");
         assert_eq!(event.subject, "C1");
         assert_eq!(event.delivery_id, None);
         assert!(event.get_attr("trigger_id").is_none());

@@ -28,27 +28,6 @@ fn wants_diff(request: &Request) -> bool {
     request.header_value("accept") == Some(DIFF_MEDIA_TYPE)
 }
 
-fn text<'a>(event: &'a Event, name: &str) -> &'a str {
-    match event.get_attr(name) {
-        Some(Value::Text(text)) => text,
-        other => panic!("{name} is not text: {other:?}"),
-    }
-}
-
-fn integer(event: &Event, name: &str) -> i64 {
-    match event.get_attr(name) {
-        Some(Value::Integer(number)) => *number,
-        other => panic!("{name} is not an integer: {other:?}"),
-    }
-}
-
-fn flag(event: &Event, name: &str) -> bool {
-    match event.get_attr(name) {
-        Some(Value::Boolean(flag)) => *flag,
-        other => panic!("{name} is not a boolean: {other:?}"),
-    }
-}
-
 fn urls(http: &Recording) -> Vec<&str> {
     http.requests
         .iter()
@@ -82,10 +61,20 @@ fn both_shas_use_the_compare_for_diff_and_files() {
     });
     let event = hydrate(&mut http, API, pull_request());
 
-    assert_eq!(text(&event, "diff"), "diff --git a/a.rs b/a.rs\n+x\n");
-    assert!(!flag(&event, "diff_truncated"));
-    assert_eq!(text(&event, "file_list"), "a.rs\nb/c.rs");
-    assert_eq!(integer(&event, "file_count"), 2);
+    assert_eq!(
+        event.text_attr("diff").expect("diff"),
+        "diff --git a/a.rs b/a.rs\n+x\n"
+    );
+    assert!(
+        !event
+            .boolean_attr("diff_truncated")
+            .expect("diff_truncated")
+    );
+    assert_eq!(
+        event.text_attr("file_list").expect("file_list"),
+        "a.rs\nb/c.rs"
+    );
+    assert_eq!(event.integer_attr("file_count").expect("file_count"), 2);
     assert!(event.get_attr("diff_error").is_none());
     assert!(event.get_attr("file_list_error").is_none());
 
@@ -141,12 +130,12 @@ fn a_missing_sha_uses_the_pull_and_its_linked_file_pages() {
     event.attrs.retain(|attr| attr.name != "base_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(text(&event, "diff"), "the diff");
+    assert_eq!(event.text_attr("diff").expect("diff"), "the diff");
     assert_eq!(
-        text(&event, "file_list"),
+        event.text_attr("file_list").expect("file_list"),
         "one.rs\ntwo.rs\nthree.rs\nfour.rs"
     );
-    assert_eq!(integer(&event, "file_count"), 4);
+    assert_eq!(event.integer_attr("file_count").expect("file_count"), 4);
     assert_eq!(urls(&http), [PULL, FILES, &page_url(2), &page_url(3)]);
     assert!(wants_diff(&http.requests[0]));
     assert!(
@@ -172,7 +161,7 @@ fn an_empty_or_failed_compare_falls_back_to_the_file_pages() {
             })
         });
         let event = hydrate(&mut http, API, pull_request());
-        assert_eq!(text(&event, "file_list"), "only.rs");
+        assert_eq!(event.text_attr("file_list").expect("file_list"), "only.rs");
         assert_eq!(urls(&http), [COMPARE, COMPARE, FILES]);
     }
 }
@@ -194,8 +183,13 @@ fn paging_stops_after_ten_pages() {
     event.attrs.retain(|attr| attr.name != "head_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(integer(&event, "file_count"), 10);
-    assert!(text(&event, "file_list").ends_with("\nf10.rs"));
+    assert_eq!(event.integer_attr("file_count").expect("file_count"), 10);
+    assert!(
+        event
+            .text_attr("file_list")
+            .expect("file_list")
+            .ends_with("\nf10.rs")
+    );
     assert_eq!(http.requests.len(), 1 + 10);
 }
 
@@ -215,7 +209,7 @@ fn a_next_link_to_another_origin_is_not_followed() {
     event.attrs.retain(|attr| attr.name != "head_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(text(&event, "file_list"), "a.rs");
+    assert_eq!(event.text_attr("file_list").expect("file_list"), "a.rs");
     assert_eq!(urls(&http), [PULL, FILES]);
 }
 
@@ -235,9 +229,16 @@ fn a_long_diff_is_cut_on_a_character_boundary_with_a_notice() {
     });
     let event = hydrate(&mut http, API, pull_request());
 
-    assert!(flag(&event, "diff_truncated"));
-    assert_eq!(text(&event, "diff"), format!("{kept}{TRUNCATION_NOTICE}"));
-    assert_eq!(text(&event, "file_list"), "big");
+    assert!(
+        event
+            .boolean_attr("diff_truncated")
+            .expect("diff_truncated")
+    );
+    assert_eq!(
+        event.text_attr("diff").expect("diff"),
+        format!("{kept}{TRUNCATION_NOTICE}")
+    );
+    assert_eq!(event.text_attr("file_list").expect("file_list"), "big");
 }
 
 #[test]
@@ -260,26 +261,30 @@ fn an_error_status_quotes_at_most_200_bytes_of_the_reply() {
     let mut http = Recording::new(move |_| Ok(Response::new(404, body.clone())));
     let event = hydrate(&mut http, API, pull_request());
 
-    let error = text(&event, "diff_error");
+    let error = event.text_attr("diff_error").expect("diff_error");
     let expected = "GET /repos/octo-org/hello%20world/compare/b1...h2: 404 Not Found: \
                     {\"message\":\"Not Found\",\"documentation_url\":\"";
     assert!(error.starts_with(expected), "{error}");
     let quoted = &error[error.find(": {").unwrap() + 2..];
     assert_eq!(quoted.len(), 199);
     assert!(quoted.ends_with('d'));
-    assert_eq!(text(&event, "diff"), "");
-    assert!(!flag(&event, "diff_truncated"));
+    assert_eq!(event.text_attr("diff").expect("diff"), "");
+    assert!(
+        !event
+            .boolean_attr("diff_truncated")
+            .expect("diff_truncated")
+    );
 
     // The compare failed too, then the file pages: the last failure is the one reported.
-    let error = text(&event, "file_list_error");
+    let error = event.text_attr("file_list_error").expect("file_list_error");
     assert!(
         error.starts_with(
             "GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: 404 Not Found: {"
         ),
         "{error}"
     );
-    assert_eq!(text(&event, "file_list"), "");
-    assert_eq!(integer(&event, "file_count"), 0);
+    assert_eq!(event.text_attr("file_list").expect("file_list"), "");
+    assert_eq!(event.integer_attr("file_count").expect("file_count"), 0);
 }
 
 #[test]
@@ -287,14 +292,14 @@ fn transport_errors_become_error_attrs() {
     let mut http = Recording::new(|_| Err(HttpError::new("connection refused", true)));
     let event = hydrate(&mut http, API, pull_request());
     assert_eq!(
-        text(&event, "diff_error"),
+        event.text_attr("diff_error").expect("diff_error"),
         "GET /repos/octo-org/hello%20world/compare/b1...h2: connection refused"
     );
     assert_eq!(
-        text(&event, "file_list_error"),
+        event.text_attr("file_list_error").expect("file_list_error"),
         "GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: connection refused"
     );
-    assert_eq!(text(&event, "diff"), "");
+    assert_eq!(event.text_attr("diff").expect("diff"), "");
 }
 
 #[test]
@@ -308,7 +313,7 @@ fn a_file_page_over_the_limit_is_an_error_not_a_misread() {
     });
     let event = hydrate(&mut http, API, pull_request());
     assert_eq!(
-        text(&event, "file_list_error"),
+        event.text_attr("file_list_error").expect("file_list_error"),
         format!(
             "GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: the reply is over {MAX_BODY_BYTES} bytes"
         )
