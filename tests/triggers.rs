@@ -99,7 +99,7 @@ fn a_bad_schedule_or_zone_stops_the_start_with_the_field_named() {
         ),
         (
             "triggers:\n  nightly:\n    schedule: \"@daily\"\n    timezone: Mars/Olympus\n",
-            "Mars/Olympus",
+            "triggers.nightly.timezone: unknown time zone",
         ),
         (
             "triggers:\n  nightly:\n    plugin: nope\n    schedule: \"@daily\"\n",

@@ -38,7 +38,7 @@ pub use bindings::mecha::plugin::types::{
     Attr, Error, Event, Header, PluginInfo, Reply, Request, Value,
 };
 
-use bindings::mecha::plugin::{config, log, verify};
+use bindings::mecha::plugin::{acknowledge, config, log, verify};
 
 /// A source plugin: implement this on a type and export it with [`export_source!`].
 pub trait Source {
@@ -174,21 +174,34 @@ pub fn verify_hmac_sha256_hex(
 ) -> Result<(), Error> {
     let signature = crate::hex::decode(signature_hex)
         .ok_or_else(|| Error::Unauthorized("signature is not hex".into()))?;
-    verify::hmac_sha256(secret, message, &signature).map_err(|err| verify_failure(secret, err))
+    verify::hmac_sha256(secret, message, &signature)
+        .map_err(|err| verify_failure(secret, "signature does not match", err))
 }
 
-/// Asks the host whether `presented` equals the operator's secret `secret`, in constant time.
-pub fn verify_token(secret: &str, presented: &str) -> Result<(), Error> {
-    verify::token_equals(secret, presented).map_err(|err| verify_failure(secret, err))
+/// Asks the host whether the header `header` of `request` equals the operator's secret
+/// `secret`, in constant time (e.g. GitLab's `X-Gitlab-Token`). A missing header, like a wrong
+/// token, is `unauthorized`.
+pub fn verify_token_header(request: &Request, header: &str, secret: &str) -> Result<(), Error> {
+    let presented = request
+        .header(header)
+        .ok_or_else(|| Error::Unauthorized(format!("missing {header} header")))?;
+    verify::token_equals(secret, presented)
+        .map_err(|err| verify_failure(secret, &format!("{header} does not match"), err))
 }
 
-fn verify_failure(secret: &str, err: verify::VerifyError) -> Error {
+fn verify_failure(secret: &str, mismatch: &str, err: verify::VerifyError) -> Error {
     match err {
-        verify::VerifyError::Mismatch => Error::Unauthorized("signature does not match".into()),
+        verify::VerifyError::Mismatch => Error::Unauthorized(mismatch.to_owned()),
         verify::VerifyError::UnknownSecret => Error::Internal(format!(
             "the secret {secret} is not configured for this source"
         )),
     }
+}
+
+/// Answers the webhook with `reply` once its events are stored, instead of the host's 202 with
+/// the stored event: for providers that show or parse the answer (Slack).
+pub fn acknowledge_with(reply: &Reply) {
+    acknowledge::set_reply(reply);
 }
 
 /// The operator's setting `key` for this plugin instance.
@@ -236,6 +249,14 @@ impl Event {
     pub fn attr(mut self, name: &str, value: impl Into<Value>) -> Self {
         self.set_attr(name, value);
         self
+    }
+
+    /// Adds or replaces an attribute when there is a value; `None` leaves the event as it is,
+    /// so a field the provider left out is an absent attr rather than an empty one.
+    pub fn set_attr_some(&mut self, name: &str, value: Option<impl Into<Value>>) {
+        if let Some(value) = value {
+            self.set_attr(name, value);
+        }
     }
 
     /// Adds or replaces an attribute in place.

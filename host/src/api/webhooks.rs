@@ -73,9 +73,16 @@ async fn receive(
     )
     .await
     {
-        Ok(Ingested::Stored { stored, duplicates }) => {
+        Ok(Ingested::Stored {
+            stored,
+            duplicates,
+            acknowledgement,
+        }) => {
             processor.spawn(stored.clone());
-            Ok(stored_response(stored, duplicates))
+            Ok(match acknowledgement {
+                Some(reply) => reply_response(reply),
+                None => stored_response(stored, duplicates),
+            })
         }
         Ok(Ingested::Reply(reply)) => Ok(reply_response(reply)),
         Err(IngestError::Unauthorized(message)) => Err(ApiError::new(

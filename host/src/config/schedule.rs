@@ -262,16 +262,6 @@ impl Schedule {
             Kind::Cron(cron) => cron.next_after(after),
         }
     }
-
-    /// The interval of an `@every` schedule; `None` for cron expressions, which have no fixed
-    /// period. The host uses it to anchor intervals (at startup, or at the last run) instead of
-    /// a wall clock.
-    pub fn interval(&self) -> Option<Duration> {
-        match self.kind {
-            Kind::Every(interval) => Some(interval),
-            Kind::Cron(_) => None,
-        }
-    }
 }
 
 impl fmt::Display for Schedule {

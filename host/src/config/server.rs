@@ -51,7 +51,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::schedule::Schedule;
+use super::schedule::{Schedule, ScheduleError};
 use super::secrets::Secret;
 use super::{Error, yaml_error};
 
@@ -370,8 +370,13 @@ impl ServerConfig {
         for (name, trigger) in &self.triggers {
             let field = format!("triggers.{name}");
             check_instance_name(name).map_err(|message| invalid(&field, &message))?;
-            Schedule::parse(&trigger.schedule, trigger.timezone.as_deref())
-                .map_err(|err| invalid(&format!("{field}.schedule"), &err.to_string()))?;
+            Schedule::parse(&trigger.schedule, trigger.timezone.as_deref()).map_err(|err| {
+                let key = match err {
+                    ScheduleError::UnknownZone { .. } => "timezone",
+                    _ => "schedule",
+                };
+                invalid(&format!("{field}.{key}"), &err.to_string())
+            })?;
         }
         for (name, plugin) in &self.plugins {
             if plugin.timeout_ms == Some(0) {

@@ -280,6 +280,18 @@ fn runtime_options(config: &ServerConfig) -> RuntimeOptions {
         .plugins
         .values()
         .filter_map(|plugin| plugin.memory_mib)
+        .chain(
+            config
+                .sources
+                .values()
+                .filter_map(|source| source.memory_mib),
+        )
+        .chain(
+            config
+                .responders
+                .values()
+                .filter_map(|responder| responder.memory_mib),
+        )
         .chain([server::DEFAULT_PLUGIN_MEMORY_MIB])
         .max()
         .unwrap_or(server::DEFAULT_PLUGIN_MEMORY_MIB);

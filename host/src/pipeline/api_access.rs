@@ -22,6 +22,8 @@ pub struct ApiRequest<'a> {
     pub plugin_default: Option<&'a str>,
     pub auth: Option<TokenAuth>,
     pub allow_private_network: bool,
+    /// What the token is for, to end the message asking for it (`to write results back`).
+    pub purpose: &'a str,
 }
 
 /// The API a plugin may call.
@@ -48,7 +50,13 @@ pub fn api_access(request: &ApiRequest<'_>, secrets: &Secrets) -> Result<ApiAcce
     let token = secrets
         .for_source(request.section)
         .remove("token")
-        .ok_or_else(|| format!("no token: set {}.token in secrets.yml", request.section))?;
+        .filter(|token| !token.expose().trim().is_empty())
+        .ok_or_else(|| {
+            format!(
+                "no token: set {}.token in secrets.yml {}",
+                request.section, request.purpose
+            )
+        })?;
     let auth = request.auth.unwrap_or(if request.plugin == "gitlab" {
         TokenAuth::PrivateToken
     } else {

@@ -18,10 +18,12 @@ use super::sources::SourceInstance;
 
 /// What became of a request.
 pub enum Ingested {
-    /// Events stored now, and ids of those that were already stored (duplicates).
+    /// Events stored now, and ids of those that were already stored (duplicates), with the
+    /// answer the source chose for them, if any.
     Stored {
         stored: Vec<EventRecord>,
         duplicates: Vec<store::EventId>,
+        acknowledgement: Option<types::Reply>,
     },
     /// The plugin answered a handshake; nothing was stored.
     Reply(types::Reply),
@@ -63,6 +65,11 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     metrics.increment(Counter::WebhooksReceived);
     let raw = request.body.clone();
     let answer = source.plugin.handle_webhook(&source.call, request).await?;
+    // A source exempt from the API key answers nothing, not even a handshake, unless it
+    // verified the request.
+    if source.verifies && !answer.verified && answer.outcome.is_ok() {
+        return Err(IngestError::Unverified(source.name.clone()));
+    }
     let events = match answer.outcome {
         Ok(Outcome::Reply(reply)) => return Ok(Ingested::Reply(reply)),
         Ok(Outcome::Events(events)) => events,
@@ -75,12 +82,13 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
             });
         }
     };
-    if source.verifies && !answer.verified {
-        return Err(IngestError::Unverified(source.name.clone()));
-    }
     let (stored, duplicates) = store_events(&source.name, events, &raw, store, metrics).await?;
     metrics.observe(Stage::Ingest, started.elapsed());
-    Ok(Ingested::Stored { stored, duplicates })
+    Ok(Ingested::Stored {
+        stored,
+        duplicates,
+        acknowledgement: answer.acknowledgement,
+    })
 }
 
 /// Stores the events a plugin of the source instance `source` produced, keeping `raw` with

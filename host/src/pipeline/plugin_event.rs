@@ -41,6 +41,15 @@ pub fn json_attrs(attrs: Vec<types::Attr>) -> Map<String, Value> {
         .collect()
 }
 
+/// A plugin's own error as text.
+pub fn error_text(err: types::Error) -> String {
+    match err {
+        types::Error::Unauthorized(message)
+        | types::Error::BadRequest(message)
+        | types::Error::Internal(message) => message,
+    }
+}
+
 fn plugin_value(value: &Value) -> Option<types::Value> {
     Some(match value {
         Value::String(text) => types::Value::Text(text.clone()),

@@ -12,11 +12,10 @@ use serde_json::{Map, Value};
 
 use super::dispatch::Dispatcher;
 use super::matching::{LoopGuard, SkipReason, match_event};
-use super::plugin_event::{json_attrs, stored_event};
+use super::plugin_event::{error_text, json_attrs, stored_event};
 use super::render::render_prompt;
 use super::sources::SourceTable;
 use crate::metrics::{Counter, Metrics, Stage};
-use crate::plugin::bindings::source::types;
 use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store, TaskState,
@@ -225,7 +224,7 @@ impl Processor {
                     Err(err) => err.to_string(),
                 }
             }
-            Ok(Err(err)) => plugin_error(err),
+            Ok(Err(err)) => error_text(err),
             Err(err) => err.to_string(),
         };
         let failure = self.redactor.redact(&failure).into_owned();
@@ -252,15 +251,6 @@ impl Processor {
 
     fn audit(&self, entry: AuditEntry) {
         self.store.record_detached(entry);
-    }
-}
-
-/// A plugin's own error as text.
-fn plugin_error(err: types::Error) -> String {
-    match err {
-        types::Error::Unauthorized(message)
-        | types::Error::BadRequest(message)
-        | types::Error::Internal(message) => message,
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::api_access::{ApiRequest, api_access};
 use crate::config::secrets::Secrets;
 use crate::config::server::{PluginConfig, ServerConfig, SourceConfig};
+use crate::plugin::host::http::Origin;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::{LoadedPlugin, Runner};
 use crate::plugin::source::{HydrateCall, SourceCall, SourcePlugin};
@@ -56,6 +57,8 @@ pub enum SourceError {
          (or remove the instance from config.yml)"
     )]
     MissingSecret { instance: String, missing: String },
+    #[error("sources.{instance}.api_url: {reason}")]
+    Api { instance: String, reason: String },
 }
 
 /// The sources a daemon serves. Replaced whole when `secrets.yml` is reloaded (SIGHUP), so a
@@ -118,68 +121,79 @@ pub fn instances(
     let mut slots = BTreeMap::new();
     let undeclared = registry
         .iter()
-        .filter(|plugin| plugin.world == World::Source)
-        .filter(|plugin| !config.sources.contains_key(&plugin.info.name));
-    for plugin in undeclared {
-        let name = plugin.info.name.clone();
-        let slot = match instance(&name, plugin, &SourceConfig::default(), config, secrets) {
+        .filter(|loaded| !config.sources.contains_key(&loaded.info.name))
+        .filter_map(|loaded| Some((loaded, source_plugin(loaded)?)));
+    for (loaded, plugin) in undeclared {
+        let name = loaded.info.name.clone();
+        let declared = SourceConfig::default();
+        let slot = match instance(&name, loaded, plugin, &declared, config, secrets) {
             Ok(instance) => SourceSlot::Ready(Arc::new(instance)),
-            Err(missing) => {
+            Err(SourceError::MissingSecret { missing, .. }) => {
                 let reason = format!("source {name} is disabled: set {missing} in secrets.yml");
                 tracing::info!("{reason}");
                 SourceSlot::Disabled(reason)
             }
+            Err(err) => return Err(err),
         };
         slots.insert(name, slot);
     }
     for (name, declared) in &config.sources {
         let plugin_name = declared.plugin.as_deref().unwrap_or(name);
-        let plugin =
-            registry
-                .get(World::Source, plugin_name)
-                .ok_or_else(|| SourceError::UnknownPlugin {
-                    instance: name.clone(),
-                    plugin: plugin_name.to_owned(),
-                })?;
-        let instance = instance(name, plugin, declared, config, secrets).map_err(|missing| {
-            SourceError::MissingSecret {
+        let loaded = registry.get(World::Source, plugin_name);
+        let Some((loaded, plugin)) =
+            loaded.and_then(|loaded| Some((loaded, source_plugin(loaded)?)))
+        else {
+            return Err(SourceError::UnknownPlugin {
                 instance: name.clone(),
-                missing,
-            }
-        })?;
+                plugin: plugin_name.to_owned(),
+            });
+        };
+        let instance = instance(name, loaded, plugin, declared, config, secrets)?;
         slots.insert(name.clone(), SourceSlot::Ready(Arc::new(instance)));
     }
     Ok(slots)
 }
 
-/// The instance `name` of `plugin`, or the `secrets.yml` settings it lacks
-/// (`github.webhook_secret`).
+fn source_plugin(loaded: &LoadedPlugin) -> Option<&Arc<SourcePlugin>> {
+    match &loaded.runner {
+        Runner::Source(plugin) => Some(plugin),
+        _ => None,
+    }
+}
+
+/// The instance `name` of the source plugin `loaded`, or why it cannot run: the `secrets.yml`
+/// settings it lacks (`github.webhook_secret`), or an API it cannot use.
 fn instance(
     name: &str,
-    plugin: &LoadedPlugin,
+    loaded: &LoadedPlugin,
+    plugin: &Arc<SourcePlugin>,
     declared: &SourceConfig,
     config: &ServerConfig,
     secrets: &Secrets,
-) -> Result<SourceInstance, String> {
-    let Runner::Source(runner) = &plugin.runner else {
-        return Err(format!("{name} (not a source plugin)"));
-    };
+) -> Result<SourceInstance, SourceError> {
     let configured = secrets.for_source(name);
-    let missing: Vec<String> = plugin
+    let missing: Vec<String> = loaded
         .info
         .secrets
         .iter()
-        .filter(|secret| !configured.contains_key(*secret))
+        .filter(|secret| {
+            configured
+                .get(*secret)
+                .is_none_or(|value| value.expose().trim().is_empty())
+        })
         .map(|secret| format!("{name}.{secret}"))
         .collect();
     if !missing.is_empty() {
-        return Err(missing.join(" and "));
+        return Err(SourceError::MissingSecret {
+            instance: name.to_owned(),
+            missing: missing.join(" and "),
+        });
     }
     let granted = configured
         .into_iter()
-        .filter(|(secret, _)| plugin.info.secrets.contains(secret))
+        .filter(|(secret, _)| loaded.info.secrets.contains(secret))
         .collect();
-    let defaults = config.plugin(&plugin.info.name);
+    let defaults = config.plugin(&loaded.info.name);
     let mut settings = defaults.settings.clone();
     settings.extend(declared.settings.clone());
     let limits = Limits::from_config(&PluginConfig {
@@ -187,61 +201,78 @@ fn instance(
         memory_mib: declared.memory_mib.or(defaults.memory_mib),
         settings: BTreeMap::new(),
     });
-    let hydrate = hydration(name, plugin, declared, &settings, limits, secrets);
+    let hydrate = hydration(name, loaded, declared, &settings, limits, secrets)?;
     Ok(SourceInstance {
         name: name.to_owned(),
-        plugin: runner.clone(),
+        plugin: plugin.clone(),
         call: SourceCall {
             settings: Arc::new(settings),
             secrets: Arc::new(granted),
             limits,
             clock: None,
         },
-        verifies: !plugin.info.secrets.is_empty(),
+        verifies: !loaded.info.secrets.is_empty(),
         hydrate,
     })
 }
 
 /// How the instance hydrates events: only plugins that declare an API origin, and only with a
-/// token, since the providers' APIs (GitHub's diff and files) answer little without one.
+/// token, since the providers' APIs (GitHub's diff and files) answer little without one. An
+/// `api_url` the operator set must be usable: silently not hydrating would hide the mistake.
 fn hydration(
     name: &str,
-    plugin: &LoadedPlugin,
+    loaded: &LoadedPlugin,
     declared: &SourceConfig,
     settings: &BTreeMap<String, String>,
     limits: Limits,
     secrets: &Secrets,
-) -> Option<HydrateCall> {
-    let plugin_default = plugin.info.hosts.first().map(String::as_str)?;
+) -> Result<Option<HydrateCall>, SourceError> {
+    let unusable = |reason: String| SourceError::Api {
+        instance: name.to_owned(),
+        reason,
+    };
+    let Some(plugin_default) = loaded.info.hosts.first().map(String::as_str) else {
+        return match declared.api_url {
+            Some(_) => Err(unusable(format!(
+                "the {} plugin calls no API; remove api_url",
+                loaded.info.name
+            ))),
+            None => Ok(None),
+        };
+    };
+    if let Some(url) = &declared.api_url {
+        Origin::parse(url).map_err(unusable)?;
+    }
     let field = format!("sources.{name}");
     let request = ApiRequest {
-        plugin: &plugin.info.name,
+        plugin: &loaded.info.name,
         section: name,
         field: &field,
         api_url: declared.api_url.as_deref(),
         plugin_default: Some(plugin_default),
         auth: None,
         allow_private_network: declared.allow_private_network,
+        purpose: "to hydrate events",
     };
     match api_access(&request, secrets) {
         Ok(access) => {
             let mut settings = settings.clone();
             settings.insert("api_url".to_owned(), access.api_url);
-            Some(HydrateCall {
+            Ok(Some(HydrateCall {
                 settings: Arc::new(settings),
                 grant: Arc::new(access.grant),
                 limits: Limits {
                     timeout: limits.timeout.max(HYDRATE_TIMEOUT),
                     ..limits
                 },
-            })
+            }))
         }
         Err(reason) => {
             // Said out loud only when the operator seems to want hydration.
-            if declared.api_url.is_some() || secrets.for_source(name).contains_key("token") {
+            if declared.api_url.is_some() {
                 tracing::warn!(source = %name, %reason, "events of this source are not hydrated");
             }
-            None
+            Ok(None)
         }
     }
 }

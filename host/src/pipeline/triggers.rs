@@ -4,11 +4,12 @@
 //! calls `handle-tick`, and stores the events like a webhook's (under the plugin's name as
 //! their source), then processes them. Two rules keep a schedule from piling up work:
 //!
-//! - a tick that comes while the events of the previous tick are still being worked on is
-//!   skipped, counted (`mecha_trigger_ticks_skipped`) and audited (`trigger.skipped`);
+//! - a tick that comes while the events of the previous tick are still being worked on (not yet
+//!   through their tasks) is skipped, counted (`mecha_trigger_ticks_skipped`) and audited
+//!   (`trigger.skipped`). A run whose write-back failed is finished as far as the schedule is
+//!   concerned: it waits for an operator, the schedule does not;
 //! - ticks missed while the daemon was down or busy are not replayed in a burst: the next tick
-//!   is the next one due after now. (The bundled `cron` plugin also gives each schedule a dedup
-//!   key, so an unfinished run from before a restart holds off the next one too.)
+//!   is the next one due after now.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,17 +18,17 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::ingest::store_events;
+use super::plugin_event::error_text;
 use super::process::Processor;
 use crate::config::schedule::Schedule;
 use crate::config::server::ServerConfig;
 use crate::metrics::Counter;
-use crate::plugin::bindings::source::types;
 use crate::plugin::bindings::trigger::Tick;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::trigger::{TriggerCall, TriggerPlugin};
 use crate::plugin::{PluginRegistry, World};
-use crate::store::{AuditEntry, AuditOutcome, EventId};
+use crate::store::{AuditEntry, AuditOutcome, EventId, EventState};
 
 /// The trigger plugin a schedule uses unless it names one.
 pub const DEFAULT_TRIGGER: &str = "cron";
@@ -111,6 +112,15 @@ pub async fn run(scheduled: Scheduled, processor: Arc<Processor>) {
     }
 }
 
+/// Whether an event's tasks are still to run: states past these are done, or wait for an
+/// operator (`write_back_failed`).
+fn in_flight(state: EventState) -> bool {
+    matches!(
+        state,
+        EventState::Received | EventState::Matched | EventState::Dispatched
+    )
+}
+
 /// The tick after `last`, or, when that one has passed already, the first one after `now`.
 fn next_due(schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option<Timestamp> {
     let next = schedule.next_after(last)?;
@@ -125,7 +135,7 @@ fn next_due(schedule: &Schedule, last: Timestamp, now: Timestamp) -> Option<Time
 async fn unfinished(processor: &Processor, events: &[EventId]) -> Option<EventId> {
     for id in events {
         match processor.store.get(id).await {
-            Ok(Some(event)) if !event.state.is_terminal() => return Some(id.clone()),
+            Ok(Some(event)) if in_flight(event.state) => return Some(id.clone()),
             Ok(_) => {}
             Err(err) => {
                 tracing::warn!(event = %id, error = %err, "could not read the previous tick's event; ticking anyway");
@@ -183,11 +193,7 @@ async fn tick(processor: &Arc<Processor>, scheduled: &Scheduled, due: Timestamp)
                 Err(err) => err.to_string(),
             }
         }
-        Ok(Err(
-            types::Error::BadRequest(message)
-            | types::Error::Unauthorized(message)
-            | types::Error::Internal(message),
-        )) => message,
+        Ok(Err(err)) => error_text(err),
         Err(err) => err.to_string(),
     };
     let failure = processor.redactor.redact(&failure).into_owned();

@@ -340,6 +340,7 @@ fn destination(
         plugin_default: default_api,
         auth: config.auth,
         allow_private_network: config.allow_private_network,
+        purpose: "to write results back",
     };
     let access = match api_access(&request, secrets) {
         Ok(access) => access,

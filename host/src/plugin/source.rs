@@ -22,6 +22,8 @@ pub struct SourceAnswer {
     pub outcome: Result<Outcome, types::Error>,
     /// Whether a `verify` check succeeded during the call.
     pub verified: bool,
+    /// The answer the plugin chose for stored events (`acknowledge`), if any.
+    pub acknowledgement: Option<types::Reply>,
 }
 
 /// What one source instance runs with: its settings, secrets and limits.
@@ -30,7 +32,8 @@ pub struct SourceCall {
     pub settings: Arc<BTreeMap<String, String>>,
     pub secrets: Arc<BTreeMap<String, Secret>>,
     pub limits: Limits,
-    /// What the plugin's wall clock shows; `None`: the system's.
+    /// What the plugin's wall clock shows; `None`: the system's. Tests set it to check a
+    /// provider's published signature vector, which is only valid at its own timestamp.
     pub clock: Option<SystemTime>,
 }
 
@@ -56,7 +59,7 @@ impl SourcePlugin {
             .secrets(call.secrets.clone())
             .clock(call.clock)
             .build();
-        let (outcome, state) = self
+        let (outcome, mut state) = self
             .run(call.limits, state, |source, mut store| async move {
                 let api = source.mecha_plugin_source_api();
                 let outcome = api.call_handle_webhook(&mut store, &request).await;
@@ -66,6 +69,7 @@ impl SourcePlugin {
         Ok(SourceAnswer {
             outcome,
             verified: state.verify.verified(),
+            acknowledgement: state.acknowledge.take(),
         })
     }
 

@@ -93,7 +93,7 @@ impl World {
     /// The `mecha:plugin` interfaces a plugin of this world may import.
     fn mecha_imports(self) -> &'static [&'static str] {
         match self {
-            World::Source => &["types", "log", "config", "verify"],
+            World::Source => &["types", "log", "config", "verify", "acknowledge"],
             World::Trigger | World::Policy | World::Responder => &["types", "log", "config"],
         }
     }

@@ -17,8 +17,7 @@ pub struct Settings {
 /// The event of the tick of `schedule` due at `due_at` (Unix seconds).
 ///
 /// Its delivery id is the schedule and due time, so a tick stored twice (a restart within the
-/// same second) is one event; its dedup key is the schedule alone, so while one run of a
-/// schedule is unfinished the store refuses the next, whoever ticks it.
+/// same second) is one event. Overlapping runs are the host's to prevent, not the plugin's.
 pub fn event(schedule: &str, due_at: u64, settings: &Settings) -> Result<Event, Error> {
     let event_type = settings
         .event_type
@@ -30,7 +29,6 @@ pub fn event(schedule: &str, due_at: u64, settings: &Settings) -> Result<Event, 
         .actor(schedule)
         .subject(settings.subject.clone().unwrap_or_default())
         .delivery_id(format!("{schedule}:{due_at}"));
-    tick.dedup_key = Some(format!("cron:{schedule}"));
     if let Some(attrs) = &settings.attrs {
         add_attrs(&mut tick, attrs)?;
     }
@@ -113,7 +111,7 @@ mod tests {
         assert_eq!(tick.actor, "nightly");
         assert_eq!(tick.subject, "acme/widgets");
         assert_eq!(tick.delivery_id.as_deref(), Some("nightly:1795957500"));
-        assert_eq!(tick.dedup_key.as_deref(), Some("cron:nightly"));
+        assert_eq!(tick.dedup_key, None);
         assert_eq!(
             tick.text_attr("tick_time").expect("tick_time"),
             "2026-11-29T13:05:00Z"

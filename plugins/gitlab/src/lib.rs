@@ -27,10 +27,7 @@ impl Source for GitLab {
     }
 
     fn handle_webhook(request: Request) -> Result<Outcome, Error> {
-        let token = request
-            .header(TOKEN_HEADER)
-            .ok_or_else(|| Error::Unauthorized(format!("missing {TOKEN_HEADER} header")))?;
-        source::verify_token(WEBHOOK_SECRET, token)?;
+        source::verify_token_header(&request, TOKEN_HEADER, WEBHOOK_SECRET)?;
         Ok(Outcome::Events(parse::request(&request)?))
     }
 }

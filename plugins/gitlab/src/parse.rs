@@ -34,13 +34,14 @@
 //! - subject: `project.path_with_namespace`, split at its first `/` into `repo_owner` and
 //!   `repo_name` (`group/sub/project` → `group` and `sub/project`).
 //! - `project_id`: the top-level `project_id`, else `project.id`.
-//! - delivery id: `X-Gitlab-Event-UUID`, else `X-Gitlab-Instance/X-Request-Id` when either is set.
+//! - delivery id: `X-Gitlab-Event-UUID`, else `X-Gitlab-Instance/X-Request-Id` when a request
+//!   id is set.
 //!
 //! The attrs of each hook are listed in the `hooks` module.
 
 mod hooks;
 
-use mecha_plugin_sdk::source::{self, Error, Event, Request, Value};
+use mecha_plugin_sdk::source::{self, Error, Event, Request};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -212,7 +213,7 @@ impl Envelope {
         }
         let project = self.project.as_ref();
         let project_id = self.project_id.or(project.and_then(|project| project.id));
-        set(event, "project_id", project_id);
+        event.set_attr_some("project_id", project_id);
         if let Some(path) = project.and_then(|project| project.path_with_namespace.as_deref()) {
             event.subject = path.to_owned();
             if let Some((owner, name)) = path.split_once('/') {
@@ -223,7 +224,9 @@ impl Envelope {
     }
 }
 
-/// `X-Gitlab-Event-UUID`, else `<X-Gitlab-Instance>/<X-Request-Id>` when either part is set.
+/// `X-Gitlab-Event-UUID`, else `<X-Gitlab-Instance>/<X-Request-Id>` when a request id is set.
+/// The instance alone names no delivery: every hook of that GitLab would share it and all but
+/// the first would be dropped as duplicates.
 fn delivery_id(request: &Request) -> Option<String> {
     let header = |name| request.header(name).map(str::trim).unwrap_or("");
     let uuid = header(UUID_HEADER);
@@ -231,15 +234,9 @@ fn delivery_id(request: &Request) -> Option<String> {
         return Some(uuid.to_owned());
     }
     let (instance, request_id) = (header(INSTANCE_HEADER), header(REQUEST_ID_HEADER));
-    (!instance.is_empty() || !request_id.is_empty()).then(|| format!("{instance}/{request_id}"))
+    (!request_id.is_empty()).then(|| format!("{instance}/{request_id}"))
 }
 
 /// Sets the attr `name` when the payload had a value for it.
-fn set<T: Into<Value>>(event: &mut Event, name: &str, value: Option<T>) {
-    if let Some(value) = value {
-        event.set_attr(name, value);
-    }
-}
-
 #[cfg(test)]
 mod tests;

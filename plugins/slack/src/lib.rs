@@ -15,7 +15,7 @@ mod slash_command;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mecha_plugin_sdk::source::{self, Error, Outcome, PluginInfo, Request, Source};
+use mecha_plugin_sdk::source::{self, Error, Outcome, PluginInfo, Reply, Request, Source};
 
 /// The secret, in the `slack` section of `secrets.yml`, that Slack signs requests with (the app's
 /// "Signing Secret").
@@ -36,12 +36,22 @@ impl Source for Slack {
     fn handle_webhook(request: Request) -> Result<Outcome, Error> {
         let (message, signature) = signature::signed_message(&request, unix_now()?)?;
         source::verify_hmac_sha256_hex(SIGNING_SECRET, &message, &signature)?;
-        parse::request(&request)
+        let outcome = parse::request(&request)?;
+        if let Outcome::Events(_) = outcome {
+            // Slack shows a slash command's answer to the user who typed it and wants an empty
+            // 200 for interactive payloads, so stored events are acknowledged with nothing.
+            source::acknowledge_with(&Reply {
+                status: 200,
+                headers: Vec::new(),
+                body: Vec::new(),
+            });
+        }
+        Ok(outcome)
     }
 }
 
 /// The wall clock in Unix seconds, for the replay window. The host provides the component's
-/// clock (and can set it), so the window is measured against the daemon's time.
+/// clock, so the window is measured against the daemon's time.
 fn unix_now() -> Result<i64, Error> {
     let elapsed = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -29,10 +29,7 @@ impl Source for Telegram {
     }
 
     fn handle_webhook(request: Request) -> Result<Outcome, Error> {
-        let token = request
-            .header(TOKEN_HEADER)
-            .ok_or_else(|| Error::Unauthorized(format!("missing {TOKEN_HEADER} header")))?;
-        source::verify_token(SECRET_TOKEN, token)?;
+        source::verify_token_header(&request, TOKEN_HEADER, SECRET_TOKEN)?;
         Ok(Outcome::Events(parse::request(&request)?))
     }
 }

@@ -27,7 +27,7 @@
 mod command;
 
 use command::Entity;
-use mecha_plugin_sdk::source::{self, Error, Event, Request, Value};
+use mecha_plugin_sdk::source::{self, Error, Event, Request};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use std::fmt;
@@ -243,27 +243,23 @@ impl Message {
         }
         self.add_chat_to(event);
         if let Some(chat) = &self.chat {
-            set(event, "chat_type", chat.kind.as_deref());
-            set(event, "chat_title", chat.title.as_deref());
+            event.set_attr_some("chat_type", chat.kind.as_deref());
+            event.set_attr_some("chat_title", chat.title.as_deref());
         }
         // A photo or document carries its text as a caption, with entities of its own.
         let (text, entities) = match &self.text {
             Some(text) => (Some(text), &self.entities),
             None => (self.caption.as_ref(), &self.caption_entities),
         };
-        set(event, "text", text.map(String::as_str));
-        set(event, "message_id", self.message_id);
-        set(event, "thread_id", self.message_thread_id);
+        event.set_attr_some("text", text.map(String::as_str));
+        event.set_attr_some("message_id", self.message_id);
+        event.set_attr_some("thread_id", self.message_thread_id);
         let replied = self.reply_to_message.as_ref();
-        set(
-            event,
-            "reply_to_message_id",
-            replied.and_then(|m| m.message_id),
-        );
+        event.set_attr_some("reply_to_message_id", replied.and_then(|m| m.message_id));
         let entities = entities.as_deref().unwrap_or_default();
         if let Some(command) = text.and_then(|text| command::find(text, entities)) {
             event.set_attr("command", command.name);
-            set(event, "command_bot", command.bot);
+            event.set_attr_some("command_bot", command.bot);
             event.set_attr("args", command.args);
         }
     }
@@ -290,11 +286,11 @@ impl CallbackQuery {
     fn to_event(&self) -> Event {
         let mut event = source::event("callback_query");
         add_user_to(&mut event, self.from.as_ref());
-        set(&mut event, "callback_data", self.data.as_deref());
-        set(&mut event, "callback_id", self.id.as_deref());
+        event.set_attr_some("callback_data", self.data.as_deref());
+        event.set_attr_some("callback_id", self.id.as_deref());
         if let Some(message) = &self.message {
             message.add_chat_to(&mut event);
-            set(&mut event, "message_id", message.message_id);
+            event.set_attr_some("message_id", message.message_id);
         }
         event
     }
@@ -312,8 +308,8 @@ impl InlineQuery {
     fn to_event(&self) -> Event {
         let mut event = source::event("inline_query");
         add_user_to(&mut event, self.from.as_ref());
-        set(&mut event, "query", self.query.as_deref());
-        set(&mut event, "inline_query_id", self.id.as_deref());
+        event.set_attr_some("query", self.query.as_deref());
+        event.set_attr_some("inline_query_id", self.id.as_deref());
         event
     }
 }
@@ -321,7 +317,7 @@ impl InlineQuery {
 /// The actor, `sender` and `from_id` of an update sent by `user`.
 fn add_user_to(event: &mut Event, user: Option<&User>) {
     set_actor(event, user.and_then(User::name));
-    set(event, "from_id", user.and_then(|user| user.id));
+    event.set_attr_some("from_id", user.and_then(|user| user.id));
 }
 
 /// Sets the actor and the attr `sender` to `actor`, when there is one.
@@ -333,12 +329,6 @@ fn set_actor(event: &mut Event, actor: Option<&str>) {
 }
 
 /// Sets the attr `name` when the update had a value for it.
-fn set<T: Into<Value>>(event: &mut Event, name: &str, value: Option<T>) {
-    if let Some(value) = value {
-        event.set_attr(name, value);
-    }
-}
-
 fn non_empty(text: Option<&str>) -> Option<&str> {
     text.filter(|text| !text.is_empty())
 }

@@ -9,5 +9,5 @@ mod generated {
 }
 
 pub use generated::exports::mecha::plugin::source_api::Outcome;
-pub use generated::mecha::plugin::{config, log, types, verify};
+pub use generated::mecha::plugin::{acknowledge, config, log, types, verify};
 pub use generated::{Source, SourcePre};

@@ -1,12 +1,14 @@
 //! What the host gives a plugin during one call: the store data, built fresh per call.
 //!
-//! Each capability is a small context in its own file ([`log`], [`config`], [`verify`]) with the
+//! Each capability is a small context in its own file ([`log`], [`config`], [`verify`],
+//! [`acknowledge`]) with the
 //! `Host` implementation of its WIT interface; [`PluginState`] holds one of each plus the WASI
 //! context and the call's limits. [`StateBuilder`] grants what the operator configured (settings,
 //! and only the secrets the plugin declared); no plugin gets environment variables, arguments,
 //! directories or network. Which imports a world may use at all is decided once, at load, by
 //! [`crate::plugin::world`].
 
+pub mod acknowledge;
 pub mod config;
 pub mod http;
 pub mod limits;
@@ -38,6 +40,7 @@ pub struct PluginState {
     pub(crate) log: log::LogContext,
     pub(crate) config: config::ConfigContext,
     pub(crate) verify: verify::VerifyContext,
+    pub(crate) acknowledge: acknowledge::AcknowledgeContext,
     pub(crate) limiter: CallLimiter,
     /// Outgoing HTTP; reachable only by worlds that may import `wasi:http`, and only to the
     /// origins granted.
@@ -109,6 +112,7 @@ impl StateBuilder {
             log: log::LogContext::new(self.plugin.clone()),
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),
+            acknowledge: acknowledge::AcknowledgeContext::default(),
             limiter: CallLimiter::new(self.memory_bytes),
             http: http::HttpContext::new(self.plugin, self.grant),
         }

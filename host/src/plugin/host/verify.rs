@@ -32,8 +32,12 @@ impl VerifyContext {
         self.verified
     }
 
+    /// The secret `name`; a blank value counts as none, since anyone could sign with it.
     fn secret(&self, name: &str) -> Result<&Secret, VerifyError> {
-        self.secrets.get(name).ok_or(VerifyError::UnknownSecret)
+        self.secrets
+            .get(name)
+            .filter(|secret| !secret.expose().trim().is_empty())
+            .ok_or(VerifyError::UnknownSecret)
     }
 
     fn record(&mut self, matched: bool) -> Result<(), VerifyError> {
@@ -81,6 +85,17 @@ impl verify::Host for PluginState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_secret_verifies_nothing() {
+        let mut secrets = BTreeMap::new();
+        secrets.insert("webhook_secret".to_owned(), Secret::new(" "));
+        let context = VerifyContext::new(Arc::new(secrets));
+        assert!(matches!(
+            context.secret("webhook_secret"),
+            Err(VerifyError::UnknownSecret)
+        ));
+    }
 
     /// GitHub's published test vector for `X-Hub-Signature-256`.
     #[test]

@@ -15,7 +15,7 @@
 //! `source` is a string in a pipeline and a project in a merge request, `tag` a bool in a job and
 //! a name in a release.
 
-use super::{HookPayload, set};
+use super::HookPayload;
 use mecha_plugin_sdk::source::Event;
 use serde::Deserialize;
 
@@ -61,23 +61,23 @@ struct LastCommit {
 impl MergeRequest {
     fn add_to(&self, event: &mut Event) {
         self.add_reference_to(event);
-        set(event, "body", self.description.as_deref());
-        set(event, "ref", self.head_sha());
-        set(event, "state", self.state.as_deref());
-        set(event, "action", self.action.as_deref());
-        set(event, "url", self.url.as_deref());
-        set(event, "labels", self.labels.as_deref().map(join_labels));
-        set(event, "draft", self.draft);
-        set(event, "work_in_progress", self.work_in_progress);
+        event.set_attr_some("body", self.description.as_deref());
+        event.set_attr_some("ref", self.head_sha());
+        event.set_attr_some("state", self.state.as_deref());
+        event.set_attr_some("action", self.action.as_deref());
+        event.set_attr_some("url", self.url.as_deref());
+        event.set_attr_some("labels", self.labels.as_deref().map(join_labels));
+        event.set_attr_some("draft", self.draft);
+        event.set_attr_some("work_in_progress", self.work_in_progress);
     }
 
     /// What a note on this merge request needs to answer on it: where, and on which commit.
     fn add_reference_to(&self, event: &mut Event) {
-        set(event, "number", self.iid);
-        set(event, "title", self.title.as_deref());
-        set(event, "head_branch", self.source_branch.as_deref());
-        set(event, "base_branch", self.target_branch.as_deref());
-        set(event, "head_sha", self.head_sha());
+        event.set_attr_some("number", self.iid);
+        event.set_attr_some("title", self.title.as_deref());
+        event.set_attr_some("head_branch", self.source_branch.as_deref());
+        event.set_attr_some("base_branch", self.target_branch.as_deref());
+        event.set_attr_some("head_sha", self.head_sha());
     }
 
     fn head_sha(&self) -> Option<&str> {
@@ -117,16 +117,16 @@ struct Issue {
 impl Issue {
     fn add_to(&self, event: &mut Event) {
         self.add_reference_to(event);
-        set(event, "body", self.description.as_deref());
-        set(event, "state", self.state.as_deref());
-        set(event, "action", self.action.as_deref());
-        set(event, "url", self.url.as_deref());
-        set(event, "labels", self.labels.as_deref().map(join_labels));
+        event.set_attr_some("body", self.description.as_deref());
+        event.set_attr_some("state", self.state.as_deref());
+        event.set_attr_some("action", self.action.as_deref());
+        event.set_attr_some("url", self.url.as_deref());
+        event.set_attr_some("labels", self.labels.as_deref().map(join_labels));
     }
 
     fn add_reference_to(&self, event: &mut Event) {
-        set(event, "number", self.iid);
-        set(event, "title", self.title.as_deref());
+        event.set_attr_some("number", self.iid);
+        event.set_attr_some("title", self.title.as_deref());
     }
 }
 
@@ -171,17 +171,17 @@ impl HookPayload for PushHook {
     fn add_to(&self, event: &mut Event) {
         if let Some(git_ref) = &self.git_ref {
             event.set_attr("ref", git_ref.as_str());
-            set(event, "branch", git_ref.strip_prefix("refs/heads/"));
-            set(event, "tag", git_ref.strip_prefix("refs/tags/"));
+            event.set_attr_some("branch", git_ref.strip_prefix("refs/heads/"));
+            event.set_attr_some("tag", git_ref.strip_prefix("refs/tags/"));
         }
-        set(event, "head_sha", self.after.as_deref());
-        set(event, "before", self.before.as_deref());
-        set(event, "compare_url", self.compare_url());
+        event.set_attr_some("head_sha", self.after.as_deref());
+        event.set_attr_some("before", self.before.as_deref());
+        event.set_attr_some("compare_url", self.compare_url());
         if let Some(commits) = &self.commits {
             let lines: Vec<String> = commits.iter().map(PushCommit::summary).collect();
             event.set_attr("commits", lines.join("\n"));
         }
-        set(event, "total_commits_count", self.total_commits_count);
+        event.set_attr_some("total_commits_count", self.total_commits_count);
     }
 }
 
@@ -252,19 +252,19 @@ impl HookPayload for NoteHook {
             issue.add_reference_to(event);
         }
         if let Some(snippet) = &self.snippet {
-            set(event, "snippet_id", snippet.id);
-            set(event, "title", snippet.title.as_deref());
+            event.set_attr_some("snippet_id", snippet.id);
+            event.set_attr_some("title", snippet.title.as_deref());
         }
         let Some(note) = &self.object_attributes else {
             return;
         };
-        set(event, "comment", note.note.as_deref());
-        set(event, "noteable_type", note.noteable_type.as_deref());
-        set(event, "url", note.url.as_deref());
+        event.set_attr_some("comment", note.note.as_deref());
+        event.set_attr_some("noteable_type", note.noteable_type.as_deref());
+        event.set_attr_some("url", note.url.as_deref());
         if note.noteable_type.as_deref() == Some("Commit") {
             let commit_id = self.commit.as_ref().and_then(|commit| commit.id.as_deref());
             let commit_id = commit_id.or(note.commit_id.as_deref());
-            set(event, "commit_id", commit_id.filter(|id| !id.is_empty()));
+            event.set_attr_some("commit_id", commit_id.filter(|id| !id.is_empty()));
         }
     }
 }
@@ -289,15 +289,15 @@ struct Pipeline {
 impl HookPayload for PipelineHook {
     fn add_to(&self, event: &mut Event) {
         if let Some(pipeline) = &self.object_attributes {
-            set(event, "pipeline_id", pipeline.id);
-            set(event, "status", pipeline.status.as_deref());
-            set(event, "ref", pipeline.git_ref.as_deref());
-            set(event, "head_sha", pipeline.sha.as_deref());
-            set(event, "source", pipeline.source.as_deref());
-            set(event, "url", pipeline.url.as_deref());
+            event.set_attr_some("pipeline_id", pipeline.id);
+            event.set_attr_some("status", pipeline.status.as_deref());
+            event.set_attr_some("ref", pipeline.git_ref.as_deref());
+            event.set_attr_some("head_sha", pipeline.sha.as_deref());
+            event.set_attr_some("source", pipeline.source.as_deref());
+            event.set_attr_some("url", pipeline.url.as_deref());
         }
         if let Some(merge_request) = &self.merge_request {
-            set(event, "number", merge_request.iid);
+            event.set_attr_some("number", merge_request.iid);
         }
     }
 }
@@ -317,13 +317,13 @@ pub(super) struct JobHook {
 
 impl HookPayload for JobHook {
     fn add_to(&self, event: &mut Event) {
-        set(event, "job_id", self.build_id);
-        set(event, "job_name", self.build_name.as_deref());
-        set(event, "stage", self.build_stage.as_deref());
-        set(event, "status", self.build_status.as_deref());
-        set(event, "ref", self.git_ref.as_deref());
-        set(event, "head_sha", self.sha.as_deref());
-        set(event, "pipeline_id", self.pipeline_id);
+        event.set_attr_some("job_id", self.build_id);
+        event.set_attr_some("job_name", self.build_name.as_deref());
+        event.set_attr_some("stage", self.build_stage.as_deref());
+        event.set_attr_some("status", self.build_status.as_deref());
+        event.set_attr_some("ref", self.git_ref.as_deref());
+        event.set_attr_some("head_sha", self.sha.as_deref());
+        event.set_attr_some("pipeline_id", self.pipeline_id);
     }
 }
 
@@ -343,11 +343,11 @@ impl HookPayload for ReleaseHook {
     }
 
     fn add_to(&self, event: &mut Event) {
-        set(event, "tag", self.tag.as_deref());
-        set(event, "title", self.name.as_deref());
-        set(event, "body", self.description.as_deref());
-        set(event, "action", self.action.as_deref());
-        set(event, "url", self.url.as_deref());
+        event.set_attr_some("tag", self.tag.as_deref());
+        event.set_attr_some("title", self.name.as_deref());
+        event.set_attr_some("body", self.description.as_deref());
+        event.set_attr_some("action", self.action.as_deref());
+        event.set_attr_some("url", self.url.as_deref());
     }
 }
 
@@ -370,8 +370,8 @@ impl HookPayload for OtherHook {
 
     fn add_to(&self, event: &mut Event) {
         if let Some(object) = &self.object_attributes {
-            set(event, "action", object.action.as_deref());
-            set(event, "url", object.url.as_deref());
+            event.set_attr_some("action", object.action.as_deref());
+            event.set_attr_some("url", object.url.as_deref());
         }
     }
 }
