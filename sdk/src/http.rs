@@ -50,6 +50,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// The most body bytes to read from the reply, see [`Request::limit`].
     pub limit: Option<usize>,
+    /// How long connecting, the first byte and each later byte may take, see
+    /// [`Request::timeout`].
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Request {
@@ -61,7 +64,15 @@ impl Request {
             headers: Vec::new(),
             body: Vec::new(),
             limit: None,
+            timeout: None,
         }
+    }
+
+    /// Gives up when connecting, the first byte of the reply or any later byte takes longer
+    /// than `timeout`; without one, each may take 30 s.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Request {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Reads at most `max_bytes` of the reply's body: the rest is left unread and the response

@@ -12,9 +12,14 @@
 //!
 //! An API failure never fails the hydration: the task is still worth running without a diff,
 //! so the failure goes into an `*_error` attr the prompt can mention and the operator can read.
+//! The same holds for a slow API: all requests share a time budget ([`BUDGET`]) well inside the
+//! host's deadline for the call, so a hydration ends with what it fetched and an error attr for
+//! the rest, rather than being stopped by the host with nothing.
 //! Everything here is a plain function over [`Http`], so it runs natively against a recording
 //! fake; the host grants only the API origin and adds the token itself, so no request here
 //! carries credentials.
+
+use std::time::{Duration, Instant};
 
 use mecha_plugin_sdk::http::{self, Http, Method, Request, Response};
 use mecha_plugin_sdk::source::{Event, Value};
@@ -48,16 +53,35 @@ const MAX_FILE_PAGES: usize = 10;
 const DIFF_MEDIA_TYPE: &str = "application/vnd.github.diff";
 const JSON_MEDIA_TYPE: &str = "application/vnd.github+json";
 
+/// 40 s for every request of one hydration together: the host stops the call at 60 s.
+pub const BUDGET: Duration = Duration::from_secs(40);
+
+/// The longest any one request may wait to connect or for a byte, so one stuck request leaves
+/// time for the others.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
 /// The REST API version the requests are written against.
 const API_VERSION: &str = "2022-11-28";
 
 /// Adds the diff and file list of the pull request `event` is about, from the API at `api`
 /// (without a trailing `/`). Events that are not about a pull request, or lack its repository
 /// or number, come back unchanged without a request.
-pub fn hydrate(http: &mut dyn Http, api: &str, mut event: Event) -> Event {
+pub fn hydrate(http: &mut dyn Http, api: &str, event: Event) -> Event {
+    hydrate_within(http, api, event, BUDGET)
+}
+
+/// [`hydrate`], with `budget` for all its requests: a request that would start after it is
+/// spent is not made, and fails with a message saying so.
+pub fn hydrate_within(http: &mut dyn Http, api: &str, mut event: Event, budget: Duration) -> Event {
     let Some(pull) = PullRequest::of(&event, api) else {
         return event;
     };
+    let mut http = Budgeted {
+        http,
+        deadline: Instant::now().checked_add(budget),
+        budget,
+    };
+    let http = &mut http;
     match diff(http, &pull) {
         Ok((diff, truncated)) => {
             event.set_attr("diff", diff);
@@ -147,7 +171,7 @@ fn non_blank<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
 }
 
 /// The diff, cut to [`MAX_DIFF_BYTES`], and whether it was cut.
-fn diff(http: &mut dyn Http, pull: &PullRequest) -> Result<(String, bool), String> {
+fn diff(http: &mut Budgeted<'_>, pull: &PullRequest) -> Result<(String, bool), String> {
     let url = pull.compare_url().unwrap_or_else(|| pull.pull_url());
     let (_, response) = send(http, get(url, DIFF_MEDIA_TYPE))?;
     Ok(cut_diff(&String::from_utf8_lossy(&response.body)))
@@ -164,7 +188,11 @@ fn cut_diff(diff: &str) -> (String, bool) {
 }
 
 /// The changed files' names: from the compare when it names any, else from the paged list.
-fn file_list(http: &mut dyn Http, api: &str, pull: &PullRequest) -> Result<Vec<String>, String> {
+fn file_list(
+    http: &mut Budgeted<'_>,
+    api: &str,
+    pull: &PullRequest,
+) -> Result<Vec<String>, String> {
     if let Some(url) = pull.compare_url() {
         // Any failure here only means the paged list is asked instead.
         let compared = send(http, get(url, JSON_MEDIA_TYPE))
@@ -182,7 +210,11 @@ fn file_list(http: &mut dyn Http, api: &str, pull: &PullRequest) -> Result<Vec<S
 /// `/pulls/{n}/files`, following `Link: rel="next"` for up to [`MAX_FILE_PAGES`] pages, and
 /// only to the API's own origin: the host would refuse another, and the link is GitHub's to
 /// give, not the plugin's to trust.
-fn paged_files(http: &mut dyn Http, api: &str, pull: &PullRequest) -> Result<Vec<String>, String> {
+fn paged_files(
+    http: &mut Budgeted<'_>,
+    api: &str,
+    pull: &PullRequest,
+) -> Result<Vec<String>, String> {
     let mut url = format!("{}/files?per_page={FILES_PER_PAGE}", pull.pull_url());
     let mut files = Vec::new();
     for _ in 0..MAX_FILE_PAGES {
@@ -235,11 +267,30 @@ fn get(url: String, media_type: &str) -> Request {
         .limit(MAX_BODY_BYTES)
 }
 
-/// Sends `request`; a `200` reply comes back with the call's name (`GET /path`) for later
-/// messages, anything else is an error naming the call and, for a status, quoting its reply.
-fn send(http: &mut dyn Http, request: Request) -> Result<(String, Response), String> {
+/// The client with the hydration's time budget.
+struct Budgeted<'a> {
+    http: &'a mut dyn Http,
+    /// `None` when the budget reaches past what the clock can count: no deadline.
+    deadline: Option<Instant>,
+    budget: Duration,
+}
+
+/// Sends `request` within the budget; a `200` reply comes back with the call's name
+/// (`GET /path`) for later messages, anything else is an error naming the call and, for a
+/// status, quoting its reply.
+fn send(http: &mut Budgeted<'_>, request: Request) -> Result<(String, Response), String> {
     let call = format!("{} {}", request.method, request.path());
-    match http.send(request) {
+    let left = match http.deadline {
+        Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+        None => REQUEST_TIMEOUT,
+    };
+    if left.is_zero() {
+        return Err(format!(
+            "{call}: not sent, the hydration's {} s are spent",
+            http.budget.as_secs()
+        ));
+    }
+    match http.http.send(request.timeout(left.min(REQUEST_TIMEOUT))) {
         Err(error) => Err(format!("{call}: {error}")),
         Ok(response) if response.status != 200 => Err(format!(
             "{call}: {}: {}",

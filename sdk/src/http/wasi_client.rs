@@ -66,10 +66,13 @@ pub(super) fn send(request: Request) -> Result<Response, HttpError> {
     };
 
     let options = RequestOptions::new();
+    let timeout = request.timeout.map_or(TIMEOUT_NANOS, |timeout| {
+        u64::try_from(timeout.as_nanos()).unwrap_or(TIMEOUT_NANOS)
+    });
     // A host that does not support a timeout says so; the call then has the host's own.
-    let _ = options.set_connect_timeout(Some(TIMEOUT_NANOS));
-    let _ = options.set_first_byte_timeout(Some(TIMEOUT_NANOS));
-    let _ = options.set_between_bytes_timeout(Some(TIMEOUT_NANOS));
+    let _ = options.set_connect_timeout(Some(timeout));
+    let _ = options.set_first_byte_timeout(Some(timeout));
+    let _ = options.set_between_bytes_timeout(Some(timeout));
 
     let future = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
     // When the body cannot be written, the response usually says why (a host that denied

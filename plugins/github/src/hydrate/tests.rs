@@ -362,3 +362,26 @@ fn a_numeric_text_number_and_an_api_path_are_used() {
         ]
     );
 }
+
+#[test]
+fn requests_share_a_time_budget_and_none_starts_once_it_is_spent() {
+    let mut http = Recording::new(|_| Ok(Response::new(200, "diff --git a/a b/a\n")));
+    let event = hydrate(&mut http, API, pull_request());
+    assert!(event.text_attr("diff_error").is_none());
+    for request in &http.requests {
+        let timeout = request.timeout.expect("every request has a timeout");
+        assert!(timeout <= REQUEST_TIMEOUT, "{timeout:?}");
+    }
+
+    let mut http = Recording::accepting();
+    let event = hydrate_within(&mut http, API, pull_request(), Duration::ZERO);
+    assert!(http.requests.is_empty(), "{:?}", http.requests);
+    assert_eq!(event.text_attr("diff"), Some(""));
+    for attr in ["diff_error", "file_list_error"] {
+        let error = event.text_attr(attr).expect(attr);
+        assert!(
+            error.contains("not sent, the hydration's 0 s are spent"),
+            "{error}"
+        );
+    }
+}
