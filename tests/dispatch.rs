@@ -13,27 +13,6 @@ use crate::support::worker::{Answer, TestWorker};
 const FAST: &str =
     "dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n";
 
-/// Writes a worker definition into the home and adds and starts it with the CLI.
-///
-/// The CLI blocks the calling thread, so tests serving workers run on a multi-threaded runtime
-/// to keep answering the health check that `worker start` makes.
-fn add_worker(home: &Home, yaml: &str) {
-    let name = yaml
-        .lines()
-        .find_map(|line| line.strip_prefix("name: "))
-        .expect("a name line")
-        .trim()
-        .to_owned();
-    let path = home.path().join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).expect("worker file");
-    let (ok, stdout, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
-    assert!(ok, "worker add {name}: {stderr}");
-    assert!(stdout.contains(&format!("added {name} (live)")), "{stdout}");
-    let (ok, stdout, stderr) = home.mecha(&["worker", "start", &name]);
-    assert!(ok, "worker start {name}: {stderr}");
-    assert_eq!(stdout.trim(), format!("started {name}"), "healthy at start");
-}
-
 fn live_worker(name: &str, endpoint: &str, rules: &str) -> String {
     format!("name: {name}\nendpoint: {endpoint}\nevents:\n{rules}")
 }
@@ -44,30 +23,25 @@ async fn a_webhook_fans_out_to_every_matching_worker_with_its_prompt_and_context
     let labeler = TestWorker::start("labelled").await;
     let bystander = TestWorker::start("never").await;
     let home = Home::new(FAST);
-    add_worker(
-        &home,
+    home.add_worker(
         &live_worker(
             "reviewer",
             &reviewer.endpoint,
             "  - source: github\n    on: [pull_request.opened]\n    filter:\n      repo_owner: Codertocat\n    prompt: \"Review PR #{{.number}} in {{.repo_owner}}/{{ repo_name }}: {{.title}}\"\n",
         ),
     );
-    add_worker(
-        &home,
+    home.add_worker(
         &live_worker(
             "labeler",
             &labeler.endpoint,
             "  - source: github\n    on: [\"pull_request.*\"]\n    filter:\n      draft: false\n      base_branch: [main, master]\n    prompt: \"Label {{ number }}\"\n  - source: github\n    on: [pull_request.opened]\n    prompt: \"second rule never used\"\n",
         ),
     );
-    add_worker(
-        &home,
-        &live_worker(
-            "bystander",
-            &bystander.endpoint,
-            "  - source: github\n    on: [push]\n    prompt: \"never\"\n",
-        ),
-    );
+    home.add_worker(&live_worker(
+        "bystander",
+        &bystander.endpoint,
+        "  - source: github\n    on: [push]\n    prompt: \"never\"\n",
+    ));
     let daemon = Daemon::start(&home);
     let body = fixtures::read("github", "pull_request__opened.payload.json");
     let payload: serde_json::Value = serde_json::from_slice(&body).expect("json");
@@ -174,15 +148,12 @@ async fn the_loop_guard_ignores_bots_unless_a_rule_allows_them() {
         "api_key: k-123456789\nidentities: [mecha-bot]\n{FAST}"
     ));
     let rule = "  - source: generic\n    on: [note]\n    prompt: \"{{ actor_name }}\"\n";
-    add_worker(&home, &live_worker("strict", &strict.endpoint, rule));
-    add_worker(
-        &home,
-        &live_worker(
-            "open",
-            &open.endpoint,
-            &format!("{rule}    allow_bots: true\n"),
-        ),
-    );
+    home.add_worker(&live_worker("strict", &strict.endpoint, rule));
+    home.add_worker(&live_worker(
+        "open",
+        &open.endpoint,
+        &format!("{rule}    allow_bots: true\n"),
+    ));
     let daemon = Daemon::start(&home);
     // The generic source has no actor; these events set one through the `is_bot` attr.
     for (body, expected_open) in [
@@ -226,8 +197,8 @@ async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
     .await;
     let broken = TestWorker::scripted(Vec::new(), Answer::Status(500)).await;
     let home = Home::new(FAST);
-    add_worker(&home, &live_worker("flaky", &flaky.endpoint, ""));
-    add_worker(&home, &live_worker("broken", &broken.endpoint, ""));
+    home.add_worker(&live_worker("flaky", &flaky.endpoint, ""));
+    home.add_worker(&live_worker("broken", &broken.endpoint, ""));
     let daemon = Daemon::start(&home);
 
     let submit = |worker: &'static str| {
@@ -294,13 +265,10 @@ async fn exhausted_retries_dead_letter_and_tasks_retry_brings_it_back() {
     )
     .await;
     let home = Home::new(FAST);
-    add_worker(
-        &home,
-        &format!(
-            "{}max_retries: 3\n",
-            live_worker("tired", &worker.endpoint, "")
-        ),
-    );
+    home.add_worker(&format!(
+        "{}max_retries: 3\n",
+        live_worker("tired", &worker.endpoint, "")
+    ));
     let daemon = Daemon::start(&home);
     let response = client()
         .post(daemon.url("/task"))
@@ -431,14 +399,11 @@ async fn a_crash_between_acceptance_and_dispatch_loses_and_repeats_nothing() {
 async fn replay_links_the_copy_to_the_original() {
     let worker = TestWorker::start("ok").await;
     let home = Home::new(FAST);
-    add_worker(
-        &home,
-        &live_worker(
-            "echo",
-            &worker.endpoint,
-            "  - source: generic\n    on: [ping]\n    prompt: \"ping {{ n }}\"\n",
-        ),
-    );
+    home.add_worker(&live_worker(
+        "echo",
+        &worker.endpoint,
+        "  - source: generic\n    on: [ping]\n    prompt: \"ping {{ n }}\"\n",
+    ));
     let daemon = Daemon::start(&home);
     let response = client()
         .post(daemon.url("/webhook/generic"))

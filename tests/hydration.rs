@@ -128,13 +128,7 @@ async fn pull_requests_are_hydrated_with_their_diff_and_files_before_the_prompt(
         "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: \"PR {{{{ number }}}}\\nFILES\\n{{{{ file_list }}}}\\nDIFF\\n{{{{ diff }}}}\"\n",
         worker.endpoint
     );
-    let path = home.path().join("reviewer.yaml");
-    std::fs::write(&path, yaml).expect("worker file");
-    assert!(
-        home.mecha(&["worker", "add", path.to_str().expect("utf-8")])
-            .0
-    );
-    assert!(home.mecha(&["worker", "start", "reviewer"]).0);
+    home.add_worker(&yaml);
     // The first compare request of PR 4 (its diff) fails with a 500.
     github.fail_next("GET", &format!("compare/{}", sha(7)), Fault::Status(500), 1);
     let daemon = Daemon::start(&home);
@@ -251,13 +245,7 @@ async fn without_a_token_nothing_is_fetched() {
         "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: \"PR {{{{ number }}}}\"\n",
         worker.endpoint
     );
-    let path = home.path().join("reviewer.yaml");
-    std::fs::write(&path, yaml).expect("worker file");
-    assert!(
-        home.mecha(&["worker", "add", path.to_str().expect("utf-8")])
-            .0
-    );
-    assert!(home.mecha(&["worker", "start", "reviewer"]).0);
+    home.add_worker(&yaml);
     let daemon = Daemon::start(&home);
     let body = pull_request(9, Some(&sha(1)), &sha(2));
     let (status, event) = send_github(&daemon, "pull_request", "no-token", &body).await;

@@ -13,12 +13,7 @@ fn add_cron_worker(home: &Home, worker: &TestWorker) {
         "name: ticker\nendpoint: {}\nevents:\n  - source: cron\n    on: [tick]\n    filter:\n      schedule: nightly\n    prompt: \"review {{{{ subject }}}} for {{{{ repo_owner }}}} at {{{{ tick_time }}}}\"\n",
         worker.endpoint
     );
-    let path = home.path().join("ticker.yaml");
-    std::fs::write(&path, yaml).expect("worker file");
-    let (ok, _, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
-    assert!(ok, "worker add: {stderr}");
-    let (ok, _, stderr) = home.mecha(&["worker", "start", "ticker"]);
-    assert!(ok, "worker start: {stderr}");
+    home.add_worker(&yaml);
 }
 
 async fn metric(daemon: &Daemon, name: &str) -> u64 {

@@ -37,12 +37,7 @@ async fn worker_with_policy(home: &Home, name: &str, result: String, policy: &st
         "name: {name}\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\n{policy}",
         worker.endpoint
     );
-    let path = home.path().join(format!("{name}.yaml"));
-    std::fs::write(&path, yaml).expect("worker file");
-    let (ok, _, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
-    assert!(ok, "worker add: {stderr}");
-    let (ok, _, stderr) = home.mecha(&["worker", "start", name]);
-    assert!(ok, "worker start: {stderr}");
+    home.add_worker(&yaml);
     worker
 }
 
@@ -450,13 +445,7 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
         "name: gl\nendpoint: {}\nevents:\n  - source: gitlab\n    on: [\"merge_request.*\"]\n    prompt: review\n",
         worker.endpoint
     );
-    let path = home.path().join("gl.yaml");
-    std::fs::write(&path, yaml).expect("worker file");
-    assert!(
-        home.mecha(&["worker", "add", path.to_str().expect("utf-8")])
-            .0
-    );
-    assert!(home.mecha(&["worker", "start", "gl"]).0);
+    home.add_worker(&yaml);
     let daemon = Daemon::start(&home);
     // GitLab's own merge request hook, through the gitlab source, as merge request 7 or 8.
     let sha = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";

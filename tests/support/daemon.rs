@@ -61,6 +61,28 @@ impl Home {
 }
 
 impl Home {
+    /// Writes the live worker definition `yaml` into the home, and adds and starts it with
+    /// the CLI.
+    ///
+    /// The CLI blocks the calling thread, so tests serving workers run on a multi-threaded
+    /// runtime to keep answering the health check that `worker start` makes.
+    pub fn add_worker(&self, yaml: &str) {
+        let name = yaml
+            .lines()
+            .find_map(|line| line.strip_prefix("name: "))
+            .expect("a name line")
+            .trim()
+            .to_owned();
+        let path = self.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).expect("worker file");
+        let (ok, stdout, stderr) = self.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
+        assert!(ok, "worker add {name}: {stderr}");
+        assert!(stdout.contains(&format!("added {name} (live)")), "{stdout}");
+        let (ok, stdout, stderr) = self.mecha(&["worker", "start", &name]);
+        assert!(ok, "worker start {name}: {stderr}");
+        assert_eq!(stdout.trim(), format!("started {name}"), "healthy at start");
+    }
+
     /// Runs `mecha serve`, which must refuse to start within 30 s; returns what it printed.
     pub fn serve_refused(&self) -> String {
         let mut child = Command::new(binary())
