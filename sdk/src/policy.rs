@@ -39,16 +39,19 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
         default_bindings_module: "mecha_plugin_sdk::policy::bindings",
-        // Policies are mostly tested by comparing the result they return with the one expected.
-        additional_derives: [PartialEq],
+        // One set of types for every world, so their builders are written once.
+        with: {
+            "mecha:plugin/types@0.1.0": crate::source::bindings::mecha::plugin::types,
+        },
     });
 }
 
-pub use bindings::mecha::plugin::log::Level;
-pub use bindings::mecha::plugin::types::{
+pub use crate::source::bindings::mecha::plugin::types::{
     Attr, Comment, Commit, Decision, Event, Labels, PluginInfo, Status, StoredEvent, TaskResult,
     Value, Verdict,
 };
+pub use crate::source::info;
+pub use bindings::mecha::plugin::log::Level;
 
 use bindings::mecha::plugin::{config, log};
 
@@ -94,27 +97,6 @@ macro_rules! export_policy {
             let _ = <$ty as $crate::policy::Policy>::evaluate;
         };
     };
-}
-
-/// A [`PluginInfo`] with a name, version and summary, and no capabilities yet.
-pub fn info(name: &str, version: &str, summary: &str) -> PluginInfo {
-    PluginInfo {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        summary: summary.to_owned(),
-        secrets: Vec::new(),
-        settings: Vec::new(),
-        hosts: Vec::new(),
-    }
-}
-
-impl PluginInfo {
-    /// Declares the settings the plugin reads.
-    pub fn with_settings<const N: usize>(mut self, names: [&str; N]) -> Self {
-        self.settings
-            .extend(names.iter().map(|name| name.to_string()));
-        self
-    }
 }
 
 /// The operator's setting `key` for this plugin instance.

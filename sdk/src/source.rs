@@ -29,6 +29,9 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_source_world",
         default_bindings_module: "mecha_plugin_sdk::source::bindings",
+        // The shared types, also used by the other worlds; policies are tested by comparing
+        // results.
+        additional_derives: [PartialEq],
     });
 }
 
@@ -102,7 +105,8 @@ pub fn info(name: &str, version: &str, summary: &str) -> PluginInfo {
 }
 
 impl PluginInfo {
-    /// Declares the secrets the plugin verifies requests with.
+    /// Declares the secrets the plugin uses: a source verifies requests with them, a
+    /// responder's are added to its requests by the host.
     pub fn with_secrets<const N: usize>(mut self, names: [&str; N]) -> Self {
         self.secrets
             .extend(names.iter().map(|name| name.to_string()));

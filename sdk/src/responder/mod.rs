@@ -46,14 +46,19 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__export_responder_world",
         default_bindings_module: "mecha_plugin_sdk::responder::bindings",
+        // One set of types for every world, so their builders are written once.
+        with: {
+            "mecha:plugin/types@0.1.0": crate::source::bindings::mecha::plugin::types,
+        },
     });
 }
 
-pub use bindings::exports::mecha::plugin::responder_api::{ActionReceipt, Receipt, RespondError};
-pub use bindings::mecha::plugin::log::Level;
-pub use bindings::mecha::plugin::types::{
+pub use crate::source::bindings::mecha::plugin::types::{
     Attr, Comment, Commit, Event, Labels, PluginInfo, Status, StoredEvent, TaskResult, Value,
 };
+pub use crate::source::{event, info};
+pub use bindings::exports::mecha::plugin::responder_api::{ActionReceipt, Receipt, RespondError};
+pub use bindings::mecha::plugin::log::Level;
 
 use bindings::mecha::plugin::{config, log};
 use http::{Http, HttpError, Method, Request, Response};
@@ -107,41 +112,6 @@ macro_rules! export_responder {
     };
 }
 
-/// A [`PluginInfo`] with a name, version and summary, and no capabilities yet.
-pub fn info(name: &str, version: &str, summary: &str) -> PluginInfo {
-    PluginInfo {
-        name: name.to_owned(),
-        version: version.to_owned(),
-        summary: summary.to_owned(),
-        secrets: Vec::new(),
-        settings: Vec::new(),
-        hosts: Vec::new(),
-    }
-}
-
-impl PluginInfo {
-    /// Declares the secrets the host injects on the plugin's requests (e.g. `token`).
-    pub fn with_secrets<const N: usize>(mut self, names: [&str; N]) -> Self {
-        self.secrets
-            .extend(names.iter().map(|name| name.to_string()));
-        self
-    }
-
-    /// Declares the settings the plugin reads.
-    pub fn with_settings<const N: usize>(mut self, names: [&str; N]) -> Self {
-        self.settings
-            .extend(names.iter().map(|name| name.to_string()));
-        self
-    }
-
-    /// Declares the origins the plugin calls, as `scheme://host[:port]`.
-    pub fn with_hosts<const N: usize>(mut self, origins: [&str; N]) -> Self {
-        self.hosts
-            .extend(origins.iter().map(|origin| origin.to_string()));
-        self
-    }
-}
-
 /// The operator's setting `key` for this plugin instance.
 pub fn setting(key: &str) -> Option<String> {
     config::get(key)
@@ -156,19 +126,6 @@ pub fn log(level: Level, message: &str) {
 /// or blank.
 pub fn api_base(key: &str, default: &str) -> String {
     http::base_url(setting(key).as_deref(), default)
-}
-
-/// Starts an event of type `event_type` with nothing else set (for tests and examples: a
-/// responder receives its events from the host).
-pub fn event(event_type: impl Into<String>) -> Event {
-    Event {
-        event_type: event_type.into(),
-        delivery_id: None,
-        dedup_key: None,
-        actor: String::new(),
-        subject: String::new(),
-        attrs: Vec::new(),
-    }
 }
 
 impl StoredEvent {
@@ -197,61 +154,6 @@ impl TaskResult {
     }
 }
 
-impl From<&str> for Value {
-    fn from(text: &str) -> Self {
-        Value::Text(text.to_owned())
-    }
-}
-
-impl From<i64> for Value {
-    fn from(number: i64) -> Self {
-        Value::Integer(number)
-    }
-}
-
-impl Event {
-    /// Adds an attribute. A later attribute with the same name replaces an earlier one.
-    pub fn attr(mut self, name: &str, value: impl Into<Value>) -> Self {
-        let value = value.into();
-        match self.attrs.iter_mut().find(|attr| attr.name == name) {
-            Some(attr) => attr.value = value,
-            None => self.attrs.push(Attr {
-                name: name.to_owned(),
-                value,
-            }),
-        }
-        self
-    }
-
-    /// The attribute `name`, if set.
-    pub fn get_attr(&self, name: &str) -> Option<&Value> {
-        self.attrs
-            .iter()
-            .find(|attr| attr.name == name)
-            .map(|attr| &attr.value)
-    }
-
-    /// The attribute `name` when it is non-blank text.
-    pub fn text_attr(&self, name: &str) -> Option<&str> {
-        match self.get_attr(name)? {
-            Value::Text(text) if !text.trim().is_empty() => Some(text.trim()),
-            _ => None,
-        }
-    }
-
-    /// The attribute `name` as a whole number: an integer, integral float or numeric text.
-    pub fn integer_attr(&self, name: &str) -> Option<i64> {
-        match self.get_attr(name)? {
-            Value::Integer(number) => Some(*number),
-            Value::Text(text) => text.trim().parse().ok(),
-            Value::Float(number) if number.fract() == 0.0 && number.abs() < 9.0e15 => {
-                Some(*number as i64)
-            }
-            _ => None,
-        }
-    }
-}
-
 /// Where on the provider an event happened, read from the attributes every source sets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -271,14 +173,34 @@ impl Target {
     /// provider, or one about no repository, has nowhere to write.
     pub fn of(event: &Event) -> Option<Target> {
         Some(Target {
-            owner: event.text_attr("repo_owner")?.to_owned(),
-            name: event.text_attr("repo_name")?.to_owned(),
-            number: event
-                .integer_attr("number")
+            owner: non_blank(event, "repo_owner")?.to_owned(),
+            name: non_blank(event, "repo_name")?.to_owned(),
+            number: whole_number(event, "number")
                 .and_then(|number| u64::try_from(number).ok())
                 .filter(|number| *number > 0),
-            head_sha: event.text_attr("head_sha").map(str::to_owned),
+            head_sha: non_blank(event, "head_sha").map(str::to_owned),
         })
+    }
+}
+
+/// The attribute `name` when it is non-blank text, trimmed.
+fn non_blank<'a>(event: &'a Event, name: &str) -> Option<&'a str> {
+    event
+        .text_attr(name)
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+}
+
+/// The attribute `name` as a whole number: an integer, an integral float or numeric text, as
+/// sources that pass numbers through from JSON or text may hold it.
+fn whole_number(event: &Event, name: &str) -> Option<i64> {
+    match event.get_attr(name)? {
+        Value::Integer(number) => Some(*number),
+        Value::Text(text) => text.trim().parse().ok(),
+        Value::Float(number) if number.fract() == 0.0 && number.abs() < 9.0e15 => {
+            Some(*number as i64)
+        }
+        _ => None,
     }
 }
 
