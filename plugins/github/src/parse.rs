@@ -386,11 +386,8 @@ mod tests {
             "repository":{"full_name":"o/r"},"sender":{"login":"octo"}}"#;
         let event = parse("push", Some("d"), body).expect("valid push");
         assert_eq!(event.event_type, "push");
-        assert_eq!(
-            event.text_attr("commits").expect("commits"),
-            "01234567 fix: a\nshort b"
-        );
-        assert_eq!(event.text_attr("head_sha").expect("head_sha"), "abc");
+        assert_eq!(event.text_attr("commits"), Some("01234567 fix: a\nshort b"));
+        assert_eq!(event.text_attr("head_sha"), Some("abc"));
         assert_eq!(event.subject, "o/r");
     }
 

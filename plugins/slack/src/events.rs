@@ -152,10 +152,7 @@ mod tests {
             retry.get_attr("retry_num"),
             Some(Value::Integer(2))
         ));
-        assert_eq!(
-            retry.text_attr("retry_reason").expect("retry_reason"),
-            "http_timeout"
-        );
+        assert_eq!(retry.text_attr("retry_reason"), Some("http_timeout"));
         let message = bad_request(request(&post(
             None,
             &[("X-Slack-Retry-Num", "two")],
@@ -173,7 +170,7 @@ mod tests {
         assert_eq!(event.event_type, "channel_created");
         assert_eq!(event.subject, "C9");
         assert_eq!(event.actor, "U9");
-        assert_eq!(event.text_attr("channel").expect("channel"), "C9");
+        assert_eq!(event.text_attr("channel"), Some("C9"));
     }
 
     #[test]
@@ -185,16 +182,12 @@ mod tests {
         let event = one_event(request(&post(None, &[], body.as_bytes())));
         assert_eq!(event.event_type, "message.bot_message");
         assert_eq!(event.actor, "B1");
-        assert_eq!(event.text_attr("bot_id").expect("bot_id"), "B1");
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T7");
+        assert_eq!(event.text_attr("bot_id"), Some("B1"));
+        assert_eq!(event.text_attr("team_id"), Some("T7"));
         assert_eq!(event.delivery_id, None);
         // The parent of a thread is not a reply.
-        assert_eq!(event.text_attr("thread_ts").expect("thread_ts"), "1.0");
-        assert!(
-            !event
-                .boolean_attr("is_thread_reply")
-                .expect("is_thread_reply")
-        );
+        assert_eq!(event.text_attr("thread_ts"), Some("1.0"));
+        assert_eq!(event.boolean_attr("is_thread_reply"), Some(false));
     }
 
     #[test]
@@ -204,13 +197,9 @@ mod tests {
                 "message":{"user":"U1","text":"fixed","ts":"2.0","thread_ts":"1.0"}}"#,
         );
         let event = one_event(request(&post(None, &[], &body)));
-        assert_eq!(event.text_attr("thread_ts").expect("thread_ts"), "1.0");
-        assert!(
-            event
-                .boolean_attr("is_thread_reply")
-                .expect("is_thread_reply")
-        );
-        assert_eq!(event.text_attr("text").expect("text"), "fixed");
+        assert_eq!(event.text_attr("thread_ts"), Some("1.0"));
+        assert_eq!(event.boolean_attr("is_thread_reply"), Some(true));
+        assert_eq!(event.text_attr("text"), Some("fixed"));
     }
 
     #[test]

@@ -149,23 +149,20 @@ mod tests {
             event.delivery_id.as_deref(),
             Some("12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3")
         );
-        assert_eq!(event.text_attr("sender").expect("sender"), "Amy McGee");
-        assert_eq!(event.text_attr("user_id").expect("user_id"), "U0CA5");
-        assert_eq!(event.text_attr("channel").expect("channel"), "C0CA5");
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T0CAG");
+        assert_eq!(event.text_attr("sender"), Some("Amy McGee"));
+        assert_eq!(event.text_attr("user_id"), Some("U0CA5"));
+        assert_eq!(event.text_attr("channel"), Some("C0CA5"));
+        assert_eq!(event.text_attr("team_id"), Some("T0CAG"));
         assert_eq!(
-            event.text_attr("trigger_id").expect("trigger_id"),
-            "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3"
+            event.text_attr("trigger_id"),
+            Some("12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3")
         );
         assert_eq!(
-            event.text_attr("response_url").expect("response_url"),
-            "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209"
+            event.text_attr("response_url"),
+            Some("https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209")
         );
-        assert_eq!(
-            event.text_attr("action_id").expect("action_id"),
-            "approve_deploy"
-        );
-        assert_eq!(event.text_attr("value").expect("value"), "deploy-42");
+        assert_eq!(event.text_attr("action_id"), Some("approve_deploy"));
+        assert_eq!(event.text_attr("value"), Some("deploy-42"));
         assert!(event.get_attr("callback_id").is_none());
         assert!(event.get_attr("token").is_none());
     }
@@ -179,8 +176,8 @@ mod tests {
         );
         assert_eq!(event.actor, "U1");
         assert_eq!(event.delivery_id, None);
-        assert_eq!(event.text_attr("action_id").expect("action_id"), "pick");
-        assert_eq!(event.text_attr("value").expect("value"), "two");
+        assert_eq!(event.text_attr("action_id"), Some("pick"));
+        assert_eq!(event.text_attr("value"), Some("two"));
     }
 
     #[test]
@@ -195,14 +192,11 @@ mod tests {
         assert_eq!(event.event_type, "interactive.view_submission");
         assert_eq!(event.actor, "amy");
         assert_eq!(event.subject, "");
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T1");
+        assert_eq!(event.text_attr("team_id"), Some("T1"));
+        assert_eq!(event.text_attr("callback_id"), Some("deploy_form"));
         assert_eq!(
-            event.text_attr("callback_id").expect("callback_id"),
-            "deploy_form"
-        );
-        assert_eq!(
-            event.text_attr("response_url").expect("response_url"),
-            "https://hooks.slack.com/app/x"
+            event.text_attr("response_url"),
+            Some("https://hooks.slack.com/app/x")
         );
         assert!(event.get_attr("action_id").is_none());
     }
@@ -214,11 +208,8 @@ mod tests {
                 "user":{"id":"U1","username":"amy","team_id":"T2"}}"#,
         );
         assert_eq!(event.event_type, "interactive.shortcut");
-        assert_eq!(
-            event.text_attr("callback_id").expect("callback_id"),
-            "open_review"
-        );
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T2");
+        assert_eq!(event.text_attr("callback_id"), Some("open_review"));
+        assert_eq!(event.text_attr("team_id"), Some("T2"));
         assert_eq!(event.delivery_id.as_deref(), Some("t.2"));
     }
 

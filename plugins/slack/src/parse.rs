@@ -177,28 +177,18 @@ pub(crate) mod tests {
         assert_eq!(event.actor, "U061F7AUR");
         assert_eq!(event.subject, "C0LAN2Q65");
         assert_eq!(event.delivery_id.as_deref(), Some("Ev0LAN670R"));
-        assert_eq!(event.text_attr("sender").expect("sender"), "U061F7AUR");
-        assert_eq!(event.text_attr("channel").expect("channel"), "C0LAN2Q65");
+        assert_eq!(event.text_attr("sender"), Some("U061F7AUR"));
+        assert_eq!(event.text_attr("channel"), Some("C0LAN2Q65"));
         assert_eq!(
-            event.text_attr("text").expect("text"),
-            "<@U0LAN0Z89> please review https://github.com/acme/widgets/pull/42"
+            event.text_attr("text"),
+            Some("<@U0LAN0Z89> please review https://github.com/acme/widgets/pull/42")
         );
-        assert_eq!(event.text_attr("ts").expect("ts"), "1515449522.000016");
-        assert_eq!(
-            event.text_attr("event_ts").expect("event_ts"),
-            "1515449522000016"
-        );
-        assert_eq!(event.text_attr("event_id").expect("event_id"), "Ev0LAN670R");
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T061EG9R6");
-        assert_eq!(
-            event.text_attr("api_app_id").expect("api_app_id"),
-            "A0MDYCDME"
-        );
-        assert!(
-            !event
-                .boolean_attr("is_thread_reply")
-                .expect("is_thread_reply")
-        );
+        assert_eq!(event.text_attr("ts"), Some("1515449522.000016"));
+        assert_eq!(event.text_attr("event_ts"), Some("1515449522000016"));
+        assert_eq!(event.text_attr("event_id"), Some("Ev0LAN670R"));
+        assert_eq!(event.text_attr("team_id"), Some("T061EG9R6"));
+        assert_eq!(event.text_attr("api_app_id"), Some("A0MDYCDME"));
+        assert_eq!(event.boolean_attr("is_thread_reply"), Some(false));
         for absent in ["thread_ts", "channel_type", "bot_id", "retry_num", "token"] {
             assert!(event.get_attr(absent).is_none(), "{absent}");
         }
@@ -211,20 +201,13 @@ pub(crate) mod tests {
         assert_eq!(event.actor, "U2147483697");
         assert_eq!(event.subject, "C2147483705");
         assert_eq!(event.delivery_id.as_deref(), Some("Ev0PV52K25"));
-        assert_eq!(event.text_attr("sender").expect("sender"), "U2147483697");
+        assert_eq!(event.text_attr("sender"), Some("U2147483697"));
         assert_eq!(event.text_attr("text").expect("text"), "Hello, world!");
-        assert_eq!(event.text_attr("ts").expect("ts"), "1358878755.000001");
-        assert_eq!(
-            event.text_attr("event_ts").expect("event_ts"),
-            "1358878755.000001"
-        );
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T061EG9R6");
+        assert_eq!(event.text_attr("ts"), Some("1358878755.000001"));
+        assert_eq!(event.text_attr("event_ts"), Some("1358878755.000001"));
+        assert_eq!(event.text_attr("team_id"), Some("T061EG9R6"));
         assert!(event.get_attr("thread_ts").is_none());
-        assert!(
-            !event
-                .boolean_attr("is_thread_reply")
-                .expect("is_thread_reply")
-        );
+        assert_eq!(event.boolean_attr("is_thread_reply"), Some(false));
     }
 
     #[test]
@@ -235,24 +218,14 @@ pub(crate) mod tests {
         assert_eq!(event.subject, "C2147483705");
         assert_eq!(event.delivery_id.as_deref(), Some("Ev0PV52K21"));
         assert_eq!(
-            event.text_attr("text").expect("text"),
-            "Can you also update the changelog?"
+            event.text_attr("text"),
+            Some("Can you also update the changelog?")
         );
-        assert_eq!(event.text_attr("ts").expect("ts"), "1355517536.000001");
-        assert_eq!(
-            event.text_attr("thread_ts").expect("thread_ts"),
-            "1355517523.000005"
-        );
-        assert!(
-            event
-                .boolean_attr("is_thread_reply")
-                .expect("is_thread_reply")
-        );
-        assert_eq!(
-            event.text_attr("channel_type").expect("channel_type"),
-            "channel"
-        );
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T061EG9R6");
+        assert_eq!(event.text_attr("ts"), Some("1355517536.000001"));
+        assert_eq!(event.text_attr("thread_ts"), Some("1355517523.000005"));
+        assert_eq!(event.boolean_attr("is_thread_reply"), Some(true));
+        assert_eq!(event.text_attr("channel_type"), Some("channel"));
+        assert_eq!(event.text_attr("team_id"), Some("T061EG9R6"));
     }
 
     #[test]
@@ -281,30 +254,21 @@ pub(crate) mod tests {
             event.delivery_id.as_deref(),
             Some("13345224609.738474920.8088930838d88f008e0")
         );
-        assert_eq!(event.text_attr("command").expect("command"), "/mecha");
+        assert_eq!(event.text_attr("command"), Some("/mecha"));
+        assert_eq!(event.text_attr("text"), Some("review acme/widgets#42"));
+        assert_eq!(event.text_attr("sender"), Some("Steve"));
+        assert_eq!(event.text_attr("user_id"), Some("U2147483697"));
+        assert_eq!(event.text_attr("channel"), Some("C2147483705"));
+        assert_eq!(event.text_attr("channel_name"), Some("test"));
+        assert_eq!(event.text_attr("team_id"), Some("T0001"));
+        assert_eq!(event.text_attr("team_domain"), Some("example"));
         assert_eq!(
-            event.text_attr("text").expect("text"),
-            "review acme/widgets#42"
-        );
-        assert_eq!(event.text_attr("sender").expect("sender"), "Steve");
-        assert_eq!(event.text_attr("user_id").expect("user_id"), "U2147483697");
-        assert_eq!(event.text_attr("channel").expect("channel"), "C2147483705");
-        assert_eq!(
-            event.text_attr("channel_name").expect("channel_name"),
-            "test"
-        );
-        assert_eq!(event.text_attr("team_id").expect("team_id"), "T0001");
-        assert_eq!(
-            event.text_attr("team_domain").expect("team_domain"),
-            "example"
+            event.text_attr("response_url"),
+            Some("https://hooks.slack.com/commands/1234/5678")
         );
         assert_eq!(
-            event.text_attr("response_url").expect("response_url"),
-            "https://hooks.slack.com/commands/1234/5678"
-        );
-        assert_eq!(
-            event.text_attr("trigger_id").expect("trigger_id"),
-            "13345224609.738474920.8088930838d88f008e0"
+            event.text_attr("trigger_id"),
+            Some("13345224609.738474920.8088930838d88f008e0")
         );
         assert!(event.get_attr("token").is_none());
         assert_eq!(event.attrs.len(), 10);
@@ -316,14 +280,13 @@ pub(crate) mod tests {
         assert_eq!(event.event_type, "slash_command");
         assert_eq!(event.actor, "roadrunner");
         assert_eq!(event.subject, "G8PSS9T3V");
+        assert_eq!(event.text_attr("command"), Some("/webhook-collect"));
+        assert_eq!(event.text_attr("text"), Some(""));
         assert_eq!(
-            event.text_attr("command").expect("command"),
-            "/webhook-collect"
-        );
-        assert_eq!(event.text_attr("text").expect("text"), "");
-        assert_eq!(
-            event.text_attr("response_url").expect("response_url"),
-            "https://hooks.slack.com/commands/T1DC2JH3J/397700885554/96rGlfmibIGlgcZRskXaIFfN"
+            event.text_attr("response_url"),
+            Some(
+                "https://hooks.slack.com/commands/T1DC2JH3J/397700885554/96rGlfmibIGlgcZRskXaIFfN"
+            )
         );
         assert!(event.get_attr("token").is_none());
     }

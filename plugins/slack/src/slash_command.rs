@@ -52,8 +52,8 @@ mod tests {
         let body = b"command=%2Fmecha&text=deploy+now&user_id=U1&user_name=&channel_id=C1";
         let event = one_event(request(&post(None, &[], body)));
         assert_eq!(event.actor, "U1");
-        assert_eq!(event.text_attr("sender").expect("sender"), "U1");
-        assert_eq!(event.text_attr("text").expect("text"), "deploy now");
+        assert_eq!(event.text_attr("sender"), Some("U1"));
+        assert_eq!(event.text_attr("text"), Some("deploy now"));
         assert_eq!(event.subject, "C1");
         assert_eq!(event.delivery_id, None);
         assert!(event.get_attr("trigger_id").is_none());

@@ -62,19 +62,12 @@ fn both_shas_use_the_compare_for_diff_and_files() {
     let event = hydrate(&mut http, API, pull_request());
 
     assert_eq!(
-        event.text_attr("diff").expect("diff"),
-        "diff --git a/a.rs b/a.rs\n+x\n"
+        event.text_attr("diff"),
+        Some("diff --git a/a.rs b/a.rs\n+x\n")
     );
-    assert!(
-        !event
-            .boolean_attr("diff_truncated")
-            .expect("diff_truncated")
-    );
-    assert_eq!(
-        event.text_attr("file_list").expect("file_list"),
-        "a.rs\nb/c.rs"
-    );
-    assert_eq!(event.integer_attr("file_count").expect("file_count"), 2);
+    assert_eq!(event.boolean_attr("diff_truncated"), Some(false));
+    assert_eq!(event.text_attr("file_list"), Some("a.rs\nb/c.rs"));
+    assert_eq!(event.integer_attr("file_count"), Some(2));
     assert!(event.get_attr("diff_error").is_none());
     assert!(event.get_attr("file_list_error").is_none());
 
@@ -130,12 +123,12 @@ fn a_missing_sha_uses_the_pull_and_its_linked_file_pages() {
     event.attrs.retain(|attr| attr.name != "base_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(event.text_attr("diff").expect("diff"), "the diff");
+    assert_eq!(event.text_attr("diff"), Some("the diff"));
     assert_eq!(
-        event.text_attr("file_list").expect("file_list"),
-        "one.rs\ntwo.rs\nthree.rs\nfour.rs"
+        event.text_attr("file_list"),
+        Some("one.rs\ntwo.rs\nthree.rs\nfour.rs")
     );
-    assert_eq!(event.integer_attr("file_count").expect("file_count"), 4);
+    assert_eq!(event.integer_attr("file_count"), Some(4));
     assert_eq!(urls(&http), [PULL, FILES, &page_url(2), &page_url(3)]);
     assert!(wants_diff(&http.requests[0]));
     assert!(
@@ -161,7 +154,7 @@ fn an_empty_or_failed_compare_falls_back_to_the_file_pages() {
             })
         });
         let event = hydrate(&mut http, API, pull_request());
-        assert_eq!(event.text_attr("file_list").expect("file_list"), "only.rs");
+        assert_eq!(event.text_attr("file_list"), Some("only.rs"));
         assert_eq!(urls(&http), [COMPARE, COMPARE, FILES]);
     }
 }
@@ -183,7 +176,7 @@ fn paging_stops_after_ten_pages() {
     event.attrs.retain(|attr| attr.name != "head_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(event.integer_attr("file_count").expect("file_count"), 10);
+    assert_eq!(event.integer_attr("file_count"), Some(10));
     assert!(
         event
             .text_attr("file_list")
@@ -209,7 +202,7 @@ fn a_next_link_to_another_origin_is_not_followed() {
     event.attrs.retain(|attr| attr.name != "head_sha");
     let event = hydrate(&mut http, API, event);
 
-    assert_eq!(event.text_attr("file_list").expect("file_list"), "a.rs");
+    assert_eq!(event.text_attr("file_list"), Some("a.rs"));
     assert_eq!(urls(&http), [PULL, FILES]);
 }
 
@@ -229,16 +222,12 @@ fn a_long_diff_is_cut_on_a_character_boundary_with_a_notice() {
     });
     let event = hydrate(&mut http, API, pull_request());
 
-    assert!(
-        event
-            .boolean_attr("diff_truncated")
-            .expect("diff_truncated")
-    );
+    assert_eq!(event.boolean_attr("diff_truncated"), Some(true));
     assert_eq!(
-        event.text_attr("diff").expect("diff"),
-        format!("{kept}{TRUNCATION_NOTICE}")
+        event.text_attr("diff"),
+        Some(format!("{kept}{TRUNCATION_NOTICE}").as_str())
     );
-    assert_eq!(event.text_attr("file_list").expect("file_list"), "big");
+    assert_eq!(event.text_attr("file_list"), Some("big"));
 }
 
 #[test]
@@ -268,12 +257,8 @@ fn an_error_status_quotes_at_most_200_bytes_of_the_reply() {
     let quoted = &error[error.find(": {").unwrap() + 2..];
     assert_eq!(quoted.len(), 199);
     assert!(quoted.ends_with('d'));
-    assert_eq!(event.text_attr("diff").expect("diff"), "");
-    assert!(
-        !event
-            .boolean_attr("diff_truncated")
-            .expect("diff_truncated")
-    );
+    assert_eq!(event.text_attr("diff"), Some(""));
+    assert_eq!(event.boolean_attr("diff_truncated"), Some(false));
 
     // The compare failed too, then the file pages: the last failure is the one reported.
     let error = event.text_attr("file_list_error").expect("file_list_error");
@@ -283,8 +268,8 @@ fn an_error_status_quotes_at_most_200_bytes_of_the_reply() {
         ),
         "{error}"
     );
-    assert_eq!(event.text_attr("file_list").expect("file_list"), "");
-    assert_eq!(event.integer_attr("file_count").expect("file_count"), 0);
+    assert_eq!(event.text_attr("file_list"), Some(""));
+    assert_eq!(event.integer_attr("file_count"), Some(0));
 }
 
 #[test]
@@ -292,14 +277,14 @@ fn transport_errors_become_error_attrs() {
     let mut http = Recording::new(|_| Err(HttpError::new("connection refused", true)));
     let event = hydrate(&mut http, API, pull_request());
     assert_eq!(
-        event.text_attr("diff_error").expect("diff_error"),
-        "GET /repos/octo-org/hello%20world/compare/b1...h2: connection refused"
+        event.text_attr("diff_error"),
+        Some("GET /repos/octo-org/hello%20world/compare/b1...h2: connection refused")
     );
     assert_eq!(
-        event.text_attr("file_list_error").expect("file_list_error"),
-        "GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: connection refused"
+        event.text_attr("file_list_error"),
+        Some("GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: connection refused")
     );
-    assert_eq!(event.text_attr("diff").expect("diff"), "");
+    assert_eq!(event.text_attr("diff"), Some(""));
 }
 
 #[test]
@@ -313,10 +298,10 @@ fn a_file_page_over_the_limit_is_an_error_not_a_misread() {
     });
     let event = hydrate(&mut http, API, pull_request());
     assert_eq!(
-        event.text_attr("file_list_error").expect("file_list_error"),
-        format!(
+        event.text_attr("file_list_error"),
+        Some(format!(
             "GET /repos/octo-org/hello%20world/pulls/42/files?per_page=100: the reply is over {MAX_BODY_BYTES} bytes"
-        )
+        ).as_str())
     );
 }
 

@@ -49,42 +49,26 @@ fn merge_request_hook() {
     assert_eq!(event.event_type, "merge_request.open");
     assert_eq!(event.actor, "user1");
     assert_eq!(event.subject, "gitlabhq/gitlab-test");
-    assert_eq!(event.text_attr("sender").expect("sender"), "user1");
-    assert_eq!(
-        event.text_attr("repo_owner").expect("repo_owner"),
-        "gitlabhq"
-    );
-    assert_eq!(
-        event.text_attr("repo_name").expect("repo_name"),
-        "gitlab-test"
-    );
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 1);
-    assert_eq!(event.integer_attr("number").expect("number"), 1);
-    assert_eq!(event.text_attr("title").expect("title"), "MS-Viewport");
-    assert_eq!(event.text_attr("body").expect("body"), "");
-    assert_eq!(
-        event.text_attr("head_branch").expect("head_branch"),
-        "ms-viewport"
-    );
-    assert_eq!(
-        event.text_attr("base_branch").expect("base_branch"),
-        "master"
-    );
+    assert_eq!(event.text_attr("sender"), Some("user1"));
+    assert_eq!(event.text_attr("repo_owner"), Some("gitlabhq"));
+    assert_eq!(event.text_attr("repo_name"), Some("gitlab-test"));
+    assert_eq!(event.integer_attr("project_id"), Some(1));
+    assert_eq!(event.integer_attr("number"), Some(1));
+    assert_eq!(event.text_attr("title"), Some("MS-Viewport"));
+    assert_eq!(event.text_attr("body"), Some(""));
+    assert_eq!(event.text_attr("head_branch"), Some("ms-viewport"));
+    assert_eq!(event.text_attr("base_branch"), Some("master"));
     let sha = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
-    assert_eq!(event.text_attr("head_sha").expect("head_sha"), sha);
-    assert_eq!(event.text_attr("ref").expect("ref"), sha);
-    assert_eq!(event.text_attr("state").expect("state"), "opened");
-    assert_eq!(event.text_attr("action").expect("action"), "open");
-    assert_eq!(event.text_attr("labels").expect("labels"), "API");
+    assert_eq!(event.text_attr("head_sha"), Some(sha));
+    assert_eq!(event.text_attr("ref"), Some(sha));
+    assert_eq!(event.text_attr("state"), Some("opened"));
+    assert_eq!(event.text_attr("action"), Some("open"));
+    assert_eq!(event.text_attr("labels"), Some("API"));
     assert_eq!(
-        event.text_attr("url").expect("url"),
-        "http://example.com/diaspora/merge_requests/1"
+        event.text_attr("url"),
+        Some("http://example.com/diaspora/merge_requests/1")
     );
-    assert!(
-        !event
-            .boolean_attr("work_in_progress")
-            .expect("work_in_progress")
-    );
+    assert_eq!(event.boolean_attr("work_in_progress"), Some(false));
     absent(&event, "draft");
     absent(&event, "confidential");
 }
@@ -94,7 +78,7 @@ fn merge_request_without_action_is_bare_and_draft_is_kept() {
     let body = br#"{"object_attributes":{"iid":3,"draft":true,"action":""}}"#;
     let event = parse("Merge Request Hook", body);
     assert_eq!(event.event_type, "merge_request");
-    assert!(event.boolean_attr("draft").expect("draft"));
+    assert_eq!(event.boolean_attr("draft"), Some(true));
     assert_eq!(
         parse("Merge Request Hook", b"{}").event_type,
         "merge_request"
@@ -107,33 +91,28 @@ fn push_hook() {
     assert_eq!(event.event_type, "push");
     assert_eq!(event.actor, "jsmith");
     assert_eq!(event.subject, "mike/diaspora");
-    assert_eq!(event.text_attr("sender").expect("sender"), "jsmith");
-    assert_eq!(event.text_attr("repo_owner").expect("repo_owner"), "mike");
-    assert_eq!(event.text_attr("repo_name").expect("repo_name"), "diaspora");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 15);
-    assert_eq!(event.text_attr("ref").expect("ref"), "refs/heads/master");
-    assert_eq!(event.text_attr("branch").expect("branch"), "master");
+    assert_eq!(event.text_attr("sender"), Some("jsmith"));
+    assert_eq!(event.text_attr("repo_owner"), Some("mike"));
+    assert_eq!(event.text_attr("repo_name"), Some("diaspora"));
+    assert_eq!(event.integer_attr("project_id"), Some(15));
+    assert_eq!(event.text_attr("ref"), Some("refs/heads/master"));
+    assert_eq!(event.text_attr("branch"), Some("master"));
     absent(&event, "tag");
     let (before, after) = (
         "95790bf891e76fee5e1747ab589903a6a1f80f22",
         "da1560886d4f094c3e6c9ef40349f7d38b5d27d7",
     );
-    assert_eq!(event.text_attr("head_sha").expect("head_sha"), after);
-    assert_eq!(event.text_attr("before").expect("before"), before);
+    assert_eq!(event.text_attr("head_sha"), Some(after));
+    assert_eq!(event.text_attr("before"), Some(before));
     assert_eq!(
-        event.text_attr("compare_url").expect("compare_url"),
-        format!("http://example.com/mike/diaspora/-/compare/{before}...{after}")
+        event.text_attr("compare_url"),
+        Some(format!("http://example.com/mike/diaspora/-/compare/{before}...{after}").as_str())
     );
     assert_eq!(
-        event.text_attr("commits").expect("commits"),
-        "b6568db1 Merge branch 'some-feature' into 'master'\nda156088 fixed readme"
+        event.text_attr("commits"),
+        Some("b6568db1 Merge branch 'some-feature' into 'master'\nda156088 fixed readme")
     );
-    assert_eq!(
-        event
-            .integer_attr("total_commits_count")
-            .expect("total_commits_count"),
-        4
-    );
+    assert_eq!(event.integer_attr("total_commits_count"), Some(4));
 }
 
 #[test]
@@ -142,30 +121,25 @@ fn tag_push_hook() {
     assert_eq!(event.event_type, "tag_push");
     assert_eq!(event.actor, "jsmith");
     assert_eq!(event.subject, "jsmith/example");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 1);
-    assert_eq!(event.text_attr("ref").expect("ref"), "refs/tags/v1.0.0");
-    assert_eq!(event.text_attr("tag").expect("tag"), "v1.0.0");
+    assert_eq!(event.integer_attr("project_id"), Some(1));
+    assert_eq!(event.text_attr("ref"), Some("refs/tags/v1.0.0"));
+    assert_eq!(event.text_attr("tag"), Some("v1.0.0"));
     absent(&event, "branch");
     assert_eq!(
-        event.text_attr("head_sha").expect("head_sha"),
-        "82b3d5ae55f7080f1e6022629cdb57bfae7cccc7"
+        event.text_attr("head_sha"),
+        Some("82b3d5ae55f7080f1e6022629cdb57bfae7cccc7")
     );
     assert_eq!(
-        event.text_attr("before").expect("before"),
-        "0000000000000000000000000000000000000000"
+        event.text_attr("before"),
+        Some("0000000000000000000000000000000000000000")
     );
     // A new tag has no `before` commit to compare with.
     absent(&event, "compare_url");
     assert_eq!(
-        event.text_attr("commits").expect("commits"),
-        "82b3d5ae Merge branch 'some-feature' into 'master'"
+        event.text_attr("commits"),
+        Some("82b3d5ae Merge branch 'some-feature' into 'master'")
     );
-    assert_eq!(
-        event
-            .integer_attr("total_commits_count")
-            .expect("total_commits_count"),
-        1
-    );
+    assert_eq!(event.integer_attr("total_commits_count"), Some(1));
 }
 
 #[test]
@@ -177,10 +151,7 @@ fn push_commit_lines_cut_ids_at_characters_not_bytes() {
     ]}"#;
     let event = parse("Push Hook", body.as_bytes());
     assert_eq!(event.actor, "Zoë");
-    assert_eq!(
-        event.text_attr("commits").expect("commits"),
-        "éééééééé first\nab \n "
-    );
+    assert_eq!(event.text_attr("commits"), Some("éééééééé first\nab \n "));
     absent(&event, "compare_url");
 }
 
@@ -190,35 +161,23 @@ fn note_on_a_merge_request() {
     assert_eq!(event.event_type, "note");
     assert_eq!(event.actor, "root");
     assert_eq!(event.subject, "gitlab-org/gitlab-test");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 5);
+    assert_eq!(event.integer_attr("project_id"), Some(5));
+    assert_eq!(event.text_attr("comment"), Some("This MR needs work."));
+    assert_eq!(event.text_attr("noteable_type"), Some("MergeRequest"));
+    assert_eq!(event.integer_attr("number"), Some(1));
     assert_eq!(
-        event.text_attr("comment").expect("comment"),
-        "This MR needs work."
+        event.text_attr("title"),
+        Some("Tempora et eos debitis quae laborum et.")
+    );
+    assert_eq!(event.text_attr("head_branch"), Some("master"));
+    assert_eq!(event.text_attr("base_branch"), Some("markdown"));
+    assert_eq!(
+        event.text_attr("head_sha"),
+        Some("562e173be03b8ff2efb05345d12df18815438a4b")
     );
     assert_eq!(
-        event.text_attr("noteable_type").expect("noteable_type"),
-        "MergeRequest"
-    );
-    assert_eq!(event.integer_attr("number").expect("number"), 1);
-    assert_eq!(
-        event.text_attr("title").expect("title"),
-        "Tempora et eos debitis quae laborum et."
-    );
-    assert_eq!(
-        event.text_attr("head_branch").expect("head_branch"),
-        "master"
-    );
-    assert_eq!(
-        event.text_attr("base_branch").expect("base_branch"),
-        "markdown"
-    );
-    assert_eq!(
-        event.text_attr("head_sha").expect("head_sha"),
-        "562e173be03b8ff2efb05345d12df18815438a4b"
-    );
-    assert_eq!(
-        event.text_attr("url").expect("url"),
-        "http://example.com/gitlab-org/gitlab-test/merge_requests/1#note_1244"
+        event.text_attr("url"),
+        Some("http://example.com/gitlab-org/gitlab-test/merge_requests/1#note_1244")
     );
     // The merge request's own description and state are not the note's.
     absent(&event, "body");
@@ -232,16 +191,13 @@ fn note_on_an_issue() {
     assert_eq!(event.event_type, "note");
     assert_eq!(event.actor, "user1");
     assert_eq!(event.subject, "gitlab-org/gitlab-test");
-    assert_eq!(event.text_attr("comment").expect("comment"), "Hello world");
+    assert_eq!(event.text_attr("comment"), Some("Hello world"));
+    assert_eq!(event.text_attr("noteable_type"), Some("Issue"));
+    assert_eq!(event.integer_attr("number"), Some(17));
+    assert_eq!(event.text_attr("title"), Some("test_issue"));
     assert_eq!(
-        event.text_attr("noteable_type").expect("noteable_type"),
-        "Issue"
-    );
-    assert_eq!(event.integer_attr("number").expect("number"), 17);
-    assert_eq!(event.text_attr("title").expect("title"), "test_issue");
-    assert_eq!(
-        event.text_attr("url").expect("url"),
-        "http://example.com/gitlab-org/gitlab-test/issues/17#note_1241"
+        event.text_attr("url"),
+        Some("http://example.com/gitlab-org/gitlab-test/issues/17#note_1241")
     );
     absent(&event, "head_sha");
 }
@@ -251,7 +207,7 @@ fn notes_on_commits_and_snippets() {
     let body = br#"{"object_attributes":{"note":"nit","noteable_type":"Commit","commit_id":"cafe"},
         "commit":{"id":"cafef00d","message":"m"}}"#;
     let event = parse("Note Hook", body);
-    assert_eq!(event.text_attr("commit_id").expect("commit_id"), "cafef00d");
+    assert_eq!(event.text_attr("commit_id"), Some("cafef00d"));
     let body =
         br#"{"object_attributes":{"note":"nit","noteable_type":"Commit","commit_id":"cafe"}}"#;
     assert_eq!(
@@ -262,12 +218,9 @@ fn notes_on_commits_and_snippets() {
     let body = br#"{"object_attributes":{"note":"x","noteable_type":"Snippet","commit_id":""},
         "snippet":{"id":53,"title":"test"}}"#;
     let event = parse("Note Hook", body);
-    assert_eq!(
-        event.text_attr("noteable_type").expect("noteable_type"),
-        "Snippet"
-    );
-    assert_eq!(event.integer_attr("snippet_id").expect("snippet_id"), 53);
-    assert_eq!(event.text_attr("title").expect("title"), "test");
+    assert_eq!(event.text_attr("noteable_type"), Some("Snippet"));
+    assert_eq!(event.integer_attr("snippet_id"), Some(53));
+    assert_eq!(event.text_attr("title"), Some("test"));
     absent(&event, "commit_id");
 }
 
@@ -277,22 +230,22 @@ fn issue_hook() {
     assert_eq!(event.event_type, "issue.open");
     assert_eq!(event.actor, "root");
     assert_eq!(event.subject, "gitlabhq/gitlab-test");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 1);
-    assert_eq!(event.integer_attr("number").expect("number"), 23);
+    assert_eq!(event.integer_attr("project_id"), Some(1));
+    assert_eq!(event.integer_attr("number"), Some(23));
     assert_eq!(
-        event.text_attr("title").expect("title"),
-        "New API: create/update/delete file"
+        event.text_attr("title"),
+        Some("New API: create/update/delete file")
     );
     assert_eq!(
-        event.text_attr("body").expect("body"),
-        "Create new API for manipulations with repository"
+        event.text_attr("body"),
+        Some("Create new API for manipulations with repository")
     );
-    assert_eq!(event.text_attr("state").expect("state"), "opened");
-    assert_eq!(event.text_attr("action").expect("action"), "open");
-    assert_eq!(event.text_attr("labels").expect("labels"), "API");
+    assert_eq!(event.text_attr("state"), Some("opened"));
+    assert_eq!(event.text_attr("action"), Some("open"));
+    assert_eq!(event.text_attr("labels"), Some("API"));
     assert_eq!(
-        event.text_attr("url").expect("url"),
-        "http://example.com/diaspora/issues/23"
+        event.text_attr("url"),
+        Some("http://example.com/diaspora/issues/23")
     );
     absent(&event, "confidential");
 }
@@ -301,13 +254,13 @@ fn issue_hook() {
 fn confidential_hooks_are_issues_and_notes_marked_confidential() {
     let event = parse("Confidential Issue Hook", ISSUE);
     assert_eq!(event.event_type, "issue.open");
-    assert_eq!(event.integer_attr("number").expect("number"), 23);
-    assert!(event.boolean_attr("confidential").expect("confidential"));
+    assert_eq!(event.integer_attr("number"), Some(23));
+    assert_eq!(event.boolean_attr("confidential"), Some(true));
 
     let event = parse("Confidential Note Hook", NOTE_ISSUE);
     assert_eq!(event.event_type, "note");
-    assert_eq!(event.text_attr("comment").expect("comment"), "Hello world");
-    assert!(event.boolean_attr("confidential").expect("confidential"));
+    assert_eq!(event.text_attr("comment"), Some("Hello world"));
+    assert_eq!(event.boolean_attr("confidential"), Some(true));
 }
 
 #[test]
@@ -316,19 +269,16 @@ fn pipeline_hook() {
     assert_eq!(event.event_type, "pipeline");
     assert_eq!(event.actor, "user1");
     assert_eq!(event.subject, "gitlab-org/gitlab-test");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 1);
-    assert_eq!(event.integer_attr("pipeline_id").expect("pipeline_id"), 31);
-    assert_eq!(event.text_attr("status").expect("status"), "success");
-    assert_eq!(event.text_attr("ref").expect("ref"), "master");
+    assert_eq!(event.integer_attr("project_id"), Some(1));
+    assert_eq!(event.integer_attr("pipeline_id"), Some(31));
+    assert_eq!(event.text_attr("status"), Some("success"));
+    assert_eq!(event.text_attr("ref"), Some("master"));
     assert_eq!(
-        event.text_attr("head_sha").expect("head_sha"),
-        "bcbb5ec396a2c0f828686f14fac9b80b780504f2"
+        event.text_attr("head_sha"),
+        Some("bcbb5ec396a2c0f828686f14fac9b80b780504f2")
     );
-    assert_eq!(
-        event.text_attr("source").expect("source"),
-        "merge_request_event"
-    );
-    assert_eq!(event.integer_attr("number").expect("number"), 1);
+    assert_eq!(event.text_attr("source"), Some("merge_request_event"));
+    assert_eq!(event.integer_attr("number"), Some(1));
 }
 
 #[test]
@@ -342,17 +292,14 @@ fn job_hook() {
     assert_eq!(event.event_type, "job");
     assert_eq!(event.actor, "ana");
     assert_eq!(event.subject, "gitlab-org/gitlab-test");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 380);
-    assert_eq!(event.integer_attr("job_id").expect("job_id"), 1977);
-    assert_eq!(event.text_attr("job_name").expect("job_name"), "test");
-    assert_eq!(event.text_attr("stage").expect("stage"), "verify");
-    assert_eq!(event.text_attr("status").expect("status"), "failed");
-    assert_eq!(event.text_attr("ref").expect("ref"), "main");
-    assert_eq!(event.text_attr("head_sha").expect("head_sha"), "95d49d1e");
-    assert_eq!(
-        event.integer_attr("pipeline_id").expect("pipeline_id"),
-        2366
-    );
+    assert_eq!(event.integer_attr("project_id"), Some(380));
+    assert_eq!(event.integer_attr("job_id"), Some(1977));
+    assert_eq!(event.text_attr("job_name"), Some("test"));
+    assert_eq!(event.text_attr("stage"), Some("verify"));
+    assert_eq!(event.text_attr("status"), Some("failed"));
+    assert_eq!(event.text_attr("ref"), Some("main"));
+    assert_eq!(event.text_attr("head_sha"), Some("95d49d1e"));
+    assert_eq!(event.integer_attr("pipeline_id"), Some(2366));
 }
 
 #[test]
@@ -365,19 +312,16 @@ fn release_hook_in_a_nested_group() {
     assert_eq!(event.actor, "");
     absent(&event, "sender");
     assert_eq!(event.subject, "group/sub/project");
-    assert_eq!(event.text_attr("repo_owner").expect("repo_owner"), "group");
+    assert_eq!(event.text_attr("repo_owner"), Some("group"));
+    assert_eq!(event.text_attr("repo_name"), Some("sub/project"));
+    assert_eq!(event.integer_attr("project_id"), Some(2));
+    assert_eq!(event.text_attr("tag"), Some("v1.1"));
+    assert_eq!(event.text_attr("title"), Some("Release 1.1"));
+    assert_eq!(event.text_attr("body"), Some("Notes"));
+    assert_eq!(event.text_attr("action"), Some("create"));
     assert_eq!(
-        event.text_attr("repo_name").expect("repo_name"),
-        "sub/project"
-    );
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 2);
-    assert_eq!(event.text_attr("tag").expect("tag"), "v1.1");
-    assert_eq!(event.text_attr("title").expect("title"), "Release 1.1");
-    assert_eq!(event.text_attr("body").expect("body"), "Notes");
-    assert_eq!(event.text_attr("action").expect("action"), "create");
-    assert_eq!(
-        event.text_attr("url").expect("url"),
-        "https://gitlab.example.com/group/sub/project/-/releases/v1.1"
+        event.text_attr("url"),
+        Some("https://gitlab.example.com/group/sub/project/-/releases/v1.1")
     );
 }
 
@@ -386,8 +330,8 @@ fn other_hooks_are_named_after_their_header() {
     let body = br#"{"user":{"username":"a"},"object_attributes":{"action":"create","url":"u"}}"#;
     let event = parse("Wiki Page Hook", body);
     assert_eq!(event.event_type, "wiki_page.create");
-    assert_eq!(event.text_attr("action").expect("action"), "create");
-    assert_eq!(event.text_attr("url").expect("url"), "u");
+    assert_eq!(event.text_attr("action"), Some("create"));
+    assert_eq!(event.text_attr("url"), Some("u"));
     assert_eq!(event.actor, "a");
     assert_eq!(parse("Deployment Hook", b"{}").event_type, "deployment");
     assert_eq!(
@@ -409,7 +353,7 @@ fn actor_falls_back_from_user_username_to_user_then_user_name() {
     let body = br#"{"project":{"id":9,"path_with_namespace":"solo"}}"#;
     let event = parse("Push Hook", body);
     assert_eq!(event.subject, "solo");
-    assert_eq!(event.integer_attr("project_id").expect("project_id"), 9);
+    assert_eq!(event.integer_attr("project_id"), Some(9));
     absent(&event, "repo_owner");
 }
 
