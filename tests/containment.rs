@@ -1,6 +1,7 @@
 //! A plugin that loops, allocates without end or panics fails its own call with a message that
 //! says which limit stopped it; the daemon keeps serving, and the next call gets a fresh
-//! instance. A plugin that imports what its world does not offer is refused at install.
+//! instance. A plugin gets none of what WASI offers unless it was granted; one that imports
+//! what the host cannot link is refused at install.
 
 use crate::support::daemon::{Daemon, Home, client, send_github, status_and_json};
 use crate::support::{fixtures, plugins};
@@ -83,20 +84,81 @@ async fn misbehaving_plugins_fail_their_own_call_only() {
     }
 }
 
+/// All of WASI 0.2 is linked, with nothing granted: a plugin that reaches for a socket, a file
+/// or the environment loads, and every attempt fails. What it prints reaches the daemon's log.
 #[tokio::test]
-async fn a_plugin_with_a_forbidden_import_is_refused_with_the_import_named() {
+async fn a_plugin_gets_no_socket_file_or_environment() {
     let home = Home::new("");
-    let path = plugins::path("sockets");
+    let path = plugins::path("sandbox");
     let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
-    assert!(!ok, "installing a socket-using plugin must fail");
-    assert!(stderr.contains("wasi:sockets/"), "{stderr}");
-    assert!(stderr.contains("may not use"), "{stderr}");
+    assert!(ok, "{stderr}");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("address").port();
+    let daemon = Daemon::start_with_env(&home, &[("MECHA_SANDBOX_CANARY", "visible")]);
+    let body = format!("{{\"port\": {port}}}");
+    let response = client()
+        .post(daemon.url("/webhook/sandbox"))
+        .body(body)
+        .send()
+        .await
+        .expect("sent");
+    let (status, event) = status_and_json(response).await;
+    assert_eq!(status, 202, "{event}");
+    let attrs = &event["attrs"];
+    for attempt in ["socket", "file", "listing"] {
+        let outcome = attrs[attempt].as_str().expect("text attr");
+        assert!(outcome.starts_with("denied: "), "{attempt}: {outcome}");
+    }
+    assert_eq!(attrs["env"], 0, "{attrs}");
+    assert_eq!(attrs["args"], 0, "{attrs}");
+    listener.set_nonblocking(true).expect("nonblocking");
+    assert!(
+        listener.accept().is_err(),
+        "nothing connected to the listener"
+    );
+    let log = daemon.log();
+    assert!(log.contains("sandbox stdout line"), "{log}");
+    assert!(log.contains("sandbox stderr line"), "{log}");
+}
+
+/// Imports outside WASI 0.2 and `mecha:plugin` are refused at install, all of them named.
+#[tokio::test]
+async fn imports_the_host_cannot_link_are_all_named() {
+    let home = Home::new("");
+    let wasm = std::fs::read(plugins::path("sandbox")).expect("built");
+    // Same-length renames keep the component valid while moving two packages out of WASI.
+    let renamed = replace_all(
+        &replace_all(&wasm, b"wasi:sockets/", b"evil:sockets/"),
+        b"wasi:filesystem/",
+        b"acme:filesystem/",
+    );
+    let path = home.path().join("renamed.wasm");
+    std::fs::write(&path, renamed).expect("written");
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    assert!(!ok, "installing a plugin with unknown imports must fail");
+    assert!(stderr.contains("evil:sockets/"), "{stderr}");
+    assert!(stderr.contains("acme:filesystem/"), "{stderr}");
+    assert!(stderr.contains("cannot have"), "{stderr}");
     let (ok, stdout, _) = home.mecha(&["plugin", "ls"]);
     assert!(ok);
     assert!(
-        !stdout.contains("sockets"),
+        !stdout.contains("sandbox"),
         "nothing was installed:\n{stdout}"
     );
+}
+
+fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(found) = out[at..]
+        .windows(from.len())
+        .position(|window| window == from)
+    {
+        out[at + found..at + found + to.len()].copy_from_slice(to);
+        at += found + to.len();
+    }
+    out
 }
 
 /// A source that declares secrets is exempt from the API key only for requests it verified:

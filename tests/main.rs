@@ -24,6 +24,11 @@ mod gitlab_source;
 mod hydration;
 /// Webhooks in, durable events out: acknowledgement, duplicates, restarts, the API.
 mod ingest;
+/// Plugins built by the Python and C toolchains: sources serving webhooks, a policy in a chain,
+/// and a sandbox that grants them nothing.
+mod languages;
+/// `mecha plugin new` projects that build and pass their test; `mecha plugin test` itself.
+mod plugin_kit;
 /// Status codes and messages for bad requests, signatures, keys and sizes.
 mod rejection;
 /// The slack plugin (as wasm): the signature vector at its time, the window, the handshake,

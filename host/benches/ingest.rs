@@ -104,11 +104,7 @@ fn micros(duration: Duration) -> f64 {
 }
 
 async fn github_plugin() -> (Arc<SourcePlugin>, SourceCall, Loader) {
-    let runtime = Runtime::new(RuntimeOptions {
-        concurrent_calls: 16,
-        max_memory_bytes: 64 << 20,
-    })
-    .expect("runtime");
+    let runtime = Runtime::new(RuntimeOptions::with_pool(16)).expect("runtime");
     println!("engine allocator: {:?}", runtime.allocator());
     let loader = Loader::new(Arc::new(runtime), None).expect("loader");
     let none = Installed::new(std::env::temp_dir().join("mecha-bench-no-plugins"));

@@ -41,11 +41,7 @@ fn main() {
 }
 
 async fn run(iterations: usize) {
-    let runtime = Runtime::new(RuntimeOptions {
-        concurrent_calls: 16,
-        max_memory_bytes: 64 << 20,
-    })
-    .expect("runtime");
+    let runtime = Runtime::new(RuntimeOptions::with_pool(16)).expect("runtime");
     let loader = Loader::new(Arc::new(runtime), None).expect("loader");
     let none = Installed::new(std::env::temp_dir().join("mecha-bench-no-plugins"));
     let registry = PluginRegistry::load(&loader, &none)

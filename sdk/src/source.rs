@@ -32,6 +32,11 @@ pub mod bindings {
         // The shared types, also used by the other worlds; policies are tested by comparing
         // results.
         additional_derives: [PartialEq],
+        // Variants that carry a resource cannot be compared.
+        additional_derives_ignore: ["stream-error"],
+        // Including `wasi:http/outgoing-handler` and what it uses, shared with the other
+        // worlds that import it (the `http` module's client).
+        generate_all,
     });
 }
 

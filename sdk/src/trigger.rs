@@ -34,6 +34,13 @@ pub mod bindings {
         // One set of event types for sources and triggers, so the builders are shared.
         with: {
             "mecha:plugin/types@0.1.0": crate::source::bindings::mecha::plugin::types,
+            // The same wasi:http (and the interfaces it uses) as the source world.
+            "wasi:http/types@0.2.12": crate::source::bindings::wasi::http::types,
+            "wasi:http/outgoing-handler@0.2.12": crate::source::bindings::wasi::http::outgoing_handler,
+            "wasi:io/error@0.2.12": crate::source::bindings::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::source::bindings::wasi::io::poll,
+            "wasi:io/streams@0.2.12": crate::source::bindings::wasi::io::streams,
+            "wasi:clocks/monotonic-clock@0.2.12": crate::source::bindings::wasi::clocks::monotonic_clock,
         },
     });
 }

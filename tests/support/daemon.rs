@@ -21,11 +21,17 @@ impl Home {
         home
     }
 
-    /// A home with no files at all.
+    /// A home with no files at all, but the compile cache that every test home shares: each
+    /// plugin is then compiled once per test run, not once per test (a CPython component
+    /// takes most of a minute).
     pub fn empty() -> Home {
-        Home {
+        let home = Home {
             dir: tempfile::tempdir().expect("temp dir"),
-        }
+        };
+        let shared = target_dir().join("test-compile-cache");
+        std::fs::create_dir_all(&shared).expect("shared compile cache");
+        std::os::unix::fs::symlink(&shared, home.path().join("cache")).expect("cache link");
+        home
     }
 
     pub fn path(&self) -> &Path {
@@ -118,6 +124,14 @@ impl Home {
     }
 }
 
+/// The target directory of this build.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+    }
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_mecha"))
 }
@@ -132,6 +146,11 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `mecha serve` on a free port and waits until `/health` answers.
     pub fn start(home: &Home) -> Daemon {
+        Daemon::start_with_env(home, &[])
+    }
+
+    /// [`Daemon::start`] with `env` added to the daemon's environment.
+    pub fn start_with_env(home: &Home, env: &[(&str, &str)]) -> Daemon {
         let port = free_port();
         let log = home.path().join(format!("daemon-{port}.log"));
         let log_file = std::fs::File::create(&log).expect("log file");
@@ -141,6 +160,7 @@ impl Daemon {
             .env_remove("MECHA_DB_PATH")
             .env_remove("MECHA_API_KEY")
             .env("MECHA_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()

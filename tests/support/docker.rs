@@ -55,10 +55,7 @@ fn prepare() -> Result<(), String> {
 /// run's own directory is in use by the cargo that runs the tests).
 fn build_static_worker() -> Result<PathBuf, String> {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("static-worker"),
-        None => workspace.join("target").join("static-worker"),
-    };
+    let target_dir = super::daemon::target_dir().join("static-worker");
     let output = Command::new(env!("CARGO"))
         .current_dir(&workspace)
         .args(["build", "-p", "mecha-worker", "--target", STATIC_TARGET])

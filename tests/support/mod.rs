@@ -7,4 +7,5 @@ pub mod forge;
 pub mod llm;
 pub mod plugins;
 pub mod sources;
+pub mod toolchains;
 pub mod worker;

@@ -8,7 +8,7 @@ const TEST_PLUGINS: &[&str] = &[
     "spin",
     "bomb",
     "panic",
-    "sockets",
+    "sandbox",
     "unverified",
     "snoop",
     "greedy",
@@ -23,10 +23,7 @@ pub fn path(name: &str) -> PathBuf {
 
 fn build() -> PathBuf {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => PathBuf::from(dir).join("wasm-plugins"),
-        None => workspace.join("target").join("wasm-plugins"),
-    };
+    let target_dir = super::daemon::target_dir().join("wasm-plugins");
     let mut cargo = std::process::Command::new(env!("CARGO"));
     cargo
         .current_dir(&workspace)

@@ -23,11 +23,7 @@ pub struct Source {
 impl Source {
     /// The bundled source `name`, with `secrets` (name, value) configured.
     pub async fn bundled(name: &str, secrets: &[(&str, &str)]) -> Source {
-        let runtime = Runtime::new(RuntimeOptions {
-            concurrent_calls: 4,
-            max_memory_bytes: 64 << 20,
-        })
-        .expect("runtime");
+        let runtime = Runtime::new(RuntimeOptions::with_pool(4)).expect("runtime");
         let loader = Loader::new(Arc::new(runtime), None).expect("loader");
         let installed =
             mecha::plugin::install::Installed::new(std::env::temp_dir().join("mecha-none"));

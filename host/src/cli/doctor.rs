@@ -131,10 +131,7 @@ impl Doctor {
     }
 
     async fn check_plugins(&self, home: &Home, report: &mut Report) -> Option<PluginRegistry> {
-        let runtime = match Runtime::new(RuntimeOptions {
-            concurrent_calls: 2,
-            max_memory_bytes: 64 << 20,
-        }) {
+        let runtime = match Runtime::new(RuntimeOptions::with_pool(2)) {
             Ok(runtime) => runtime,
             Err(err) => {
                 report.fail(&err.to_string());

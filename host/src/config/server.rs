@@ -19,6 +19,8 @@
 //!   generic:
 //!     timeout_ms: 2000
 //!     memory_mib: 64
+//!     instances: 100             # core wasm instances per call (CPython components have ~40)
+//!     table_elements: 100000     # elements per wasm table
 //!     settings:
 //!       type_header: X-Event-Type
 //! sources:                       # more webhook endpoints, each at /webhook/<name> with the
@@ -69,8 +71,17 @@ pub const DEFAULT_PLUGIN_POOL: u32 = 128;
 /// 2 s: parsing a webhook takes well under a millisecond; anything near this is a runaway plugin.
 pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// 64 MiB: a 5 MiB body parsed into a DOM fits several times over.
+/// 64 MiB: a 5 MiB body parsed into a DOM fits several times over, and so does a CPython
+/// component's interpreter (about 12 MiB).
 pub const DEFAULT_PLUGIN_MEMORY_MIB: u64 = 64;
+
+/// 100 core instances per call: a Rust component has a handful, a CPython one from
+/// componentize-py about 40 (its interpreter, libc and shims are separate modules).
+pub const DEFAULT_PLUGIN_INSTANCES: u32 = 100;
+
+/// 100,000 elements per table: CPython's function table has tens of thousands of entries; at
+/// 8 bytes each the limit bounds a table to under a megabyte.
+pub const DEFAULT_PLUGIN_TABLE_ELEMENTS: u32 = 100_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -235,6 +246,10 @@ pub enum Durability {
 pub struct PluginConfig {
     pub timeout_ms: Option<u64>,
     pub memory_mib: Option<u64>,
+    /// Core wasm instances one call may create (default [`DEFAULT_PLUGIN_INSTANCES`]).
+    pub instances: Option<u32>,
+    /// Elements one wasm table may hold (default [`DEFAULT_PLUGIN_TABLE_ELEMENTS`]).
+    pub table_elements: Option<u32>,
     /// Values the plugin reads through its `config` import.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -384,6 +399,17 @@ impl ServerConfig {
                     &format!("plugins.{name}.timeout_ms"),
                     "must be greater than 0",
                 ));
+            }
+            for (key, value) in [
+                ("instances", plugin.instances),
+                ("table_elements", plugin.table_elements),
+            ] {
+                if value == Some(0) {
+                    return Err(invalid(
+                        &format!("plugins.{name}.{key}"),
+                        "must be greater than 0",
+                    ));
+                }
             }
             if plugin.memory_mib == Some(0) {
                 return Err(invalid(

@@ -92,7 +92,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         durability(config.durability),
     )?);
     let store: Arc<dyn Store> = sqlite.clone();
-    let runtime = Arc::new(Runtime::new(runtime_options(&config))?);
+    let runtime = Arc::new(Runtime::new(RuntimeOptions::from_config(&config))?);
+    runtime.log_sink().set_redactor(redactor.clone());
     let loader = Loader::new(runtime, Some(home.cache_dir()))?;
     let registry =
         Arc::new(PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await?);
@@ -272,32 +273,6 @@ fn durability(durability: server::Durability) -> store::Durability {
     match durability {
         server::Durability::Full => store::Durability::Full,
         server::Durability::Normal => store::Durability::Normal,
-    }
-}
-
-fn runtime_options(config: &ServerConfig) -> RuntimeOptions {
-    let largest_mib = config
-        .plugins
-        .values()
-        .filter_map(|plugin| plugin.memory_mib)
-        .chain(
-            config
-                .sources
-                .values()
-                .filter_map(|source| source.memory_mib),
-        )
-        .chain(
-            config
-                .responders
-                .values()
-                .filter_map(|responder| responder.memory_mib),
-        )
-        .chain([server::DEFAULT_PLUGIN_MEMORY_MIB])
-        .max()
-        .unwrap_or(server::DEFAULT_PLUGIN_MEMORY_MIB);
-    RuntimeOptions {
-        concurrent_calls: config.plugin_pool,
-        max_memory_bytes: largest_mib.saturating_mul(1024 * 1024),
     }
 }
 

@@ -7,16 +7,7 @@ use crate::store::EventRecord;
 
 /// A stored event as policies, responders and `hydrate` receive it.
 pub fn stored_event(event: &EventRecord) -> types::StoredEvent {
-    let attrs = event
-        .attrs
-        .iter()
-        .filter_map(|(name, value)| {
-            Some(types::Attr {
-                name: name.clone(),
-                value: plugin_value(value)?,
-            })
-        })
-        .collect();
+    let attrs = plugin_attrs(&event.attrs);
     let optional = |text: &str| (!text.is_empty()).then(|| text.to_owned());
     types::StoredEvent {
         id: event.id.to_string(),
@@ -31,6 +22,19 @@ pub fn stored_event(event: &EventRecord) -> types::StoredEvent {
             attrs,
         },
     }
+}
+
+/// Stored attrs in the plugins' terms; values that are not scalars are left out.
+pub fn plugin_attrs(attrs: &Map<String, Value>) -> Vec<types::Attr> {
+    attrs
+        .iter()
+        .filter_map(|(name, value)| {
+            Some(types::Attr {
+                name: name.clone(),
+                value: plugin_value(value)?,
+            })
+        })
+        .collect()
 }
 
 /// A plugin's attrs as the store keeps them; a later attr of the same name wins.

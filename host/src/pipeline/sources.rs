@@ -200,6 +200,7 @@ fn instance(
         timeout_ms: declared.timeout_ms.or(defaults.timeout_ms),
         memory_mib: declared.memory_mib.or(defaults.memory_mib),
         settings: BTreeMap::new(),
+        ..defaults.clone()
     });
     let hydrate = hydration(name, loaded, declared, &settings, limits, secrets)?;
     Ok(SourceInstance {

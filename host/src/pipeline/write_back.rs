@@ -299,10 +299,12 @@ fn destinations(
         };
         let name = loaded.info.name.as_str();
         let settings = config.responder(name);
+        let limits = Limits::from_config(&config.plugins.get(name).cloned().unwrap_or_default());
         let destination = Arc::new(destination(
             plugin.clone(),
             name,
             &settings,
+            limits,
             loaded.info.hosts.first().map(String::as_str),
             secrets,
         ));
@@ -328,6 +330,7 @@ fn destination(
     plugin: Arc<ResponderPlugin>,
     name: &str,
     config: &ResponderConfig,
+    defaults: Limits,
     default_api: Option<&str>,
     secrets: &Secrets,
 ) -> Destination {
@@ -348,7 +351,6 @@ fn destination(
     };
     let mut settings = config.settings.clone();
     settings.insert("api_url".to_owned(), access.api_url);
-    let defaults = Limits::default();
     Destination::Ready {
         plugin,
         call: ResponderCall {
@@ -359,7 +361,7 @@ fn destination(
                     .timeout_ms
                     .map_or(RESPONDER_TIMEOUT, Duration::from_millis),
                 memory_mib: config.memory_mib.unwrap_or(defaults.memory_mib),
-                fuel: None,
+                ..defaults
             },
         },
     }

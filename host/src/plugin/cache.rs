@@ -104,17 +104,19 @@ fn read_verified(code_path: &Path, digest_path: &Path) -> Option<Vec<u8>> {
 }
 
 /// Writes code and digest through temporary files and renames, so a crash never leaves a
-/// half-written entry that looks valid.
+/// half-written entry that looks valid. The temporary names carry the process id: the daemon
+/// and a `mecha plugin` command may fill the same cache at once.
 fn write_entry(dir: &Path, code_path: &Path, digest_path: &Path, code: &[u8]) -> Result<(), Error> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| Error::Cache { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let code_tmp = code_path.with_extension("cwasm.tmp");
+    let tmp = format!("{}.tmp", std::process::id());
+    let code_tmp = code_path.with_extension(format!("cwasm.{tmp}"));
     std::fs::write(&code_tmp, code).map_err(io(&code_tmp))?;
     std::fs::rename(&code_tmp, code_path).map_err(io(code_path))?;
-    let digest_tmp = digest_path.with_extension("sha256.tmp");
+    let digest_tmp = digest_path.with_extension(format!("sha256.{tmp}"));
     std::fs::write(&digest_tmp, sha256_hex(code)).map_err(io(&digest_tmp))?;
     std::fs::rename(&digest_tmp, digest_path).map_err(io(digest_path))?;
     Ok(())

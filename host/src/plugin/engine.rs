@@ -13,6 +13,11 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::Error;
+use super::host::log::LogSink;
+use crate::config::server::{
+    DEFAULT_PLUGIN_INSTANCES, DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TABLE_ELEMENTS,
+    PluginConfig, ServerConfig,
+};
 
 /// 10 ms: the granularity of plugin deadlines. A plugin stuck in a loop is checked this often,
 /// and the ticker's cost (one atomic add per tick) stays invisible.
@@ -29,6 +34,13 @@ const KEEP_RESIDENT_TABLE_BYTES: usize = 16 << 10;
 /// 64 KiB of each pooled async stack, the part a plugin call actually uses.
 const KEEP_RESIDENT_STACK_BYTES: usize = 64 << 10;
 
+/// Memory slots in the pool per concurrent call: every component has one main memory; a few
+/// from other toolchains have a second.
+const POOL_MEMORIES_PER_CALL: u32 = 2;
+
+/// Table slots in the pool per concurrent call.
+const POOL_TABLES_PER_CALL: u32 = 8;
+
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -43,6 +55,63 @@ pub struct RuntimeOptions {
     pub concurrent_calls: u32,
     /// The largest linear memory any plugin may be granted, in bytes.
     pub max_memory_bytes: u64,
+    /// The most core instances any plugin may create in one call.
+    pub instances_per_call: u32,
+    /// The most elements any plugin's table may hold.
+    pub table_elements: u32,
+}
+
+impl RuntimeOptions {
+    /// The default limits, with a pool for `concurrent_calls`.
+    pub fn with_pool(concurrent_calls: u32) -> RuntimeOptions {
+        RuntimeOptions {
+            concurrent_calls,
+            ..RuntimeOptions::from_config(&ServerConfig::default())
+        }
+    }
+
+    /// What the daemon configured in `config.yml`: its pool, and memory for the largest
+    /// plugin limit anywhere in it. `mecha plugin` commands use the same, so a plugin is
+    /// checked on the engine it will run on.
+    pub fn from_config(config: &ServerConfig) -> RuntimeOptions {
+        let largest_mib = config
+            .plugins
+            .values()
+            .filter_map(|plugin| plugin.memory_mib)
+            .chain(
+                config
+                    .sources
+                    .values()
+                    .filter_map(|source| source.memory_mib),
+            )
+            .chain(
+                config
+                    .responders
+                    .values()
+                    .filter_map(|responder| responder.memory_mib),
+            )
+            .chain([DEFAULT_PLUGIN_MEMORY_MIB])
+            .max()
+            .unwrap_or(DEFAULT_PLUGIN_MEMORY_MIB);
+        let largest = |limit: fn(&PluginConfig) -> Option<u32>, default: u32| {
+            config
+                .plugins
+                .values()
+                .filter_map(limit)
+                .chain([default])
+                .max()
+                .unwrap_or(default)
+        };
+        RuntimeOptions {
+            concurrent_calls: config.plugin_pool,
+            max_memory_bytes: largest_mib.saturating_mul(1024 * 1024),
+            instances_per_call: largest(|plugin| plugin.instances, DEFAULT_PLUGIN_INSTANCES),
+            table_elements: largest(
+                |plugin| plugin.table_elements,
+                DEFAULT_PLUGIN_TABLE_ELEMENTS,
+            ),
+        }
+    }
 }
 
 /// The engines plus their epoch ticker. Dropping it stops the ticker.
@@ -57,6 +126,7 @@ pub struct Runtime {
     allocator: Allocator,
     ticker: Ticker,
     gate: CallGate,
+    log_sink: Arc<LogSink>,
 }
 
 /// Admits at most as many concurrent plugin calls as the pool has instances; the others wait
@@ -105,6 +175,7 @@ impl Runtime {
             allocator,
             ticker,
             gate: CallGate::new(options.concurrent_calls),
+            log_sink: Arc::default(),
         })
     }
 
@@ -119,6 +190,11 @@ impl Runtime {
 
     pub fn gate(&self) -> &CallGate {
         &self.gate
+    }
+
+    /// Where every plugin's log lines and output go.
+    pub fn log_sink(&self) -> &Arc<LogSink> {
+        &self.log_sink
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -154,15 +230,18 @@ fn config(pool: Option<RuntimeOptions>) -> Config {
     config.epoch_interruption(true);
     config.memory_init_cow(true);
     if let Some(options) = pool {
-        let instances = options.concurrent_calls.max(1);
+        let calls = options.concurrent_calls.max(1);
         let mut pooling = PoolingAllocationConfig::default();
+        // Core instances only count against their total; memories and tables reserve address
+        // space per slot, so those totals are sized for the typical component (a Rust one has
+        // one memory and a few tables, a CPython one a few of each), not for every call at its
+        // limit. A call that finds the pool full fails with a message naming `plugin_pool`.
         pooling
-            .total_component_instances(instances)
-            // A Rust component holds a few core instances (its module plus shims), each with at
-            // most one memory and a couple of tables.
-            .total_core_instances(instances * 8)
-            .total_memories(instances * 2)
-            .total_tables(instances * 8)
+            .total_component_instances(calls)
+            .total_core_instances(calls.saturating_mul(options.instances_per_call))
+            .total_memories(calls.saturating_mul(POOL_MEMORIES_PER_CALL))
+            .total_tables(calls.saturating_mul(POOL_TABLES_PER_CALL))
+            .table_elements(options.table_elements as usize)
             .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX))
             // Reusing a slot resets this much memory with memset instead of returning it to
             // the kernel: the next call then touches warm pages instead of faulting in zeroed

@@ -13,13 +13,22 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use super::CallError;
 use super::engine::CallGate;
 use super::host::PluginState;
-use crate::config::server::{DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TIMEOUT, PluginConfig};
+use super::host::limits::{MAX_MEMORIES, MAX_TABLES};
+use super::host::log::CallFigures;
+use crate::config::server::{
+    DEFAULT_PLUGIN_INSTANCES, DEFAULT_PLUGIN_MEMORY_MIB, DEFAULT_PLUGIN_TABLE_ELEMENTS,
+    DEFAULT_PLUGIN_TIMEOUT, PluginConfig,
+};
 
 /// What one call of a plugin may use.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub timeout: Duration,
     pub memory_mib: u64,
+    /// Core wasm instances the call may create.
+    pub instances: u32,
+    /// Elements any one wasm table may hold.
+    pub table_elements: u32,
     /// Units of work the call may do, on an engine that meters fuel (policies); `None` on the
     /// others.
     pub fuel: Option<u64>,
@@ -30,6 +39,8 @@ impl Default for Limits {
         Limits {
             timeout: DEFAULT_PLUGIN_TIMEOUT,
             memory_mib: DEFAULT_PLUGIN_MEMORY_MIB,
+            instances: DEFAULT_PLUGIN_INSTANCES,
+            table_elements: DEFAULT_PLUGIN_TABLE_ELEMENTS,
             fuel: None,
         }
     }
@@ -45,6 +56,8 @@ impl Limits {
                 .map(Duration::from_millis)
                 .unwrap_or(defaults.timeout),
             memory_mib: config.memory_mib.unwrap_or(defaults.memory_mib),
+            instances: config.instances.unwrap_or(defaults.instances),
+            table_elements: config.table_elements.unwrap_or(defaults.table_elements),
             fuel: None,
         }
     }
@@ -103,7 +116,18 @@ where
             });
         }
     };
+    let fuel_used = limits
+        .fuel
+        .and_then(|fuel| store.get_fuel().ok().map(|left| fuel.saturating_sub(left)));
     let state = store.into_data();
+    state.flush_output();
+    let instantiate = state.limiter.instantiated_in.unwrap_or_default();
+    state.log.plugin_log().record(CallFigures {
+        instantiate_us: micros(instantiate),
+        call_us: micros(started.elapsed().saturating_sub(instantiate)),
+        peak_memory_bytes: state.limiter.used_bytes,
+        fuel_used,
+    });
     match result {
         Ok(answer) => Ok((answer, state)),
         Err(_) if state.limiter.deadline_exceeded => Err(CallError::Timeout {
@@ -120,6 +144,12 @@ where
                 fuel: limits.fuel.unwrap_or_default(),
             })
         }
+        Err(err) if let Some(limit) = host_limit(&err, &state, limits, plugin) => {
+            Err(CallError::Limit {
+                plugin: plugin.to_string(),
+                limit,
+            })
+        }
         Err(err) => {
             tracing::debug!(plugin = %plugin, error = ?err, "plugin call trapped");
             Err(CallError::Trap {
@@ -128,6 +158,55 @@ where
             })
         }
     }
+}
+
+/// Which host limit (other than time and memory) stopped the call, said with the setting that
+/// raises it; `None` when the call failed for another reason.
+///
+/// wasmtime reports instance, memory and table counts only in its error text, so the text is
+/// matched here, in one place.
+fn host_limit(
+    err: &wasmtime::Error,
+    state: &PluginState,
+    limits: Limits,
+    plugin: &str,
+) -> Option<String> {
+    if let Some(size) = state.limiter.table_refused {
+        return Some(format!(
+            "a table of {size} elements is more than its {} (plugins.{plugin}.table_elements \
+             raises it)",
+            limits.table_elements
+        ));
+    }
+    let text = format!("{err:#}");
+    if text.contains("instance count too high") {
+        return Some(format!(
+            "it needs more than {} core wasm instances per call (plugins.{plugin}.instances \
+             raises it)",
+            limits.instances
+        ));
+    }
+    if text.contains("memory count too high") {
+        return Some(format!(
+            "it needs more than {MAX_MEMORIES} linear memories per call, which no setting raises"
+        ));
+    }
+    if text.contains("table count too high") {
+        return Some(format!(
+            "it needs more than {MAX_TABLES} tables per call, which no setting raises"
+        ));
+    }
+    if text.contains("maximum concurrent") {
+        return Some(format!(
+            "the daemon's instance pool is full ({}); raise plugin_pool in config.yml",
+            err.root_cause()
+        ));
+    }
+    None
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// 500 characters of what a crashed plugin printed: enough for a panic message, and short

@@ -17,6 +17,7 @@ use super::bindings::source::{SourcePre, types};
 use super::bindings::trigger::TriggerPre;
 use super::cache::{CompileCache, sha256_hex};
 use super::engine::Runtime;
+use super::host::log::PluginLog;
 use super::host::{self, PluginState};
 use super::limits::Limits;
 use super::policy::PolicyPlugin;
@@ -137,7 +138,7 @@ impl Loader {
             plugin: label.to_owned(),
             reason: format!("{err:#}"),
         };
-        let name: Arc<str> = Arc::from(label);
+        let log = || PluginLog::new(Arc::from(label), self.runtime.log_sink().clone());
         let gate = self.runtime.gate().clone();
         let limits = Limits::default();
         let (info, runner) = match shape.world {
@@ -149,14 +150,14 @@ impl Loader {
             }
             World::Source => {
                 let pre = linker.instantiate_pre(&component).map_err(invalid)?;
-                let plugin = SourcePlugin::new(name, SourcePre::new(pre).map_err(invalid)?, gate);
+                let plugin = SourcePlugin::new(log(), SourcePre::new(pre).map_err(invalid)?, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Source(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)
             }
             World::Policy => {
                 let pre = linker.instantiate_pre(&component).map_err(invalid)?;
-                let plugin = PolicyPlugin::new(name, PolicyPre::new(pre).map_err(invalid)?, gate);
+                let plugin = PolicyPlugin::new(log(), PolicyPre::new(pre).map_err(invalid)?, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Policy(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)
@@ -164,14 +165,15 @@ impl Loader {
             World::Responder => {
                 let pre = linker.instantiate_pre(&component).map_err(invalid)?;
                 let pre = ResponderPre::new(pre).map_err(invalid)?;
-                let plugin = ResponderPlugin::new(name, pre, gate);
+                let plugin = ResponderPlugin::new(log(), pre, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Responder(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)
             }
             World::Trigger => {
                 let pre = linker.instantiate_pre(&component).map_err(invalid)?;
-                let plugin = TriggerPlugin::new(name, TriggerPre::new(pre).map_err(invalid)?, gate);
+                let plugin =
+                    TriggerPlugin::new(log(), TriggerPre::new(pre).map_err(invalid)?, gate);
                 let info = described(label, plugin.describe(limits).await)?;
                 let runner = Runner::Trigger(Arc::new(plugin.renamed(&info.name)));
                 (info, runner)

@@ -54,12 +54,13 @@ pub enum Error {
         offered: String,
     },
     #[error(
-        "{plugin} imports {import}, which a {world} plugin may not use; \
-         {world} plugins may import {allowed}"
+        "{plugin} imports what a {world} plugin cannot have: {}; a {world} plugin may import \
+         {allowed}",
+        imports.join(", ")
     )]
-    ForbiddenImport {
+    ForbiddenImports {
         plugin: String,
-        import: String,
+        imports: Vec<String>,
         world: World,
         allowed: String,
     },
@@ -87,13 +88,22 @@ pub enum Error {
     Lock(String),
 }
 
-/// How one call into a plugin went wrong. The daemon keeps serving whatever happens here.
+/// How one call into a plugin went wrong. The daemon keeps serving whatever happens here. Each
+/// limit names the `config.yml` setting that raises it.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("plugin {plugin} ran past its {limit_ms} ms deadline and was stopped")]
+    #[error(
+        "plugin {plugin} ran past its {limit_ms} ms deadline and was stopped \
+         (plugins.{plugin}.timeout_ms raises it)"
+    )]
     Timeout { plugin: String, limit_ms: u64 },
-    #[error("plugin {plugin} tried to use more than its {limit_mib} MiB of memory and was stopped")]
+    #[error(
+        "plugin {plugin} tried to use more than its {limit_mib} MiB of memory and was stopped \
+         (plugins.{plugin}.memory_mib raises it)"
+    )]
     Memory { plugin: String, limit_mib: u64 },
+    #[error("plugin {plugin} was stopped by a host limit: {limit}")]
+    Limit { plugin: String, limit: String },
     #[error("plugin {plugin} crashed: {reason}")]
     Trap { plugin: String, reason: String },
     #[error("plugin {plugin} used up its fuel ({fuel} units) and was stopped")]

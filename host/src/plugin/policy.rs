@@ -15,7 +15,7 @@ use super::world_plugin::world_plugin;
 
 world_plugin!(
     /// A loaded policy plugin: pre-linked once, instantiated per call; every call is metered.
-    PolicyPlugin, PolicyPre, Policy, mecha_plugin_policy_api, PolicyPlugin::limits
+    PolicyPlugin, crate::plugin::World::Policy, PolicyPre, Policy, mecha_plugin_policy_api, PolicyPlugin::limits
 );
 
 /// 200 million units of fuel (roughly as many wasm instructions) per evaluation: the `rules`

@@ -13,7 +13,7 @@ use super::world_plugin::world_plugin;
 
 world_plugin!(
     /// A loaded responder plugin: pre-linked once, instantiated per call.
-    ResponderPlugin, ResponderPre, Responder, mecha_plugin_responder_api, std::convert::identity
+    ResponderPlugin, crate::plugin::World::Responder, ResponderPre, Responder, mecha_plugin_responder_api, std::convert::identity
 );
 
 /// What one responder runs with: its settings, the origins it may call and its limits.

@@ -13,7 +13,7 @@ use crate::config::secrets::Secret;
 
 world_plugin!(
     /// A loaded source plugin, ready to be called: pre-linked once, instantiated per call.
-    SourcePlugin, SourcePre, Source, mecha_plugin_source_api, std::convert::identity
+    SourcePlugin, crate::plugin::World::Source, SourcePre, Source, mecha_plugin_source_api, std::convert::identity
 );
 
 /// Everything a source call produced.

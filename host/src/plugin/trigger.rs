@@ -11,7 +11,7 @@ use super::world_plugin::world_plugin;
 
 world_plugin!(
     /// A loaded trigger plugin: pre-linked once, instantiated per tick.
-    TriggerPlugin, TriggerPre, Trigger, mecha_plugin_trigger_api, std::convert::identity
+    TriggerPlugin, crate::plugin::World::Trigger, TriggerPre, Trigger, mecha_plugin_trigger_api, std::convert::identity
 );
 
 /// What one schedule's ticks run with: its settings and limits. Triggers are granted no

@@ -1,10 +1,13 @@
-//! Which world a component implements, and whether it imports only what that world offers.
+//! Which world a component implements, and whether the host can link what it imports.
 //!
 //! A component's world is read from its own exports (`mecha:plugin/<kind>-api@<version>`), so a
-//! plugin needs no manifest to be recognised. Its imports are then checked against the world's
-//! allow-list here, in one place, before anything is linked: a plugin that reaches for sockets,
-//! the filesystem or (for a policy) a clock is refused at load with the import named, instead of
-//! failing somewhere at run time.
+//! plugin needs no manifest to be recognised. Its imports are then checked here, in one place,
+//! before anything is linked. Capabilities come from grants, not from refused imports: every
+//! world may import all of WASI 0.2 (the runtimes of Python, C, Go and JavaScript import it
+//! whether or not they use it), and the host links it with nothing granted (see
+//! [`crate::plugin::host::StateBuilder`]). What is refused is what the host cannot link at all:
+//! packages outside WASI 0.2 and `mecha:plugin`, outgoing HTTP in a policy, and `mecha:plugin`
+//! interfaces of another world or an incompatible version. Every such import is named at once.
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -14,41 +17,26 @@ use super::Error;
 /// The WIT package this daemon implements.
 pub const PACKAGE: &str = "mecha:plugin";
 
-/// The version of [`PACKAGE`] this daemon offers; plugins built for an older compatible version
-/// load too.
+/// The version of [`PACKAGE`] this daemon offers; plugins built for any version of the same
+/// line (`0.1.x`) load.
 pub const VERSION: &str = "0.1.0";
 
-/// WASI interfaces that the Rust standard library (and most guest toolchains) import for stdio,
-/// errors and exit; the host gives them no environment, no arguments, and captures stdout and
-/// stderr (16 KiB each) to explain a crash.
-const WASI_BASE: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
+/// The WASI line the host links: every `0.2.x` import is served by wasmtime's implementation,
+/// which matches semver-compatible versions.
+const WASI_LINE: (u64, u64) = (0, 2);
+
+/// The WASI 0.2 packages linked for every world, with nothing granted.
+const WASI_PACKAGES: &[&str] = &[
+    "wasi:io",
+    "wasi:cli",
+    "wasi:clocks",
+    "wasi:random",
+    "wasi:filesystem",
+    "wasi:sockets",
 ];
 
-/// Clocks and randomness: offered to every world except policies, which must be deterministic.
-const WASI_TIME_AND_RANDOM: &[&str] = &[
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-];
-
-/// Outgoing HTTP, for every world but policies (responders write back, sources hydrate,
-/// triggers may poll); each call is checked against the plugin's grant (see `host::http`), and
-/// a plugin granted nothing reaches nothing.
+/// Outgoing HTTP, for the worlds that declare it in `wit/worlds.wit`; each request is checked
+/// against the plugin's grant (see `host::http`), and a plugin granted nothing reaches nothing.
 const WASI_HTTP: &[&str] = &["wasi:http/outgoing-handler", "wasi:http/types"];
 
 /// The four kinds of plugin.
@@ -98,25 +86,36 @@ impl World {
         }
     }
 
-    fn allows(self, interface: &str) -> bool {
-        if let Some(name) = interface.strip_prefix("mecha:plugin/") {
-            return self.mecha_imports().contains(&name);
-        }
-        WASI_BASE.contains(&interface)
-            || (self != World::Policy && WASI_TIME_AND_RANDOM.contains(&interface))
-            || (self != World::Policy && WASI_HTTP.contains(&interface))
+    /// Whether the world imports `wasi:http/outgoing-handler`; policies must stay deterministic.
+    pub fn offers_http(self) -> bool {
+        self != World::Policy
     }
 
-    /// The allowed imports, for error messages.
+    /// Whether the host can link `import` (`package/interface@version`) for this world.
+    fn allows(self, import: &str) -> bool {
+        let (interface, version) = import.split_once('@').unwrap_or((import, ""));
+        let Some((package, name)) = interface.split_once('/') else {
+            return false;
+        };
+        if package == PACKAGE {
+            return self.mecha_imports().contains(&name) && compatible(version, VERSION);
+        }
+        let wasi_line = parse(version).is_some_and(|(major, minor, _)| (major, minor) == WASI_LINE);
+        wasi_line
+            && (WASI_PACKAGES.contains(&package)
+                || (self.offers_http() && WASI_HTTP.contains(&interface)))
+    }
+
+    /// What the world may import, for error messages.
     fn allowed_list(self) -> String {
         let mut names: Vec<String> = self
             .mecha_imports()
             .iter()
-            .map(|name| format!("mecha:plugin/{name}"))
+            .map(|name| format!("{PACKAGE}/{name}@0.1"))
             .collect();
-        names.push("wasi:io, wasi:cli stdio/environment/exit".into());
-        if self != World::Policy {
-            names.push("wasi:clocks, wasi:random, wasi:http (granted origins only)".into());
+        names.push("wasi:io, wasi:cli, wasi:clocks, wasi:random, wasi:filesystem, wasi:sockets @0.2 (nothing granted)".into());
+        if self.offers_http() {
+            names.push("wasi:http/outgoing-handler@0.2 (granted origins only)".into());
         }
         names.join(", ")
     }
@@ -153,18 +152,19 @@ pub fn inspect(engine: &Engine, component: &Component, plugin: &str) -> Result<S
             offered: VERSION.to_owned(),
         });
     }
-    for (name, _) in ty.imports(engine) {
-        let (interface, version) = name.split_once('@').unwrap_or((name, ""));
-        let allowed = shape.world.allows(interface)
-            && (!interface.starts_with("mecha:plugin/") || compatible(version, VERSION));
-        if !allowed {
-            return Err(Error::ForbiddenImport {
-                plugin: plugin.to_owned(),
-                import: name.to_owned(),
-                world: shape.world,
-                allowed: shape.world.allowed_list(),
-            });
-        }
+    let refused: Vec<String> = ty
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| !shape.world.allows(name))
+        .map(str::to_owned)
+        .collect();
+    if !refused.is_empty() {
+        return Err(Error::ForbiddenImports {
+            plugin: plugin.to_owned(),
+            imports: refused,
+            world: shape.world,
+            allowed: shape.world.allowed_list(),
+        });
     }
     Ok(shape)
 }
@@ -197,17 +197,18 @@ fn exported_world(export: &str) -> Option<Shape> {
 }
 
 /// Whether a plugin built against `needed` can be served by a host offering `offered`: the same
-/// major version (the same minor while the major is 0), and not newer than what is offered.
+/// line (the same major version, and the same minor while the major is 0), and within it no
+/// newer minor version. Patch versions only fix documentation and never change what is linked,
+/// and wasmtime matches semver-compatible names, so any patch of the line loads.
 fn compatible(needed: &str, offered: &str) -> bool {
     let (Some(needed), Some(offered)) = (parse(needed), parse(offered)) else {
         return false;
     };
-    let same_line = if offered.0 == 0 {
+    if offered.0 == 0 {
         needed.0 == 0 && needed.1 == offered.1
     } else {
-        needed.0 == offered.0
-    };
-    same_line && needed <= offered
+        needed.0 == offered.0 && needed.1 <= offered.1
+    }
 }
 
 fn parse(version: &str) -> Option<(u64, u64, u64)> {
@@ -240,10 +241,12 @@ mod tests {
     fn versions_within_a_line_are_compatible() {
         assert!(compatible("0.1.0", "0.1.0"));
         assert!(compatible("0.1.0", "0.1.3"));
-        assert!(!compatible("0.1.4", "0.1.3"));
+        assert!(compatible("0.1.4", "0.1.3"));
         assert!(!compatible("0.2.0", "0.1.0"));
         assert!(!compatible("0.1.0", "0.2.0"));
         assert!(compatible("1.0.0", "1.4.0"));
+        assert!(compatible("1.4.9", "1.4.0"));
+        assert!(!compatible("1.5.0", "1.4.0"));
         assert!(!compatible("2.0.0", "1.4.0"));
         assert!(!compatible("garbage", "0.1.0"));
     }
@@ -258,16 +261,30 @@ mod tests {
     }
 
     #[test]
-    fn policies_get_no_clock_and_nobody_gets_sockets() {
-        assert!(World::Source.allows("wasi:clocks/wall-clock"));
-        assert!(!World::Policy.allows("wasi:clocks/wall-clock"));
-        assert!(!World::Policy.allows("wasi:random/random"));
-        assert!(World::Source.allows("mecha:plugin/verify"));
-        assert!(!World::Responder.allows("mecha:plugin/verify"));
+    fn every_world_links_wasi_0_2_and_only_some_get_http() {
         for world in World::ALL {
-            assert!(!world.allows("wasi:sockets/tcp"));
+            for import in [
+                "wasi:filesystem/types@0.2.0",
+                "wasi:sockets/tcp@0.2.9",
+                "wasi:cli/environment@0.2.12",
+                "wasi:clocks/wall-clock@0.2.3",
+                "wasi:random/random@0.2.0",
+                "wasi:io/streams@0.2.6",
+            ] {
+                assert!(world.allows(import), "{world} refuses {import}");
+            }
+            assert!(world.allows("mecha:plugin/log@0.1.0"));
+            assert!(!world.allows("wasi:cli/environment@0.3.0"));
             assert!(!world.allows("wasi:filesystem/types"));
-            assert!(world.allows("wasi:cli/stderr"));
+            assert!(!world.allows("wasi:keyvalue/store@0.2.0"));
+            assert!(!world.allows("acme:evil/backdoor@1.0.0"));
+            assert!(!world.allows("mecha:plugin/log@0.2.0"));
         }
+        assert!(World::Source.allows("wasi:http/outgoing-handler@0.2.0"));
+        assert!(World::Responder.allows("wasi:http/types@0.2.12"));
+        assert!(!World::Policy.allows("wasi:http/outgoing-handler@0.2.12"));
+        assert!(!World::Source.allows("wasi:http/incoming-handler@0.2.12"));
+        assert!(World::Source.allows("mecha:plugin/verify@0.1.0"));
+        assert!(!World::Responder.allows("mecha:plugin/verify@0.1.0"));
     }
 }

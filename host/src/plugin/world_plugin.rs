@@ -1,42 +1,46 @@
-//! What every world's plugin type shares, written once: a name, the pre-linked component and
-//! the call gate; `describe`; and running one export on a fresh instance under the call's
+//! What every world's plugin type shares, written once: its log (which names it), the
+//! pre-linked component and the call gate; `describe`; and running one export on a fresh instance under the call's
 //! limits. Each world's module (`source`, `trigger`, `policy`, `responder`) adds its own calls.
 //!
 //! A macro rather than a generic type: each world's bindings are their own types (`SourcePre`,
 //! `Source`, ...) with their own export accessors, and wasmtime generates no trait over them.
 
-/// Defines `$plugin` for the world whose pre-linked component is `$pre`, whose instance is
-/// `$bindings` and whose exports are reached with `$exports`. `$limits` maps the limits of
-/// every call (policies add their fuel).
+/// Defines `$plugin` for the world `$world` whose pre-linked component is `$pre`, whose
+/// instance is `$bindings` and whose exports are reached with `$exports`. `$limits` maps the
+/// limits of every call (policies add their fuel).
 macro_rules! world_plugin {
     (
         $(#[$doc:meta])*
-        $plugin:ident, $pre:ident, $bindings:ident, $exports:ident, $limits:path
+        $plugin:ident, $world:expr, $pre:ident, $bindings:ident, $exports:ident, $limits:path
     ) => {
         $(#[$doc])*
         pub struct $plugin {
-            name: std::sync::Arc<str>,
+            log: std::sync::Arc<$crate::plugin::host::log::PluginLog>,
             pre: $pre<$crate::plugin::host::PluginState>,
             gate: $crate::plugin::engine::CallGate,
         }
 
         impl $plugin {
             pub fn new(
-                name: std::sync::Arc<str>,
+                log: $crate::plugin::host::log::PluginLog,
                 pre: $pre<$crate::plugin::host::PluginState>,
                 gate: $crate::plugin::engine::CallGate,
             ) -> $plugin {
-                $plugin { name, pre, gate }
+                $plugin {
+                    log: std::sync::Arc::new(log),
+                    pre,
+                    gate,
+                }
             }
 
             pub fn name(&self) -> &str {
-                &self.name
+                self.log.plugin()
             }
 
             /// The same plugin under another name, e.g. the one it gave when described.
             pub fn renamed(self, name: &str) -> $plugin {
                 $plugin {
-                    name: std::sync::Arc::from(name),
+                    log: std::sync::Arc::new(self.log.renamed(name)),
                     ..self
                 }
             }
@@ -62,7 +66,11 @@ macro_rules! world_plugin {
                 &self,
                 limits: $crate::plugin::limits::Limits,
             ) -> $crate::plugin::host::StateBuilder {
-                $crate::plugin::host::StateBuilder::new(self.name.clone(), limits.memory_bytes())
+                $crate::plugin::host::StateBuilder::new(
+                    self.log.clone(),
+                    $world,
+                    $limits(limits),
+                )
             }
 
             /// Instantiates the plugin in a fresh store holding `state` and runs `call` on it,
@@ -86,12 +94,16 @@ macro_rules! world_plugin {
                 $crate::plugin::limits::run(
                     pre.engine(),
                     &self.gate,
-                    &self.name,
+                    self.log.plugin(),
                     $limits(limits),
                     state,
                     |mut store| async move {
+                        let begun = std::time::Instant::now();
                         match pre.instantiate_async(&mut store).await {
-                            Ok(plugin) => call(plugin, store).await,
+                            Ok(plugin) => {
+                                store.data_mut().limiter.instantiated_in = Some(begun.elapsed());
+                                call(plugin, store).await
+                            }
                             Err(err) => (Err(err), store),
                         }
                     },

@@ -2,12 +2,12 @@
 //! out, wait for the response and stream its body in.
 
 use super::{HttpError, Method, Request, Response, split_url};
-use wasi::http::outgoing_handler;
-use wasi::http::types::{
+use crate::source::bindings::wasi::http::outgoing_handler;
+use crate::source::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method as WasiMethod, OutgoingBody, OutgoingRequest,
     RequestOptions, Scheme, http_error_code,
 };
-use wasi::io::streams::StreamError;
+use crate::source::bindings::wasi::io::streams::StreamError;
 
 /// 30 s per phase, as the reference client's overall timeout: long enough for a slow
 /// GitHub, short enough that a hung call does not hold a worker's write-back.

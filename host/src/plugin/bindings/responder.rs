@@ -11,6 +11,9 @@ mod generated {
             "mecha:plugin/types": crate::plugin::bindings::source::types,
             "mecha:plugin/log": crate::plugin::bindings::source::log,
             "mecha:plugin/config": crate::plugin::bindings::source::config,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
         },
     });
 }

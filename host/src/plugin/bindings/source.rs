@@ -5,6 +5,12 @@ mod generated {
         path: "../wit",
         world: "source",
         exports: { default: async },
+        // Outgoing HTTP is wasmtime-wasi-http's, linked by `host::linker`.
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
     });
 }
 

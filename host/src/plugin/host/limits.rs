@@ -1,33 +1,45 @@
-//! The memory cap of one call, and the record of which limit stopped it.
+//! What one call may hold (memory, instances, tables), and the record of which limit stopped
+//! it, so that the error can name the limit and the setting that raises it.
 
 use wasmtime::ResourceLimiter;
 
-/// 10,000 table elements: far more function references than a plugin's indirect calls need.
-const MAX_TABLE_ELEMENTS: usize = 10_000;
+use crate::plugin::limits::Limits;
 
-/// 4 linear memories and 32 core instances per call: a component from wit-bindgen has one
-/// memory and a few instances; more is a component trying to multiply its memory cap.
-const MAX_MEMORIES: usize = 4;
-const MAX_INSTANCES: usize = 32;
+/// 16 linear memories and 64 tables per call: a Rust component has one memory and a few
+/// tables, a CPython one a handful of each. The memory cap counts all memories together, so
+/// more memories cannot multiply it; these only bound the host's bookkeeping.
+pub const MAX_MEMORIES: usize = 16;
+pub const MAX_TABLES: usize = 64;
 
 /// Refuses memory growth past the plugin's cap, counted across all its memories, and remembers
 /// that it did, so the failure is reported as "out of memory" rather than as whatever the guest
 /// does on allocation failure.
 pub struct CallLimiter {
     memory_bytes: u64,
-    /// Bytes of linear memory the call holds, all memories together.
-    used_bytes: u64,
+    instances: usize,
+    table_elements: usize,
+    /// Bytes of linear memory the call holds, all memories together; memories never shrink,
+    /// so this is also the call's peak.
+    pub(crate) used_bytes: u64,
+    /// How long instantiating the component took, once it has been.
+    pub(crate) instantiated_in: Option<std::time::Duration>,
     pub(crate) memory_exceeded: bool,
     pub(crate) deadline_exceeded: bool,
+    /// The size of a table the call was refused, if any.
+    pub(crate) table_refused: Option<usize>,
 }
 
 impl CallLimiter {
-    pub fn new(memory_bytes: u64) -> CallLimiter {
+    pub fn new(limits: &Limits) -> CallLimiter {
         CallLimiter {
-            memory_bytes,
+            memory_bytes: limits.memory_bytes(),
+            instances: limits.instances as usize,
+            table_elements: limits.table_elements as usize,
             used_bytes: 0,
+            instantiated_in: None,
             memory_exceeded: false,
             deadline_exceeded: false,
+            table_refused: None,
         }
     }
 }
@@ -50,11 +62,15 @@ impl ResourceLimiter for CallLimiter {
     }
 
     fn instances(&self) -> usize {
-        MAX_INSTANCES
+        self.instances
     }
 
     fn memories(&self) -> usize {
         MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 
     fn table_growing(
@@ -63,7 +79,11 @@ impl ResourceLimiter for CallLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        if desired > self.table_elements {
+            self.table_refused = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
     }
 }
 
@@ -73,14 +93,30 @@ mod tests {
 
     #[test]
     fn the_cap_counts_every_memory_of_the_call() {
-        let mut limiter = CallLimiter::new(100);
-        assert!(limiter.memory_growing(0, 60, None).is_ok());
+        let limits = Limits {
+            memory_mib: 1,
+            ..Limits::default()
+        };
+        let mib = 1 << 20;
+        let mut limiter = CallLimiter::new(&limits);
+        assert!(limiter.memory_growing(0, 600 << 10, None).is_ok());
         // A second memory may not take another full cap.
-        assert!(limiter.memory_growing(0, 60, None).is_err());
+        assert!(limiter.memory_growing(0, 600 << 10, None).is_err());
         assert!(limiter.memory_exceeded);
-        let mut limiter = CallLimiter::new(100);
-        assert!(limiter.memory_growing(0, 40, None).is_ok());
-        assert!(limiter.memory_growing(40, 90, None).is_ok());
-        assert!(limiter.memory_growing(90, 101, None).is_err());
+        let mut limiter = CallLimiter::new(&limits);
+        assert!(limiter.memory_growing(0, 400 << 10, None).is_ok());
+        assert!(limiter.memory_growing(400 << 10, mib, None).is_ok());
+        assert!(limiter.memory_growing(mib, mib + 1, None).is_err());
+    }
+
+    #[test]
+    fn tables_past_the_limit_are_refused_and_recorded() {
+        let mut limiter = CallLimiter::new(&Limits {
+            table_elements: 1000,
+            ..Limits::default()
+        });
+        assert_eq!(limiter.table_growing(0, 1000, None).ok(), Some(true));
+        assert_eq!(limiter.table_growing(0, 1001, None).ok(), Some(false));
+        assert_eq!(limiter.table_refused, Some(1001));
     }
 }

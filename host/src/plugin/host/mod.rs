@@ -22,12 +22,20 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
 use crate::config::secrets::Secret;
-use crate::plugin::bindings::source::{Source, types};
+use crate::plugin::bindings::source::{
+    acknowledge as acknowledge_api, config as config_api, log as log_api, types,
+    verify as verify_api,
+};
+use crate::plugin::limits::Limits;
+use crate::plugin::world::World;
 
 pub use limits::CallLimiter;
 
-/// 16 KiB of stdout/stderr kept per call: enough for a panic message and some debugging output.
+/// 16 KiB of stdout/stderr kept per call: enough for a traceback and some debugging output.
 const CAPTURED_OUTPUT_BYTES: usize = 16 * 1024;
 
 /// Store data for one plugin call; built fresh per call so nothing leaks between events.
@@ -49,22 +57,24 @@ pub struct PluginState {
 
 /// Builds a [`PluginState`] for one call of one plugin.
 pub struct StateBuilder {
-    plugin: Arc<str>,
+    log: Arc<log::PluginLog>,
+    world: World,
     settings: Arc<BTreeMap<String, String>>,
     secrets: Arc<BTreeMap<String, Secret>>,
     grant: Arc<http::HttpGrant>,
-    memory_bytes: u64,
+    limits: Limits,
     clock: Option<std::time::SystemTime>,
 }
 
 impl StateBuilder {
-    pub fn new(plugin: Arc<str>, memory_bytes: u64) -> StateBuilder {
+    pub fn new(log: Arc<log::PluginLog>, world: World, limits: Limits) -> StateBuilder {
         StateBuilder {
-            plugin,
+            log,
+            world,
             settings: Arc::default(),
             secrets: Arc::default(),
             grant: Arc::new(http::HttpGrant::none()),
-            memory_bytes,
+            limits,
             clock: None,
         }
     }
@@ -89,7 +99,8 @@ impl StateBuilder {
     }
 
     /// The time the plugin's wall clock shows, instead of the system's: a delivery checked
-    /// against a replay window can then be re-checked as of when it arrived.
+    /// against a replay window can then be re-checked as of when it arrived. (A policy's clock
+    /// is always [`POLICY_CLOCK`].)
     pub fn clock(mut self, at: Option<std::time::SystemTime>) -> Self {
         self.clock = at;
         self
@@ -99,23 +110,60 @@ impl StateBuilder {
         let stdout = output::Capture::new(CAPTURED_OUTPUT_BYTES);
         let stderr = output::Capture::new(CAPTURED_OUTPUT_BYTES);
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        if let Some(at) = self.clock {
+        // The builder's defaults already give no environment, arguments, preopens or stdin;
+        // sockets are refused outright rather than address by address.
+        wasi.stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        if self.world == World::Policy {
+            wasi.wall_clock(FixedClock(POLICY_CLOCK))
+                .monotonic_clock(StoppedClock)
+                .secure_random(StdRng::seed_from_u64(POLICY_RANDOM_SEED))
+                .insecure_random(StdRng::seed_from_u64(POLICY_RANDOM_SEED))
+                .insecure_random_seed(u128::from(POLICY_RANDOM_SEED));
+        } else if let Some(at) = self.clock {
             wasi.wall_clock(FixedClock(at));
         }
-        let wasi = wasi.build();
+        let grant = if self.world.offers_http() {
+            self.grant
+        } else {
+            Arc::new(http::HttpGrant::none())
+        };
         PluginState {
             table: ResourceTable::new(),
-            wasi,
+            wasi: wasi.build(),
             stdout,
             stderr,
-            log: log::LogContext::new(self.plugin.clone()),
+            http: http::HttpContext::new(self.log.plugin().clone(), grant),
+            log: log::LogContext::new(self.log),
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),
             acknowledge: acknowledge::AcknowledgeContext::default(),
-            limiter: CallLimiter::new(self.memory_bytes),
-            http: http::HttpContext::new(self.plugin, self.grant),
+            limiter: CallLimiter::new(&self.limits),
         }
+    }
+}
+
+/// What a policy's wall clock always shows: the Unix epoch, 1970-01-01T00:00:00Z. A policy that
+/// reads the time gets this, so its decision cannot depend on when it ran.
+pub const POLICY_CLOCK: std::time::SystemTime = std::time::UNIX_EPOCH;
+
+/// The seed of a policy's random numbers ("mecha" in ASCII): the same on every call, for the
+/// same reason.
+pub const POLICY_RANDOM_SEED: u64 = 0x006d_6563_6861;
+
+/// A monotonic clock that never advances, for policies.
+struct StoppedClock;
+
+impl wasmtime_wasi::HostMonotonicClock for StoppedClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+
+    fn now(&self) -> u64 {
+        0
     }
 }
 
@@ -135,6 +183,13 @@ impl wasmtime_wasi::HostWallClock for FixedClock {
 }
 
 impl PluginState {
+    /// Writes what the plugin printed during the call to its log.
+    pub fn flush_output(&self) {
+        let log = self.log.plugin_log();
+        log.output(log::Stream::Stdout, &self.stdout.text());
+        log.output(log::Stream::Stderr, &self.stderr.text());
+    }
+
     /// What the plugin wrote to stdout and stderr during the call, lossily decoded.
     pub fn captured_output(&self) -> String {
         let mut text = self.stdout.text();
@@ -164,12 +219,20 @@ impl wasmtime_wasi_http::WasiHttpView for PluginState {
 
 impl types::Host for PluginState {}
 
-/// A linker with WASI (checked per world before linking, see [`crate::plugin::world`]) and the
-/// mecha host interfaces.
+/// A linker with all of WASI 0.2, outgoing HTTP and the mecha host interfaces; what a component
+/// may import of them is checked per world before linking (see [`crate::plugin::world`]).
 pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    Source::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    // The mecha interfaces one by one: the worlds' own `add_to_linker` would also link their
+    // `wasi:http` import, which wasmtime-wasi-http has linked above.
+    types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    log_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    config_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    verify_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
+    acknowledge_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| {
+        state
+    })?;
     Ok(linker)
 }

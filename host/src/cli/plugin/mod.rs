@@ -1,8 +1,11 @@
-//! `mecha plugin ls|install|rm|inspect`.
+//! `mecha plugin ls|install|rm|inspect|test|new`.
 //!
 //! Installing validates the component (its world, its imports, its description) before it is
 //! copied in, and shows what the plugin asks for. A running daemon picks up changes when it is
 //! restarted.
+
+mod new;
+mod test;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use clap::{Args, Subcommand};
 
 use super::table;
 use crate::config::home::Home;
-use crate::config::server::DEFAULT_PLUGIN_MEMORY_MIB;
+use crate::config::server::ServerConfig;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
@@ -28,25 +31,35 @@ pub enum Plugin {
     Rm(Remove),
     /// Show what a plugin is and asks for, from a .wasm file or by name.
     Inspect(Inspect),
+    /// Create a plugin project (WIT, example code, a fixture, a test, a README) that builds
+    /// and passes its test as it is.
+    New(new::New),
+    /// Run a plugin once, as the daemon would, against a fixture; print its outcome, log and
+    /// figures. Exits non-zero when the call fails or the plugin answers with an error.
+    Test(Box<test::Test>),
 }
 
 impl Plugin {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        home.ensure()?;
+        // Every command but `new` works in the mecha home.
+        if !matches!(self, Plugin::New(_)) {
+            home.ensure()?;
+        }
         match self {
+            Plugin::New(command) => command.run(),
             Plugin::Ls(command) => command.run(&home).await,
             Plugin::Install(command) => command.run(&home).await,
             Plugin::Rm(command) => command.run(&home),
             Plugin::Inspect(command) => command.run(&home).await,
+            Plugin::Test(command) => command.run(&home).await,
         }
     }
 }
 
+/// A loader on the engine the daemon would run, from the home's `config.yml`.
 fn loader(home: &Home) -> anyhow::Result<Loader> {
-    let runtime = Runtime::new(RuntimeOptions {
-        concurrent_calls: 4,
-        max_memory_bytes: DEFAULT_PLUGIN_MEMORY_MIB * 1024 * 1024,
-    })?;
+    let config = ServerConfig::load(&home.config_file())?;
+    let runtime = Runtime::new(RuntimeOptions::from_config(&config))?;
     Ok(Loader::new(Arc::new(runtime), Some(home.cache_dir()))?)
 }
 
