@@ -209,7 +209,12 @@ async fn serve_and_measure(home: &Path, source: &str) -> u64 {
             .send()
             .await
             .expect("sent");
-        assert_eq!(response.status().as_u16(), 202, "{source}");
+        // 202 the first time; the same body again is a duplicate (200), parsed all the same.
+        assert!(
+            response.status().is_success(),
+            "{source}: {}",
+            response.status()
+        );
     }
     rss_kib(daemon.child.id())
 }
