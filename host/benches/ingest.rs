@@ -41,7 +41,7 @@ struct Settings {
 
 mod support;
 
-use support::start_daemon;
+use support::{rss_kib, start_daemon};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -243,19 +243,6 @@ struct Totals {
     native: f64,
     hmac: f64,
     calls: f64,
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Signed bodies of every fixture, with their event names.

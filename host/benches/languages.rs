@@ -24,7 +24,7 @@ use mecha::plugin::{Runtime, World};
 
 mod support;
 
-use support::start_daemon;
+use support::{rss_kib, start_daemon};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -260,17 +260,4 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -1,5 +1,5 @@
-//! What both benchmarks need: the real `mecha serve` as a child process on a free loopback
-//! port.
+//! What the benchmarks share: the real `mecha serve` as a child process on a free loopback
+//! port, and its resident memory.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -49,4 +49,22 @@ pub fn start_daemon(home: &Path) -> (Daemon, Duration) {
         base: format!("http://{addr}"),
     };
     (daemon, ready)
+}
+
+/// The resident memory of process `pid`, in KiB (0 when it cannot be read).
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; the dispatch benchmark reports no memory"
+)]
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or(0)
 }
