@@ -147,6 +147,61 @@ async fn imports_the_host_cannot_link_are_all_named() {
     );
 }
 
+/// A plugin built for any `mecha:plugin@0.1.x` loads and runs; one built for another line is
+/// refused with both versions named.
+#[tokio::test]
+async fn plugins_of_the_same_contract_line_load_and_others_are_refused() {
+    let home = Home::new("");
+    let wasm = std::fs::read(plugins::path("sandbox")).expect("built");
+    let with_version = |version: &[u8]| {
+        let path = home
+            .path()
+            .join(format!("sandbox-{}.wasm", String::from_utf8_lossy(version)));
+        std::fs::write(&path, replace_all(&wasm, b"@0.1.0", version)).expect("written");
+        path
+    };
+    for refused in [b"@0.2.0", b"@1.1.0"] {
+        let path = with_version(refused);
+        let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+        assert!(!ok, "a plugin for another contract line must be refused");
+        let needed = String::from_utf8_lossy(&refused[1..]).into_owned();
+        assert!(
+            stderr.contains(&format!("needs mecha:plugin@{needed}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("offers mecha:plugin@0.1.0"), "{stderr}");
+    }
+    let newer_patch = with_version(b"@0.1.9");
+    let (ok, stdout, stderr) =
+        home.mecha(&["plugin", "install", newer_patch.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mecha:plugin@0.1.9"), "{stdout}");
+    let daemon = Daemon::start(&home);
+    let (status, event) = post(&daemon, "sandbox", "{}").await;
+    assert_eq!(status, 202, "{event}");
+}
+
+/// A host limit that stops a call is named, with the setting that raises it.
+#[tokio::test]
+async fn a_call_stopped_by_a_host_limit_names_the_setting() {
+    let home = Home::new("plugins:\n  sandbox:\n    instances: 1\n");
+    let path = plugins::path("sandbox");
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let daemon = Daemon::start(&home);
+    let (status, error) = post(&daemon, "sandbox", "{}").await;
+    assert_eq!(status, 500, "{error}");
+    let message = error["error"].as_str().expect("message");
+    assert!(
+        message.contains("more than 1 core wasm instances"),
+        "{message}"
+    );
+    assert!(
+        message.contains("plugins.sandbox.instances raises it"),
+        "{message}"
+    );
+}
+
 fn replace_all(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     assert_eq!(from.len(), to.len());
     let mut out = bytes.to_vec();
