@@ -96,7 +96,6 @@ impl Test {
     pub async fn run(self, home: &Home) -> anyhow::Result<()> {
         let config = ServerConfig::load(&home.config_file())?;
         let runtime = Arc::new(Runtime::new(RuntimeOptions::from_config(&config))?);
-        runtime.log_sink().start_tap();
         let loader = Loader::new(runtime.clone(), Some(home.cache_dir()))?;
         let wasm = std::fs::read(&self.file)
             .with_context(|| format!("reading {}", self.file.display()))?;
@@ -107,9 +106,8 @@ impl Test {
         let plugin = loader
             .load(&label, &wasm, Origin::Installed(self.file.clone()))
             .await?;
-        // What `describe` logged and cost is not part of the test.
-        runtime.log_sink().take();
-        runtime.log_sink().take_figures();
+        // Started after loading: what `describe` logged and cost is not part of the test.
+        runtime.log_sink().start_tap();
 
         let plugin_config = config
             .plugins

@@ -8,6 +8,7 @@
 //! how `mecha plugin test` shows them to a plugin's author. (A source runs before its event
 //! exists, so there is no trace id to tag with yet.)
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,9 @@ pub struct Line {
 #[derive(Default)]
 pub struct LogSink {
     redactor: RwLock<Option<Redactor>>,
+    /// Whether the tap is on: read on every call, so that the daemon, whose tap is never on,
+    /// takes no lock for it on the ingest path.
+    tapping: AtomicBool,
     tap: Tap<Line>,
     figures: Tap<CallFigures>,
 }
@@ -78,6 +82,11 @@ impl LogSink {
     pub fn start_tap(&self) {
         lock(&self.tap).get_or_insert_with(Vec::new);
         lock(&self.figures).get_or_insert_with(Vec::new);
+        self.tapping.store(true, Ordering::Release);
+    }
+
+    fn tapping(&self) -> bool {
+        self.tapping.load(Ordering::Acquire)
     }
 
     /// The figures of the calls made since the tap started, by plugin, in order.
@@ -149,7 +158,9 @@ impl PluginLog {
     /// Records what one call cost: in the debug log, and in the tap.
     pub fn record(&self, figures: CallFigures) {
         tracing::debug!(plugin = %self.plugin, ?figures, "plugin call");
-        if let Some(tap) = lock(&self.sink.figures).as_mut() {
+        if self.sink.tapping()
+            && let Some(tap) = lock(&self.sink.figures).as_mut()
+        {
             tap.push((self.plugin.clone(), figures));
         }
     }
@@ -186,7 +197,9 @@ impl PluginLog {
             Level::Warn => tracing::warn!(plugin, stream = stream_name, fields, "{message}"),
             Level::Error => tracing::error!(plugin, stream = stream_name, fields, "{message}"),
         }
-        if let Some(tap) = lock(&self.sink.tap).as_mut() {
+        if self.sink.tapping()
+            && let Some(tap) = lock(&self.sink.tap).as_mut()
+        {
             tap.push((
                 self.plugin.clone(),
                 Line {
