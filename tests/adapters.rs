@@ -156,6 +156,7 @@ async fn adapters_answer_through_ollama_and_openai_and_no_secret_leaks() {
     // A task for the Ollama adapter through the API.
     let response = client()
         .post(daemon.url("/task"))
+        .header("content-type", "application/json")
         .header("Authorization", format!("Bearer {CANARY_API_KEY}"))
         .body(r#"{"prompt":"say hi","worker":"llama"}"#)
         .send()
@@ -172,6 +173,7 @@ async fn adapters_answer_through_ollama_and_openai_and_no_secret_leaks() {
     // A task for the Docker worker fails (it is offline), with an error to show.
     let response = client()
         .post(daemon.url("/task"))
+        .header("content-type", "application/json")
         .header("X-API-Key", CANARY_API_KEY)
         .body(r#"{"prompt":"box","worker":"boxed"}"#)
         .send()

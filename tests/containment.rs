@@ -7,7 +7,8 @@ use crate::support::daemon::{Daemon, Home, client, send_github, status_and_json}
 use crate::support::{fixtures, plugins};
 
 async fn post(daemon: &Daemon, source: &str, body: &'static str) -> (u16, serde_json::Value) {
-    let response = client()
+    let response = daemon
+        .client()
         .post(daemon.url(&format!("/webhook/{source}")))
         .body(body)
         .send()
@@ -72,11 +73,13 @@ async fn misbehaving_plugins_fail_their_own_call_only() {
     let url = daemon.url("/webhook/spin");
     let spins: Vec<_> = (0..4)
         .map(|_| {
-            let url = url.clone();
-            tokio::spawn(async move { client().post(url).body("{}").send().await })
+            let (url, client) = (url.clone(), daemon.client());
+            tokio::spawn(async move { client.post(url).body("{}").send().await })
         })
         .collect();
-    let (status, event) = send_github(&daemon, "push", "during-chaos", &push).await;
+    // Another body: the same signed body again would be answered as a replay.
+    let issue = fixtures::read("github", "issues__opened.payload.json");
+    let (status, event) = send_github(&daemon, "issues", "during-chaos", &issue).await;
     assert_eq!(status, 202, "{event}");
     for spin in spins {
         let response = spin.await.expect("task").expect("sent");
@@ -96,7 +99,8 @@ async fn a_plugin_gets_no_socket_file_or_environment() {
     let port = listener.local_addr().expect("address").port();
     let daemon = Daemon::start_with_env(&home, &[("MECHA_SANDBOX_CANARY", "visible")]);
     let body = format!("{{\"port\": {port}}}");
-    let response = client()
+    let response = daemon
+        .client()
         .post(daemon.url("/webhook/sandbox"))
         .body(body)
         .send()

@@ -202,8 +202,10 @@ async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
     let daemon = Daemon::start(&home);
 
     let submit = |worker: &'static str| {
-        client()
+        daemon
+            .client()
             .post(daemon.url("/task"))
+            .header("content-type", "application/json")
             .body(serde_json::json!({ "prompt": "do it", "worker": worker }).to_string())
             .send()
     };
@@ -239,8 +241,10 @@ async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
             .contains("unknown worker: nobody")
     );
     let (status, error) = status_and_json(
-        client()
+        daemon
+            .client()
             .post(daemon.url("/task"))
+            .header("content-type", "application/json")
             .body("{\"prompt\":\"\"}")
             .send()
             .await
@@ -270,8 +274,10 @@ async fn exhausted_retries_dead_letter_and_tasks_retry_brings_it_back() {
         live_worker("tired", &worker.endpoint, "")
     ));
     let daemon = Daemon::start(&home);
-    let response = client()
+    let response = daemon
+        .client()
         .post(daemon.url("/task"))
+        .header("content-type", "application/json")
         .body("{\"prompt\":\"try\"}")
         .send()
         .await
@@ -319,8 +325,10 @@ async fn a_worker_that_went_down_recovers_by_itself() {
     assert!(ok);
     assert!(stdout.contains("warning: health check failed"), "{stdout}");
     let daemon = Daemon::start(&home);
-    let response = client()
+    let response = daemon
+        .client()
         .post(daemon.url("/task"))
+        .header("content-type", "application/json")
         .body("{\"prompt\":\"rise\",\"worker\":\"phoenix\"}")
         .send()
         .await
@@ -366,7 +374,8 @@ async fn a_crash_between_acceptance_and_dispatch_loses_and_repeats_nothing() {
     let daemon = Daemon::start(&home);
     const EVENTS: usize = 20;
     for n in 0..EVENTS {
-        let response = client()
+        let response = daemon
+            .client()
             .post(daemon.url("/webhook/generic"))
             .header("X-Event-Type", "job")
             .body(format!("{{\"n\":{n}}}"))
@@ -405,7 +414,8 @@ async fn replay_links_the_copy_to_the_original() {
         "  - source: generic\n    on: [ping]\n    prompt: \"ping {{ n }}\"\n",
     ));
     let daemon = Daemon::start(&home);
-    let response = client()
+    let response = daemon
+        .client()
         .post(daemon.url("/webhook/generic"))
         .header("X-Event-Type", "ping")
         .body("{\"n\":1}")

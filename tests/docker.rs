@@ -100,7 +100,7 @@ async fn a_managed_worker_runs_hardened_takes_a_webhook_task_and_is_removed() {
     // The hardening, as Docker reports it.
     let container = inspect("mecha-worker-boxed").expect("the container exists");
     let config = &container["HostConfig"];
-    assert_eq!(container["Config"]["User"], host_user());
+    assert_eq!(container["Config"]["User"], container_user());
     assert_eq!(config["CapDrop"], serde_json::json!(["ALL"]));
     assert_eq!(
         config["SecurityOpt"],
@@ -315,9 +315,14 @@ fn without_a_docker_engine_commands_say_how_to_fix_it() {
     assert!(listed.contains("stranded"), "{listed}");
 }
 
-/// `uid:gid` of the user running the tests, which containers must run as.
-fn host_user() -> String {
+/// `uid:gid` of the user running the tests, which containers must run as; 65534:65534 (nobody)
+/// when that is root, as the workspaces here are root's too (see `tests/security/workers.rs`).
+fn container_user() -> String {
     // SAFETY: getuid and getgid cannot fail and touch no memory.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    format!("{uid}:{gid}")
+    if uid == 0 {
+        "65534:65534".to_owned()
+    } else {
+        format!("{uid}:{gid}")
+    }
 }

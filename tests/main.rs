@@ -31,6 +31,8 @@ mod languages;
 mod plugin_kit;
 /// Status codes and messages for bad requests, signatures, keys and sizes.
 mod rejection;
+/// Attacks on the daemon's HTTP, secrets, workers and local files, and the defences that hold.
+mod security;
 /// The slack plugin (as wasm): the signature vector at its time, the window, the handshake,
 /// every fixture.
 mod slack_source;

@@ -162,9 +162,16 @@ fn github_home(github: &GitHub) -> Home {
     home
 }
 
-/// Sends the `pull_request.opened` fixture (Codertocat/Hello-World#2) as `delivery`.
+/// Sends the `pull_request.opened` fixture (Codertocat/Hello-World#2) as `delivery`, its body
+/// marked with the delivery id: the same signed body again would be answered as a replay.
 async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
-    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let mut json: serde_json::Value = serde_json::from_slice(&fixtures::read(
+        "github",
+        "pull_request__opened.payload.json",
+    ))
+    .expect("json");
+    json["test_delivery"] = delivery.into();
+    let body = serde_json::to_vec(&json).expect("encoded");
     let (status, event) = send_github(daemon, "pull_request", delivery, &body).await;
     assert_eq!(status, 202, "{event}");
     event["id"].as_str().expect("id").to_owned()

@@ -101,6 +101,9 @@ fn mecha(home: &Path, args: &[&str]) {
     );
 }
 
+/// The daemon's API key in this benchmark.
+const API_KEY: &str = "bench-key";
+
 async fn completed(client: &reqwest::Client, daemon: &Daemon) -> u64 {
     let text = client
         .get(format!("{}/metrics", daemon.base))
@@ -120,11 +123,15 @@ async fn run(settings: &Settings) {
     let home = tempfile::tempdir().expect("home");
     let dir = home.path().join("workers");
     std::fs::create_dir(&dir).expect("dir");
+    let config = home.path().join("config.yml");
     std::fs::write(
-        home.path().join("config.yml"),
-        "dispatch:\n  concurrency: 256\n",
+        &config,
+        format!("api_key: {API_KEY}\ndispatch:\n  concurrency: 256\n"),
     )
     .expect("config");
+    // Owner-only, as mecha requires of a file that may hold the API key.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let counters: Vec<Arc<Counters>> = (0..WORKERS).map(|_| Arc::default()).collect();
     for (index, counters) in counters.iter().enumerate() {
         let endpoint = start_worker(counters.clone()).await;
@@ -149,7 +156,16 @@ async fn run(settings: &Settings) {
         mecha(home.path(), &["worker", "start", &format!("w{index:02}")]);
     }
     let (daemon, _) = start_daemon(home.path());
-    let client = reqwest::Client::new();
+    // The generic source and the API need the daemon's key.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "x-api-key",
+        reqwest::header::HeaderValue::from_static(API_KEY),
+    );
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client");
     let url = format!("{}/webhook/generic", daemon.base);
 
     // Throughput: every event fans out to all 50 workers.

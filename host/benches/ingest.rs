@@ -9,8 +9,9 @@
 //!    computed from medians taken in the same run.
 //! 2. The daemon, as a separate process (the real `mecha serve`, durable SQLite with
 //!    synchronous=FULL): start-to-ready with a warm compile cache and idle RSS; then a load
-//!    generator over loopback that signs every GitHub fixture and posts it with a fresh delivery
-//!    id, at saturation and at a fixed rate. Latency at the fixed rate is measured from each
+//!    generator over loopback that makes every GitHub fixture unique (a counter field, since
+//!    the daemon refuses a signed body it has seen as a replay), signs it and posts it with a
+//!    fresh delivery id, at saturation and at a fixed rate. Latency at the fixed rate is measured from each
 //!    request's scheduled send time, so a stalled daemon cannot hide its queueing delay.
 //!
 //! The load generator shares the machine's cores with the daemon, so saturation figures are a
@@ -245,9 +246,9 @@ struct Totals {
     calls: f64,
 }
 
-/// Signed bodies of every fixture, with their event names.
+/// Bodies of every fixture, with their event names.
 struct Payloads {
-    items: Vec<(String, Vec<u8>, String)>,
+    items: Vec<(String, Vec<u8>)>,
     next_delivery: AtomicU64,
 }
 
@@ -255,10 +256,7 @@ impl Payloads {
     fn new() -> Payloads {
         let items = fixtures()
             .into_iter()
-            .map(|(name, body)| {
-                let signature = mecha::signature::github_signature(SECRET.as_bytes(), &body);
-                (event_of(&name), body, signature)
-            })
+            .map(|(name, body)| (event_of(&name), body))
             .collect();
         Payloads {
             items,
@@ -266,16 +264,20 @@ impl Payloads {
         }
     }
 
-    /// Posts the next fixture with a fresh delivery id; returns whether it was stored (202).
+    /// Posts the next fixture, made unique with a `"bench"` counter field and signed, with a
+    /// fresh delivery id; returns whether it was stored (202).
     async fn send(&self, client: &reqwest::Client, url: &str) -> bool {
         let n = self.next_delivery.fetch_add(1, Ordering::Relaxed);
-        let (event, body, signature) = &self.items[n as usize % self.items.len()];
+        let (event, fixture) = &self.items[n as usize % self.items.len()];
+        let mut body = format!("{{\"bench\":{n},").into_bytes();
+        body.extend_from_slice(fixture.get(1..).unwrap_or_default());
+        let signature = mecha::signature::github_signature(SECRET.as_bytes(), &body);
         let response = client
             .post(url)
             .header("X-GitHub-Event", event)
             .header("X-GitHub-Delivery", format!("bench-{n}"))
             .header("X-Hub-Signature-256", signature)
-            .body(body.clone())
+            .body(body)
             .send()
             .await;
         matches!(response, Ok(response) if response.status().as_u16() == 202)

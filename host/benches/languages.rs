@@ -219,15 +219,23 @@ async fn serve_and_measure(home: &Path, source: &str) -> u64 {
     rss_kib(daemon.child.id())
 }
 
+/// Writes `<home>/config.yml` owner-only, as mecha requires of a file that may hold the API key.
+fn write_config(home: &Path, text: &str) {
+    let path = home.join("config.yml");
+    std::fs::write(&path, text).expect("config");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
 async fn daemon_memory(python: &Path) {
     let without = tempfile::tempdir().expect("home");
-    std::fs::write(without.path().join("config.yml"), "api_key: bench-key\n").expect("config");
+    write_config(without.path(), "api_key: bench-key\n");
     // Start once to fill the compile cache, then measure a warm start.
     drop(start_daemon(without.path()));
     let rss_without = serve_and_measure(without.path(), "generic").await;
 
     let with = tempfile::tempdir().expect("home");
-    std::fs::write(with.path().join("config.yml"), "api_key: bench-key\n").expect("config");
+    write_config(with.path(), "api_key: bench-key\n");
     let started = Instant::now();
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_mecha"))
         .args(["plugin", "install", python.to_str().expect("utf-8")])

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod metrics;
+pub mod net;
 pub mod pipeline;
 pub mod plugin;
 pub mod redact;

@@ -38,8 +38,12 @@ impl Home {
         self.dir.path()
     }
 
+    /// Writes config.yml owner-only, as mecha requires of a file that may hold the API key.
     pub fn write_config(&self, config: &str) {
-        std::fs::write(self.path().join("config.yml"), config).expect("config written");
+        let path = self.path().join("config.yml");
+        std::fs::write(&path, config).expect("config written");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
 
     pub fn write_secrets(&self, secrets: &str) {
@@ -141,6 +145,8 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     log: PathBuf,
+    /// The key its API requires: MECHA_API_KEY, config.yml's `api_key`, or the generated one.
+    pub api_key: String,
 }
 
 impl Daemon {
@@ -169,9 +175,41 @@ impl Daemon {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            api_key: String::new(),
         };
         daemon.wait_ready();
+        // Resolved as the CLI resolves it; the daemon wrote a generated key before listening.
+        let env_key = env
+            .iter()
+            .find(|(name, _)| *name == "MECHA_API_KEY")
+            .map(|(_, value)| (*value).to_owned());
+        daemon.api_key = mecha::config::api_key::for_client(
+            &mecha::config::home::Home::at(home.path()),
+            env_key,
+        )
+        .expect("the API key is readable")
+        .expect("the daemon has an API key")
+        .expose()
+        .to_owned();
         daemon
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// An HTTP client that sends the daemon's API key with every request.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-api-key",
+            reqwest::header::HeaderValue::from_str(&self.api_key).expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .expect("client")
     }
 
     fn wait_ready(&mut self) {
@@ -243,7 +281,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// An HTTP client for the tests.
+/// An HTTP client for the tests, without the daemon's key (see [`Daemon::client`]).
 pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
@@ -278,8 +316,10 @@ pub async fn status_and_json(response: reqwest::Response) -> (u16, serde_json::V
     (status, json)
 }
 
+/// `GET path` with the daemon's key.
 pub async fn get_json(daemon: &Daemon, path: &str) -> (u16, serde_json::Value) {
-    let response = client()
+    let response = daemon
+        .client()
         .get(daemon.url(path))
         .send()
         .await

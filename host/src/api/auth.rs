@@ -2,7 +2,9 @@
 //!
 //! `/health` and `/metrics` are always open. Webhooks of sources that verify their own signatures are open too
 //! (the source proves per request that it verified). Everything else needs
-//! `Authorization: Bearer <key>` or `X-API-Key: <key>` when a key is configured.
+//! `Authorization: Bearer <key>` or `X-API-Key: <key>`: the daemon always has a key, configured
+//! or generated at its first start, because "only on loopback" still means every local user
+//! and every web page the operator opens.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -19,15 +21,15 @@ pub async fn require_api_key(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = &state.api_key else {
-        return next.run(request).await;
-    };
-    if is_open(&state, request.uri().path()) || presented_key_matches(&request, key.expose()) {
+    if is_open(&state, request.uri().path())
+        || presented_key_matches(&request, state.api_key.expose())
+    {
         return next.run(request).await;
     }
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "unauthorized: send the API key as Authorization: Bearer <key> or X-API-Key",
+        "unauthorized: send the API key as Authorization: Bearer <key> or X-API-Key; it is \
+         api_key in config.yml, or else the file api_key in the mecha directory",
     )
     .into_response()
 }
@@ -37,9 +39,12 @@ fn is_open(state: &ApiState, path: &str) -> bool {
         return true;
     }
     match path.strip_prefix("/webhook/") {
-        Some(name) => {
-            matches!(state.sources.get(name), Some(SourceSlot::Ready(source)) if source.verifies)
-        }
+        // Only a source that accepts what it is sent without checking needs the key; unknown
+        // and unconfigured ones answer 404 and 503 (saying what to set) without reading a body.
+        Some(name) => !matches!(
+            state.sources.get(name),
+            Some(SourceSlot::Ready(source)) if !source.verifies
+        ),
         None => false,
     }
 }

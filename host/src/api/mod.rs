@@ -4,11 +4,15 @@
 //! The router is a plain function of its state, so tests can drive it without a socket.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod events;
 pub mod health;
+pub mod json;
 pub mod logs;
 pub mod metrics;
+pub mod origin;
+pub mod server;
 pub mod tasks;
 pub mod webhooks;
 pub mod workers;
@@ -22,15 +26,22 @@ use crate::pipeline::operator::RoundRobin;
 use crate::pipeline::process::Processor;
 use crate::pipeline::sources::SourceTable;
 
+pub use body::BodyLimits;
 pub use error::ApiError;
+pub use origin::AllowedHosts;
 
 /// What the handlers share. Each field is an `Arc`, so cloning per request is cheap.
 #[derive(Clone)]
 pub struct ApiState {
     pub processor: Arc<Processor>,
     pub sources: Arc<SourceTable>,
-    pub api_key: Option<Arc<Secret>>,
-    pub max_body_bytes: usize,
+    /// The key the API and unverified webhooks require; the daemon always has one (configured
+    /// or generated, see [`crate::config::api_key`]).
+    pub api_key: Arc<Secret>,
+    /// Size cap, deadline and shared memory budget for request bodies.
+    pub bodies: BodyLimits,
+    /// The host names the API answers to.
+    pub hosts: Arc<AllowedHosts>,
     pub round_robin: Arc<RoundRobin>,
 }
 
@@ -47,6 +58,11 @@ pub fn router(state: ApiState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
+        ))
+        // Outermost: a page of another site is refused before anything else is looked at.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            origin::refuse_foreign,
         ))
         .with_state(state)
 }

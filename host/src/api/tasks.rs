@@ -1,4 +1,5 @@
-//! `POST /task`, `GET /task/{id}`, `GET /tasks`, `POST /task/{id}/retry`.
+//! `POST /task`, `GET /task/{id}`, `GET /tasks`, `POST /task/{id}/retry`. Every task answered
+//! goes through the redactor's [`crate::redact::Redactor::task`] on its way out.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -6,6 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::json::JsonBody;
 use super::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
 use crate::store::{EventId, TaskFilter, TaskId, TaskRecord, TaskState};
@@ -46,10 +48,8 @@ fn operator_error(err: OperatorError) -> ApiError {
 /// A task for the named worker, or for the next online worker in turn.
 async fn submit(
     State(state): State<ApiState>,
-    body: axum::body::Bytes,
+    JsonBody(request): JsonBody<Submit>,
 ) -> Result<(StatusCode, Json<TaskRecord>), ApiError> {
-    let request: Submit = serde_json::from_slice(&body)
-        .map_err(|err| ApiError::bad_request(format!("invalid request body: {err}")))?;
     let context = serde_json::Value::Object(request.context.unwrap_or_default());
     let task = operator::submit_task(
         &state.processor,
@@ -60,7 +60,10 @@ async fn submit(
     )
     .await
     .map_err(operator_error)?;
-    Ok((StatusCode::ACCEPTED, Json(task)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.processor.redactor.task(task)),
+    ))
 }
 
 fn parse_task_id(id: &str) -> Result<TaskId, ApiError> {
@@ -74,7 +77,7 @@ async fn show(
 ) -> Result<Json<TaskRecord>, ApiError> {
     let id = parse_task_id(&id)?;
     match state.processor.store.get_task(&id).await {
-        Ok(Some(task)) => Ok(Json(task)),
+        Ok(Some(task)) => Ok(Json(state.processor.redactor.task(task))),
         Ok(None) => Err(ApiError::not_found("task not found")),
         Err(err) => Err(ApiError::internal(&err)),
     }
@@ -88,7 +91,10 @@ async fn retry(
     let task = operator::retry_task(&state.processor, &id)
         .await
         .map_err(operator_error)?;
-    Ok((StatusCode::ACCEPTED, Json(task)))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(state.processor.redactor.task(task)),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -138,5 +144,6 @@ async fn list(
     let next_before = (tasks.len() == limit)
         .then(|| tasks.last().map(|task| task.id.to_string()))
         .flatten();
+    let tasks = state.processor.redactor.tasks(tasks);
     Ok(Json(Page { tasks, next_before }))
 }

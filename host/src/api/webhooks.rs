@@ -1,17 +1,17 @@
 //! `POST /webhook/{source}` (and `GET`, for providers that verify an endpoint with a handshake).
 //!
-//! The handler reads the body under the size cap, hands it to [`crate::pipeline::ingest`], and
+//! The handler reads the body under the limits of [`super::body`], hands it to [`crate::pipeline::ingest`], and
 //! turns the result into the provider-facing reply: 202 with the stored event, 200
 //! `{"status":"duplicate"}` for a redelivery, the plugin's own reply for a handshake.
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, body};
 use crate::config::secrets::Secret;
 use crate::pipeline::ingest::{IngestError, Ingested, ingest};
 use crate::pipeline::sources::SourceSlot;
@@ -27,7 +27,7 @@ async fn receive(
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-    body: Body,
+    request_body: Body,
 ) -> Result<Response, ApiError> {
     let source = match state.sources.get(&name) {
         Some(SourceSlot::Ready(source)) => source.clone(),
@@ -39,15 +39,10 @@ async fn receive(
         }
         None => return Err(ApiError::not_found(format!("unknown source: {name}"))),
     };
-    let body = to_bytes(body, state.max_body_bytes).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "body is larger than the {} byte limit",
-                state.max_body_bytes
-            ),
-        )
-    })?;
+    // Held until the plugin is done with the body, so the memory budget covers it throughout.
+    let (body, _budget_share) = body::read(&state.bodies, &headers, request_body)
+        .await?
+        .into_parts();
     let request = types::Request {
         method: method.to_string(),
         query: query.unwrap_or_default(),
@@ -55,14 +50,14 @@ async fn receive(
         headers: headers
             .iter()
             .filter(|(name, value)| {
-                !carries_api_key(state.api_key.as_deref(), name.as_str(), value.as_bytes())
+                !carries_api_key(&state.api_key, name.as_str(), value.as_bytes())
             })
             .map(|(name, value)| types::Header {
                 name: name.as_str().to_owned(),
                 value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
             })
             .collect(),
-        body: body.to_vec(),
+        body,
     };
     let processor = &state.processor;
     match ingest(
@@ -109,11 +104,8 @@ async fn receive(
 
 /// Whether a header carries the daemon's API key (`X-API-Key: <key>` or
 /// `Authorization: Bearer <key>`); other values of those headers belong to the provider.
-fn carries_api_key(api_key: Option<&Secret>, name: &str, value: &[u8]) -> bool {
-    let Some(key) = api_key else {
-        return false;
-    };
-    let key = key.expose().as_bytes();
+fn carries_api_key(api_key: &Secret, name: &str, value: &[u8]) -> bool {
+    let key = api_key.expose().as_bytes();
     if name.eq_ignore_ascii_case("x-api-key") {
         value == key
     } else if name.eq_ignore_ascii_case("authorization") {
@@ -171,23 +163,14 @@ mod tests {
     #[test]
     fn only_the_daemons_own_key_is_kept_from_plugins() {
         let key = Secret::new("the-key");
-        assert!(carries_api_key(Some(&key), "X-API-Key", b"the-key"));
-        assert!(carries_api_key(
-            Some(&key),
-            "authorization",
-            b"Bearer the-key"
-        ));
+        assert!(carries_api_key(&key, "X-API-Key", b"the-key"));
+        assert!(carries_api_key(&key, "authorization", b"Bearer the-key"));
         assert!(!carries_api_key(
-            Some(&key),
+            &key,
             "authorization",
             b"Bearer provider-token"
         ));
-        assert!(!carries_api_key(Some(&key), "x-api-key", b"provider-key"));
-        assert!(!carries_api_key(
-            Some(&key),
-            "x-hub-signature-256",
-            b"the-key"
-        ));
-        assert!(!carries_api_key(None, "x-api-key", b"the-key"));
+        assert!(!carries_api_key(&key, "x-api-key", b"provider-key"));
+        assert!(!carries_api_key(&key, "x-hub-signature-256", b"the-key"));
     }
 }

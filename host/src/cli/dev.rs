@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
+use super::http_client;
 use crate::config::home::Home;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::ServerConfig;
@@ -19,8 +20,8 @@ pub enum Dev {
     /// `pull_request__opened.payload.json` is pull_request); gitlab sends webhook_secret as
     /// X-Gitlab-Token (the hook from --event or the body's object_kind); slack signs with
     /// signing_secret at the current time (`.form` files are sent form-encoded); telegram sends
-    /// secret_token. Other sources (generic): --event sets the type header, and the API key is
-    /// sent when config.yml has one.
+    /// secret_token. Other sources (generic): --event sets the type header, and the daemon's API
+    /// key is sent (MECHA_API_KEY, api_key in config.yml, or the generated file api_key).
     Send(Send),
 }
 
@@ -63,7 +64,7 @@ impl Send {
             .get(&self.source)
             .and_then(|declared| declared.plugin.clone())
             .unwrap_or_else(|| self.source.clone());
-        let mut request = reqwest::Client::new().post(&url).body(body.clone());
+        let mut request = http_client::client()?.post(&url).body(body.clone());
         let secret = |name: &str| -> anyhow::Result<Secret> {
             Secrets::load(&home.secrets_file())?
                 .for_source(&self.source)
@@ -140,16 +141,13 @@ impl Send {
                     .or_else(|| config.plugin(&plugin).settings.get("type_header").cloned())
                     .unwrap_or_else(|| "X-Event-Type".to_owned());
                 request = request.header(header, event);
-                if let Some(key) = &config.api_key {
+                if let Some(key) = super::api_key(home)? {
                     request = request.header("X-API-Key", key.expose());
                 }
             }
         }
-        let response = request
-            .header("Content-Type", content_type)
-            .send()
-            .await
-            .with_context(|| format!("posting to {url}; is `mecha serve` running?"))?;
+        let response =
+            http_client::send(request.header("Content-Type", content_type), &url).await?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         println!("{status}\n{text}");

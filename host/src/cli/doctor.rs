@@ -14,6 +14,7 @@ use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
 use crate::plugin::{PluginRegistry, Runtime};
+use crate::redact::without_url_credentials;
 use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
 use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine, owner_id};
@@ -33,18 +34,19 @@ struct Report {
     failed: bool,
 }
 
+/// Every line names endpoints and upstreams as resolved, so a URL's credentials are hidden.
 impl Report {
     fn ok(&self, what: &str) {
-        println!("[ok]   {what}");
+        println!("[ok]   {}", without_url_credentials(what));
     }
 
     fn warn(&self, what: &str) {
-        println!("[!!]   {what}");
+        println!("[!!]   {}", without_url_credentials(what));
     }
 
     fn fail(&mut self, what: &str) {
         self.failed = true;
-        println!("[FAIL] {what}");
+        println!("[FAIL] {}", without_url_credentials(what));
     }
 }
 

@@ -103,7 +103,8 @@ impl Logs {
     ) -> anyhow::Result<()> {
         if self.json {
             for record in records {
-                println!("{}", redactor.redact(&serde_json::to_string(record)?));
+                let record = redactor.audit_record(record.clone());
+                println!("{}", serde_json::to_string(&record)?);
             }
             return Ok(());
         }

@@ -6,6 +6,7 @@
 pub mod dev;
 pub mod doctor;
 pub mod events;
+pub mod http_client;
 pub mod logs;
 pub mod plugin;
 pub mod serve;
@@ -20,7 +21,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::home::Home;
-use crate::config::secrets::Secrets;
+use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::ServerConfig;
 use crate::redact::Redactor;
 use crate::store::{Durability, SqliteStore};
@@ -100,6 +101,15 @@ fn open_store(home: &Home) -> anyhow::Result<Arc<SqliteStore>> {
     Ok(Arc::new(store))
 }
 
+/// The key this home's daemon requires, for commands that call its API: `MECHA_API_KEY`,
+/// `api_key` in config.yml, or the key the daemon generated into the mecha directory.
+fn api_key(home: &Home) -> anyhow::Result<Option<Secret>> {
+    Ok(crate::config::api_key::for_client(
+        home,
+        std::env::var("MECHA_API_KEY").ok(),
+    )?)
+}
+
 /// Hides credentials and the configured secrets in what commands print. A secrets file that
 /// cannot be read still leaves the credential patterns.
 fn redactor(home: &Home) -> Redactor {
@@ -114,6 +124,9 @@ fn redactor(home: &Home) -> Redactor {
     if let Ok(config) = ServerConfig::load(&home.config_file())
         && let Some(key) = config.api_key
     {
+        secrets.push(key.expose().to_owned());
+    }
+    if let Ok(Some(key)) = api_key(home) {
         secrets.push(key.expose().to_owned());
     }
     Redactor::new(secrets)

@@ -70,11 +70,11 @@ impl List {
             })
             .await?;
         let redactor = redactor(home);
+        // Redacted field by field, by decoded values: JSON escapes in the printed text would
+        // hide a secret from a search of the text.
+        let tasks = redactor.tasks(tasks);
         if self.json {
-            println!(
-                "{}",
-                redactor.redact(&serde_json::to_string_pretty(&tasks)?)
-            );
+            println!("{}", serde_json::to_string_pretty(&tasks)?);
             return Ok(());
         }
         let rows: Vec<Vec<String>> = tasks
@@ -86,7 +86,7 @@ impl List {
                     task.state.as_str().to_owned(),
                     task.attempts.to_string(),
                     timestamp::rfc3339(task.created_at),
-                    redactor.redact(&first_line(&task.error)).into_owned(),
+                    first_line(&task.error),
                 ]
             })
             .collect();
@@ -121,10 +121,8 @@ impl Show {
             .get_task(&self.id)
             .await?
             .with_context(|| format!("no task with id {}; `mecha tasks ls` lists them", self.id))?;
-        println!(
-            "{}",
-            redactor(home).redact(&serde_json::to_string_pretty(&task)?)
-        );
+        let task = redactor(home).task(task);
+        println!("{}", serde_json::to_string_pretty(&task)?);
         Ok(())
     }
 }

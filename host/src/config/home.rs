@@ -29,12 +29,15 @@ impl Home {
         Home { root: root.into() }
     }
 
-    /// Creates the directory (mode 0700) and its subdirectories when missing.
+    /// Creates the directory (mode 0700) and its subdirectories when missing, and makes an
+    /// existing directory that others may enter private (0700), saying so in the log: a mode
+    /// chosen before mecha ran (or by an older mecha) must not leave the database, the plugins
+    /// and the files beside `secrets.yml` open to other users.
     pub fn ensure(&self) -> Result<(), Error> {
         for dir in [self.root.clone(), self.plugins_dir(), self.cache_dir()] {
             create_private_dir(&dir)?;
         }
-        Ok(())
+        make_private(&self.root)
     }
 
     pub fn root(&self) -> &Path {
@@ -47,6 +50,11 @@ impl Home {
 
     pub fn secrets_file(&self) -> PathBuf {
         self.root.join("secrets.yml")
+    }
+
+    /// The API key generated at the first start when `config.yml` sets none (mode 0600).
+    pub fn api_key_file(&self) -> PathBuf {
+        self.root.join("api_key")
     }
 
     /// The database, unless `MECHA_DB_PATH` names another file.
@@ -66,6 +74,38 @@ impl Home {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+}
+
+/// Sets `dir` to mode 0700 if group or others have any permission on it.
+fn make_private(dir: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        /// Everything for the owner, nothing for anyone else.
+        const OWNER_ONLY: u32 = 0o700;
+        let metadata = std::fs::metadata(dir).map_err(|source| Error::Read {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(OWNER_ONLY)).map_err(
+                |source| Error::TightenHome {
+                    path: dir.to_owned(),
+                    mode,
+                    source,
+                },
+            )?;
+            tracing::warn!(
+                path = %dir.display(),
+                was = %format!("{mode:o}"),
+                "the mecha directory was open to other users; its mode is now 700"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), Error> {
@@ -99,5 +139,22 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn ensure_makes_an_existing_open_directory_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let temp = tempfile::tempdir().expect("temp dir");
+        let home = Home::at(temp.path().join("mecha"));
+        std::fs::create_dir(home.root()).expect("created");
+        std::fs::set_permissions(home.root(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        home.ensure().expect("tightened");
+        let mode = std::fs::metadata(home.root())
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
     }
 }

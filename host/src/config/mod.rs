@@ -4,11 +4,15 @@
 //! Files are parsed strictly (unknown keys are errors that name the key, line and column), so a
 //! typo never silently turns a setting off.
 
+pub mod api_key;
 pub mod home;
+pub mod http;
+pub mod private_file;
 pub mod schedule;
 pub mod secrets;
 pub mod server;
 pub mod worker;
+mod yaml;
 
 use std::path::PathBuf;
 
@@ -20,6 +24,15 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the mecha directory {path} is open to other users (mode {mode:o}) and could not be made \
+         private: {source}; run `chmod 700 {path}` as its owner"
+    )]
+    TightenHome {
+        path: PathBuf,
+        mode: u32,
+        source: std::io::Error,
+    },
     #[error("could not read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -27,8 +40,14 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error("could not write {path}: {source}; check that the mecha directory is writable")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
-        "{path} is readable by other users (mode {mode:o}); secrets must be private: run `chmod 600 {path}`"
+        "{path} is open to other users (mode {mode:o}), but it holds secrets and must be private: \
+         run `chmod 600 {path}`"
     )]
     SecretsPermissions { path: PathBuf, mode: u32 },
     #[error("{path}: {field}: {message}")]
@@ -56,15 +75,12 @@ pub enum Error {
     TokenPrefix,
 }
 
-/// Turns a serde_yaml error into a message with the line and column it points at.
+/// Turns a serde_yaml error into a message with the line and column it points at, and without
+/// the value it quoted (see [`yaml`]).
 fn yaml_error(path: &std::path::Path, err: serde_yaml::Error) -> Error {
-    let message = match err.location() {
-        Some(location) => format!(
-            "line {} column {}: {err}",
-            location.line(),
-            location.column()
-        ),
-        None => err.to_string(),
+    let message = match yaml::describe(&err) {
+        (Some((line, column)), message) => format!("line {line} column {column}: {message}"),
+        (None, message) => message,
     };
     Error::Parse {
         path: path.to_owned(),

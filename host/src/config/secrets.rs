@@ -13,12 +13,12 @@
 //! are wrapped in [`Secret`], which never prints them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
-use super::{Error, yaml_error};
+use super::{Error, private_file, yaml_error};
 
 /// A secret value. `Debug` shows only that it is hidden, so it cannot leak through logs or errors.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -51,52 +51,56 @@ pub struct Secrets {
     tokens: BTreeMap<String, BTreeMap<String, Secret>>,
 }
 
-#[derive(Deserialize)]
+/// The file as written: `tokens`, and a section per source instance.
+///
+/// Read by hand rather than with `#[serde(flatten)]`: flatten buffers the sections before
+/// reading them, which costs every error its line, column and field, and makes serde quote the
+/// value it did not expect (`invalid type: integer `9182…``), a secret written wrong. Read
+/// directly, a source's secret written as a number is taken as its text, as a token's is, and
+/// an error names the field and its position (see [`super::yaml`]).
+#[derive(Default)]
 struct RawSecrets {
-    #[serde(default)]
     tokens: BTreeMap<String, BTreeMap<String, Secret>>,
-    #[serde(flatten)]
     sources: BTreeMap<String, BTreeMap<String, Secret>>,
 }
 
-impl Secrets {
-    /// Reads `path`, refusing a file that anyone but its owner may read. The permissions are
-    /// checked on the opened file, so the file cannot be swapped between check and read.
-    pub fn load(path: &Path) -> Result<Secrets, Error> {
-        let mut file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Secrets::default());
-            }
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
-        };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let metadata = file.metadata().map_err(|source| Error::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(Error::SecretsPermissions {
-                    path: path.to_owned(),
-                    mode,
-                });
+impl<'de> Deserialize<'de> for RawSecrets {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawSecrets, D::Error> {
+        deserializer.deserialize_map(RawSecretsVisitor)
+    }
+}
+
+struct RawSecretsVisitor;
+
+impl<'de> Visitor<'de> for RawSecretsVisitor {
+    type Value = RawSecrets;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of sections: `tokens`, and one per source instance")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawSecrets, A::Error> {
+        let mut raw = RawSecrets::default();
+        while let Some(section) = map.next_key::<String>()? {
+            if section == "tokens" {
+                raw.tokens = map.next_value()?;
+            } else {
+                let secrets = map.next_value()?;
+                raw.sources.insert(section, secrets);
             }
         }
-        let mut text = String::new();
-        file.read_to_string(&mut text)
-            .map_err(|source| Error::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        Secrets::parse(path, &text)
+        Ok(raw)
+    }
+}
+
+impl Secrets {
+    /// Reads `path`, refusing a file that anyone but its owner may read (see
+    /// [`super::private_file`]).
+    pub fn load(path: &Path) -> Result<Secrets, Error> {
+        match private_file::read(path)? {
+            Some(text) => Secrets::parse(path, &text),
+            None => Ok(Secrets::default()),
+        }
     }
 
     fn parse(path: &Path, text: &str) -> Result<Secrets, Error> {
@@ -259,6 +263,58 @@ mod tests {
         let err = Secrets::load(&path).expect_err("refused").to_string();
         assert!(err.contains("chmod 600"), "{err}");
         assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_written_as_a_number_is_its_text() {
+        let secrets = Secrets::parse(
+            Path::new("secrets.yml"),
+            "github:\n  webhook_secret: 918273645012345\ntokens:\n  a:\n    b: 0x1F\n",
+        )
+        .expect("numbers are text");
+        assert_eq!(
+            secrets.for_source("github")["webhook_secret"].expose(),
+            "918273645012345"
+        );
+        assert_eq!(
+            secrets.resolve_token("a.b").expect("token").expose(),
+            "0x1F"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field_and_line_never_the_value() {
+        for (text, field, line) in [
+            ("github: 918273645012345\n", "github", 1),
+            (
+                "gitlab:\n  token: x\ngithub: sEcReT-in-the-wrong-place\n",
+                "github",
+                3,
+            ),
+            (
+                "tokens:\n  vendor: sEcReT-token-value\n",
+                "tokens.vendor",
+                2,
+            ),
+            (
+                "github:\n  webhook_secret: [sEcReT, parts]\n",
+                "github.webhook_secret",
+                2,
+            ),
+        ] {
+            let err = Secrets::parse(Path::new("secrets.yml"), text)
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(&format!("line {line} ")), "{text}: {err}");
+            assert!(
+                err.contains(&format!("{field}: invalid type")),
+                "{text}: {err}"
+            );
+            assert!(
+                !err.contains("918273645012345") && !err.contains("sEcReT"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

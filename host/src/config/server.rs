@@ -2,7 +2,7 @@
 //!
 //! ```yaml
 //! addr: 127.0.0.1:21212
-//! api_key: change-me             # required on the API and on sources that verify nothing
+//! api_key: change-me             # the API's key; absent: generated into <home>/api_key
 //! max_body_bytes: 5242880        # webhook bodies past this get 413
 //! durability: full               # full: fsync every commit; normal: faster, may lose the last commits on power loss
 //! plugin_pool: 128               # plugin calls that may run at once
@@ -44,6 +44,12 @@
 //!     api_url: https://gitlab.example.com/api/v4
 //!     allow_private_network: true       # the API resolves to a LAN address
 //!     timeout_ms: 60000
+//! http:                          # see config::http
+//!   allowed_hosts: [mecha.example.com]  # the API answers loopback names and addr, and these
+//!   header_timeout_ms: 10000
+//!   body_timeout_ms: 20000
+//!   max_connections: 512
+//!   body_memory_bytes: 67108864
 //! ```
 
 use std::collections::BTreeMap;
@@ -53,9 +59,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::http::HttpConfig;
 use super::schedule::{Schedule, ScheduleError};
 use super::secrets::Secret;
-use super::{Error, yaml_error};
+use super::{Error, private_file, yaml_error};
 
 /// 127.0.0.1: the daemon is reachable from this machine only unless the operator says otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:21212";
@@ -88,6 +95,8 @@ pub const DEFAULT_PLUGIN_TABLE_ELEMENTS: u32 = 100_000;
 pub struct ServerConfig {
     #[serde(default = "default_addr")]
     pub addr: SocketAddr,
+    /// The key the API, and webhooks of sources that verify nothing, require. Absent: the key
+    /// in `<home>/api_key`, generated at the first start (see [`super::api_key`]).
     #[serde(default)]
     pub api_key: Option<Secret>,
     #[serde(default = "default_max_body_bytes")]
@@ -116,6 +125,9 @@ pub struct ServerConfig {
     /// Schedules, by name.
     #[serde(default)]
     pub triggers: BTreeMap<String, TriggerConfig>,
+    /// Timeouts, connection and memory limits, and the host names the API answers to.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// One webhook endpoint: a source plugin with its own secrets and settings.
@@ -128,7 +140,8 @@ pub struct SourceConfig {
     /// a pull request's diff) when `secrets.yml` has a `token` for this instance. Absent:
     /// `GITHUB_API_URL` for the github plugin, else the plugin's own default.
     pub api_url: Option<String>,
-    /// Allow the API's host to resolve to a private, loopback or link-local address.
+    /// Allow the API's host to resolve to a private or loopback address. Metadata and
+    /// link-local addresses stay refused.
     #[serde(default)]
     pub allow_private_network: bool,
     pub timeout_ms: Option<u64>,
@@ -161,8 +174,8 @@ pub struct ResponderConfig {
     /// The API the responder calls; the only origin it may reach, and the one its token is
     /// sent to. Absent: `GITHUB_API_URL` for `github`, else the plugin's own default.
     pub api_url: Option<String>,
-    /// Allow the API's host to resolve to a private, loopback or link-local address (a
-    /// self-hosted GitLab on the LAN). Cloud metadata addresses stay refused.
+    /// Allow the API's host to resolve to a private or loopback address (a self-hosted GitLab
+    /// on the LAN). Metadata and link-local addresses stay refused.
     #[serde(default)]
     pub allow_private_network: bool,
     /// How the host presents the token: `bearer` (`Authorization: Bearer`, GitHub's) or
@@ -300,24 +313,17 @@ impl Default for ServerConfig {
             responders: BTreeMap::new(),
             sources: BTreeMap::new(),
             triggers: BTreeMap::new(),
+            http: HttpConfig::default(),
         }
     }
 }
 
 impl ServerConfig {
-    /// Reads `path`; a missing file gives the defaults.
+    /// Reads `path`; a missing file gives the defaults, one that others may read is refused.
     pub fn load(path: &Path) -> Result<ServerConfig, Error> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(ServerConfig::default());
-            }
-            Err(source) => {
-                return Err(Error::Read {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+        // It may hold `api_key`: refused, like `secrets.yml`, when others may read or change it.
+        let Some(text) = private_file::read(path)? else {
+            return Ok(ServerConfig::default());
         };
         if text.trim().is_empty() {
             return Ok(ServerConfig::default());
@@ -336,6 +342,9 @@ impl ServerConfig {
         };
         if self.max_body_bytes == 0 {
             return Err(invalid("max_body_bytes", "must be greater than 0"));
+        }
+        if let Some((field, message)) = self.http.problems(self.max_body_bytes).into_iter().next() {
+            return Err(invalid(&field, &message));
         }
         if self.plugin_pool == 0 {
             return Err(invalid("plugin_pool", "must be greater than 0"));
@@ -446,6 +455,10 @@ mod tests {
         let temp = tempfile::tempdir().expect("temp");
         let path = temp.path().join("config.yml");
         std::fs::write(&path, text).expect("write");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
         ServerConfig::load(&path)
     }
 

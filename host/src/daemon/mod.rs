@@ -4,6 +4,7 @@
 
 mod adapters;
 mod loops;
+mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,7 +12,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::api::{self, ApiState};
+use crate::api::body::BodyBudget;
+use crate::api::server::ConnectionLimits;
+use crate::api::{self, AllowedHosts, ApiState, BodyLimits};
+use crate::config::api_key;
 use crate::config::home::Home;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::{self, ServerConfig};
@@ -58,8 +62,6 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
 }
 
 /// Command-line overrides of `config.yml`.
@@ -80,13 +82,14 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     if let Some(key) = overrides.api_key {
         config.api_key = Some(key);
     }
+    let api_key = match config.api_key.clone() {
+        Some(key) => key,
+        None => generated_api_key(&home)?,
+    };
+    config.api_key = Some(api_key.clone());
     let secrets = Secrets::load(&home.secrets_file())?;
-    let redactor = Redactor::new(
-        secrets
-            .values()
-            .chain(config.api_key.iter())
-            .map(|secret| secret.expose().to_owned()),
-    );
+    // Shared by every part that redacts, and given new secrets on SIGHUP (see `reload`).
+    let redactor = Redactor::new(reload::redacted_values(&secrets, config.api_key.as_ref()));
     let sqlite = Arc::new(SqliteStore::open(
         &home.database(),
         durability(config.durability),
@@ -150,9 +153,10 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     // Before listening, as in the Go mecha: once the daemon answers, nothing of an earlier run
     // is left to be mistaken for this one's.
     remove_orphan_containers(&workers, &containers).await;
-    if config.api_key.is_none() && !config.addr.ip().is_loopback() {
-        tracing::warn!(addr = %config.addr, "listening beyond this machine without an API key: anyone who can reach it can use the API");
+    if config.addr.ip().is_unspecified() && config.http.allowed_hosts.is_empty() {
+        tracing::info!(addr = %config.addr, "listening on every address: webhooks answer under any name, the API only under localhost or a loopback address until http.allowed_hosts names others");
     }
+    let hangups = reload::Hangups::catch();
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -161,6 +165,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         })?;
     let addr = listener.local_addr().unwrap_or(config.addr);
     let adapters = adapters::start_all(&store, &workers, &secrets, &redactor).await;
+    let adapter_count = adapters.len();
+    let adapters: reload::RunningAdapters = Arc::new(tokio::sync::Mutex::new(adapters));
     let recovery = {
         let processor = processor.clone();
         tokio::spawn(async move {
@@ -182,7 +188,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let reconciler = Reconciler::new(
         store.clone(),
         workers.clone(),
-        containers,
+        containers.clone(),
         client.clone(),
         redactor.clone(),
     );
@@ -195,22 +201,35 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
     );
     loops.push(recovery);
-    loops.push(tokio::spawn(loops::write_backs(write_backs, completed)));
+    loops.push(tokio::spawn(loops::write_backs(
+        write_backs.clone(),
+        completed,
+    )));
     let schedule_count = schedules.len();
     for scheduled in schedules {
         loops.push(tokio::spawn(triggers::run(scheduled, processor.clone())));
     }
-    loops.push(tokio::spawn(reload_on_hangup(
-        home.clone(),
-        registry,
-        config.clone(),
-        sources.clone(),
+    loops.push(tokio::spawn(reload::on_hangup(
+        hangups,
+        reload::Holders {
+            home: home.clone(),
+            config: config.clone(),
+            registry,
+            store: store.clone(),
+            workers: workers.clone(),
+            sources: sources.clone(),
+            redactor: redactor.clone(),
+            write_backs,
+            containers,
+            adapters: adapters.clone(),
+            secrets,
+        },
     )));
     tracing::info!(
         %addr,
         sources = %sources.ready_names().join(","),
         triggers = schedule_count,
-        adapters = adapters.len(),
+        adapters = adapter_count,
         allocator = ?loader.runtime().allocator(),
         startup_ms = started.elapsed().as_millis() as u64,
         "mecha is ready"
@@ -219,22 +238,43 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let state = ApiState {
         processor,
         sources,
-        api_key: config.api_key.clone().map(Arc::new),
-        max_body_bytes: config.max_body_bytes,
+        api_key: Arc::new(api_key),
+        bodies: BodyLimits {
+            max_bytes: config.max_body_bytes,
+            timeout: Duration::from_millis(config.http.body_timeout_ms),
+            budget: BodyBudget::new(config.http.body_memory_bytes),
+        },
+        hosts: Arc::new(AllowedHosts::new(addr, &config.http.allowed_hosts)),
         round_robin: Arc::default(),
     };
-    let served = axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let limits = ConnectionLimits {
+        max_connections: config.http.max_connections,
+        header_timeout: Duration::from_millis(config.http.header_timeout_ms),
+    };
+    api::server::serve(listener, api::router(state), limits, shutdown_signal()).await;
     for handle in loops {
         handle.abort();
     }
     dispatcher.drain(SHUTDOWN_GRACE).await;
-    adapters::stop_all(&store, adapters).await;
+    let running = std::mem::take(&mut *adapters.lock().await);
+    adapters::stop_all(&store, &workers, running).await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
     sqlite.close().await?;
     tracing::info!("mecha stopped");
-    served.map_err(StartError::Serve)
+    Ok(())
+}
+
+/// The key in `<home>/api_key`, generated at the first start: the daemon never serves an open
+/// API (see [`crate::config::api_key`]).
+fn generated_api_key(home: &Home) -> Result<Secret, StartError> {
+    let (key, provenance) = api_key::load_or_generate(home)?;
+    if provenance == api_key::Provenance::Generated {
+        tracing::info!(
+            file = %home.api_key_file().display(),
+            "generated the API key; the CLI reads it from this file, other clients send it as X-API-Key"
+        );
+    }
+    Ok(key)
 }
 
 /// Removes the disposable containers an earlier run left behind (it stopped mid-task), on every
@@ -274,47 +314,6 @@ fn durability(durability: server::Durability) -> store::Durability {
         server::Durability::Full => store::Durability::Full,
         server::Durability::Normal => store::Durability::Normal,
     }
-}
-
-/// Re-reads `secrets.yml` on SIGHUP and swaps the sources, so a rotated webhook secret or a
-/// newly configured source takes effect without a restart. A file that cannot be read keeps
-/// the current sources and says why.
-async fn reload_on_hangup(
-    home: Home,
-    registry: Arc<PluginRegistry>,
-    config: ServerConfig,
-    sources: Arc<SourceTable>,
-) {
-    #[cfg(unix)]
-    {
-        let mut hangups = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::hangup(),
-        ) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGHUP; restart mecha to reload secrets");
-                return;
-            }
-        };
-        while hangups.recv().await.is_some() {
-            let reloaded = Secrets::load(&home.secrets_file())
-                .map_err(|err| err.to_string())
-                .and_then(|secrets| {
-                    sources::instances(&registry, &config, &secrets).map_err(|err| err.to_string())
-                });
-            match reloaded {
-                Ok(slots) => {
-                    sources.replace(slots);
-                    tracing::info!(sources = %sources.ready_names().join(","), "reloaded secrets.yml");
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "could not reload secrets.yml; keeping the current sources")
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (home, registry, config, sources);
 }
 
 async fn shutdown_signal() {

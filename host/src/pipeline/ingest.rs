@@ -3,6 +3,10 @@
 //! Nothing is acknowledged before it is on disk: [`ingest`] returns only after the store's
 //! group commit has covered every event the request produced. The event's audit trail starts
 //! when it is processed, off the request's path, so an acknowledgement waits for one commit.
+//!
+//! A request whose signature its source verified is stored with the digest of what was signed
+//! ([`EventStore::insert_signed`]): the same signed body sent again, under any delivery id or
+//! none, is a replay and is answered like a redelivery, as a duplicate.
 
 use std::time::Instant;
 
@@ -11,6 +15,7 @@ use crate::plugin::CallError;
 use crate::plugin::bindings::source::{Outcome, types};
 use crate::store::{
     self, AuditEntry, AuditLog, AuditOutcome, EventRecord, EventStore, InsertOutcome, NewEvent,
+    SignedDigest, SignedInsert,
 };
 
 use super::plugin_event::json_attrs;
@@ -82,7 +87,13 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
             });
         }
     };
-    let (stored, duplicates) = store_events(&source.name, events, &raw, store, metrics).await?;
+    let (stored, duplicates) = match answer.signed_digest {
+        Some(digest) => {
+            let digest = SignedDigest::from(digest);
+            store_signed(&source.name, digest, events, &raw, store, metrics).await?
+        }
+        None => store_events(&source.name, events, &raw, store, metrics).await?,
+    };
     metrics.observe(Stage::Ingest, started.elapsed());
     Ok(Ingested::Stored {
         stored,
@@ -100,11 +111,75 @@ pub async fn store_events<S: EventStore + AuditLog + ?Sized>(
     store: &S,
     metrics: &Metrics,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
-    let mut stored = Vec::with_capacity(events.len());
-    let mut duplicates = Vec::new();
+    let mut outcomes = Vec::with_capacity(events.len());
     for event in events {
         let delivery = event.delivery_id.clone().unwrap_or_default();
-        match store.insert(new_event(source, event, raw.to_vec())).await? {
+        let outcome = store.insert(new_event(source, event, raw.to_vec())).await?;
+        outcomes.push((delivery, outcome));
+    }
+    Ok(settle(outcomes, store, metrics).await)
+}
+
+/// Stores the events of a request whose signed message has digest `digest`, or, when the source
+/// instance received that signed message before, nothing: the request is a replay and answered
+/// as a duplicate of the earlier request's first event.
+async fn store_signed<S: EventStore + AuditLog + ?Sized>(
+    source: &str,
+    digest: SignedDigest,
+    events: Vec<types::Event>,
+    raw: &[u8],
+    store: &S,
+    metrics: &Metrics,
+) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
+    let deliveries: Vec<String> = events
+        .iter()
+        .map(|event| event.delivery_id.clone().unwrap_or_default())
+        .collect();
+    let new_events = events
+        .into_iter()
+        .map(|event| new_event(source, event, raw.to_vec()))
+        .collect();
+    match store.insert_signed(source, digest, new_events).await? {
+        SignedInsert::Stored(outcomes) => Ok(settle(
+            deliveries.into_iter().zip(outcomes).collect(),
+            store,
+            metrics,
+        )
+        .await),
+        SignedInsert::Replayed { existing } => {
+            metrics.increment(Counter::EventsDedupSkipped);
+            tracing::info!(
+                %source,
+                duplicate_of = %existing,
+                "a signed request was received again; answered as a duplicate, nothing stored"
+            );
+            let trace = existing.to_string();
+            let entry = AuditEntry::new(&trace, "event.duplicate")
+                .outcome(AuditOutcome::Skip)
+                .event(&trace)
+                .detail(serde_json::json!({
+                    "delivery_id": deliveries.first().cloned().unwrap_or_default(),
+                    "reason": "the same signed body was received before",
+                }));
+            if let Err(err) = store.record(entry).await {
+                tracing::warn!(error = %err, "could not write an audit record");
+            }
+            Ok((Vec::new(), vec![existing]))
+        }
+    }
+}
+
+/// Splits insert outcomes (with the delivery id each event came with) into the events stored
+/// now and the ids of those they duplicate, auditing each duplicate.
+async fn settle<S: AuditLog + ?Sized>(
+    outcomes: Vec<(String, InsertOutcome)>,
+    store: &S,
+    metrics: &Metrics,
+) -> (Vec<EventRecord>, Vec<store::EventId>) {
+    let mut stored = Vec::with_capacity(outcomes.len());
+    let mut duplicates = Vec::new();
+    for (delivery, outcome) in outcomes {
+        match outcome {
             InsertOutcome::Inserted(record) => stored.push(record),
             InsertOutcome::Duplicate { existing } => {
                 metrics.increment(Counter::EventsDedupSkipped);
@@ -120,7 +195,7 @@ pub async fn store_events<S: EventStore + AuditLog + ?Sized>(
             }
         }
     }
-    Ok((stored, duplicates))
+    (stored, duplicates)
 }
 
 fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {

@@ -11,7 +11,7 @@
 //! operator retries it (`mecha tasks retry`, `POST /task/{id}/retry`).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use super::api_access::{ApiRequest, api_access};
@@ -30,7 +30,6 @@ use crate::store::{
     self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, timestamp,
 };
 use crate::worker::registry::Workers;
-use crate::worker::result::parse_result;
 
 /// 5 tries, as the Go mecha's write-back retry allows before giving up.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -56,8 +55,9 @@ pub struct WriteBacks {
     workers: Arc<Workers>,
     registry: Arc<PluginRegistry>,
     config: ServerConfig,
-    /// By source instance name.
-    destinations: BTreeMap<String, Arc<Destination>>,
+    /// By source instance name; replaced whole when `secrets.yml` is reloaded, so a try in
+    /// progress keeps the token it started with.
+    destinations: RwLock<Arc<BTreeMap<String, Arc<Destination>>>>,
     redactor: Redactor,
     backoff: Backoff,
     /// Tasks whose write-back is being tried, so the scan never runs one twice at once.
@@ -74,7 +74,7 @@ impl WriteBacks {
         redactor: Redactor,
         backoff: Backoff,
     ) -> WriteBacks {
-        let destinations = destinations(&registry, &config, secrets);
+        let destinations = RwLock::new(Arc::new(destinations(&registry, &config, secrets)));
         WriteBacks {
             store,
             workers,
@@ -85,6 +85,22 @@ impl WriteBacks {
             backoff,
             in_flight: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Uses the responder tokens of `secrets` from the next try on (a reload of `secrets.yml`).
+    pub fn set_secrets(&self, secrets: &Secrets) {
+        let rebuilt = Arc::new(destinations(&self.registry, &self.config, secrets));
+        *self
+            .destinations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = rebuilt;
+    }
+
+    fn destinations(&self) -> Arc<BTreeMap<String, Arc<Destination>>> {
+        self.destinations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Tries every write-back that is due; returns how many were tried.
@@ -181,7 +197,9 @@ impl WriteBacks {
             Ok(None) => return done(None),
             Err(err) => return Attempt::retry(None, err.to_string()),
         };
-        let Some(proposed) = parse_result(&task.result) else {
+        // Redacted again with the current secrets, by its decoded values, before the policies
+        // and the responder see it: what is posted is what the redactor saw.
+        let Some(proposed) = self.redactor.worker_result(&task.result) else {
             // Not a result object: the task succeeded, there is nothing to write back.
             return done(None);
         };
@@ -208,7 +226,8 @@ impl WriteBacks {
                 .detail(serde_json::to_value(&decision).unwrap_or_default()),
         );
         let decision = Some(decision);
-        let (plugin, call) = match self.destinations.get(&event.source).map(Arc::as_ref) {
+        let destinations = self.destinations();
+        let (plugin, call) = match destinations.get(&event.source).map(Arc::as_ref) {
             Some(Destination::Ready { plugin, call }) => (plugin, call),
             Some(Destination::Unconfigured(reason)) => {
                 self.store.record_detached(

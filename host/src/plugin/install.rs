@@ -3,15 +3,18 @@
 //!
 //! Every write goes through a temporary file and a rename: a crash mid-install leaves either
 //! the old state or the new one, never a half-written plugin or lock.
+//!
+//! What is installed is read as `component_file.rs` reads it (a regular file, within a size cap),
+//! and may not take a bundled plugin's name (`bundled.rs` says why).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Error;
 use super::cache::sha256_hex;
 use super::loader::{LoadedPlugin, Loader, Origin};
 use super::world::World;
+use super::{Error, bundled, component_file};
 
 const LOCK_FILE: &str = "lock.json";
 
@@ -78,17 +81,22 @@ impl Installed {
     }
 
     /// Validates and installs the component at `file`, replacing an installed plugin of the
-    /// same name. Returns the loaded plugin so the caller can show what it asks for.
+    /// same name; a bundled plugin's name is refused. Returns the loaded plugin so the caller can
+    /// show what it asks for.
     pub async fn install(&self, loader: &Loader, file: &Path) -> Result<LoadedPlugin, Error> {
-        let bytes = std::fs::read(file).map_err(|source| Error::Io {
-            path: file.to_owned(),
-            source,
-        })?;
+        let bytes = component_file::read(file)?;
         let label = file
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| file.display().to_string());
         let mut plugin = loader.load(&label, &bytes, Origin::Bundled).await?;
+        let reserved = bundled::names(&bundled::load(loader).await?);
+        if reserved.contains(&plugin.info.name) {
+            return Err(Error::BundledName {
+                plugin: label,
+                name: plugin.info.name.clone(),
+            });
+        }
         let file_name = format!("{}.wasm", plugin.info.name);
         let target = self.dir.join(&file_name);
         write_atomically(&target, &bytes)?;
@@ -108,7 +116,7 @@ impl Installed {
         Ok(plugin)
     }
 
-    /// Removes the installed plugin `name`; a bundled plugin of that name takes over again.
+    /// Removes the installed plugin `name`.
     pub fn remove(&self, name: &str) -> Result<LockEntry, Error> {
         let mut entries = self.entries()?;
         let position = entries

@@ -12,6 +12,7 @@
 pub mod bindings;
 pub mod bundled;
 pub mod cache;
+pub mod component_file;
 pub mod engine;
 pub mod host;
 pub mod install;
@@ -82,6 +83,29 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{path} is {kind}, not a regular file; give the path of a plugin component (.wasm) built \
+         for wasm32-wasip2"
+    )]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path} is larger than {limit_mib} MiB, the most a plugin component may be; check that it \
+         is the plugin you meant"
+    )]
+    TooLarge { path: PathBuf, limit_mib: u64 },
+    #[error(
+        "{plugin} calls itself {name}, the name of a bundled plugin; an installed plugin may not \
+         take a bundled plugin's name, since it would receive what config.yml and secrets.yml \
+         hold for the bundled one (the `{name}` section's secrets and token). Give it another \
+         name in its describe(), install it again, and name it in config.yml where it should run"
+    )]
+    BundledName { plugin: String, name: String },
+    #[error(
+        "installed plugin {name} has the name of a bundled plugin, which an installed plugin may \
+         not take, since it would receive the bundled plugin's secrets and token; remove it with \
+         `mecha plugin rm {name}`, give it another name in its describe() and install it again"
+    )]
+    InstalledBundledName { name: String },
     #[error("no installed plugin named {0}; `mecha plugin ls` lists them")]
     NotInstalled(String),
     #[error("{0}")]

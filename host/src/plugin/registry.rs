@@ -1,12 +1,14 @@
-//! The plugins a daemon runs: the bundled ones, overridden by installed ones of the same name
-//! and world. Names are unique per world: the `github` source and the `github` responder are
-//! two plugins, the one that reads GitHub's webhooks and the one that writes back to it.
+//! The plugins a daemon runs: the bundled ones and the installed ones. Names are unique per
+//! world: the `github` source and the `github` responder are two plugins, the one that reads
+//! GitHub's webhooks and the one that writes back to it. An installed plugin never takes a
+//! bundled plugin's name, in any world: what the operator configured under that name (its
+//! secrets, its token, its API origin) is meant for the bundled plugin.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::Error;
-use super::bundled::BUNDLED;
+use super::bundled;
 use super::install::Installed;
 use super::loader::{LoadedPlugin, Loader, Origin};
 use super::world::World;
@@ -17,15 +19,20 @@ pub struct PluginRegistry {
 
 impl PluginRegistry {
     /// Loads every bundled plugin, then every installed one. An installed plugin that cannot be
-    /// loaded is an error: running the bundled plugin it was meant to replace instead would
-    /// silently change what the operator asked for.
+    /// loaded is an error, and so is one with a bundled plugin's name (installed before such
+    /// names were refused): running something else than what the operator installed would
+    /// silently change what they asked for.
     pub async fn load(loader: &Loader, installed: &Installed) -> Result<PluginRegistry, Error> {
+        let bundled = bundled::load(loader).await?;
+        let reserved = bundled::names(&bundled);
         let mut plugins = BTreeMap::new();
-        for (label, wasm) in BUNDLED {
-            let plugin = loader.load(label, wasm, Origin::Bundled).await?;
+        for plugin in bundled {
             plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
         }
         for entry in installed.entries()? {
+            if reserved.contains(&entry.name) {
+                return Err(Error::InstalledBundledName { name: entry.name });
+            }
             let (path, wasm) = installed.read(&entry)?;
             let plugin = loader
                 .load(&entry.name, &wasm, Origin::Installed(path))

@@ -22,6 +22,9 @@ pub struct SourceAnswer {
     pub outcome: Result<Outcome, types::Error>,
     /// Whether a `verify` check succeeded during the call.
     pub verified: bool,
+    /// The SHA-256 of the message whose HMAC a `verify` check matched, if one did: what the
+    /// sender signed, for recognising the same signed request sent again.
+    pub signed_digest: Option<[u8; 32]>,
     /// The answer the plugin chose for stored events (`acknowledge`), if any.
     pub acknowledgement: Option<types::Reply>,
 }
@@ -69,6 +72,7 @@ impl SourcePlugin {
         Ok(SourceAnswer {
             outcome,
             verified: state.verify.verified(),
+            signed_digest: state.verify.signed_digest(),
             acknowledgement: state.acknowledge.take(),
         })
     }

@@ -96,6 +96,14 @@ impl AuditLog for SqliteStore {
             reply,
         })
     }
+
+    fn prune_signed_deliveries(&self, before_s: i64) -> StoreFuture<'_, u64> {
+        self.prune(move |reply| Request::PruneSignedDeliveries {
+            before_s,
+            limit: PRUNE_CHUNK,
+            reply,
+        })
+    }
 }
 
 impl SqliteStore {

@@ -72,6 +72,30 @@ pub struct EventRecord {
     pub updated_at: i64,
 }
 
+/// A stored event without its body, as event lists show it: a page of large events costs their
+/// metadata, not their bodies (up to `max_body_bytes` each). The body is shown on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventSummary {
+    pub id: EventId,
+    pub delivery_id: String,
+    pub dedup_key: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub actor: String,
+    pub subject: String,
+    pub attrs: Map<String, serde_json::Value>,
+    /// The size of the body as received, in bytes.
+    pub raw_bytes: u64,
+    pub state: EventState,
+    pub worker_name: String,
+    pub task_id: String,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub created_at: i64,
+    #[serde(serialize_with = "serialize_rfc3339")]
+    pub updated_at: i64,
+}
+
 /// What became of an insert.
 #[expect(
     clippy::large_enum_variant,
@@ -128,6 +152,10 @@ fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::O
 /// Columns in the order [`decode`] reads them.
 const COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, raw, \
                        state, worker_name, task_id, created_at, updated_at";
+
+/// [`COLUMNS`] with the body's length in place of the body, for [`decode_summary`].
+const SUMMARY_COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
+                               length(raw), state, worker_name, task_id, created_at, updated_at";
 
 /// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
 pub(super) fn insert(
@@ -256,6 +284,23 @@ pub(super) fn list(
     connection: &Connection,
     filter: &EventFilter,
 ) -> rusqlite::Result<Vec<EventRecord>> {
+    select(connection, COLUMNS, filter, decode)
+}
+
+/// [`list`] without the bodies: SQLite reads a blob's length without reading the blob.
+pub(super) fn list_summaries(
+    connection: &Connection,
+    filter: &EventFilter,
+) -> rusqlite::Result<Vec<EventSummary>> {
+    select(connection, SUMMARY_COLUMNS, filter, decode_summary)
+}
+
+fn select<T>(
+    connection: &Connection,
+    columns: &str,
+    filter: &EventFilter,
+    decode: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
     let mut conditions = Vec::new();
     let mut values = Vec::new();
     if let Some(state) = filter.state {
@@ -266,7 +311,7 @@ pub(super) fn list(
         conditions.push("source = ?");
         values.push(Value::Text(source.clone()));
     }
-    let mut sql = format!("SELECT {COLUMNS} FROM events");
+    let mut sql = format!("SELECT {columns} FROM events");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
@@ -321,8 +366,38 @@ pub(super) fn set_attrs(
     Ok(changed == 1)
 }
 
+/// One row of [`COLUMNS`], with `length(raw)` in place of `raw`, as a summary.
+fn decode_summary(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
+    let record = decode_with(row, |_| Ok(Vec::new()))?;
+    let raw_bytes: i64 = row.get(8)?;
+    Ok(EventSummary {
+        id: record.id,
+        delivery_id: record.delivery_id,
+        dedup_key: record.dedup_key,
+        source: record.source,
+        event_type: record.event_type,
+        actor: record.actor,
+        subject: record.subject,
+        attrs: record.attrs,
+        raw_bytes: u64::try_from(raw_bytes).unwrap_or_default(),
+        state: record.state,
+        worker_name: record.worker_name,
+        task_id: record.task_id,
+        created_at: record.created_at,
+        updated_at: record.updated_at,
+    })
+}
+
 /// One row of [`COLUMNS`] as a record.
 fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+    decode_with(row, |row| row.get(8))
+}
+
+/// One row of [`COLUMNS`], its body read by `raw`.
+fn decode_with(
+    row: &Row<'_>,
+    raw: fn(&Row<'_>) -> rusqlite::Result<Vec<u8>>,
+) -> rusqlite::Result<EventRecord> {
     /// Index of `attrs` in [`COLUMNS`].
     const ATTRS: usize = 7;
     let attrs: String = row.get(ATTRS)?;
@@ -338,7 +413,7 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
         actor: row.get(5)?,
         subject: row.get(6)?,
         attrs,
-        raw: row.get(8)?,
+        raw: raw(row)?,
         state: row.get(9)?,
         worker_name: row.get(10)?,
         task_id: row.get(11)?,
@@ -398,6 +473,31 @@ mod tests {
             get(&connection, &EventId::generate().unwrap()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn summaries_are_the_list_without_bodies_but_with_their_sizes() {
+        let (_dir, path, connection) = database();
+        let mut large = event("github", "d-large");
+        large.raw = vec![b'x'; 300_000];
+        let large = inserted(insert(&connection, &path, large, 100).unwrap());
+        let small = inserted(insert(&connection, &path, event("github", "d-small"), 200).unwrap());
+        let summaries = list_summaries(&connection, &EventFilter::default()).unwrap();
+        let sizes: Vec<(EventId, u64)> = summaries
+            .iter()
+            .map(|summary| (summary.id.clone(), summary.raw_bytes))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (small.id.clone(), small.raw.len() as u64),
+                (large.id.clone(), 300_000)
+            ]
+        );
+        assert_eq!(summaries[0].attrs, small.attrs);
+        let json = serde_json::to_value(&summaries[1]).unwrap();
+        assert!(json.get("raw").is_none(), "{json}");
+        assert_eq!(json["type"], "pull_request");
     }
 
     #[test]

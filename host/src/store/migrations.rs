@@ -47,6 +47,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_event_write_back",
         sql: include_str!("migrations/0006_event_write_back.sql"),
     },
+    Migration {
+        name: "0007_signed_deliveries",
+        sql: include_str!("migrations/0007_signed_deliveries.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -50,6 +50,7 @@ mod events;
 mod migrations;
 mod request;
 mod retention;
+mod signed_deliveries;
 mod sqlite;
 mod stored_text;
 mod task_id;
@@ -69,9 +70,11 @@ pub use error::Error;
 pub use event_id::EventId;
 pub use event_state::EventState;
 pub use events::{
-    DEFAULT_LIST_LIMIT, EventFilter, EventRecord, InsertOutcome, MAX_LIST_LIMIT, NewEvent,
+    DEFAULT_LIST_LIMIT, EventFilter, EventRecord, EventSummary, InsertOutcome, MAX_LIST_LIMIT,
+    NewEvent,
 };
 pub use retention::DEDUP_RETENTION_SECONDS;
+pub use signed_deliveries::{SignedDigest, SignedInsert};
 pub use sqlite::{Durability, SqliteStore};
 pub use task_id::TaskId;
 pub use task_record::{
@@ -95,11 +98,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// `Ok`, the outcome is durable.
     fn insert(&self, event: NewEvent) -> StoreFuture<'_, InsertOutcome>;
 
+    /// Stores the events of one request whose signed message (`digest`) the source instance
+    /// `source` verified, each as [`EventStore::insert`] would, unless that instance received
+    /// the same signed message before: then nothing is stored and the answer names the first
+    /// event of the earlier request. A signature covers the body, not the delivery id, so this
+    /// is what stops a captured request from being replayed under new delivery ids. The check,
+    /// the events and the digest are committed together.
+    fn insert_signed(
+        &self,
+        source: &str,
+        digest: SignedDigest,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'_, SignedInsert>;
+
     /// The event with this id, if it is stored.
     fn get(&self, id: &EventId) -> StoreFuture<'_, Option<EventRecord>>;
 
     /// Events matching `filter`, newest first.
     fn list(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>>;
+
+    /// [`EventStore::list`] without the bodies, which are never read: what a page of events
+    /// costs does not grow with the size of the events.
+    fn list_summaries(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventSummary>>;
 
     /// Moves an event from `from` to `to`, only if it is in `from` now; otherwise fails with
     /// [`Error::InvalidTransition`]. Guards against two tasks moving the same event at once.
@@ -271,6 +291,11 @@ pub trait AuditLog: Send + Sync + 'static {
     /// [`DEDUP_RETENTION_SECONDS`] ago: a provider's redelivery must still be recognised as a
     /// duplicate. Returns how many went.
     fn prune_events(&self, before_s: i64) -> StoreFuture<'_, u64>;
+
+    /// Deletes the digests of signed requests recorded before `before_s` (unix seconds), except
+    /// those younger than [`DEDUP_RETENTION_SECONDS`]; returns how many went. Until then, the
+    /// same signed body is refused as a replay.
+    fn prune_signed_deliveries(&self, before_s: i64) -> StoreFuture<'_, u64>;
 }
 
 /// Everything the daemon stores, as one object: `Arc<dyn Store>`.

@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use super::audit;
 use super::audit_entry::AuditEntry;
 use super::events::{self, InsertOutcome, NewEvent};
+use super::signed_deliveries::{self, SignedDigest, SignedInsert};
 use super::task_lifecycle::{self, TaskChange};
 use super::task_record::{CreateTaskOutcome, CreatedTasks, NewTask};
 use super::tasks;
@@ -33,6 +34,13 @@ pub(super) enum Request {
     Insert {
         event: NewEvent,
         reply: ResultSender<InsertOutcome>,
+    },
+    /// Store the events of a signed request unless its signed body was received before.
+    InsertSigned {
+        source: String,
+        digest: SignedDigest,
+        events: Vec<NewEvent>,
+        reply: ResultSender<SignedInsert>,
     },
     /// Move an event from one state to another, guarded by its current state.
     Transition {
@@ -116,6 +124,12 @@ pub(super) enum Request {
         limit: u32,
         reply: ResultSender<u64>,
     },
+    /// Delete up to `limit` of the signed requests' digests older than `before_s`.
+    PruneSignedDeliveries {
+        before_s: i64,
+        limit: u32,
+        reply: ResultSender<u64>,
+    },
 }
 
 impl Request {
@@ -130,6 +144,14 @@ impl Request {
         match self {
             Request::Insert { event, reply } => hold(transaction, path, reply, |connection| {
                 events::insert(connection, path, event, now)
+            }),
+            Request::InsertSigned {
+                source,
+                digest,
+                events,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                signed_deliveries::insert_events(connection, path, &source, digest, events, now)
             }),
             Request::Transition {
                 id,
@@ -213,6 +235,13 @@ impl Request {
             } => hold(transaction, path, reply, |connection| {
                 retention::prune_events(connection, path, before_s, limit, now)
             }),
+            Request::PruneSignedDeliveries {
+                before_s,
+                limit,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                retention::prune_signed_deliveries(connection, path, before_s, limit, now)
+            }),
         }
     }
 
@@ -220,12 +249,13 @@ impl Request {
     pub(super) fn into_reply(self) -> Reply {
         match self {
             Request::Insert { reply, .. } => Reply::to(reply),
+            Request::InsertSigned { reply, .. } => Reply::to(reply),
             Request::CreateTask { reply, .. } => Reply::to(reply),
             Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
             Request::SetAttrs { reply, .. } => Reply::to(reply),
-            Request::PruneLogs { reply, .. } | Request::PruneEvents { reply, .. } => {
-                Reply::to(reply)
-            }
+            Request::PruneLogs { reply, .. }
+            | Request::PruneEvents { reply, .. }
+            | Request::PruneSignedDeliveries { reply, .. } => Reply::to(reply),
             Request::Transition { reply, .. }
             | Request::AddWorkers { reply, .. }
             | Request::ReplaceDefinition { reply, .. }

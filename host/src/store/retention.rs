@@ -1,4 +1,5 @@
-//! Retention: deleting old audit entries and finished events (DESIGN.md section 6).
+//! Retention: deleting old audit entries, finished events and the digests of signed requests
+//! (DESIGN.md section 6).
 //!
 //! Both deletes run through the writer in chunks of [`PRUNE_CHUNK`] rows, each its own request,
 //! so a first prune of a large backlog never holds the write lock long enough to delay a
@@ -10,13 +11,17 @@
 //! with a delivery id is kept for at least [`DEDUP_RETENTION_SECONDS`] after it was received,
 //! whatever the retention asked for; events without one go as soon as they are old enough. Dedup
 //! keys need no such care: only unfinished events hold them, and those are never pruned.
+//!
+//! The digests of signed requests (`signed_deliveries.rs`) recognise a signed body sent again
+//! under another delivery id, which no provider does but an attacker replaying a captured request
+//! would. They are kept as long as finished events, and at least as long as delivery ids.
 
 use std::path::Path;
 
 use rusqlite::{Connection, params};
 
 use super::error::query_error;
-use super::{Error, EventState};
+use super::{Error, EventState, signed_deliveries};
 
 /// 5,000 rows per delete: a few milliseconds of work, so writes queued behind a chunk wait
 /// little, while a backlog of millions still goes in a few hundred transactions.
@@ -75,6 +80,20 @@ pub(super) fn prune_events(
         })
         .map_err(query_error(path, "pruning finished events"))?;
     Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
+}
+
+/// Deletes up to `limit` digests of signed requests recorded before `before_s` (unix seconds),
+/// keeping those younger than [`DEDUP_RETENTION_SECONDS`] at `now`, so that a replay is
+/// recognised for at least as long as a redelivery. Returns how many went.
+pub(super) fn prune_signed_deliveries(
+    connection: &Connection,
+    path: &Path,
+    before_s: i64,
+    limit: u32,
+    now: i64,
+) -> Result<u64, Error> {
+    let floor = now.saturating_sub(DEDUP_RETENTION_SECONDS);
+    signed_deliveries::prune(connection, path, before_s.min(floor), limit)
 }
 
 #[cfg(test)]

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::checkpoint::Checkpointer;
-use super::events::{self, EventFilter, EventRecord, InsertOutcome, NewEvent};
+use super::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome, NewEvent};
 use super::request::{Request, ResultSender};
+use super::signed_deliveries::{SignedDigest, SignedInsert};
 use super::writer::{QUEUE_CAPACITY, Writer, WriterStats};
 use super::{Error, EventId, EventState, EventStore, StoreFuture, migrations};
 
@@ -136,6 +137,21 @@ impl EventStore for SqliteStore {
         self.write(|reply| Request::Insert { event, reply })
     }
 
+    fn insert_signed(
+        &self,
+        source: &str,
+        digest: SignedDigest,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'_, SignedInsert> {
+        let source = source.to_owned();
+        self.write(|reply| Request::InsertSigned {
+            source,
+            digest,
+            events,
+            reply,
+        })
+    }
+
     fn get(&self, id: &EventId) -> StoreFuture<'_, Option<EventRecord>> {
         let id = id.clone();
         self.read("reading an event", move |connection| {
@@ -146,6 +162,12 @@ impl EventStore for SqliteStore {
     fn list(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
         self.read("listing events", move |connection| {
             events::list(connection, &filter)
+        })
+    }
+
+    fn list_summaries(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventSummary>> {
+        self.read("listing events", move |connection| {
+            events::list_summaries(connection, &filter)
         })
     }
 

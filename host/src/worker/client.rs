@@ -8,7 +8,9 @@
 //! worker's own single-flight guard saying "not now".
 //!
 //! Worker replies are untrusted text: every quoted body is cut short and passed through the
-//! [`Redactor`] before it can reach an error, a log or the database.
+//! [`Redactor`] before it can reach an error, a log or the database. So is every message that
+//! names the endpoint, which may carry credentials (`http://user:pass@host`): the redactor hides
+//! a URL's user part.
 
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::body::{BodyError, MAX_BODY_BYTES, error_chain, read_capped, read_prefix, truncate};
 use super::retry_after::parse_retry_after;
+use crate::net::address::{self, Reach, Refusal};
+use crate::net::resolve::{ResolveError, Resolver, literal};
 use crate::redact::Redactor;
 
 pub use super::result::{Comment, Commit, Labels, Status, StatusState, WorkerResult, parse_result};
@@ -86,11 +90,19 @@ pub enum SendError {
 impl WorkerClient {
     /// A client that quotes worker replies through `redactor`. It follows no redirects and uses
     /// no proxy from the environment: a task and its bearer key go to the configured endpoint and
-    /// nowhere else.
+    /// nowhere else. Endpoints may be on loopback or the operator's networks, never on a
+    /// metadata or link-local address ([`crate::net::address`]); a name is checked on the very
+    /// answer the connection uses, so a DNS answer that changes cannot slip past.
     pub fn new(redactor: Redactor) -> WorkerClient {
+        WorkerClient::resolving_with(redactor, Resolver::system())
+    }
+
+    /// [`WorkerClient::new`], looking names up with `resolver`.
+    pub fn resolving_with(redactor: Redactor, resolver: Resolver) -> WorkerClient {
         let http = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(resolver.for_reqwest(ENDPOINT_REACH))
             .build()
             // Building fails only for TLS or proxy settings, and this client has neither.
             .expect("a plain HTTP client builds");
@@ -99,17 +111,37 @@ impl WorkerClient {
 
     /// `GET {endpoint}/health` within `timeout`.
     pub async fn health(&self, endpoint: &str, timeout: Duration) -> Health {
+        self.health_with_key(endpoint, None, timeout).await
+    }
+
+    /// `GET {endpoint}/health` within `timeout`, with `api_key` as `Authorization: Bearer` (an
+    /// adapter answers nothing, its health included, without its key).
+    pub async fn health_with_key(
+        &self,
+        endpoint: &str,
+        api_key: Option<&str>,
+        timeout: Duration,
+    ) -> Health {
+        if let Err(refusal) = check_literal(endpoint) {
+            return Health::Unhealthy(
+                self.clean(&format!("health check of {endpoint} refused: {refusal}")),
+            );
+        }
         let url = format!("{}/health", endpoint.trim_end_matches('/'));
+        let mut request = self.http.get(&url);
+        if let Some(key) = api_key {
+            request = request.bearer_auth(key);
+        }
         let exchange = async {
-            let mut response = self.http.get(&url).send().await?;
+            let mut response = request.send().await?;
             let status = response.status();
             let body = read_prefix(&mut response, ERROR_BODY_READ_BYTES).await;
             Ok::<_, reqwest::Error>((status, body))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Err(_) => Health::Unhealthy(format!(
+            Err(_) => Health::Unhealthy(self.clean(&format!(
                 "health check of {endpoint} timed out after {timeout:?}"
-            )),
+            ))),
             Ok(Err(err)) => Health::Unhealthy(self.clean(&format!(
                 "health check of {endpoint} failed: {}",
                 error_chain(&err)
@@ -129,6 +161,9 @@ impl WorkerClient {
     /// Whether anything answers HTTP at `url` within `timeout`, whatever the status. For checks
     /// of servers that do not speak the worker contract, such as an adapter's upstream.
     pub async fn reachable(&self, url: &str, timeout: Duration) -> bool {
+        if check_literal(url).is_err() {
+            return false;
+        }
         matches!(
             tokio::time::timeout(timeout, self.http.get(url).send()).await,
             Ok(Ok(_))
@@ -144,6 +179,15 @@ impl WorkerClient {
         request: &TaskRequest,
         timeout: Duration,
     ) -> Result<TaskReply, SendError> {
+        if let Err(refusal) = check_literal(endpoint) {
+            return Err(SendError::Permanent {
+                status: None,
+                reason: self.clean(&format!(
+                    "worker endpoint {endpoint} refused: {refusal}; point the worker's endpoint \
+                     at the worker itself"
+                )),
+            });
+        }
         let body = serde_json::to_vec(request).map_err(|err| SendError::Permanent {
             status: None,
             reason: format!("could not encode the task as JSON: {err}"),
@@ -161,7 +205,9 @@ impl WorkerClient {
         match tokio::time::timeout(timeout, self.exchange(builder)).await {
             Ok(result) => result,
             Err(_) => Err(SendError::Transient {
-                reason: format!("worker at {endpoint} did not answer within {timeout:?}"),
+                reason: self.clean(&format!(
+                    "worker at {endpoint} did not answer within {timeout:?}"
+                )),
                 retry_after: None,
                 worker_down: true,
             }),
@@ -218,6 +264,14 @@ impl WorkerClient {
     /// is permanent; refused, reset, unresolvable and timed-out connections are all transient.
     fn transport_error(&self, error: &reqwest::Error) -> SendError {
         let reason = self.clean(&error_chain(error));
+        if refusal_in(error).is_some() {
+            // The endpoint's name resolves to an address mecha never connects to: retrying
+            // would get the same answer, or worse, a rebinding attacker's next one.
+            return SendError::Permanent {
+                status: None,
+                reason: format!("{reason}; point the worker's endpoint at the worker itself"),
+            };
+        }
         if error.is_builder() {
             SendError::Permanent {
                 status: None,
@@ -246,6 +300,37 @@ impl WorkerClient {
     fn clean(&self, text: &str) -> String {
         self.redactor.redact(text).into_owned()
     }
+}
+
+/// Where worker endpoints may be: anywhere the operator runs them (loopback and private
+/// networks included), but never on a metadata or link-local address.
+const ENDPOINT_REACH: Reach = Reach::Internal;
+
+/// Refuses an endpoint whose host is an IP literal mecha never connects to. Names are checked
+/// by the client's resolver; `reqwest` does not resolve literals, so they are checked here.
+fn check_literal(endpoint: &str) -> Result<(), Refusal> {
+    let Some(ip) = reqwest::Url::parse(endpoint)
+        .ok()
+        .and_then(|url| url.host_str().and_then(literal))
+    else {
+        return Ok(());
+    };
+    address::check(ip, ENDPOINT_REACH)
+}
+
+/// The address refusal behind a failed request, if the resolver refused the endpoint's name.
+fn refusal_in(error: &reqwest::Error) -> Option<&ResolveError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(resolve) = cause
+            .downcast_ref::<ResolveError>()
+            .filter(|resolve| resolve.refusal().is_some())
+        {
+            return Some(resolve);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// 429 (the worker's single flight is taken), 502, 503 and 504 (the worker or a proxy in front of

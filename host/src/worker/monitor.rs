@@ -33,7 +33,11 @@ pub async fn recover_workers(
         let Some(endpoint) = &worker.endpoint else {
             continue;
         };
-        if client.health(endpoint, PROBE_TIMEOUT).await != Health::Healthy {
+        if client
+            .health_with_key(endpoint, worker.api_key(), PROBE_TIMEOUT)
+            .await
+            != Health::Healthy
+        {
             continue;
         }
         let changed = store

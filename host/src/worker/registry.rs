@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::config::secrets::Secret;
 use crate::config::worker::{WorkerDef, WorkerKind};
 use crate::store::{self, Store, WorkerRow, WorkerState};
 
@@ -24,6 +25,8 @@ pub struct Worker {
     pub error: String,
     /// The Docker container of a started persistent managed worker; empty otherwise.
     pub container: String,
+    /// The key of a running adapter, which its server asks of every request.
+    adapter_key: Option<Secret>,
 }
 
 impl Worker {
@@ -31,13 +34,15 @@ impl Worker {
         &self.def.name
     }
 
-    /// The bearer key mecha sends on `/task`, if the worker has one.
+    /// The bearer key mecha sends to the worker, if it has one: a managed worker's `api_key`,
+    /// or the key a running adapter was started with.
     pub fn api_key(&self) -> Option<&str> {
         self.def
             .docker
             .as_ref()
             .and_then(|docker| docker.api_key.as_deref())
             .filter(|key| !key.is_empty())
+            .or_else(|| self.adapter_key.as_ref().map(Secret::expose))
     }
 }
 
@@ -57,6 +62,9 @@ pub struct Workers {
     environment: Environment,
     /// name → its last resolution
     cache: Mutex<HashMap<String, Resolution>>,
+    /// name → the key of its running adapter. In memory only: a key lives as long as the
+    /// adapter of this daemon it opens, and is never written anywhere.
+    adapter_keys: Mutex<HashMap<String, Secret>>,
 }
 
 impl Workers {
@@ -65,7 +73,29 @@ impl Workers {
             store,
             environment,
             cache: Mutex::new(HashMap::new()),
+            adapter_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records the key of the adapter now running for worker `name`, or forgets it (`None`)
+    /// when the adapter stops.
+    pub fn set_adapter_key(&self, name: &str, key: Option<Secret>) {
+        let mut keys = match self.adapter_keys.lock() {
+            Ok(keys) => keys,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match key {
+            Some(key) => keys.insert(name.to_owned(), key),
+            None => keys.remove(name),
+        };
+    }
+
+    fn adapter_key(&self, name: &str) -> Option<Secret> {
+        let keys = match self.adapter_keys.lock() {
+            Ok(keys) => keys,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        keys.get(name).cloned()
     }
 
     /// Every worker whose definition resolves, by name. Workers that do not resolve (e.g. an
@@ -104,7 +134,12 @@ impl Workers {
                         Some(row.endpoint.clone()).filter(|endpoint| !endpoint.is_empty())
                     }
                 };
+                let adapter_key = match def.kind() {
+                    WorkerKind::Adapter => self.adapter_key(&row.name),
+                    WorkerKind::Live | WorkerKind::Managed => None,
+                };
                 Some(Worker {
+                    adapter_key,
                     def,
                     state: row.state,
                     endpoint,

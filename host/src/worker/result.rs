@@ -4,6 +4,9 @@
 //! dropped on its own (a malformed `labels` does not cost the worker its `comment`), and a body
 //! that is not a JSON object is no result at all: the task still succeeded, there is just nothing
 //! to write back. Deciding what to do with a result belongs to the write-back step.
+//!
+//! Parsing hides nothing: a result on its way out of mecha is taken through
+//! [`crate::redact::Redactor::worker_result`], which redacts it by its decoded values first.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};

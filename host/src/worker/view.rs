@@ -1,4 +1,5 @@
-//! Workers as the API and the CLI show them: state and definition, with every secret hidden.
+//! Workers as the API and the CLI show them: state and definition, with every secret hidden,
+//! including credentials written into an endpoint or upstream URL (`http://user:pass@host`).
 
 use serde::Serialize;
 
@@ -46,11 +47,10 @@ pub async fn views(
                     } else {
                         row.endpoint.clone()
                     };
-                    (
-                        kind_label(def.kind()),
-                        serde_json::to_value(&sanitized).unwrap_or(serde_json::Value::Null),
-                        endpoint,
-                    )
+                    let mut definition =
+                        serde_json::to_value(&sanitized).unwrap_or(serde_json::Value::Null);
+                    redactor.redact_value(&mut definition);
+                    (kind_label(def.kind()), definition, endpoint)
                 }
                 Err(_) => ("unknown", serde_json::Value::Null, row.endpoint.clone()),
             };
@@ -58,7 +58,7 @@ pub async fn views(
                 name: row.name,
                 kind,
                 state: row.state,
-                endpoint,
+                endpoint: redactor.redact(&endpoint).into_owned(),
                 error: redactor.redact(&row.error).into_owned(),
                 definition,
             }

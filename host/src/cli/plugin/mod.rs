@@ -19,15 +19,16 @@ use crate::config::server::ServerConfig;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
-use crate::plugin::{PluginRegistry, Runtime};
+use crate::plugin::{PluginRegistry, Runtime, component_file};
 
 #[derive(Debug, Subcommand)]
 pub enum Plugin {
     /// List the plugins the daemon would run: bundled ones and installed ones.
     Ls(List),
-    /// Validate a plugin component (.wasm) and install it, replacing one of the same name.
+    /// Validate a plugin component (.wasm, at most 64 MiB) and install it, replacing an
+    /// installed one of the same name. A bundled plugin's name is refused.
     Install(Install),
-    /// Remove an installed plugin; a bundled plugin of that name takes over again.
+    /// Remove an installed plugin.
     Rm(Remove),
     /// Show what a plugin is and asks for, from a .wasm file or by name.
     Inspect(Inspect),
@@ -160,8 +161,7 @@ impl Inspect {
         let loader = loader(home)?;
         let path = PathBuf::from(&self.target);
         let plugins = if path.is_file() {
-            let wasm =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let wasm = component_file::read(&path)?;
             vec![
                 loader
                     .load(&self.target, &wasm, Origin::Installed(path))

@@ -31,7 +31,7 @@ use crate::plugin::loader::{LoadedPlugin, Loader, Origin, Runner};
 use crate::plugin::responder::ResponderCall;
 use crate::plugin::source::SourceCall;
 use crate::plugin::trigger::TriggerCall;
-use crate::plugin::{Runtime, World};
+use crate::plugin::{Runtime, World, component_file};
 use crate::worker::result::WorkerResult;
 
 #[derive(Debug, Args)]
@@ -97,8 +97,7 @@ impl Test {
         let config = ServerConfig::load(&home.config_file())?;
         let runtime = Arc::new(Runtime::new(RuntimeOptions::from_config(&config))?);
         let loader = Loader::new(runtime.clone(), Some(home.cache_dir()))?;
-        let wasm = std::fs::read(&self.file)
-            .with_context(|| format!("reading {}", self.file.display()))?;
+        let wasm = component_file::read(&self.file)?;
         let label = self.file.file_name().map_or_else(
             || "plugin".to_owned(),
             |name| name.to_string_lossy().into_owned(),

@@ -45,6 +45,9 @@ impl AdapterConfig {
         if let Err(message) = check_http_url(&self.upstream) {
             problems.push(Problem::new(&at.key("upstream"), message));
         }
+        if let Err(message) = super::reach::check_address(&self.upstream) {
+            problems.push(Problem::new(&at.key("upstream"), message));
+        }
         if self.model.trim().is_empty() {
             problems.push(Problem::new(
                 &at.key("model"),

@@ -67,6 +67,16 @@ pub struct DockerConfig {
     /// Publish the worker's port on all interfaces instead of 127.0.0.1; requires `api_key`.
     #[serde(default)]
     pub expose: bool,
+    /// The user the container runs as: `uid`, `uid:gid`, or names the image knows. Absent: the
+    /// user running mecha, except that a daemon running as root does not hand root on: its
+    /// containers run as the owner of `cwd`, or as 65534:65534 (nobody) when root owns `cwd`
+    /// or there is none. Write `user: "0:0"` to run a container as root all the same.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_text"
+    )]
+    pub user: Option<String>,
     /// Extra Docker labels. Scalars are taken as text.
     #[serde(default, deserialize_with = "text_map")]
     pub labels: BTreeMap<String, String>,
@@ -337,6 +347,11 @@ impl<'de> Visitor<'de> for TextMapVisitor {
     }
 }
 
+/// An optional scalar as text (`user: 1000` is `"1000"`).
+fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(deserializer).map(|text| text.map(|Text(text)| text))
+}
+
 /// A scalar as text.
 struct Text(String);
 
@@ -432,6 +447,16 @@ impl DockerConfig {
                 problems.push(Problem::new(&at.key("env").key(key), message));
             }
         }
+        if let Some(user) = &self.user
+            && !is_user_spec(user)
+        {
+            problems.push(Problem::new(
+                &at.key("user"),
+                format!(
+                    "`{user}` is not a user; write uid or uid:gid (like 1000:1000), or names the image knows"
+                ),
+            ));
+        }
         match &self.api_key {
             Some(key) if key.is_empty() => problems.push(Problem::new(
                 &at.key("api_key"),
@@ -443,6 +468,23 @@ impl DockerConfig {
             )),
             _ => {}
         }
+    }
+}
+
+/// `user` or `user:group`, each a number or a name of letters, digits, `_`, `.` and `-`
+/// (not starting with `-` or `.`), as Docker takes them.
+fn is_user_spec(spec: &str) -> bool {
+    let part = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|first| first.is_ascii_alphanumeric() || first == '_')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    };
+    match spec.split_once(':') {
+        Some((user, group)) => part(user) && part(group),
+        None => part(spec),
     }
 }
 
@@ -645,6 +687,42 @@ mod tests {
         assert_eq!(
             problems("image: x\napi_key: ''\n"),
             ["docker.api_key: is empty; remove it or set a value"]
+        );
+    }
+
+    #[test]
+    fn user_is_a_uid_gid_or_names() {
+        for fine in [
+            "0",
+            "0:0",
+            "1000:1000",
+            "worker",
+            "worker:staff",
+            "_svc.1-a",
+        ] {
+            assert!(
+                problems(&format!("image: x\nuser: '{fine}'\n")).is_empty(),
+                "{fine}"
+            );
+        }
+        for bad in [
+            "",
+            ":",
+            "1000:",
+            ":1000",
+            "a:b:c",
+            "-1",
+            "root group",
+            "../x",
+        ] {
+            let found = problems(&format!("image: x\nuser: '{bad}'\n"));
+            assert_eq!(found.len(), 1, "{bad}: {found:?}");
+            assert!(found[0].starts_with("docker.user: "), "{found:?}");
+        }
+        assert_eq!(docker("image: x\n").user, None);
+        assert_eq!(
+            docker("image: x\nuser: 1000\n").user.as_deref(),
+            Some("1000")
         );
     }
 

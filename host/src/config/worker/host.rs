@@ -10,25 +10,96 @@ use std::path::{Path, PathBuf};
 use super::WorkerDef;
 use super::docker::DockerConfig;
 use super::problem::{FieldPath, LoadErrors, Problem, into_result};
+use crate::config::home::Home;
 
-/// System directories that no worker may mount, nor anything below them.
-const SENSITIVE_SYSTEM_DIRS: [&str; 5] = ["/etc", "/proc", "/sys", "/dev", "/boot"];
+/// System directories: none of them, nothing below them and nothing above them may be
+/// mounted. Mounted read-write they hand the container the host: `/run` and `/var/run` hold the
+/// Docker socket, `/usr`, `/bin` and `/lib` the programs root runs, `/etc` and `/var/spool`
+/// what root runs them with, `/var/lib` every service's state (Docker's own included).
+const SENSITIVE_SYSTEM_DIRS: [&str; 16] = [
+    "/etc",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/run",
+    "/var/run",
+    "/usr",
+    "/var/lib",
+    "/var/spool",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/root",
+];
+
+/// Directories shared by every user, which may not be mounted themselves (nor anything above
+/// them), though a project directory below them may: `/home` holds every user's home, `/tmp`
+/// and `/var/tmp` everyone's temporary files and sockets.
+const SHARED_DIRS: [&str; 3] = ["/home", "/tmp", "/var/tmp"];
+
+/// Where users' homes are; each directory directly in it is a home directory.
+const HOMES_DIR: &str = "/home";
 
 /// Directories below a home directory that hold keys, tokens and logins; neither they nor
 /// anything below them may be mounted.
-const SENSITIVE_HOME_DIRS: [&str; 8] = [
+const SENSITIVE_HOME_DIRS: [&str; 14] = [
     ".mecha",
     ".ssh",
     ".gnupg",
     ".aws",
+    ".azure",
+    ".kube",
+    ".docker",
     ".config/gcloud",
+    ".config/gh",
     ".claude",
     ".codex",
     ".gemini",
+    ".password-store",
+    ".local/share/keyrings",
 ];
 
 /// root's home, sensitive whoever runs mecha.
 const ROOT_HOME: &str = "/root";
+
+/// Where Docker's socket is unless `DOCKER_HOST` or `docker.host` says otherwise.
+const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+
+/// What of this machine decides which directories are sensitive, besides the fixed lists.
+#[derive(Debug, Clone, Default)]
+struct Machine {
+    /// The current user's home directory.
+    home: Option<PathBuf>,
+    /// The mecha home, which holds `secrets.yml` and the database.
+    mecha_home: Option<PathBuf>,
+    /// Docker sockets that exist on this machine and that a worker may be run through.
+    docker_sockets: Vec<PathBuf>,
+}
+
+impl Machine {
+    /// This machine as `docker` sees it, with `home` as the current user's home directory.
+    fn current(home: Option<&Path>, docker: &DockerConfig) -> Machine {
+        let configured = [std::env::var("DOCKER_HOST").ok(), docker.host.clone()];
+        let docker_sockets = configured
+            .iter()
+            .flatten()
+            .filter_map(|host| host.strip_prefix("unix://"))
+            .map(PathBuf::from)
+            .chain([PathBuf::from(DEFAULT_DOCKER_SOCKET)])
+            // A socket that is not there exposes nothing; it is checked again when the
+            // container is created.
+            .filter(|socket| socket.symlink_metadata().is_ok())
+            .collect();
+        Machine {
+            home: home.map(Path::to_path_buf),
+            mecha_home: std::path::absolute(Home::from_env().root()).ok(),
+            docker_sockets,
+        }
+    }
+}
 
 impl DockerConfig {
     /// The host directory to mount at `/workspace`: `cwd` with symlinks resolved, after the
@@ -40,7 +111,7 @@ impl DockerConfig {
         let Some(cwd) = &self.cwd else {
             return Ok(None);
         };
-        check_cwd(Path::new(cwd), &homes(home))
+        check_cwd(Path::new(cwd), &Machine::current(home, self))
             .map(Some)
             .map_err(|message| format!("docker.cwd: {message}"))
     }
@@ -53,18 +124,12 @@ pub(crate) fn current_home() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// The home directories whose contents are sensitive: root's and the current user's.
-fn homes(home: Option<&Path>) -> Vec<PathBuf> {
-    let mut homes = vec![PathBuf::from(ROOT_HOME)];
-    homes.extend(home.map(Path::to_path_buf));
-    homes
-}
-
 impl WorkerDef {
     /// Checks what depends on this machine, for a managed worker: `docker.cwd` exists, is a
-    /// directory and, once symlinks are resolved, is not sensitive (a system directory, a home
-    /// directory itself, or a key or login directory in one); each of `docker.credentials` has
-    /// its directory in the current user's home. Run it on the interpolated definition.
+    /// directory and, once symlinks and `..` are resolved, is not sensitive (a system directory,
+    /// a home or shared directory itself, a key or login directory, the mecha home, the Docker
+    /// socket's directory, or a parent of any of them); each of `docker.credentials` has its
+    /// directory in the current user's home. Run it on the interpolated definition.
     pub fn validate_host(&self) -> Result<(), LoadErrors> {
         self.validate_host_for(current_home().as_deref())
     }
@@ -73,23 +138,23 @@ impl WorkerDef {
     pub fn validate_host_for(&self, home: Option<&Path>) -> Result<(), LoadErrors> {
         let mut problems = Vec::new();
         if let Some(docker) = &self.docker {
-            check_docker(docker, home, &mut problems);
+            check_docker(docker, &Machine::current(home, docker), &mut problems);
         }
         into_result(problems)
     }
 }
 
-/// The host checks of `docker`, with `home` the current user's home directory.
-fn check_docker(docker: &DockerConfig, home: Option<&Path>, problems: &mut Vec<Problem>) {
+/// The host checks of `docker` on `machine`.
+fn check_docker(docker: &DockerConfig, machine: &Machine, problems: &mut Vec<Problem>) {
     let at = FieldPath::root().key("docker");
     if let Some(cwd) = &docker.cwd
-        && let Err(message) = check_cwd(Path::new(cwd), &homes(home))
+        && let Err(message) = check_cwd(Path::new(cwd), machine)
     {
         problems.push(Problem::new(&at.key("cwd"), message));
     }
     for (index, credential) in docker.credentials.iter().enumerate() {
         let field = at.key("credentials").index(index);
-        let Some(home) = home else {
+        let Some(home) = &machine.home else {
             problems.push(Problem::new(
                 &field,
                 format!(
@@ -112,50 +177,125 @@ fn check_docker(docker: &DockerConfig, home: Option<&Path>, problems: &mut Vec<P
     }
 }
 
-/// Resolves `cwd` and checks that it may be mounted; returns the resolved path.
-fn check_cwd(cwd: &Path, homes: &[PathBuf]) -> Result<PathBuf, String> {
+/// Resolves `cwd` (symlinks and `..`) and checks that it may be mounted; returns the resolved
+/// path.
+fn check_cwd(cwd: &Path, machine: &Machine) -> Result<PathBuf, String> {
     let resolved = cwd
         .canonicalize()
         .map_err(|err| format!("{} cannot be used: {err}", cwd.display()))?;
     if !resolved.is_dir() {
         return Err(format!("{} is not a directory", resolved.display()));
     }
-    if let Some(reason) = sensitive(&resolved, homes) {
+    if let Some(reason) = sensitive(&resolved, machine) {
         let shown = if resolved == cwd {
             resolved.display().to_string()
         } else {
             format!("{} (resolved to {})", cwd.display(), resolved.display())
         };
         return Err(format!(
-            "{shown} is {reason}; mount a project directory instead"
+            "{shown} is {reason}; mounted read-write into the container it would expose the \
+             host, so mount a project directory instead"
         ));
     }
     Ok(resolved)
 }
 
-/// Why the resolved `path` is sensitive, if it is. Each home and system directory is compared
-/// both as written and resolved, since they may be symlinks themselves (`/etc` on macOS).
-fn sensitive(path: &Path, homes: &[PathBuf]) -> Option<String> {
+/// A directory no worker may mount, and what it is.
+struct Sensitive {
+    path: PathBuf,
+    /// What it is (`/etc`, `the mecha home /srv/mecha`).
+    name: String,
+    /// Why it matters, as a clause that follows the name (`, which holds keys or logins`).
+    why: &'static str,
+    /// Whether everything below it is sensitive too, or only the directory itself.
+    below: bool,
+}
+
+/// Every sensitive directory of `machine` that bears on `path`.
+fn sensitive_dirs(path: &Path, machine: &Machine) -> Vec<Sensitive> {
+    let tree = |path: PathBuf, name: String, why| Sensitive {
+        path,
+        name,
+        why,
+        below: true,
+    };
+    let itself = |path: PathBuf, name: String, why| Sensitive {
+        path,
+        name,
+        why,
+        below: false,
+    };
+    let mut dirs: Vec<Sensitive> = SENSITIVE_SYSTEM_DIRS
+        .iter()
+        .map(|dir| tree(dir.into(), (*dir).to_owned(), ", a system directory"))
+        .collect();
+    dirs.extend(SHARED_DIRS.iter().map(|dir| {
+        itself(
+            dir.into(),
+            (*dir).to_owned(),
+            ", which every user of the machine shares",
+        )
+    }));
+    if let Some(mecha) = &machine.mecha_home {
+        dirs.push(tree(
+            mecha.clone(),
+            format!("the mecha home {}", mecha.display()),
+            ", which holds secrets.yml and the database",
+        ));
+    }
+    for socket in &machine.docker_sockets {
+        if let Some(dir) = socket.parent() {
+            dirs.push(tree(
+                dir.to_path_buf(),
+                dir.display().to_string(),
+                ", the Docker socket's directory (the socket gives root on the host)",
+            ));
+        }
+    }
+    // Root's home, the current user's, and the one `path` is in when it is under /home.
+    let mut homes = vec![PathBuf::from(ROOT_HOME)];
+    homes.extend(machine.home.clone());
+    if let Ok(rest) = path.strip_prefix(HOMES_DIR)
+        && let Some(user) = rest.components().next()
+    {
+        homes.push(Path::new(HOMES_DIR).join(user));
+    }
+    for home in homes {
+        // The home before its key directories, so that a parent of the home is called that.
+        let name = format!("the home directory {}", home.display());
+        dirs.push(itself(home.clone(), name, ""));
+        for dir in SENSITIVE_HOME_DIRS {
+            let keys = home.join(dir);
+            let name = keys.display().to_string();
+            dirs.push(tree(keys, name, ", which holds keys or logins"));
+        }
+    }
+    dirs
+}
+
+/// Why the resolved `path` is sensitive, if it is: it is a sensitive directory, lies below one
+/// whose contents are sensitive, or lies above one (mounting a parent mounts its children).
+/// Each sensitive directory is compared both as written and resolved, since it may be a symlink
+/// itself (`/var/run` to `/run`, `/etc` on macOS).
+fn sensitive(path: &Path, machine: &Machine) -> Option<String> {
     if path.parent().is_none() {
         return Some("the root directory".to_owned());
     }
-    for dir in SENSITIVE_SYSTEM_DIRS {
-        if forms(Path::new(dir))
-            .iter()
-            .any(|dir| path.starts_with(dir))
-        {
-            return Some(format!("{dir} or below it"));
+    let dirs = sensitive_dirs(path, machine);
+    for dir in &dirs {
+        for form in forms(&dir.path) {
+            if dir.below && path.starts_with(&form) {
+                return Some(format!("{} or below it{}", dir.name, dir.why));
+            }
+            if path == form {
+                return Some(format!("{}{}", dir.name, dir.why));
+            }
         }
     }
-    for home in homes {
-        for home in forms(home) {
-            if path == home {
-                return Some("a home directory".to_owned());
-            }
-            for dir in SENSITIVE_HOME_DIRS {
-                if path.starts_with(home.join(dir)) {
-                    return Some(format!("~/{dir} or below it, which holds keys or logins"));
-                }
+    for dir in &dirs {
+        for form in forms(&dir.path) {
+            if form.starts_with(path) {
+                return Some(format!("a parent of {}{}", dir.name, dir.why));
             }
         }
     }
@@ -180,113 +320,199 @@ mod tests {
     use super::*;
     use crate::config::worker::Credential;
 
-    /// A fake home with a login directory, a project and a few links.
-    struct Machine {
+    /// A fake home with a login directory, a project, a mecha home, a Docker socket and a few
+    /// links, all in a temporary directory.
+    struct Fake {
         _temp: tempfile::TempDir,
         home: PathBuf,
         elsewhere: PathBuf,
+        machine: Machine,
     }
 
-    fn machine() -> Machine {
+    fn fake() -> Fake {
         let temp = tempfile::tempdir().expect("temp");
         let root = temp.path().canonicalize().expect("resolves");
         let home = root.join("home");
         let elsewhere = root.join("elsewhere");
+        let mecha = root.join("srv/mecha");
+        let sockets = root.join("sockets");
         for dir in [
             home.join(".ssh/keys"),
             home.join(".config/gcloud"),
             home.join(".claude"),
             home.join("code/project"),
             elsewhere.clone(),
+            mecha.join("plugins"),
+            sockets.clone(),
         ] {
             std::fs::create_dir_all(dir).expect("mkdir");
         }
         std::fs::write(home.join("notes.txt"), "x").expect("write");
+        std::fs::write(mecha.join("secrets.yml"), "x").expect("write");
+        std::fs::write(sockets.join("docker.sock"), "").expect("write");
         symlink(home.join(".ssh"), elsewhere.join("innocent")).expect("link");
         symlink("/etc", elsewhere.join("config")).expect("link");
+        symlink("/run", elsewhere.join("sockets")).expect("link");
         symlink(home.join("code/project"), elsewhere.join("project")).expect("link");
-        Machine {
+        let machine = Machine {
+            home: Some(home.clone()),
+            mecha_home: Some(mecha),
+            docker_sockets: vec![sockets.join("docker.sock")],
+        };
+        Fake {
             _temp: temp,
             home,
             elsewhere,
+            machine,
         }
     }
 
-    fn cwd(machine: &Machine, path: &Path) -> Result<PathBuf, String> {
-        check_cwd(path, &[PathBuf::from(ROOT_HOME), machine.home.clone()])
+    fn cwd(fake: &Fake, path: &Path) -> Result<PathBuf, String> {
+        check_cwd(path, &fake.machine)
+    }
+
+    fn refused(machine: &Machine, path: &str) -> Option<String> {
+        sensitive(Path::new(path), machine)
     }
 
     #[test]
     fn a_project_directory_is_fine_even_through_a_link() {
-        let machine = machine();
-        let project = machine.home.join("code/project");
-        assert_eq!(cwd(&machine, &project), Ok(project.clone()));
-        assert_eq!(
-            cwd(&machine, &machine.elsewhere.join("project")),
-            Ok(project)
-        );
+        let fake = fake();
+        let project = fake.home.join("code/project");
+        assert_eq!(cwd(&fake, &project), Ok(project.clone()));
+        assert_eq!(cwd(&fake, &fake.elsewhere.join("project")), Ok(project));
     }
 
     #[test]
-    fn key_directories_and_homes_are_refused_after_resolving_links() {
-        let machine = machine();
+    fn key_directories_homes_and_their_parents_are_refused_after_resolving_links() {
+        let fake = fake();
+        let root = fake.home.parent().expect("parent").to_path_buf();
+        let ssh = fake.home.join(".ssh");
         for (path, expected) in [
-            (machine.home.join(".ssh"), "~/.ssh or below it"),
-            (machine.home.join(".ssh/keys"), "~/.ssh or below it"),
+            (ssh.clone(), format!("{} or below it", ssh.display())),
+            (ssh.join("keys"), format!("{} or below it", ssh.display())),
             (
-                machine.home.join(".config/gcloud"),
-                "~/.config/gcloud or below it",
+                fake.home.join(".config/gcloud"),
+                "/.config/gcloud or below it, which holds keys or logins".to_owned(),
             ),
-            (machine.home.join(".claude"), "~/.claude or below it"),
-            (machine.elsewhere.join("innocent"), "~/.ssh or below it"),
-            (machine.home.clone(), "a home directory"),
-            (machine.elsewhere.join("config"), "/etc or below it"),
-            (PathBuf::from("/"), "the root directory"),
+            (fake.home.join(".claude"), "/.claude or below it".to_owned()),
+            (
+                fake.elsewhere.join("innocent"),
+                "/.ssh or below it".to_owned(),
+            ),
+            (fake.home.clone(), "the home directory".to_owned()),
+            (fake.home.join("code/.."), "the home directory".to_owned()),
+            (root.clone(), "is a parent of".to_owned()),
+            (fake.elsewhere.join("config"), "/etc or below it".to_owned()),
+            (
+                fake.elsewhere.join("sockets"),
+                "/run or below it".to_owned(),
+            ),
+            (PathBuf::from("/"), "the root directory".to_owned()),
         ] {
-            let err = cwd(&machine, &path).expect_err(&path.display().to_string());
-            assert!(err.contains(expected), "{}: {err}", path.display());
+            let err = cwd(&fake, &path).expect_err(&path.display().to_string());
+            assert!(err.contains(&expected), "{}: {err}", path.display());
+            assert!(err.contains("mount a project directory instead"), "{err}");
         }
-        let err = cwd(&machine, &machine.elsewhere.join("innocent")).expect_err("link");
+        let err = cwd(&fake, &fake.elsewhere.join("innocent")).expect_err("link");
         assert!(err.contains("(resolved to"), "{err}");
     }
 
     #[test]
-    fn system_and_root_home_are_sensitive() {
-        let homes = [PathBuf::from(ROOT_HOME)];
-        assert!(sensitive(Path::new("/etc/ssl"), &homes).is_some());
-        assert!(sensitive(Path::new("/proc/1"), &homes).is_some());
-        assert!(sensitive(Path::new("/root"), &homes).is_some());
-        assert!(sensitive(Path::new("/root/.aws/x"), &homes).is_some());
-        assert!(
-            sensitive(Path::new("/etcetera"), &homes).is_none(),
-            "a component, not a prefix"
+    fn the_mecha_home_and_the_docker_socket_directory_are_refused_with_their_parents() {
+        let fake = fake();
+        let mecha = fake.machine.mecha_home.clone().expect("mecha home");
+        for path in [mecha.clone(), mecha.join("plugins")] {
+            let err = cwd(&fake, &path).expect_err("mecha home");
+            assert!(
+                err.contains("the mecha home") && err.contains("holds secrets.yml"),
+                "{err}"
+            );
+        }
+        let err = cwd(&fake, mecha.parent().expect("parent")).expect_err("above the home");
+        assert!(err.contains("is a parent of the mecha home"), "{err}");
+        let sockets = fake.machine.docker_sockets[0]
+            .parent()
+            .expect("dir")
+            .to_path_buf();
+        let err = cwd(&fake, &sockets).expect_err("socket directory");
+        assert!(err.contains("the Docker socket's directory"), "{err}");
+        // A socket that does not exist makes nothing sensitive.
+        let machine = Machine::current(
+            None,
+            &serde_yaml::from_str(&format!(
+                "image: x\nhost: unix://{}/absent.sock",
+                fake.home.join("code/project").display()
+            ))
+            .expect("docker"),
         );
-        assert!(sensitive(Path::new("/srv/code"), &homes).is_none());
+        assert!(
+            !machine
+                .docker_sockets
+                .iter()
+                .any(|socket| socket.ends_with("absent.sock"))
+        );
+    }
+
+    #[test]
+    fn system_shared_and_root_directories_and_their_parents_are_sensitive() {
+        let machine = Machine::default();
+        for (path, expected) in [
+            ("/etc/ssl", "/etc or below it"),
+            ("/proc/1", "/proc or below it"),
+            ("/run", "/run or below it"),
+            ("/var/run", "/var/run or below it"),
+            ("/usr", "/usr or below it"),
+            ("/usr/local/bin", "/usr or below it"),
+            ("/var/lib", "/var/lib or below it"),
+            ("/var/lib/docker", "/var/lib or below it"),
+            ("/var", "a parent of /var/run"),
+            ("/root", "/root or below it"),
+            ("/root/code", "/root or below it"),
+            ("/home", "/home, which every user of the machine shares"),
+            ("/tmp", "/tmp, which every user of the machine shares"),
+            ("/home/alice", "the home directory /home/alice"),
+            ("/home/alice/.ssh", "/home/alice/.ssh or below it"),
+            ("/home/alice/.aws/x", "/home/alice/.aws or below it"),
+        ] {
+            let found = refused(&machine, path).unwrap_or_default();
+            assert!(found.contains(expected), "{path}: {found}");
+        }
+        for fine in [
+            "/etcetera",
+            "/srv/code",
+            "/home/alice/code/widgets",
+            "/tmp/project",
+            "/var/www/site",
+            "/opt/agent/work",
+        ] {
+            assert_eq!(refused(&machine, fine), None, "{fine}");
+        }
     }
 
     #[test]
     fn missing_paths_and_files_are_refused() {
-        let machine = machine();
-        let err = cwd(&machine, &machine.home.join("absent")).expect_err("missing");
+        let fake = fake();
+        let err = cwd(&fake, &fake.home.join("absent")).expect_err("missing");
         assert!(err.contains("cannot be used"), "{err}");
-        let err = cwd(&machine, &machine.home.join("notes.txt")).expect_err("file");
+        let err = cwd(&fake, &fake.home.join("notes.txt")).expect_err("file");
         assert!(err.contains("is not a directory"), "{err}");
     }
 
     #[test]
     fn credentials_need_their_directory_in_home() {
-        let machine = machine();
+        let fake = fake();
         let docker = DockerConfig {
             credentials: vec![Credential::Claude, Credential::Codex],
             ..serde_yaml::from_str("image: x").expect("valid")
         };
         let mut problems = Vec::new();
-        check_docker(&docker, Some(&machine.home), &mut problems);
+        check_docker(&docker, &fake.machine, &mut problems);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].field.to_string(), "docker.credentials[1]");
         assert!(problems[0].message.contains(".codex does not exist"));
         let mut problems = Vec::new();
-        check_docker(&docker, None, &mut problems);
+        check_docker(&docker, &Machine::default(), &mut problems);
         assert_eq!(problems.len(), 2);
         assert!(problems[0].message.contains("HOME is not set"));
     }

@@ -1,7 +1,7 @@
 //! `${VAR}` in worker definitions (fixing reference 13 item 7, where only two fields had it).
 //!
 //! Every string value is interpolated: `endpoint`; in `docker`, `image`, `host`, `cwd`, `token`,
-//! `api_key`, the values of `env` and `labels`, `plugins` and `plugin_marketplaces`; in
+//! `api_key`, `user`, the values of `env` and `labels`, `plugins` and `plugin_marketplaces`; in
 //! `adapter`, `upstream`, `model`, `api_key`, `token`; in each rule, `source`, the `on` entries
 //! and the filter values; and every string inside `policy`. Three things are not:
 //!
@@ -180,6 +180,7 @@ impl Expander<'_> {
             token: self.option(&at.key("token"), &docker.token),
             api_key: self.option(&at.key("api_key"), &docker.api_key),
             expose: docker.expose,
+            user: self.option(&at.key("user"), &docker.user),
             labels: self.values(&at.key("labels"), &docker.labels),
             plugins: self.list(&at.key("plugins"), &docker.plugins),
             plugin_marketplaces: self

@@ -129,17 +129,10 @@ fn in_file(file: &Path, position: Option<(usize, usize)>, message: String) -> Pr
     }
 }
 
-/// A YAML or type error from serde_yaml, with its position moved to the front.
+/// A YAML or type error from serde_yaml, with its position moved to the front and without the
+/// value it quoted (an `api_key` of the wrong type is still a key).
 fn parse_problem(file: &Path, err: serde_yaml::Error) -> Problem {
-    let position = err
-        .location()
-        .map(|location| (location.line(), location.column()));
-    let mut message = err.to_string();
-    if let Some((line, column)) = position
-        && let Some(stripped) = message.strip_suffix(&format!(" at line {line} column {column}"))
-    {
-        message = stripped.to_owned();
-    }
+    let (position, message) = crate::config::yaml::describe(&err);
     in_file(file, position, message)
 }
 

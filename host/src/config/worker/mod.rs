@@ -40,6 +40,7 @@ mod host;
 mod interpolate;
 mod load;
 mod problem;
+mod reach;
 mod rule;
 mod url;
 
@@ -202,6 +203,11 @@ impl WorkerDef {
         }
         if let Some(endpoint) = &self.endpoint
             && let Err(message) = check_http_url(endpoint)
+        {
+            problems.push(Problem::new(&root.key("endpoint"), message));
+        }
+        if let Some(endpoint) = &self.endpoint
+            && let Err(message) = reach::check_address(endpoint)
         {
             problems.push(Problem::new(&root.key("endpoint"), message));
         }

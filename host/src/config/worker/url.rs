@@ -4,12 +4,19 @@
 //! Only the shape is checked here, with no URL crate: scheme, a non-empty host (a name, an IPv4
 //! address or a bracketed IPv6 address) and a numeric port when one is given. Where the host
 //! resolves to is a question for the code that connects to it.
+//!
+//! The URL is checked after `${VAR}` references are resolved, so it may hold a password
+//! (`http://user:${PASS}@host`); an error quotes it with its user part hidden.
 
-/// Checks the shape of an HTTP URL; the error says what is wrong with `text`.
+use crate::redact::without_url_credentials;
+
+/// Checks the shape of an HTTP URL; the error says what is wrong with `text`, quoting it without
+/// its credentials.
 pub fn check_http_url(text: &str) -> Result<(), String> {
-    let problem = |what: &str| Err(format!("`{text}` {what}"));
+    let problem = |what: &str| Err(format!("`{}` {what}", without_url_credentials(text)));
     if text.chars().any(char::is_whitespace) {
-        return problem("contains whitespace");
+        // Not quoted: whitespace would end the user part where the redactor looks for it.
+        return Err("the URL contains whitespace; remove it (write a space as %20)".to_owned());
     }
     let Some((scheme, rest)) = text.split_once("://") else {
         return problem("is not a URL; write it like http://127.0.0.1:8080");
@@ -85,6 +92,19 @@ mod tests {
         ] {
             let err = check_http_url(url).expect_err(url);
             assert!(err.contains(expected), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_credentials() {
+        for url in [
+            "http://user:hunter2-pass@host:http",
+            "http://hunter2-pass@host:99999",
+            "http://user:hunter2-pass@[::1",
+        ] {
+            let err = check_http_url(url).expect_err(url);
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("[REDACTED]@"), "{err}");
         }
     }
 }

@@ -2,12 +2,17 @@
 //!
 //! A plugin may reach only the origins the operator granted it. On the way out the host, not
 //! the plugin, adds the credential bound to that origin (so the token never enters the
-//! plugin's memory, and a plugin cannot send it elsewhere), refuses addresses in private,
-//! loopback, link-local or metadata ranges unless the grant names such an address itself or
-//! allows private networks, and caps the response's size and time. Every refusal is logged with
-//! the plugin's name and the origin it tried.
+//! plugin's memory, and a plugin cannot send it elsewhere), refuses addresses in private or
+//! loopback ranges unless the grant names such an address itself or allows private networks,
+//! refuses metadata and link-local addresses always (in every spelling, as
+//! [`crate::net::address`] decides), and caps the response's size and time. The host is resolved
+//! once and the connection goes to the very addresses that were checked (`pinned`), so a DNS
+//! answer that changes between check and connection (rebinding) is never used. Every refusal is
+//! logged with the plugin's name and the origin it tried.
 
-use std::net::IpAddr;
+mod pinned;
+
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,6 +28,8 @@ use wasmtime_wasi_http::{
 };
 
 use crate::config::secrets::Secret;
+use crate::net::address::{Reach, Reason};
+use crate::net::resolve::{ResolveError, Resolver, literal};
 
 /// 30 s to connect and 30 s to each byte: the GitHub and GitLab APIs answer in well under a
 /// second, and a write-back that hangs longer is retried later rather than waited for.
@@ -109,8 +116,8 @@ pub struct Credential {
 pub struct HttpGrant {
     pub origins: Vec<Origin>,
     pub credentials: Vec<Credential>,
-    /// Hosts that resolve to private, loopback or link-local addresses may be called (a
-    /// self-hosted GitLab on the LAN). Cloud metadata addresses are refused even then.
+    /// Hosts that resolve to private or loopback addresses may be called (a self-hosted GitLab
+    /// on the LAN). Metadata and link-local addresses are refused even then.
     pub allow_private: bool,
     pub max_response_bytes: u64,
 }
@@ -143,7 +150,11 @@ impl HttpContext {
     pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>) -> HttpContext {
         HttpContext {
             ctx: WasiHttpCtx::new(),
-            hooks: Gate { plugin, grant },
+            hooks: Gate {
+                plugin,
+                grant,
+                resolver: Resolver::system(),
+            },
         }
     }
 }
@@ -152,6 +163,7 @@ impl HttpContext {
 pub struct Gate {
     plugin: Arc<str>,
     grant: Arc<HttpGrant>,
+    resolver: Resolver,
 }
 
 impl WasiHttpHooks for Gate {
@@ -180,7 +192,8 @@ impl WasiHttpHooks for Gate {
         drop(fut);
         let plugin = self.plugin.clone();
         let grant = self.grant.clone();
-        Box::new(async move { send(&plugin, &grant, request, options).await })
+        let resolver = self.resolver.clone();
+        Box::new(async move { send(&plugin, &grant, &resolver, request, options).await })
     }
 }
 
@@ -192,6 +205,7 @@ type Sent = (
 async fn send(
     plugin: &str,
     grant: &HttpGrant,
+    resolver: &Resolver,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
 ) -> Result<Sent, HttpError> {
@@ -202,7 +216,7 @@ async fn send(
         tracing::warn!(plugin, %origin, "refused an outgoing request to an origin the plugin was not granted");
         return Err(HttpError::HttpRequestDenied);
     }
-    check_addresses(plugin, grant, &origin).await?;
+    let addresses = checked_addresses(plugin, grant, resolver, &origin).await?;
     for credential in grant.credentials.iter().filter(|c| c.origin == origin) {
         let mut value = HeaderValue::from_str(credential.value.expose())
             .map_err(|_| HttpError::HttpRequestDenied)?;
@@ -225,7 +239,7 @@ async fn send(
             BYTE_TIMEOUT,
         )),
     };
-    let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+    let (response, io) = pinned::send(&addresses, &origin, request, options).await?;
     let limit = grant.max_response_bytes;
     let response = response.map(|body| {
         Capped {
@@ -235,80 +249,49 @@ async fn send(
         }
         .boxed_unsync()
     });
-    Ok((response, Box::new(io)))
+    Ok((response, io))
 }
 
 fn cap(asked: Option<Duration>, most: Duration) -> Duration {
     asked.map_or(most, |asked| asked.min(most))
 }
 
-/// Resolves the origin's host and refuses it if any address is one the grant does not allow.
-/// A host written as an address in the grant itself counts as allowed: the operator named it.
-async fn check_addresses(
+/// Resolves the origin's host once and returns its addresses, or refuses it if any of them is
+/// one the grant does not allow. A host written as an address in the grant, or `localhost`,
+/// counts as internal-allowed: the operator named it. Metadata and link-local addresses are
+/// refused whoever named them.
+async fn checked_addresses(
     plugin: &str,
     grant: &HttpGrant,
+    resolver: &Resolver,
     origin: &Origin,
-) -> Result<(), HttpError> {
-    let named_address = origin.host.parse::<IpAddr>().is_ok() || origin.host == "localhost";
-    if named_address {
-        return match origin.host.parse::<IpAddr>() {
-            Ok(ip) if is_metadata(ip) => {
-                tracing::warn!(plugin, %origin, "refused a request to a cloud metadata address");
-                Err(HttpError::DestinationIpProhibited)
+) -> Result<Vec<SocketAddr>, HttpError> {
+    let named = literal(&origin.host).is_some() || origin.host == "localhost";
+    let reach = if named || grant.allow_private {
+        Reach::Internal
+    } else {
+        Reach::Public
+    };
+    match resolver.resolve(&origin.host, origin.port, reach).await {
+        Ok(addresses) => Ok(addresses),
+        Err(ResolveError::Refused { refusal, .. }) => {
+            let ip = refusal.address;
+            match refusal.reason {
+                Reason::Internal => {
+                    tracing::warn!(plugin, %origin, %ip, "refused a request to a host that resolves to a private address; grant private networks to allow it")
+                }
+                Reason::Forbidden(why) => {
+                    tracing::warn!(plugin, %origin, %ip, reason = %why, "refused a request to a metadata or link-local address, which no grant allows")
+                }
             }
-            _ => Ok(()),
-        };
-    }
-    let addresses = tokio::net::lookup_host((origin.host.as_str(), origin.port))
-        .await
-        .map_err(|_| HttpError::DnsError {
-            rcode: None,
-            info_code: None,
-        })
-        .map(|addresses| addresses.map(|address| address.ip()).collect::<Vec<_>>())?;
-    for ip in addresses {
-        if is_metadata(ip) || (!grant.allow_private && !is_public(ip)) {
-            tracing::warn!(plugin, %origin, %ip, "refused a request to a host that resolves to a private address; grant private networks to allow it");
-            return Err(HttpError::DestinationIpProhibited);
+            Err(HttpError::DestinationIpProhibited)
         }
-    }
-    Ok(())
-}
-
-/// 169.254.169.254 and its IPv6 twin fd00:ec2::254: where cloud machines keep their credentials.
-fn is_metadata(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => ip.octets() == [169, 254, 169, 254],
-        IpAddr::V6(ip) => ip.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254],
-    }
-}
-
-/// Whether `ip` is on the public internet: not loopback, private, link-local, unspecified,
-/// shared (CGNAT), documentation, broadcast or multicast space.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => {
-            let [a, b, ..] = ip.octets();
-            !(ip.is_loopback()
-                || ip.is_private()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast()
-                || ip.is_multicast()
-                || ip.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(ip) => {
-            if let Some(v4) = ip.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = ip.segments()[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+        Err(err) => {
+            tracing::warn!(plugin, %origin, error = %err, "could not resolve the host of an outgoing request");
+            Err(HttpError::DnsError {
+                rcode: None,
+                info_code: None,
+            })
         }
     }
 }
@@ -392,57 +375,131 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn ungranted_origins_and_metadata_addresses_are_refused() {
-        let grant = HttpGrant {
-            origins: vec![Origin::parse("http://169.254.169.254").expect("origin")],
+    fn request(url: &str) -> http::Request<WasiBody> {
+        http::Request::builder()
+            .uri(url)
+            .header(http::header::HOST, "gate.test")
+            .body(body(0))
+            .expect("request")
+    }
+
+    fn granted(origins: &[&str], allow_private: bool) -> HttpGrant {
+        HttpGrant {
+            origins: origins
+                .iter()
+                .map(|url| Origin::parse(url).expect("origin"))
+                .collect(),
+            allow_private,
             ..HttpGrant::none()
-        };
-        let request = |url: &str| {
-            http::Request::builder()
-                .uri(url)
-                .body(body(0))
-                .expect("request")
-        };
-        match send("test", &grant, request("http://127.0.0.1:9/x"), None).await {
-            Err(HttpError::HttpRequestDenied) => {}
-            other => panic!("expected a denial, got {:?}", other.map(|_| ())),
-        }
-        // Even granted, a cloud metadata address is never called.
-        match send(
-            "test",
-            &grant,
-            request("http://169.254.169.254/latest"),
-            None,
-        )
-        .await
-        {
-            Err(HttpError::DestinationIpProhibited) => {}
-            other => panic!("expected a prohibited address, got {:?}", other.map(|_| ())),
         }
     }
 
-    #[test]
-    fn public_and_private_addresses() {
-        for public in ["140.82.112.6", "2606:4700::1111", "100.128.0.1"] {
-            assert!(is_public(public.parse().expect("ip")), "{public}");
+    async fn refusal(grant: &HttpGrant, resolver: &Resolver, url: &str) -> String {
+        match send("test", grant, resolver, request(url), None).await {
+            Err(err) => format!("{err:?}"),
+            Ok(_) => panic!("{url} was sent"),
         }
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fe80::1",
-            "fd00:ec2::254",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().expect("ip")), "{private}");
+    }
+
+    #[tokio::test]
+    async fn ungranted_origins_and_metadata_addresses_are_refused() {
+        let metadata = [
+            "http://169.254.169.254",
+            "http://169.254.170.2",
+            "http://100.100.100.200",
+            "http://192.0.0.192",
+            "http://169.254.1.1",
+            "http://[fd00:ec2::254]",
+            "http://[fe80::1]",
+            "http://[::ffff:169.254.169.254]",
+            "http://[::ffff:a9fe:a9fe]",
+            "http://[64:ff9b::a9fe:a9fe]",
+            "http://[64:ff9b:1::a9fe:a9fe]",
+            "http://[2002:a9fe:a9fe::]",
+            "http://0.0.0.0",
+            "http://[::]",
+        ];
+        let resolver = Resolver::system();
+        let grant = granted(&metadata, true);
+        assert_eq!(
+            refusal(&grant, &resolver, "http://127.0.0.1:9/x").await,
+            "HttpRequestDenied"
+        );
+        // Even granted, by address, with private networks allowed, none of them is called.
+        for url in metadata {
+            assert_eq!(
+                refusal(&grant, &resolver, &format!("{url}/latest")).await,
+                "DestinationIpProhibited",
+                "{url}"
+            );
         }
-        assert!(is_metadata("169.254.169.254".parse().expect("ip")));
-        assert!(is_metadata("fd00:ec2::254".parse().expect("ip")));
+    }
+
+    /// An HTTP server on 127.0.0.1 answering every request with `pinned`; its port.
+    async fn stand_in() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let app = axum::Router::new().fallback(|| async { "pinned" });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    #[tokio::test]
+    async fn the_connection_goes_to_the_address_that_was_checked() {
+        use crate::net::resolve::Scripted;
+        use std::sync::atomic::Ordering;
+
+        let port = stand_in().await;
+        let url = format!("http://rebind.test:{port}/x");
+        let grant = granted(&[&url], true);
+        // A rebinding name: loopback to the first lookup, the metadata service afterwards.
+        let script = Scripted::new(vec![
+            vec!["127.0.0.1".parse().expect("ip")],
+            vec!["169.254.169.254".parse().expect("ip")],
+        ]);
+        let lookups = script.count.clone();
+        let resolver = Resolver::new(script);
+        let (response, io) = match send("test", &grant, &resolver, request(&url), None).await {
+            Ok(sent) => sent,
+            Err(err) => panic!("the first answer is allowed, so the request is sent: {err:?}"),
+        };
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.expect("body");
+        assert_eq!(body.to_bytes(), "pinned");
+        Box::into_pin(io).await.expect("connection");
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            1,
+            "one lookup: the connection used the checked answer, not a fresh one"
+        );
+        // The next request is checked on the next answer, which is refused.
+        assert_eq!(
+            refusal(&grant, &resolver, &url).await,
+            "DestinationIpProhibited"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_name_with_one_bad_address_or_a_private_one_is_refused() {
+        let port = stand_in().await;
+        let url = format!("http://mixed.test:{port}/x");
+        let mixed = Resolver::new(crate::net::resolve::Scripted::new(vec![vec![
+            "127.0.0.1".parse().expect("ip"),
+            "::ffff:169.254.169.254".parse().expect("ip"),
+        ]]));
+        assert_eq!(
+            refusal(&granted(&[&url], true), &mixed, &url).await,
+            "DestinationIpProhibited"
+        );
+        let private = Resolver::new(crate::net::resolve::Scripted::new(vec![vec![
+            "127.0.0.1".parse().expect("ip"),
+        ]]));
+        assert_eq!(
+            refusal(&granted(&[&url], false), &private, &url).await,
+            "DestinationIpProhibited",
+            "private networks were not granted"
+        );
     }
 }

@@ -349,6 +349,19 @@ mod tests {
     }
 
     #[test]
+    fn the_redactor_set_once_follows_a_reload_of_the_secrets() {
+        let sink = Arc::new(LogSink::default());
+        sink.start_tap();
+        let daemon_redactor = Redactor::new(["old-secret-value".to_owned()]);
+        sink.set_redactor(daemon_redactor.clone());
+        daemon_redactor.set_secrets(["rotated-secret-value".to_owned()]);
+        let log = PluginLog::new(Arc::from("probe"), sink.clone());
+        log.output(Stream::Stdout, "now rotated-secret-value\n");
+        let lines = sink.take();
+        assert_eq!(lines[0].1.message, "now [REDACTED]");
+    }
+
+    #[test]
     fn a_plugin_gets_a_budget_of_lines_per_second() {
         let sink = Arc::new(LogSink::default());
         sink.start_tap();

@@ -2,12 +2,15 @@
 //!
 //! Comparisons are constant-time. A successful check is remembered for the call: a source that
 //! is exempt from the daemon's API key must prove, call by call, that it verified the request.
+//! A matching HMAC also leaves the digest of the message it covered, so that the store can
+//! recognise the same signed message sent again (a replay) whatever unsigned delivery id comes
+//! with it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::PluginState;
@@ -17,6 +20,8 @@ use crate::plugin::bindings::source::verify::{self, VerifyError};
 pub struct VerifyContext {
     secrets: Arc<BTreeMap<String, Secret>>,
     verified: bool,
+    /// The SHA-256 of the first message whose HMAC matched during this call.
+    signed: Option<[u8; 32]>,
 }
 
 impl VerifyContext {
@@ -24,7 +29,14 @@ impl VerifyContext {
         VerifyContext {
             secrets,
             verified: false,
+            signed: None,
         }
+    }
+
+    /// The SHA-256 of the message an HMAC check vouched for during this call, if any. A token
+    /// check leaves none: a token does not tie the body to its sender.
+    pub fn signed_digest(&self) -> Option<[u8; 32]> {
+        self.signed
     }
 
     /// Whether a check succeeded during this call.
@@ -68,6 +80,9 @@ impl verify::Host for PluginState {
     ) -> Result<(), VerifyError> {
         let key = self.verify.secret(&secret)?;
         let matched = hmac_sha256_matches(key.expose().as_bytes(), &message, &signature);
+        if matched && self.verify.signed.is_none() {
+            self.verify.signed = Some(Sha256::digest(&message).into());
+        }
         self.verify.record(matched)
     }
 

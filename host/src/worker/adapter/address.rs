@@ -4,13 +4,16 @@
 //! metadata service (169.254.169.254) would hand instance credentials to whoever writes worker
 //! files. Every address the host resolves to is checked, and the adapter's client is then pinned
 //! to those addresses, so a DNS answer that changes after the check (rebinding) is never used.
-//! Loopback and private ranges stay allowed: a local Ollama is the common case.
+//! Loopback and private ranges stay allowed: a local Ollama is the common case. Which address is
+//! which is [`crate::net::address`]'s to say.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use reqwest::Url;
 
 use super::AdapterError;
+use crate::net::address::Reach;
+use crate::net::resolve::{ResolveError, Resolver, literal};
 
 /// An upstream that passed [`validate_upstream`].
 #[derive(Debug, Clone)]
@@ -24,8 +27,8 @@ pub struct ValidatedUpstream {
 }
 
 /// Checks that `upstream` is an http(s) URL with a host, resolves the host, and refuses it when
-/// any address is link-local or unspecified (169.254.0.0/16, which holds the metadata services,
-/// 0.0.0.0/8, fe80::/10, and the same written as IPv4-mapped IPv6).
+/// any address is one mecha never connects to (metadata services, link-local, unspecified, and
+/// their IPv6 translations: see [`crate::net::address`]).
 pub async fn validate_upstream(upstream: &str) -> Result<ValidatedUpstream, AdapterError> {
     let url = Url::parse(upstream).map_err(|err| AdapterError::InvalidUpstream {
         reason: err.to_string(),
@@ -49,51 +52,25 @@ pub async fn validate_upstream(upstream: &str) -> Result<ValidatedUpstream, Adap
         }
     };
     // The URL parser has already normalised IP literals (`2852039166`, `0xa9.0xfe.0xa9.0xfe`)
-    // to their usual form; IPv6 literals keep their brackets.
-    let literal = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-        .ok();
-    let (domain, addresses) = match literal {
-        Some(ip) => (None, vec![SocketAddr::new(ip, port)]),
-        None => {
-            let resolved = tokio::net::lookup_host((host, port))
-                .await
-                .map_err(|source| AdapterError::Resolve {
-                    host: host.to_owned(),
-                    source,
-                })?
-                .collect::<Vec<_>>();
-            (Some(host.to_owned()), resolved)
-        }
-    };
-    let host = host.to_owned();
-    if addresses.is_empty() {
-        return Err(AdapterError::NoAddress { host });
-    }
-    if let Some(forbidden) = addresses.iter().find(|address| is_forbidden(address.ip())) {
-        return Err(AdapterError::ForbiddenAddress {
-            host,
-            address: forbidden.ip(),
-        });
-    }
+    // to their usual form; IPv6 literals keep their brackets, which `resolve` takes off.
+    let domain = literal(host).is_none().then(|| host.to_owned());
+    let addresses = Resolver::system()
+        .resolve(host, port, Reach::Internal)
+        .await
+        .map_err(|err| match err {
+            ResolveError::Lookup { host, source } => AdapterError::Resolve { host, source },
+            ResolveError::NoAddress { host } => AdapterError::NoAddress { host },
+            ResolveError::Refused { host, refusal } => AdapterError::ForbiddenAddress {
+                host,
+                address: refusal.address,
+                reason: refusal.reason,
+            },
+        })?;
     Ok(ValidatedUpstream {
         base: upstream.trim_end_matches('/').to_owned(),
         domain,
         addresses,
     })
-}
-
-/// Link-local (where metadata services live) and "this network" addresses.
-fn is_forbidden(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => ip.is_link_local() || ip.octets()[0] == 0,
-        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
-            Some(mapped) => is_forbidden(IpAddr::V4(mapped)),
-            None => ip.segments()[0] & 0xffc0 == 0xfe80,
-        },
-    }
 }
 
 #[cfg(test)]
@@ -114,6 +91,11 @@ mod tests {
             ("http://[fe80::1]:11434", "fe80::1"),
             ("http://[febf::1]", "febf::1"),
             ("http://[::ffff:169.254.169.254]", "::ffff:169.254.169.254"),
+            ("http://[fd00:ec2::254]", "fd00:ec2::254"),
+            ("http://100.100.100.200", "100.100.100.200"),
+            ("http://169.254.170.2", "169.254.170.2"),
+            ("http://[64:ff9b::a9fe:a9fe]", "64:ff9b::a9fe:a9fe"),
+            ("http://[2002:a9fe:a9fe::1]", "2002:a9fe:a9fe::1"),
         ] {
             let err = refused(upstream).await;
             assert!(

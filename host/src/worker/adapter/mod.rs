@@ -3,10 +3,12 @@
 //!
 //! An adapter worker has no container: `mecha serve` calls [`start`], which checks the upstream
 //! address ([`validate_upstream`]), binds a small HTTP server on `127.0.0.1:0` and returns its
-//! endpoint. From then on the adapter is a worker like any other; the dispatcher reaches it
-//! through [`crate::worker::client`] and never knows the difference.
+//! endpoint and the random key the server asks of every request. From then on the adapter is a
+//! worker like any other; the dispatcher reaches it through [`crate::worker::client`], sending
+//! the key as it sends a managed worker's `api_key`, and never knows the difference.
 //!
-//! - `address`: which upstreams an adapter may reach (no link-local or metadata addresses);
+//! - `address`: which upstreams an adapter may reach (no link-local or metadata addresses,
+//!   as [`crate::net::address`] decides);
 //! - `upstream`: the Ollama and OpenAI calls;
 //! - `server`: the worker contract, single flight and body limits;
 //! - `connection`: the read and idle timeouts of the server's connections.
@@ -81,14 +83,20 @@ pub enum AdapterError {
     #[error("adapter upstream host `{host}` resolved to no address")]
     NoAddress { host: String },
     #[error(
-        "adapter upstream host `{host}` resolves to {address}, a link-local or metadata address \
-         adapters may not reach; point upstream at the model server itself"
+        "adapter upstream host `{host}` resolves to {address}, {reason}; point upstream at the \
+         model server itself"
     )]
-    ForbiddenAddress { host: String, address: IpAddr },
+    ForbiddenAddress {
+        host: String,
+        address: IpAddr,
+        reason: crate::net::address::Reason,
+    },
     #[error("could not build the adapter's HTTP client: {0}")]
     Client(#[source] reqwest::Error),
     #[error("could not listen on 127.0.0.1 for the adapter: {0}")]
     Bind(#[source] std::io::Error),
+    #[error("could not generate the adapter's key from the system's random source: {0}")]
+    Key(getrandom::Error),
 }
 
 /// The server timeouts of reference section 3 (the Go adapter's `http.Server`).
@@ -112,11 +120,17 @@ impl ServerTimeouts {
     };
 }
 
+/// 32 bytes (256 bits) of key: beyond guessing, however many requests a local process sends.
+const KEY_BYTES: usize = 32;
+
 /// A started adapter. Dropping it without [`RunningAdapter::stop`] aborts the server.
 #[derive(Debug)]
 pub struct RunningAdapter {
     /// Where the adapter answers the worker contract: `http://127.0.0.1:<port>`.
     pub endpoint: String,
+    /// The bearer key the adapter asks of every request: random, made at start, kept in
+    /// memory only (never stored, logged or shown), so only this daemon can send it tasks.
+    pub key: Secret,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
@@ -143,8 +157,9 @@ async fn start_with(
         .map_err(AdapterError::Bind)?;
     let address = listener.local_addr().map_err(AdapterError::Bind)?;
     let endpoint = format!("http://{address}");
+    let key = generate_key()?;
     let (shutdown, signal) = oneshot::channel();
-    let app = server::router(upstream, timeouts);
+    let app = server::router(upstream, timeouts, key.clone());
     let listener = connection::TimedListener::new(listener, timeouts);
     let log_endpoint = endpoint.clone();
     let server = tokio::spawn(async move {
@@ -169,9 +184,18 @@ async fn start_with(
     );
     Ok(RunningAdapter {
         endpoint,
+        key,
         shutdown: Some(shutdown),
         server: Some(server),
     })
+}
+
+/// A fresh adapter key: [`KEY_BYTES`] random bytes, in hex so it fits a header as it is.
+fn generate_key() -> Result<Secret, AdapterError> {
+    let mut bytes = [0u8; KEY_BYTES];
+    getrandom::fill(&mut bytes).map_err(AdapterError::Key)?;
+    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    Ok(Secret::new(hex))
 }
 
 impl RunningAdapter {

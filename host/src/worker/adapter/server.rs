@@ -3,6 +3,11 @@
 //! One task at a time (single flight, as the reference runtime): a second `POST /task` gets 429
 //! `{"error":"worker busy"}`, which the daemon retries, and `/health` says `busy` meanwhile.
 //! Callers get short, fixed error texts; why an upstream call failed goes to the log, redacted.
+//!
+//! Every route asks for the adapter's own key (`Authorization: Bearer <key>`), which the daemon
+//! generated when it started the adapter and only its dispatcher knows. The port is on loopback,
+//! but loopback is shared by every process of the machine and by every web page its browsers
+//! open: without the key any of them could spend the operator's LLM key through the adapter.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,18 +15,20 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::header::CONTENT_LENGTH;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use super::ServerTimeouts;
 use super::connection::ConnectionActivity;
 use super::upstream::Upstream;
+use crate::config::secrets::Secret;
 use crate::worker::body::MAX_BODY_BYTES;
 
 #[derive(Clone)]
@@ -40,8 +47,9 @@ struct TaskBody {
     prompt: Option<String>,
 }
 
-/// The adapter's routes, with the write deadline and in-flight tracking around every request.
-pub(super) fn router(upstream: Upstream, timeouts: ServerTimeouts) -> Router {
+/// The adapter's routes, behind `key`, with the write deadline and in-flight tracking around
+/// every request.
+pub(super) fn router(upstream: Upstream, timeouts: ServerTimeouts, key: Secret) -> Router {
     let state = AdapterState {
         upstream: Arc::new(upstream),
         flight: Arc::new(Semaphore::new(1)),
@@ -54,7 +62,34 @@ pub(super) fn router(upstream: Upstream, timeouts: ServerTimeouts) -> Router {
             timeouts.write,
             bound_request,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(key),
+            require_key,
+        ))
         .with_state(state)
+}
+
+/// Answers 401 unless the request carries the adapter's key as a bearer token. The comparison
+/// takes the same time wherever the first wrong byte is, so the key cannot be guessed a byte at
+/// a time from how fast the answer comes.
+async fn require_key(State(key): State<Arc<Secret>>, request: Request, next: Next) -> Response {
+    let offered = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        .unwrap_or_default();
+    if bool::from(offered.ct_eq(key.expose().as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong adapter key; adapters take tasks from their mecha daemon only",
+    );
+    response.headers_mut().insert(
+        WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
 }
 
 /// Marks the request in flight on its connection (so the connection does not time out under it)

@@ -52,9 +52,20 @@ fn task(prompt: &str) -> TaskRequest {
     }
 }
 
-async fn send(endpoint: &str, prompt: &str) -> Result<crate::worker::client::TaskReply, SendError> {
+async fn send(
+    endpoint: &str,
+    key: &Secret,
+    prompt: &str,
+) -> Result<crate::worker::client::TaskReply, SendError> {
     client()
-        .send_task(endpoint, None, &task(prompt), PATIENCE)
+        .send_task(endpoint, Some(key.expose()), &task(prompt), PATIENCE)
+        .await
+}
+
+/// The adapter's health, asked with its key, as the daemon asks.
+async fn health(adapter: &RunningAdapter) -> Health {
+    client()
+        .health_with_key(&adapter.endpoint, Some(adapter.key.expose()), PATIENCE)
         .await
 }
 
@@ -95,12 +106,9 @@ async fn ollama_task_end_to_end() {
     let ollama = StandIn::ollama().await;
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
     assert!(adapter.endpoint.starts_with("http://127.0.0.1:"));
-    assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
-        Health::Healthy
-    );
+    assert_eq!(health(&adapter).await, Health::Healthy);
 
-    let reply = send(&adapter.endpoint, "hello")
+    let reply = send(&adapter.endpoint, &adapter.key, "hello")
         .await
         .expect("task succeeds");
     let result = parse_result(&reply.body).expect("result JSON");
@@ -123,11 +131,10 @@ async fn ollama_task_end_to_end() {
 async fn openai_task_sends_the_bearer_key() {
     let openai = StandIn::openai(KEY).await;
     let adapter = adapter(AdapterKind::OpenAi, &format!("{}/", openai.url), Some(KEY)).await;
-    assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
-        Health::Healthy
-    );
-    let reply = send(&adapter.endpoint, "hi").await.expect("task succeeds");
+    assert_eq!(health(&adapter).await, Health::Healthy);
+    let reply = send(&adapter.endpoint, &adapter.key, "hi")
+        .await
+        .expect("task succeeds");
     let result = parse_result(&reply.body).expect("result JSON");
     assert_eq!(result.output.as_deref(), Some("echo: hi"));
     let metadata = result.metadata.expect("metadata");
@@ -157,12 +164,14 @@ async fn a_rejected_key_stays_out_of_replies_errors_and_logs() {
     let openai = StandIn::openai(KEY).await;
     let adapter = adapter(AdapterKind::OpenAi, &openai.url, Some(WRONG_KEY)).await;
 
-    let health = client().health(&adapter.endpoint, PATIENCE).await;
+    let health = health(&adapter).await;
     assert_eq!(
         health,
         Health::Unhealthy("health check returned 503: upstream unavailable".to_owned())
     );
-    let err = send(&adapter.endpoint, "hi").await.expect_err("task fails");
+    let err = send(&adapter.endpoint, &adapter.key, "hi")
+        .await
+        .expect_err("task fails");
     assert!(
         matches!(
             err,
@@ -215,10 +224,10 @@ async fn health_reports_an_unreachable_upstream() {
     drop(listener);
     let adapter = adapter(AdapterKind::Ollama, &gone, None).await;
     assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
+        health(&adapter).await,
         Health::Unhealthy("health check returned 503: upstream unavailable".to_owned())
     );
-    let err = send(&adapter.endpoint, "hello")
+    let err = send(&adapter.endpoint, &adapter.key, "hello")
         .await
         .expect_err("task fails");
     assert!(
@@ -239,15 +248,12 @@ async fn one_task_at_a_time() {
     let ollama = StandIn::ollama().await;
     ollama.set_mode(Mode::Hold).await;
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
-    let endpoint = adapter.endpoint.clone();
-    let first = tokio::spawn(async move { send(&endpoint, "first").await });
+    let (endpoint, key) = (adapter.endpoint.clone(), adapter.key.clone());
+    let first = tokio::spawn(async move { send(&endpoint, &key, "first").await });
     ollama.held().await;
 
-    assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
-        Health::Busy
-    );
-    match send(&adapter.endpoint, "second").await {
+    assert_eq!(health(&adapter).await, Health::Busy);
+    match send(&adapter.endpoint, &adapter.key, "second").await {
         Err(SendError::Transient { reason, .. }) => {
             assert_eq!(reason, r#"worker returned 429: {"error":"worker busy"}"#);
         }
@@ -259,10 +265,7 @@ async fn one_task_at_a_time() {
         parse_result(&reply.body).and_then(|r| r.output).as_deref(),
         Some("echo: first")
     );
-    assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
-        Health::Healthy
-    );
+    assert_eq!(health(&adapter).await, Health::Healthy);
     adapter.stop().await;
 }
 
@@ -278,7 +281,7 @@ async fn upstream_failures_become_task_failed() {
         adapter(AdapterKind::Ollama, &ollama.url, None).await,
         adapter(AdapterKind::OpenAi, &openai.url, Some(KEY)).await,
     ] {
-        let err = send(&adapter.endpoint, "hello")
+        let err = send(&adapter.endpoint, &adapter.key, "hello")
             .await
             .expect_err("task fails");
         assert_eq!(
@@ -324,6 +327,7 @@ async fn bad_requests_get_400() {
     let ollama = StandIn::ollama().await;
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
     let http = reqwest::Client::new();
+    let key = adapter.key.expose();
     for (body, expected) in [
         ("{not json", "invalid JSON"),
         ("[1, 2]", "invalid JSON"),
@@ -334,6 +338,7 @@ async fn bad_requests_get_400() {
     ] {
         let response = http
             .post(format!("{}/task", adapter.endpoint))
+            .bearer_auth(key)
             .body(body)
             .send()
             .await
@@ -348,6 +353,7 @@ async fn bad_requests_get_400() {
     }
     let response = http
         .get(format!("{}/nope", adapter.endpoint))
+        .bearer_auth(key)
         .send()
         .await
         .expect("sent");
@@ -376,7 +382,8 @@ async fn a_declared_body_over_10_mib_gets_413() {
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
     let request = format!(
         "POST /task HTTP/1.1\r\nhost: adapter\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{{\"prompt\":",
+         authorization: Bearer {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{{\"prompt\":",
+        adapter.key.expose(),
         crate::worker::body::MAX_BODY_BYTES + 1
     );
     let reply = exchange_raw(&adapter.endpoint, request.as_bytes()).await;
@@ -411,11 +418,12 @@ async fn idle_and_slow_connections_are_closed() {
         ""
     );
     // A whole head, then half the body: the handler's read deadline answers 408.
-    let reply = exchange_raw(
-        &adapter.endpoint,
-        b"POST /task HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\n{\"prompt\"",
-    )
-    .await;
+    let head = format!(
+        "POST /task HTTP/1.1\r\nhost: a\r\nauthorization: Bearer {}\r\n\
+         content-length: 100\r\n\r\n{{\"prompt\"",
+        adapter.key.expose()
+    );
+    let reply = exchange_raw(&adapter.endpoint, head.as_bytes()).await;
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
     adapter.stop().await;
 }
@@ -426,8 +434,8 @@ async fn a_task_outlasting_read_and_idle_timeouts_still_answers() {
     ollama.set_mode(Mode::Hold).await;
     let short = Duration::from_millis(20);
     let adapter = adapter_with(&ollama.url, quick(short, PATIENCE, short)).await;
-    let endpoint = adapter.endpoint.clone();
-    let running = tokio::spawn(async move { send(&endpoint, "slow").await });
+    let (endpoint, key) = (adapter.endpoint.clone(), adapter.key.clone());
+    let running = tokio::spawn(async move { send(&endpoint, &key, "slow").await });
     ollama.held().await;
     // Several times both timeouts; how long exactly does not matter.
     tokio::time::sleep(short * 10).await;
@@ -449,17 +457,14 @@ async fn a_task_past_the_write_deadline_gets_504() {
         quick(PATIENCE, Duration::from_millis(50), PATIENCE),
     )
     .await;
-    match send(&adapter.endpoint, "never answered").await {
+    match send(&adapter.endpoint, &adapter.key, "never answered").await {
         Err(SendError::Transient { reason, .. }) => {
             assert_eq!(reason, r#"worker returned 504: {"error":"task timed out"}"#);
         }
         other => panic!("expected 504, got {other:?}"),
     }
     // The cut-off task released the single flight.
-    assert_eq!(
-        client().health(&adapter.endpoint, PATIENCE).await,
-        Health::Healthy
-    );
+    assert_eq!(health(&adapter).await, Health::Healthy);
     adapter.stop().await;
 }
 
@@ -468,7 +473,7 @@ async fn stop_closes_the_endpoint() {
     let ollama = StandIn::ollama().await;
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
     let endpoint = adapter.endpoint.clone();
-    assert_eq!(client().health(&endpoint, PATIENCE).await, Health::Healthy);
+    assert_eq!(health(&adapter).await, Health::Healthy);
     adapter.stop().await;
     assert!(matches!(
         client().health(&endpoint, PATIENCE).await,
@@ -487,4 +492,63 @@ async fn start_refuses_a_metadata_upstream() {
     assert!(matches!(err, AdapterError::ForbiddenAddress { .. }));
     assert!(err.to_string().contains("169.254.169.254"));
     assert!(!err.to_string().contains(KEY));
+}
+
+#[tokio::test]
+async fn requests_without_the_adapter_key_get_401_and_never_reach_the_upstream() {
+    let ollama = StandIn::ollama().await;
+    let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
+    let other = adapter_with(&ollama.url, ServerTimeouts::DEFAULT).await;
+    assert_ne!(adapter.key, other.key, "each adapter has its own key");
+    assert_eq!(adapter.key.expose().len(), 2 * KEY_BYTES);
+    let http = reqwest::Client::new();
+    for authorization in [
+        None,
+        Some("Bearer ".to_owned()),
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {}", other.key.expose())),
+        Some(format!("Basic {}", adapter.key.expose())),
+        Some(format!("Bearer {}x", adapter.key.expose())),
+    ] {
+        for (method, path) in [("POST", "/task"), ("GET", "/health"), ("GET", "/nope")] {
+            let mut request = http
+                .request(
+                    method.parse().expect("method"),
+                    format!("{}{path}", adapter.endpoint),
+                )
+                .body(r#"{"prompt":"spend the key"}"#);
+            if let Some(value) = &authorization {
+                request = request.header("authorization", value);
+            }
+            let response = request.send().await.expect("sent");
+            assert_eq!(
+                response.status(),
+                401,
+                "{method} {path} with {authorization:?}"
+            );
+            assert_eq!(response.headers()["www-authenticate"], "Bearer");
+            let text = response.text().await.expect("body");
+            assert!(text.contains("missing or wrong adapter key"), "{text}");
+            assert!(!text.contains(adapter.key.expose()));
+        }
+    }
+    assert!(
+        ollama.chats().await.is_empty(),
+        "nothing reached the upstream"
+    );
+    assert_eq!(
+        client().health(&adapter.endpoint, PATIENCE).await,
+        Health::Unhealthy(
+            r#"health check returned 401: {"error":"missing or wrong adapter key; adapters take tasks from their mecha daemon only"}"#
+                .to_owned()
+        )
+    );
+    // With the key, the same request is a task.
+    let reply = send(&adapter.endpoint, &adapter.key, "hello")
+        .await
+        .expect("task succeeds");
+    assert!(reply.body.contains("echo: hello"), "{}", reply.body);
+    assert!(!format!("{adapter:?}").contains(adapter.key.expose()));
+    adapter.stop().await;
+    other.stop().await;
 }

@@ -345,3 +345,67 @@ async fn reachable_means_any_http_answer() {
     assert!(!client.reachable(&closed_endpoint().await, PATIENCE).await);
     assert!(!client.reachable("not a url", PATIENCE).await);
 }
+
+#[tokio::test]
+async fn endpoints_at_metadata_addresses_are_refused_however_written() {
+    for endpoint in [
+        "http://169.254.169.254",
+        "http://2852039166",
+        "http://[fd00:ec2::254]:8080",
+        "http://100.100.100.200",
+        "http://[64:ff9b::a9fe:a9fe]",
+        "http://[::ffff:169.254.169.254]",
+    ] {
+        match send(endpoint).await {
+            Err(SendError::Permanent {
+                status: None,
+                reason,
+            }) => assert!(
+                reason.contains("which mecha never connects to")
+                    && reason.contains("point the worker's endpoint at the worker itself"),
+                "{reason}"
+            ),
+            other => panic!("{endpoint}: expected a permanent refusal, got {other:?}"),
+        }
+        assert!(
+            matches!(client().health(endpoint, PATIENCE).await, Health::Unhealthy(r) if r.contains("refused")),
+            "{endpoint}"
+        );
+        assert!(!client().reachable(endpoint, PATIENCE).await);
+    }
+}
+
+#[tokio::test]
+async fn a_name_is_checked_on_the_answer_the_connection_uses() {
+    use crate::net::resolve::{Resolver, Scripted};
+
+    let endpoint = worker(200, &[], r#"{"output":"ok"}"#.to_owned()).await;
+    let port = endpoint.rsplit(':').next().expect("port");
+    let named = format!("http://worker.test:{port}");
+    // The connection goes where the checked answer says.
+    let script = Scripted::new(vec![vec!["127.0.0.1".parse().expect("ip")]]);
+    let lookups = script.count.clone();
+    let client = WorkerClient::resolving_with(Redactor::patterns_only(), Resolver::new(script));
+    let reply = client
+        .send_task(&named, None, &request(), PATIENCE)
+        .await
+        .expect("sent to the checked address");
+    assert_eq!(reply.status, 200);
+    assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // A name that answers with a metadata address is refused, for good.
+    let script = Scripted::new(vec![vec![
+        "127.0.0.1".parse().expect("ip"),
+        "169.254.169.254".parse().expect("ip"),
+    ]]);
+    let client = WorkerClient::resolving_with(Redactor::patterns_only(), Resolver::new(script));
+    match client.send_task(&named, None, &request(), PATIENCE).await {
+        Err(SendError::Permanent {
+            status: None,
+            reason,
+        }) => assert!(
+            reason.contains("`worker.test` resolves to 169.254.169.254, a cloud metadata address"),
+            "{reason}"
+        ),
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
+}

@@ -8,7 +8,7 @@
 //! Docker unchecked.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy};
 
@@ -26,6 +26,13 @@ const CONTAINER_HOME: &str = "/home/worker";
 
 /// The home otherwise: writable by any uid, which matters as the container runs as the host's.
 const SCRATCH_HOME: &str = "/tmp";
+
+/// 65534:65534, `nobody` and `nogroup` on most distributions: what a root daemon runs a
+/// container as when the worker names no `user` and no one but root owns its `cwd`.
+pub const UNPRIVILEGED_USER: &str = "65534:65534";
+
+/// 65534, the id of `nobody` and `nogroup`.
+const NOBODY: u32 = 65534;
 
 /// 1024 processes when `resources.pids` is 0: plenty for an agent and its tools, few enough to
 /// stop a fork bomb from taking the host down.
@@ -51,8 +58,8 @@ pub fn owner_id(home: &std::path::Path) -> String {
     digest[..16].to_owned()
 }
 
-/// The user the container runs as: the host's, so files it writes in `/workspace` belong to
-/// the operator.
+/// The user running mecha. Containers run as this user, so files they write in `/workspace`
+/// belong to the operator, unless it is root (see [`container_user`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostUser {
     pub uid: u32,
@@ -100,7 +107,7 @@ pub struct ContainerSpec {
     pub labels: BTreeMap<String, String>,
     /// `host:container[:ro]`.
     pub binds: Vec<String>,
-    /// `uid:gid`.
+    /// `uid:gid` (or what `docker.user` says).
     pub user: String,
     /// The host address the worker port is published on.
     pub bind_ip: &'static str,
@@ -140,6 +147,7 @@ pub fn assemble(
         Lifecycle::Persistent => persistent_name(&worker.name),
         Lifecycle::Disposable => format!("mecha-disposable-{}-{suffix}", worker.name),
     };
+    let container_user = container_user(docker, user, workspace.as_deref());
     let mut binds = Vec::new();
     if let Some(workspace) = workspace {
         binds.push(format!("{}:{WORKSPACE}", workspace.display()));
@@ -165,7 +173,7 @@ pub fn assemble(
         env: environment(worker, docker, secrets)?,
         labels: labels(&worker.name, docker),
         binds,
-        user: format!("{}:{}", user.uid, user.gid),
+        user: container_user,
         bind_ip: if docker.expose {
             "0.0.0.0"
         } else {
@@ -182,6 +190,31 @@ pub fn assemble(
             pids => i64::from(pids),
         },
     })
+}
+
+/// Who the container runs as: `docker.user` when the worker names one; else the user running
+/// mecha; but never root by default. Root in a container shares the host's kernel and owns
+/// whatever is mounted, so a root daemon runs the container as the owner of `workspace` (who
+/// can then write it, as they could anyway), or as [`UNPRIVILEGED_USER`] when root owns it or
+/// there is none. A root group is replaced the same way.
+pub fn container_user(docker: &DockerConfig, user: &HostUser, workspace: Option<&Path>) -> String {
+    if let Some(named) = docker.user.as_deref().filter(|named| !named.is_empty()) {
+        return named.to_owned();
+    }
+    let (uid, gid) = if user.uid != 0 {
+        (user.uid, user.gid)
+    } else {
+        workspace
+            .and_then(|dir| std::fs::metadata(dir).ok())
+            .map(|metadata| {
+                use std::os::unix::fs::MetadataExt;
+                (metadata.uid(), metadata.gid())
+            })
+            .filter(|(uid, _)| *uid != 0)
+            .unwrap_or((NOBODY, NOBODY))
+    };
+    let gid = if gid == 0 { NOBODY } else { gid };
+    format!("{uid}:{gid}")
 }
 
 /// The container's environment, in the order of reference 2.2: the token in the variable its

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::container::{
@@ -103,7 +104,9 @@ pub struct Running {
 pub struct Containers {
     /// The [`owner_id`] of this daemon's home, put on every container it makes.
     owner: String,
-    secrets: Secrets,
+    /// Replaced whole when `secrets.yml` is reloaded; a container being assembled keeps the
+    /// set it started with.
+    secrets: RwLock<Arc<Secrets>>,
     user: HostUser,
     client: WorkerClient,
     redactor: Redactor,
@@ -123,13 +126,25 @@ impl Containers {
     ) -> Containers {
         Containers {
             owner,
-            secrets,
+            secrets: RwLock::new(Arc::new(secrets)),
             user,
             client,
             redactor,
             timing,
             engines: tokio::sync::Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Gives containers made from now on the tokens of `secrets` (a reload of `secrets.yml`).
+    pub fn set_secrets(&self, secrets: Secrets) {
+        *self.secrets.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(secrets);
+    }
+
+    fn secrets(&self) -> Arc<Secrets> {
+        self.secrets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The engine a worker's `docker.host` names (see [`engine::address`]), connected on
@@ -148,7 +163,7 @@ impl Containers {
     /// Checks that `worker` can be assembled (definition, directories, token) without starting
     /// anything.
     pub fn check(&self, worker: &WorkerDef) -> Result<(), AssemblyError> {
-        assemble(worker, &self.secrets, &self.user, "").map(drop)
+        assemble(worker, &self.secrets(), &self.user, "").map(drop)
     }
 
     /// Makes sure `image` is on `engine`, pulling it if not; `progress` sees (done, total) bytes.
@@ -306,7 +321,7 @@ impl Containers {
         suffix: &str,
         progress: impl FnMut(u64, u64),
     ) -> Result<(Engine, ContainerSpec), LifecycleError> {
-        let mut spec = assemble(worker, &self.secrets, &self.user, suffix)?;
+        let mut spec = assemble(worker, &self.secrets(), &self.user, suffix)?;
         spec.labels
             .insert(OWNER_LABEL.to_owned(), self.owner.clone());
         let engine = self.engine(spec.docker_host.as_deref()).await?;

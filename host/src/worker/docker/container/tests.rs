@@ -237,3 +237,50 @@ fn create_body_carries_the_hardening() {
         serde_json::json!(["WORKER_API_KEY=k", "WORKER_TIMEOUT=90000", "HOME=/tmp"])
     );
 }
+
+#[test]
+fn a_root_daemon_runs_containers_unprivileged_unless_the_worker_says_otherwise() {
+    use std::os::unix::fs::MetadataExt;
+
+    let docker = |yaml: &str| -> DockerConfig { serde_yaml::from_str(yaml).expect(yaml) };
+    let plain = docker("image: img\n");
+    let root = HostUser {
+        uid: 0,
+        gid: 0,
+        home: None,
+    };
+    assert_eq!(container_user(&plain, &user(None), None), "1234:5678");
+    assert_eq!(container_user(&plain, &root, None), UNPRIVILEGED_USER);
+    assert_eq!(
+        container_user(&docker("image: img\nuser: '0:0'\n"), &root, None),
+        "0:0",
+        "the worker said so"
+    );
+    assert_eq!(
+        container_user(&docker("image: img\nuser: 1000\n"), &user(None), None),
+        "1000"
+    );
+
+    // A root daemon takes the owner of the workspace, never root or its group.
+    let temp = tempfile::tempdir().expect("temp");
+    let owner = std::fs::metadata(temp.path()).expect("metadata");
+    let expected = match (owner.uid(), owner.gid()) {
+        (0, _) => UNPRIVILEGED_USER.to_owned(),
+        (uid, 0) => format!("{uid}:65534"),
+        (uid, gid) => format!("{uid}:{gid}"),
+    };
+    assert_eq!(container_user(&plain, &root, Some(temp.path())), expected);
+    // SAFETY: getuid cannot fail and touches no memory.
+    if unsafe { libc::getuid() } == 0 {
+        std::os::unix::fs::chown(temp.path(), Some(4321), Some(0)).expect("chown");
+        assert_eq!(
+            container_user(&plain, &root, Some(temp.path())),
+            "4321:65534"
+        );
+        std::os::unix::fs::chown(temp.path(), Some(4321), Some(4322)).expect("chown");
+        assert_eq!(
+            container_user(&plain, &root, Some(temp.path())),
+            "4321:4322"
+        );
+    }
+}

@@ -1,20 +1,38 @@
-//! Redaction: the one place that decides what a credential looks like in text.
+//! Redaction: the one place that decides what a credential looks like in text, and what of a
+//! task or an audit record may leave mecha.
 //!
 //! Worker replies, task errors, worker error states and log fields can all carry tokens a worker
 //! or an upstream echoed back. Everything that leaves mecha through those channels passes through
-//! a [`Redactor`], which replaces two kinds of match with `[REDACTED]`:
+//! a [`Redactor`], which replaces three kinds of match with `[REDACTED]`:
 //!
 //! - the credential shapes of the Go mecha (Anthropic, OpenAI, GitHub, Google, GitLab and Slack
 //!   tokens, `Bearer` values), matched case-insensitively;
-//! - the operator's own secrets, as literal values, so that a webhook secret or an API key of an
-//!   unknown shape is caught too.
+//! - credentials written into a URL (`http://user:password@host`): the whole user part, since a
+//!   token is often the user name alone;
+//! - the operator's own secrets, as literal values and in their base64 forms (`forms`), so that
+//!   a webhook secret or an API key of an unknown shape is caught too.
 //!
-//! The patterns compile once per process; a `Redactor` holds its compiled expressions behind an
-//! `Arc`, so cloning one into every worker client and adapter costs a reference count.
+//! A secret is rarely echoed verbatim only. Text is therefore searched a second time with its
+//! JSON escapes and percent-escapes decoded (`escapes`); when that finds what the first search
+//! could not, the decoded text is what comes back, redacted. A JSON document (a worker's reply)
+//! is decoded properly and redacted value by value (`json`), and tasks and audit records are
+//! redacted field by field as they leave the daemon (`records`): the API, the CLI and the
+//! write-back all take them from there, so a result is never shown or sent in a form the
+//! redactor did not see.
+//!
+//! A `Redactor` is a handle. Its clones share one compiled set of secrets, and
+//! [`Redactor::set_secrets`] replaces that set for all of them: the daemon hands clones to its
+//! worker clients, adapters, plugin log sink and pipeline once, and a reload of `secrets.yml`
+//! reaches every one of them. The credential patterns compile once per process.
+
+mod escapes;
+mod forms;
+mod json;
+mod records;
 
 use std::borrow::Cow;
 use std::ops::Range;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use regex::{Regex, RegexBuilder};
 
@@ -26,8 +44,9 @@ pub const REDACTED: &str = "[REDACTED]";
 /// nothing worth hiding.
 const MIN_LITERAL_CHARS: usize = 8;
 
-/// 64 MiB: room for thousands of literal secrets in one alternation. The regex crate's default of
-/// 10 MiB is sized for hand-written patterns, not for a generated list.
+/// 64 MiB: room for thousands of literal secrets (each with its encoded forms) in one
+/// alternation. The regex crate's default of 10 MiB is sized for hand-written patterns, not for
+/// a generated list.
 const LITERAL_SIZE_LIMIT: usize = 64 << 20;
 
 /// The credential shapes of reference 11.2, one alternation. A token prefix must start a word
@@ -58,18 +77,44 @@ static CREDENTIALS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&pattern).expect("the credential patterns are valid")
 });
 
-/// Replaces credentials in text with `[REDACTED]`. Cheap to clone.
-#[derive(Clone)]
-pub struct Redactor {
-    inner: Arc<Inner>,
+/// The user part of a URL (`scheme://` up to the last `@` of the authority); group 1 is what is
+/// hidden, so the scheme and the host stay readable. Quotes, backslashes and angle brackets end
+/// it, so that a URL inside JSON or HTML does not swallow the text after it.
+static URL_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b[a-z][a-z0-9+.\-]*://([^\s/?#"'<>\\`]+)@"#)
+        .expect("the URL pattern is valid")
+});
+
+/// `text` with the user part of every URL in it hidden: `http://[REDACTED]@host`. For messages
+/// made where no [`Redactor`] is at hand (configuration errors); a redactor does this too.
+pub fn without_url_credentials(text: &str) -> Cow<'_, str> {
+    let spans: Vec<Range<usize>> = url_userinfo_spans(text).collect();
+    if spans.is_empty() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(replace_spans(text, spans))
+    }
 }
 
-struct Inner {
+fn url_userinfo_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    URL_USERINFO
+        .captures_iter(text)
+        .filter_map(|found| found.get(1).map(|user| user.range()))
+}
+
+/// Replaces credentials in text with `[REDACTED]`. Cheap to clone; clones share their secrets.
+#[derive(Clone)]
+pub struct Redactor {
+    current: Arc<RwLock<Arc<Compiled>>>,
+}
+
+/// One set of secrets, compiled.
+struct Compiled {
     credentials: Regex,
     literals: Literals,
 }
 
-/// The operator's secrets, in the fastest form that could be built.
+/// The operator's secrets and their forms, in the fastest form that could be built.
 enum Literals {
     None,
     /// One escaped alternation, longest value first, so the longest secret at a position wins.
@@ -91,9 +136,39 @@ impl Redactor {
     }
 
     fn with_size_limit(secrets: impl IntoIterator<Item = String>, size_limit: usize) -> Redactor {
+        Redactor {
+            current: Arc::new(RwLock::new(Arc::new(Compiled::new(secrets, size_limit)))),
+        }
+    }
+
+    /// Replaces the secrets of this redactor and of every clone of it, from the next call on.
+    /// The new set is compiled before the swap, so redaction never waits for it.
+    pub fn set_secrets(&self, secrets: impl IntoIterator<Item = String>) {
+        let compiled = Arc::new(Compiled::new(secrets, LITERAL_SIZE_LIMIT));
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = compiled;
+    }
+
+    /// The current set; held for one whole redaction, so a reload never splits one.
+    fn compiled(&self) -> Arc<Compiled> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `text` with every credential and configured secret replaced by `[REDACTED]`, searched
+    /// as written and with its escapes decoded; borrowed when nothing matched.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        self.compiled().redact(text)
+    }
+}
+
+impl Compiled {
+    fn new(secrets: impl IntoIterator<Item = String>, size_limit: usize) -> Compiled {
         let mut values: Vec<String> = secrets
             .into_iter()
             .filter(|value| value.chars().count() >= MIN_LITERAL_CHARS)
+            .flat_map(|value| forms::forms(&value))
             .collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         values.dedup();
@@ -120,24 +195,41 @@ impl Redactor {
                 }
             }
         };
-        Redactor {
-            inner: Arc::new(Inner {
-                credentials: CREDENTIALS.clone(),
-                literals,
-            }),
+        Compiled {
+            credentials: CREDENTIALS.clone(),
+            literals,
         }
     }
 
-    /// `text` with every credential and configured secret replaced by `[REDACTED]`; borrowed
-    /// when nothing matched.
-    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    /// Redacts `text` as written; then, if decoding its escapes reveals a credential the first
+    /// pass could not see, returns the decoded text redacted instead.
+    fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let direct = self.redact_literal(text);
+        if let Some(decoded) = escapes::decode(&direct)
+            && !self.spans(&decoded).is_empty()
+        {
+            return Cow::Owned(self.redact_literal(&decoded).into_owned());
+        }
+        direct
+    }
+
+    /// One pass over `text` as written.
+    fn redact_literal<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let spans = self.spans(text);
+        if spans.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        Cow::Owned(replace_spans(text, spans))
+    }
+
+    fn spans(&self, text: &str) -> Vec<Range<usize>> {
         let mut spans: Vec<Range<usize>> = self
-            .inner
             .credentials
             .find_iter(text)
             .map(|found| found.range())
             .collect();
-        match &self.inner.literals {
+        spans.extend(url_userinfo_spans(text));
+        match &self.literals {
             Literals::None => {}
             Literals::Regex(regex) => {
                 spans.extend(regex.find_iter(text).map(|found| found.range()))
@@ -151,10 +243,7 @@ impl Redactor {
                 }
             }
         }
-        if spans.is_empty() {
-            return Cow::Borrowed(text);
-        }
-        Cow::Owned(replace_spans(text, spans))
+        spans
     }
 }
 
@@ -189,7 +278,7 @@ fn replace_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let literals = match &self.inner.literals {
+        let literals = match &self.compiled().literals {
             Literals::None => 0,
             Literals::Regex(_) => 1,
             Literals::Plain(values) => values.len(),
@@ -310,11 +399,69 @@ mod tests {
     fn too_many_secrets_for_one_expression_are_still_redacted() {
         let secrets: Vec<String> = (0..50).map(|n| format!("secret-value-{n:04}")).collect();
         let redactor = Redactor::with_size_limit(secrets, 64);
-        assert!(matches!(redactor.inner.literals, Literals::Plain(_)));
+        assert!(matches!(redactor.compiled().literals, Literals::Plain(_)));
         assert_eq!(
             redactor.redact("a secret-value-0007 b secret-value-0049"),
             "a [REDACTED] b [REDACTED]"
         );
+    }
+
+    #[test]
+    fn clones_follow_new_secrets() {
+        let redactor = Redactor::new(["first-secret-value".to_owned()]);
+        let held_elsewhere = redactor.clone();
+        redactor.set_secrets(["second-secret-value".to_owned()]);
+        assert_eq!(
+            held_elsewhere.redact("first-secret-value second-secret-value"),
+            "first-secret-value [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn url_credentials_are_hidden_with_the_whole_user_part() {
+        let redactor = Redactor::patterns_only();
+        for (text, expected) in [
+            (
+                "health check of http://agent:pa55word@10.0.0.1:80 failed",
+                "health check of http://[REDACTED]@10.0.0.1:80 failed",
+            ),
+            (
+                "https://tok3n@github.com/x",
+                "https://[REDACTED]@github.com/x",
+            ),
+            ("http://u:p@ss@host/x", "http://[REDACTED]@host/x"),
+            (
+                r#"{"a":"http://host/x","b":"me@example.com"}"#,
+                r#"{"a":"http://host/x","b":"me@example.com"}"#,
+            ),
+            (
+                "mail me@example.com or see http://host/a@b",
+                "mail me@example.com or see http://host/a@b",
+            ),
+        ] {
+            assert_eq!(redactor.redact(text), expected, "{text}");
+            assert_eq!(without_url_credentials(text), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_found_behind_escapes_and_in_base64() {
+        let redactor = Redactor::new(["p@ss/w0rd-secret".to_owned()]);
+        for text in [
+            r"worker said p@ss\/w0rd-secret",
+            "url ?key=p%40ss%2Fw0rd-secret&x=1",
+            "basic cEBzcy93MHJkLXNlY3JldA==",
+            "in a longer blob P3BAc3MvdzByZC1zZWNyZXQ=",
+        ] {
+            let redacted = redactor.redact(text);
+            assert!(redacted.contains(REDACTED), "{text} -> {redacted}");
+            assert!(!redacted.contains("w0rd"), "{text} -> {redacted}");
+        }
+        // Escapes that hide nothing are left as they were.
+        assert!(matches!(
+            redactor.redact(r"line\nnext 100%"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -1,0 +1,126 @@
+//! SIGHUP: `secrets.yml` read again, and every credential the daemon holds rebuilt from it.
+//!
+//! Secrets live in more places than the file. The sources check signatures with webhook
+//! secrets; the redactor hides every secret's value, and is shared by the worker clients, the
+//! pipeline, the API and the plugins' log sink; the write-backs call GitHub and GitLab with
+//! responder tokens; the container runner gives tokens to managed workers' containers; the
+//! adapters call their upstreams with keys. A reload replaces each of them, so that no part
+//! keeps using a rotated credential or fails to hide a new one. A file that cannot be read or
+//! checked changes nothing, and the log says why without quoting any value.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::adapters;
+use crate::config::home::Home;
+use crate::config::secrets::{Secret, Secrets};
+use crate::config::server::ServerConfig;
+use crate::pipeline::sources::{self, SourceTable};
+use crate::pipeline::write_back::WriteBacks;
+use crate::plugin::PluginRegistry;
+use crate::redact::Redactor;
+use crate::store::Store;
+use crate::worker::adapter::RunningAdapter;
+use crate::worker::docker::Containers;
+use crate::worker::registry::Workers;
+
+/// The adapters' runners, by worker name; shared by the reload and the shutdown.
+pub(super) type RunningAdapters = Arc<Mutex<Vec<(String, RunningAdapter)>>>;
+
+/// Everything a reload replaces or restarts, and the secrets it was last built from.
+pub(super) struct Holders {
+    pub home: Home,
+    pub config: ServerConfig,
+    pub registry: Arc<PluginRegistry>,
+    pub store: Arc<dyn Store>,
+    pub workers: Arc<Workers>,
+    pub sources: Arc<SourceTable>,
+    pub redactor: Redactor,
+    pub write_backs: Arc<WriteBacks>,
+    pub containers: Arc<Containers>,
+    pub adapters: RunningAdapters,
+    pub secrets: Secrets,
+}
+
+/// The values the redactor hides: every secret in `secrets.yml`, and the API key.
+pub(super) fn redacted_values(secrets: &Secrets, api_key: Option<&Secret>) -> Vec<String> {
+    secrets
+        .values()
+        .chain(api_key)
+        .map(|secret| secret.expose().to_owned())
+        .collect()
+}
+
+/// SIGHUPs, caught from now on: a SIGHUP's default action ends the process, so this is called
+/// before the daemon listens, and one sent as soon as it answers is kept for [`on_hangup`].
+pub(super) struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    pub(super) fn catch() -> Hangups {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .inspect_err(|err| {
+                    tracing::warn!(error = %err, "cannot listen for SIGHUP; restart mecha to reload secrets");
+                })
+                .ok();
+            Hangups { signal }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+}
+
+/// Reloads on every SIGHUP until the daemon stops.
+pub(super) async fn on_hangup(hangups: Hangups, mut holders: Holders) {
+    #[cfg(unix)]
+    if let Some(mut signal) = hangups.signal {
+        while signal.recv().await.is_some() {
+            holders.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (hangups, &mut holders);
+}
+
+impl Holders {
+    /// One reload: everything is checked before anything is replaced.
+    async fn reload(&mut self) {
+        let checked = Secrets::load(&self.home.secrets_file())
+            .map_err(|err| err.to_string())
+            .and_then(|secrets| {
+                sources::instances(&self.registry, &self.config, &secrets)
+                    .map(|slots| (secrets, slots))
+                    .map_err(|err| err.to_string())
+            });
+        let (secrets, slots) = match checked {
+            Ok(checked) => checked,
+            Err(err) => {
+                let err = self.redactor.redact(&err).into_owned();
+                tracing::error!(error = %err, "could not reload secrets.yml; keeping every current secret");
+                return;
+            }
+        };
+        // The redactor first, so that whatever the other parts log is redacted with the new set.
+        self.redactor
+            .set_secrets(redacted_values(&secrets, self.config.api_key.as_ref()));
+        self.sources.replace(slots);
+        self.write_backs.set_secrets(&secrets);
+        self.containers.set_secrets(secrets.clone());
+        adapters::reload(
+            &self.store,
+            &self.workers,
+            &self.secrets,
+            &secrets,
+            &self.redactor,
+            &mut *self.adapters.lock().await,
+        )
+        .await;
+        self.secrets = secrets;
+        tracing::info!(sources = %self.sources.ready_names().join(","), "reloaded secrets.yml");
+    }
+}
