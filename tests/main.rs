@@ -12,6 +12,8 @@ mod cli;
 mod containment;
 /// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.
 mod dispatch;
+/// Plugins installed from URLs, pinned by sha256 or signed with minisign by trusted keys.
+mod distribution;
 /// Managed workers on the real Docker engine: lifecycle, hardening, restarts, disposables.
 mod docker;
 /// The GitHub and GitLab stand-ins answer like the real APIs.
@@ -29,6 +31,8 @@ mod ingest;
 mod languages;
 /// `mecha plugin new` projects that build and pass their test; `mecha plugin test` itself.
 mod plugin_kit;
+/// `mecha plugin push` and `install oci://` against a real OCI registry on loopback.
+mod registry;
 /// Status codes and messages for bad requests, signatures, keys and sizes.
 mod rejection;
 /// Attacks on the daemon's HTTP, secrets, workers and local files, and the defences that hold.

@@ -37,6 +37,23 @@ fn address(daemon: &Daemon) -> String {
     daemon.base.trim_start_matches("http://").to_owned()
 }
 
+/// A connection to the daemon from the loopback address `127.0.0.<host>`, so that a test can
+/// be several peers: `http.max_connections_per_ip` counts connections per peer address.
+async fn connect_from(daemon: &Daemon, host: u8) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, host], 0)))
+        .expect("bind a loopback address");
+    let to = address(daemon).parse().expect("the daemon's address");
+    socket.connect(to).await.expect("connect")
+}
+
+/// The loopback address (`127.0.0.<host>`) of attacker `n` among several peers, each holding
+/// fewer connections than the default `http.max_connections_per_ip` (64).
+fn attacker_host(n: usize) -> u8 {
+    10 + (n / 50) as u8
+}
+
 /// Reads what the daemon answers on `stream` until it closes or [`PATIENCE`] runs out.
 async fn answer(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
@@ -90,7 +107,8 @@ fn github_head(daemon: &Daemon, length: u64) -> String {
 /// Finding 1: 150 senders each send a maximum-size body but its last byte, and hold. The old
 /// daemon buffered every one of them (77 MB to 847 MB). Now bodies share one memory budget, so
 /// the daemon's peak memory stays within the budget plus a small amount per connection, and
-/// during the attack a real webhook is still accepted and `/health` still answers.
+/// during the attack a real webhook is still accepted and `/health` still answers. The senders
+/// come from three addresses, so that every one of them is served past the per-peer cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_senders_cannot_take_the_daemons_memory_or_its_service() {
     const SENDERS: usize = 150;
@@ -104,9 +122,9 @@ async fn slow_senders_cannot_take_the_daemons_memory_or_its_service() {
     // through) or its body is all sent but the last byte; then it holds the connection open.
     let stalled = Arc::new(AtomicUsize::new(0));
     let mut senders = Vec::new();
-    for _ in 0..SENDERS {
+    for n in 0..SENDERS {
         let (head, stalled) = (github_head(&daemon, MAX_BODY as u64), stalled.clone());
-        let mut stream = TcpStream::connect(address(&daemon)).await.expect("connect");
+        let mut stream = connect_from(&daemon, attacker_host(n)).await;
         senders.push(tokio::spawn(async move {
             stream.write_all(head.as_bytes()).await.expect("head");
             let chunk = vec![b'a'; 64 * 1024];
@@ -198,7 +216,7 @@ async fn half_sent_requests_are_cut_off_after_their_timeouts() {
     let daemon = Daemon::start(&home);
     let mut streams = Vec::new();
     for n in 0..200 {
-        let mut stream = TcpStream::connect(address(&daemon)).await.expect("connect");
+        let mut stream = connect_from(&daemon, attacker_host(n)).await;
         let half = format!("POST /webhook/github HTTP/1.1\r\nHost: x\r\nX-Partial-{n}: ");
         stream
             .write_all(half.as_bytes())
@@ -247,6 +265,150 @@ async fn connections_past_the_limit_wait_for_a_free_slot() {
         .expect("task")
         .expect("health");
     assert_eq!(health.status().as_u16(), 200);
+}
+
+/// Everything the daemon sends on `stream` until it closes it, within [`PATIENCE`].
+async fn everything(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the daemon neither answered nor closed");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// `GET /health` from the loopback address `127.0.0.<host>`: what the daemon answered.
+async fn health_from(daemon: &Daemon, host: u8) -> String {
+    let mut stream = connect_from(daemon, host).await;
+    let request = format!(
+        "GET /health HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        address(daemon)
+    );
+    // A refused connection may be closed before the request is written: its answer says so.
+    let _ = stream.write_all(request.as_bytes()).await;
+    everything(&mut stream).await
+}
+
+/// Review A: clients that pipeline requests and never read the answers. Once the socket
+/// buffers are full the daemon's writes make no progress, and after `http.body_timeout_ms` of
+/// that it closes the connection. The old daemon waited forever with no timer running, so
+/// such clients took every slot of `max_connections: 4`, and nothing was answered again. There
+/// are more of them than slots: the extra ones wait to be accepted, ahead of the probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_never_read_their_answers_are_disconnected() {
+    const HOGS: usize = 6;
+    // A header timeout that never fires here: only the write deadline can free the slots.
+    let home = Home::new(
+        "http:\n  max_connections: 4\n  body_timeout_ms: 1000\n  header_timeout_ms: 600000\n",
+    );
+    let daemon = Daemon::start(&home);
+    let requests =
+        format!("GET /health HTTP/1.1\r\nHost: {}\r\n\r\n", address(&daemon)).repeat(1000);
+    let (stalled, mut stalls) = tokio::sync::mpsc::unbounded_channel();
+    let mut hogs = Vec::new();
+    for _ in 0..HOGS {
+        let mut stream = TcpStream::connect(address(&daemon)).await.expect("connect");
+        let (requests, stalled) = (requests.clone(), stalled.clone());
+        hogs.push(tokio::spawn(async move {
+            // Requests until the writes stop getting through (the daemon stopped reading, its
+            // answers having filled the buffers) or fail (it already closed the connection).
+            // A write given up on wrote nothing, so the stream stays well-formed throughout.
+            let requests = requests.as_bytes();
+            let mut at = 0;
+            loop {
+                let write = stream.write(&requests[at..]);
+                match tokio::time::timeout(Duration::from_secs(2), write).await {
+                    Ok(Ok(0) | Err(_)) | Err(_) => break,
+                    Ok(Ok(n)) => at = (at + n) % requests.len(),
+                }
+            }
+            let _ = stalled.send(());
+            // Still reading nothing: a write fails once the daemon has closed the connection.
+            let closed = tokio::time::timeout(PATIENCE, async {
+                loop {
+                    match stream.write(&requests[at..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => at = (at + n) % requests.len(),
+                    }
+                }
+            })
+            .await;
+            // The stream is kept until the end of the test: only the daemon may free its slot.
+            (closed.is_ok(), stream)
+        }));
+    }
+    for _ in 0..HOGS {
+        tokio::time::timeout(PATIENCE, stalls.recv())
+            .await
+            .expect("the client's writes stalled")
+            .expect("sent");
+    }
+
+    // Every slot was taken; the probe and a webhook are served once the daemon dropped them.
+    let health = tokio::time::timeout(PATIENCE, client().get(daemon.url("/health")).send())
+        .await
+        .expect("/health answered")
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let issue = fixtures::read("github", "issues__opened.payload.json");
+    let (status, event) = tokio::time::timeout(
+        PATIENCE,
+        send_github(&daemon, "issues", "after-hogs", &issue),
+    )
+    .await
+    .expect("the webhook answered");
+    assert_eq!(status, 202, "{event}");
+    for hog in hogs {
+        let (closed, _stream) = hog.await.expect("hog");
+        assert!(closed, "the daemon kept a connection that reads nothing");
+    }
+}
+
+/// Review A: one peer address holds at most `http.max_connections_per_ip` connections (here
+/// 2); past that it is answered 503 and closed while other peers are served, and it is served
+/// again once one of its connections closes. Loopback peers count like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_peer_cannot_take_every_connection() {
+    const PEER: u8 = 20;
+    let home = Home::new("http:\n  max_connections_per_ip: 2\n  header_timeout_ms: 60000\n");
+    let daemon = Daemon::start(&home);
+    let mut held = vec![
+        connect_from(&daemon, PEER).await,
+        connect_from(&daemon, PEER).await,
+    ];
+    let refused = health_from(&daemon, PEER).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("http.max_connections_per_ip"), "{refused}");
+
+    // Other peers: a probe from another address, a webhook from 127.0.0.1.
+    let other = health_from(&daemon, PEER + 1).await;
+    assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+    let issue = fixtures::read("github", "issues__opened.payload.json");
+    let (status, event) = send_github(&daemon, "issues", "other-peer", &issue).await;
+    assert_eq!(status, 202, "{event}");
+
+    held.pop();
+    let served = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if health_from(&daemon, PEER).await.starts_with("HTTP/1.1 200") {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(
+        served.is_ok(),
+        "the peer was not served after one of its connections closed"
+    );
+    drop(held);
 }
 
 /// Finding 2: a web page posting to `/task` (a form, or `text/plain` so that the browser does
@@ -342,8 +504,8 @@ async fn web_pages_cannot_post_tasks() {
 }
 
 /// Finding 2: a page whose name was rebound to 127.0.0.1 sends its own name as `Host`; the API
-/// answers only loopback names, the listen address and `http.allowed_hosts`. Webhooks answer
-/// under any name (providers use the public one).
+/// answers only loopback names, the listen address and `http.allowed_hosts`. Webhooks, `/health`
+/// and `/metrics` answer under any name (providers, probes and scrapers use their own).
 #[tokio::test]
 async fn a_foreign_host_name_is_refused_on_the_api() {
     let home = Home::new("http:\n  allowed_hosts: [mecha.example.com]\n");
@@ -388,6 +550,16 @@ async fn a_foreign_host_name_is_refused_on_the_api() {
         .await
         .expect("sent");
     assert_eq!(response.status().as_u16(), 403);
+    // Probes and scrapers reach a daemon by whatever address it has.
+    for path in ["/health", "/metrics"] {
+        let response = client()
+            .get(daemon.url(path))
+            .header("Host", format!("10.1.2.3:{port}"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
 
     let body = fixtures::read("github", "ping__payload.json");
     let response = client()
@@ -443,6 +615,17 @@ async fn without_a_configured_key_one_is_generated_and_required() {
             .contains("api_key"),
         "{error}"
     );
+    // The route decodes the name, so an encoded spelling of it is the same source.
+    for spelling in ["gen%65ric", "%67%65%6e%65%72%69%63"] {
+        let response = client()
+            .post(daemon.url(&format!("/webhook/{spelling}")))
+            .header("X-Event-Type", "deploy")
+            .body(r#"{"env":"prod"}"#)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status().as_u16(), 401, "/webhook/{spelling}");
+    }
     let (status, event) = status_and_json(generic(Some(&key)).await.expect("sent")).await;
     assert_eq!(status, 202, "{event}");
     let unkeyed = client()

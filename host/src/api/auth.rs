@@ -38,15 +38,20 @@ fn is_open(state: &ApiState, path: &str) -> bool {
     if path == "/health" || path == "/metrics" {
         return true;
     }
-    match path.strip_prefix("/webhook/") {
-        // Only a source that accepts what it is sent without checking needs the key; unknown
-        // and unconfigured ones answer 404 and 503 (saying what to set) without reading a body.
-        Some(name) => !matches!(
-            state.sources.get(name),
-            Some(SourceSlot::Ready(source)) if !source.verifies
-        ),
-        None => false,
-    }
+    let Some(encoded) = path.strip_prefix("/webhook/") else {
+        return false;
+    };
+    // The route extracts the source's name percent-decoded (`/webhook/gen%65ric` is `generic`),
+    // so the name is decoded the same way before deciding; one that does not decode needs the key.
+    let Ok(name) = percent_encoding::percent_decode_str(encoded).decode_utf8() else {
+        return false;
+    };
+    // Only a source that accepts what it is sent without checking needs the key; unknown
+    // and unconfigured ones answer 404 and 503 (saying what to set) without reading a body.
+    !matches!(
+        state.sources.get(&name),
+        Some(SourceSlot::Ready(source)) if !source.verifies
+    )
 }
 
 fn presented_key_matches(request: &Request, key: &str) -> bool {

@@ -8,9 +8,14 @@
 //!   bytes actually read are counted against the same cap (chunked bodies declare nothing);
 //! - the whole body must arrive within `http.body_timeout_ms` (408 otherwise);
 //! - the buffers of all bodies being read draw from one [`BodyBudget`] of
-//!   `http.body_memory_bytes`; a body that would go past it waits for others to finish, up to
-//!   its deadline, then gets 503. Each body's first [`UNCOUNTED_BYTES`] are free, so the small
-//!   webhooks that are nearly all traffic never wait behind large or slow ones.
+//!   `http.body_memory_bytes`. Each body's first [`UNCOUNTED_BYTES`] are free, so the small
+//!   webhooks that are nearly all traffic never wait behind large or slow ones. Past them, a
+//!   body takes its whole share in one piece: its declared length before its first byte is
+//!   read, or, without one, `max_body_bytes` once it outgrows the free part. A body that cannot
+//!   have its share reads no further and waits for bodies that hold theirs to finish, up to its
+//!   deadline, then gets 503. Every holder has all it needs to finish, so waiting always ends.
+//!   (Shares grown step by step let concurrent large bodies each hold a part while waiting for
+//!   more, stalling one another until their deadlines.)
 //!
 //! What the budget lent is returned when the [`BufferedBody`] (or the [`BudgetShare`] split
 //! from it) is dropped, so it covers the body for as long as the handler keeps it.
@@ -83,6 +88,12 @@ impl BufferedBody {
 }
 
 /// Reads `body` whole under `limits`; `headers` are the request's, for its `Content-Length`.
+///
+/// The budget is taken in one piece, never grown: a body with a declared length takes what it
+/// declared (past the free part) before its first byte is read; a body without one is read
+/// free up to [`UNCOUNTED_BYTES`] and, once it goes past them, takes enough for the largest
+/// body allowed. A body therefore never holds part of the budget while it waits for more, so
+/// concurrent large bodies cannot stall one another (hold-and-wait) until their deadlines.
 pub async fn read(
     limits: &BodyLimits,
     headers: &HeaderMap,
@@ -98,9 +109,12 @@ pub async fn read(
         )
     };
     let declared = declared_length(headers)?;
-    if declared.is_some_and(|length| length > limits.max_bytes as u64) {
-        return Err(too_large());
-    }
+    let declared = match declared {
+        Some(length) if length > limits.max_bytes as u64 => return Err(too_large()),
+        // At most `max_bytes`, so it fits in a usize.
+        Some(length) => Some(length as usize),
+        None => None,
+    };
     let deadline = Instant::now() + limits.timeout;
     let timed_out = || {
         ApiError::new(
@@ -111,9 +125,22 @@ pub async fn read(
             ),
         )
     };
-    let mut body = body;
-    let mut bytes: Vec<u8> = Vec::new();
     let mut share = BudgetShare::default();
+    let mut bytes: Vec<u8> = Vec::new();
+    if let Some(length) = declared {
+        share
+            .take(
+                &limits.budget,
+                length.saturating_sub(UNCOUNTED_BYTES),
+                deadline,
+            )
+            .await?;
+        bytes.reserve_exact(length);
+    }
+    // What `bytes` may grow to with the share held: everything the budget covers, plus the
+    // free part.
+    let mut covered = declared.unwrap_or(UNCOUNTED_BYTES);
+    let mut body = body;
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(timed_out()),
@@ -132,21 +159,28 @@ pub async fn read(
         if needed > limits.max_bytes {
             return Err(too_large());
         }
-        if needed > bytes.capacity() {
-            // Grow as `Vec` would (doubling), but never past the cap or the declared length,
-            // and pay the budget for the whole allocation before making it.
-            let ceiling = declared.map_or(limits.max_bytes, |length| length as usize);
-            let capacity = needed
-                .max(bytes.capacity() * 2)
-                .min(ceiling.min(limits.max_bytes))
-                .max(needed);
+        if needed > covered {
+            if declared.is_some() {
+                // hyper frames a body by its Content-Length, so this is not reached; refuse
+                // rather than go past what the budget covers.
+                return Err(ApiError::bad_request(
+                    "the body is longer than its Content-Length",
+                ));
+            }
+            // Past the free part without a declared length: take the budget for the largest
+            // body allowed, at once.
             share
-                .grow_to(
+                .take(
                     &limits.budget,
-                    capacity.saturating_sub(UNCOUNTED_BYTES),
+                    limits.max_bytes.saturating_sub(UNCOUNTED_BYTES),
                     deadline,
                 )
                 .await?;
+            covered = limits.max_bytes;
+        }
+        if needed > bytes.capacity() {
+            // Grow as `Vec` would (doubling), but never past what the budget covers.
+            let capacity = needed.max(bytes.capacity() * 2).min(covered);
             bytes.reserve_exact(capacity - bytes.len());
         }
         bytes.extend_from_slice(&chunk);
@@ -168,20 +202,16 @@ fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 }
 
 impl BudgetShare {
-    fn held(&self) -> usize {
-        self.0.as_ref().map_or(0, OwnedSemaphorePermit::num_permits)
-    }
-
-    /// Takes from `budget` until this share holds `bytes`, waiting for others to return theirs
-    /// until `deadline`.
-    async fn grow_to(
+    /// Takes `bytes` from `budget` in one acquisition, waiting for others to return theirs
+    /// until `deadline`. A share is taken at most once per body.
+    async fn take(
         &mut self,
         budget: &BodyBudget,
         bytes: usize,
         deadline: Instant,
     ) -> Result<(), ApiError> {
-        let more = bytes.saturating_sub(self.held());
-        if more == 0 {
+        debug_assert!(self.0.is_none(), "a body takes its share once");
+        if bytes == 0 {
             return Ok(());
         }
         let busy = || {
@@ -191,20 +221,17 @@ impl BudgetShare {
                  retry later",
             )
         };
-        let more = u32::try_from(more).map_err(|_| busy())?;
-        let permit =
-            match tokio::time::timeout_at(deadline, budget.bytes.clone().acquire_many_owned(more))
-                .await
-            {
-                Ok(Ok(permit)) => permit,
-                // Timed out, or the semaphore was closed (never done): either way, no memory.
-                _ => return Err(busy()),
-            };
-        match &mut self.0 {
-            Some(held) => held.merge(permit),
-            None => self.0 = Some(permit),
+        let bytes = u32::try_from(bytes).map_err(|_| busy())?;
+        match tokio::time::timeout_at(deadline, budget.bytes.clone().acquire_many_owned(bytes))
+            .await
+        {
+            Ok(Ok(permit)) => {
+                self.0 = Some(permit);
+                Ok(())
+            }
+            // Timed out, or the semaphore was closed (never done): either way, no memory.
+            _ => Err(busy()),
         }
-        Ok(())
     }
 }
 
@@ -267,30 +294,122 @@ mod tests {
         assert_eq!(body.bytes().len(), 100);
     }
 
+    /// A body fed by the test, chunk by chunk.
+    fn fed_body() -> (
+        tokio::sync::mpsc::UnboundedSender<Result<bytes::Bytes, std::io::Error>>,
+        Body,
+    ) {
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel();
+        let stream = futures_util::stream::unfold(receive, |mut receive| async move {
+            receive.recv().await.map(|chunk| (chunk, receive))
+        });
+        (send, Body::from_stream(stream))
+    }
+
+    /// Lets spawned reads run until the budget has `available` bytes left, or fails the test.
+    async fn settle(budget: &BodyBudget, available: usize) {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while budget.available() != available {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("the budget never had {available} bytes left"));
+    }
+
     #[tokio::test]
     async fn large_bodies_hold_their_share_of_the_budget_until_dropped() {
         let size = UNCOUNTED_BYTES + 1000;
-        let limits = limits(2 * size, size);
-        let body = read(&limits, &headers(None), Body::from(vec![b'x'; size]))
+        // Room for both shares below, and 500 bytes more.
+        let budget = 1000 + (2 * size - UNCOUNTED_BYTES) + 500;
+        let limits = limits(2 * size, budget);
+        // Declared: exactly what was declared, past the free part.
+        let length = size.to_string();
+        let declared = read(
+            &limits,
+            &headers(Some(&length)),
+            Body::from(vec![b'x'; size]),
+        )
+        .await
+        .expect("read");
+        assert_eq!(limits.budget.available(), budget - 1000);
+        // Undeclared: past the free part, enough for the largest body allowed.
+        let undeclared = read(&limits, &headers(None), Body::from(vec![b'x'; size]))
             .await
             .expect("read");
-        let held = size - limits.budget.available();
-        assert!(held >= 1000, "the counted part is held: {held}");
-        // A second large body cannot get the rest of the budget in time.
+        assert_eq!(undeclared.bytes().len(), size);
+        assert_eq!(limits.budget.available(), 500);
+        // Small ones are free, whether declared or not, with the budget nearly gone.
         let short = BodyLimits {
             timeout: Duration::from_millis(50),
             ..limits.clone()
         };
-        let err = read(&short, &headers(None), Body::from(vec![b'x'; 2 * size]))
-            .await
-            .expect_err("no budget left");
-        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
-        // Small ones still pass.
         read(&short, &headers(None), Body::from(vec![b'x'; 100]))
             .await
             .expect("small bodies are free");
+        read(&short, &headers(Some("100")), Body::from(vec![b'x'; 100]))
+            .await
+            .expect("small bodies are free");
+        // A large one cannot get its share in time.
+        let err = read(
+            &short,
+            &headers(Some(&length)),
+            Body::from(vec![b'x'; size]),
+        )
+        .await
+        .expect_err("no budget left");
+        assert_eq!(err.status(), StatusCode::SERVICE_UNAVAILABLE);
+        drop((declared, undeclared));
+        assert_eq!(limits.budget.available(), budget, "all returned");
+    }
+
+    /// Two large bodies that the budget can hold one at a time, arriving interleaved in two
+    /// parts each. The first takes its whole share before reading and finishes; the second
+    /// waits, and gets its share once the first is done. Shares grown as the bytes arrive
+    /// would each have taken part with the first parts, and waited for each other until their
+    /// deadlines (503 for both).
+    #[tokio::test]
+    async fn large_bodies_arriving_together_do_not_stall_each_other() {
+        let size = UNCOUNTED_BYTES + 1000;
+        let limits = limits(size, 1500);
+        let length = size.to_string();
+        let parts = || {
+            (
+                bytes::Bytes::from(vec![b'x'; UNCOUNTED_BYTES + 600]),
+                bytes::Bytes::from(vec![b'x'; 400]),
+            )
+        };
+        let mut feeds = Vec::new();
+        let mut reads = Vec::new();
+        for _ in 0..2 {
+            let (feed, body) = fed_body();
+            feeds.push(feed);
+            reads.push(tokio::spawn({
+                let (limits, headers) = (limits.clone(), headers(Some(&length)));
+                async move { read(&limits, &headers, body).await }
+            }));
+            // The first has its share before the second asks.
+            settle(&limits.budget, 500).await;
+        }
+        for feed in &feeds {
+            feed.send(Ok(parts().0)).expect("feed");
+        }
+        for feed in &feeds {
+            feed.send(Ok(parts().1)).expect("feed");
+        }
+        drop(feeds);
+        let mut reads = reads.into_iter();
+        let first = reads.next().expect("first");
+        let second = reads.next().expect("second");
+        // The second is still waiting for its share, which the first holds.
+        assert!(!second.is_finished());
+        let body = first.await.expect("task").expect("the first is read");
+        assert_eq!(body.bytes().len(), size);
         drop(body);
-        assert_eq!(limits.budget.available(), size, "all returned");
+        let body = second.await.expect("task").expect("then the second");
+        assert_eq!(body.bytes().len(), size);
+        drop(body);
+        assert_eq!(limits.budget.available(), 1500, "all returned");
     }
 
     #[tokio::test]

@@ -13,7 +13,9 @@
 //!   handler.
 //!
 //! Webhooks are exempt: providers reach them under the public name of whatever proxy is in
-//! front, and each one proves itself by its signature or by the API key.
+//! front, and each one proves itself by its signature or by the API key. So are `/health` and
+//! `/metrics`, which are open anyway and which probes and scrapers reach by a pod's or a
+//! machine's address that no configuration names.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -78,7 +80,8 @@ pub async fn refuse_foreign(
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path().starts_with("/webhook/") {
+    let path = request.uri().path();
+    if path.starts_with("/webhook/") || path == "/health" || path == "/metrics" {
         return next.run(request).await;
     }
     match check(&state.hosts, request.headers()) {

@@ -73,11 +73,13 @@ async fn receive(
             duplicates,
             acknowledgement,
         }) => {
-            processor.spawn(stored.clone());
-            Ok(match acknowledgement {
+            // The answer is made before the events go on, so their bodies are not copied.
+            let response = match acknowledgement {
                 Some(reply) => reply_response(reply),
-                None => stored_response(stored, duplicates),
-            })
+                None => stored_response(&stored, &duplicates),
+            };
+            processor.spawn(stored);
+            Ok(response)
         }
         Ok(Ingested::Reply(reply)) => Ok(reply_response(reply)),
         Err(IngestError::Unauthorized(message)) => Err(ApiError::new(
@@ -116,8 +118,8 @@ fn carries_api_key(api_key: &Secret, name: &str, value: &[u8]) -> bool {
 }
 
 fn stored_response(
-    mut stored: Vec<crate::store::EventRecord>,
-    duplicates: Vec<crate::store::EventId>,
+    stored: &[crate::store::EventRecord],
+    duplicates: &[crate::store::EventId],
 ) -> Response {
     match (stored.len(), duplicates.first()) {
         (0, Some(existing)) => (
@@ -130,10 +132,7 @@ fn stored_response(
             Json(serde_json::json!({ "status": "ignored" })),
         )
             .into_response(),
-        (1, _) => match stored.pop() {
-            Some(event) => (StatusCode::ACCEPTED, Json(event)).into_response(),
-            None => StatusCode::ACCEPTED.into_response(),
-        },
+        (1, _) => (StatusCode::ACCEPTED, Json(&stored[0])).into_response(),
         _ => (
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "events": stored })),

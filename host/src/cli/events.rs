@@ -9,7 +9,7 @@ use super::{http_client, table};
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::store::timestamp;
-use crate::store::{EventFilter, EventId, EventRecord, EventState, EventStore, SqliteStore};
+use crate::store::{EventFilter, EventId, EventState, EventStore, EventSummary, SqliteStore};
 
 #[derive(Debug, Subcommand)]
 pub enum Events {
@@ -65,8 +65,9 @@ pub struct List {
 
 impl List {
     async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        // Summaries: a list never loads bodies, which may be megabytes each.
         let events = store
-            .list(EventFilter {
+            .list_summaries(EventFilter {
                 state: self.state,
                 source: self.source,
                 limit: self.limit,
@@ -90,7 +91,7 @@ impl List {
     }
 }
 
-fn row(event: &EventRecord) -> Vec<String> {
+fn row(event: &EventSummary) -> Vec<String> {
     vec![
         event.id.to_string(),
         event.source.clone(),

@@ -48,10 +48,13 @@ pub struct TooManyRedirects {
     pub origin: String,
 }
 
-/// The client for talking to a daemon: follows redirects only within the origin it was sent to.
+/// The client for talking to a daemon: follows redirects only within the origin it was sent to,
+/// and ignores proxies from the environment.
 pub fn client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(Policy::custom(same_origin_only))
+        // A proxy from `HTTP_PROXY` would be another origin that sees every credential.
+        .no_proxy()
         .build()
         .context("could not set up an HTTP client")
 }

@@ -377,7 +377,7 @@ impl List {
             .iter()
             .map(|worker| {
                 let (client, state, endpoint) =
-                    (client.clone(), worker.state, worker.endpoint.clone());
+                    (client.clone(), worker.state, worker.reachable_at.clone());
                 let error = redactor.redact(&worker.error).into_owned();
                 // An adapter answers its own daemon only (it asks for a key that daemon keeps
                 // in memory), so its state, which that daemon keeps, is its health.

@@ -18,9 +18,6 @@ use super::private_file;
 use super::secrets::Secret;
 use super::server::ServerConfig;
 
-/// 32 random bytes: as many as an HMAC-SHA256 key, far past guessing.
-const KEY_BYTES: usize = 32;
-
 /// Whether the key was made by this call or read from an earlier one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provenance {
@@ -83,19 +80,7 @@ fn read(path: &Path) -> Result<Option<Secret>, Error> {
 }
 
 fn generate() -> Result<Secret, Error> {
-    let mut bytes = [0u8; KEY_BYTES];
-    getrandom::fill(&mut bytes).map_err(|err| Error::Parse {
-        path: "api_key".into(),
-        message: format!(
-            "the system gave no randomness to generate a key ({err}); set api_key in config.yml"
-        ),
-    })?;
-    Ok(Secret::new(
-        bytes
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect::<String>(),
-    ))
+    Secret::random().map_err(|err| Error::Randomness(err.to_string()))
 }
 
 /// Writes `key` into a new file only its owner can read; fails if the file exists (also as a
@@ -126,7 +111,7 @@ mod tests {
         let (_temp, home) = home();
         let (first, provenance) = load_or_generate(&home).expect("generated");
         assert_eq!(provenance, Provenance::Generated);
-        assert_eq!(first.expose().len(), 2 * KEY_BYTES);
+        assert_eq!(first.expose().len(), 2 * Secret::RANDOM_BYTES);
         let (second, provenance) = load_or_generate(&home).expect("read");
         assert_eq!(provenance, Provenance::Read);
         assert_eq!(first.expose(), second.expose());

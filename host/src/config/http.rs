@@ -7,11 +7,16 @@
 //!   header_timeout_ms: 10000             # a request's headers must arrive within this
 //!   body_timeout_ms: 20000               # and its body within this
 //!   max_connections: 512                 # open connections; more wait to be accepted
+//!   max_connections_per_ip: 64           # open connections of one peer address; more get 503
+//!   connection_lifetime_ms: 300000       # then a connection finishes its request and closes
 //!   body_memory_bytes: 67108864          # request bodies held while read, all together
 //! ```
 //!
-//! Together they bound what a sender who never finishes can hold: a slot among
-//! `max_connections` for at most the two timeouts, and a share of `body_memory_bytes`.
+//! Together they bound what a peer that never finishes can hold: at most
+//! `max_connections_per_ip` of the `max_connections` slots, each for no longer than a timeout
+//! without progress (headers, body, or an answer it does not read, which `body_timeout_ms`
+//! bounds too) and never longer than `connection_lifetime_ms` plus a grace to finish; and a
+//! share of `body_memory_bytes`.
 
 use serde::Deserialize;
 
@@ -26,6 +31,16 @@ pub const DEFAULT_BODY_TIMEOUT_MS: u64 = 20_000;
 /// 512: below the usual limit of 1,024 open files per process, leaving room for the database,
 /// plugins, and the connections to workers and forges.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// 64, an eighth of the default `max_connections`: far more than a provider, a proxy or the
+/// CLI keeps open at once, while one peer that holds its connections leaves seven eighths of
+/// the slots to everyone else. Loopback counts too (see `max_connections_per_ip`).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 64;
+
+/// 5 minutes: a request of this API is answered in seconds, so a connection kept longer is a
+/// client's keep-alive pool (which simply reconnects) or a peer reading its answers just fast
+/// enough never to stall.
+pub const DEFAULT_CONNECTION_LIFETIME_MS: u64 = 300_000;
 
 /// 64 MiB: a dozen maximum-size (5 MiB) webhooks at once, while a crowd of slow senders cannot
 /// take the daemon's memory with them.
@@ -45,14 +60,28 @@ pub struct HttpConfig {
     /// waits this long for its next request, too).
     pub header_timeout_ms: u64,
     /// Milliseconds a request's body may take to arrive once its headers are in; a slower one
-    /// gets 408.
+    /// gets 408. Also how long a write of an answer may make no progress (a peer that does not
+    /// read what it asked for) before the connection is closed.
     pub body_timeout_ms: u64,
     /// Connections served at once; further ones wait in the listen queue until one closes.
+    /// No connection holds its slot for long: see the timeouts and `connection_lifetime_ms`.
     pub max_connections: usize,
-    /// Bytes of request bodies held in memory while they are read, across all connections; a
-    /// body that would go past it waits (up to `body_timeout_ms`), then gets 503. The first
-    /// 64 KiB of each body are not counted, so ordinary webhooks never wait. Must be at least
-    /// `max_body_bytes`.
+    /// Connections one peer address may have open at once (an IPv6 peer counts by its /64);
+    /// more are answered 503 and closed. Loopback counts too: the daemon listens there by
+    /// default, where every local process and anything a local tunnel forwards is a loopback
+    /// peer. Behind a reverse proxy on this machine, all its connections share its address:
+    /// raise this up to `max_connections` and let the proxy limit each client. Values above
+    /// `max_connections` act as `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// Milliseconds a connection is kept; then it finishes its request in flight and closes
+    /// (clients reconnect), and one still open `header_timeout_ms + body_timeout_ms` later is
+    /// cut off. The same grace bounds how long stopping the daemon waits for requests.
+    pub connection_lifetime_ms: u64,
+    /// Bytes of request bodies held in memory while they are read, across all connections. The
+    /// first 64 KiB of each body are not counted, so ordinary webhooks never wait; past them a
+    /// body takes its declared length (or `max_body_bytes` when it declares none) at once, and
+    /// when that is not free it waits, reading no further, up to `body_timeout_ms`, then gets 503.
+    /// Must be at least `max_body_bytes`.
     pub body_memory_bytes: usize,
 }
 
@@ -63,6 +92,8 @@ impl Default for HttpConfig {
             header_timeout_ms: DEFAULT_HEADER_TIMEOUT_MS,
             body_timeout_ms: DEFAULT_BODY_TIMEOUT_MS,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            connection_lifetime_ms: DEFAULT_CONNECTION_LIFETIME_MS,
             body_memory_bytes: DEFAULT_BODY_MEMORY_BYTES,
         }
     }
@@ -76,6 +107,8 @@ impl HttpConfig {
             ("header_timeout_ms", self.header_timeout_ms == 0),
             ("body_timeout_ms", self.body_timeout_ms == 0),
             ("max_connections", self.max_connections == 0),
+            ("max_connections_per_ip", self.max_connections_per_ip == 0),
+            ("connection_lifetime_ms", self.connection_lifetime_ms == 0),
         ];
         for (field, is_zero) in zero {
             if is_zero {
@@ -149,6 +182,8 @@ mod tests {
             header_timeout_ms: 0,
             body_timeout_ms: 1,
             max_connections: 0,
+            max_connections_per_ip: 0,
+            connection_lifetime_ms: 0,
             body_memory_bytes: 10,
         };
         let fields: Vec<String> = config
@@ -161,6 +196,8 @@ mod tests {
             [
                 "http.header_timeout_ms",
                 "http.max_connections",
+                "http.max_connections_per_ip",
+                "http.connection_lifetime_ms",
                 "http.body_memory_bytes",
                 "http.allowed_hosts[3]",
                 "http.allowed_hosts[4]",

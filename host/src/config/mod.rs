@@ -40,6 +40,10 @@ pub enum Error {
     },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
+    #[error(
+        "the system gave no randomness to generate the API key ({0}); set api_key in config.yml"
+    )]
+    Randomness(String),
     #[error("could not write {path}: {source}; check that the mecha directory is writable")]
     Write {
         path: PathBuf,

@@ -34,6 +34,20 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// A fresh key of [`Secret::RANDOM_BYTES`] random bytes, in hex so that it fits a header
+    /// or a file as it is: what the daemon makes for its API and for each adapter.
+    pub fn random() -> Result<Secret, getrandom::Error> {
+        let mut bytes = [0u8; Secret::RANDOM_BYTES];
+        getrandom::fill(&mut bytes)?;
+        Ok(Secret(
+            bytes.iter().map(|byte| format!("{byte:02x}")).collect(),
+        ))
+    }
+
+    /// 32 random bytes (256 bits): as many as an HMAC-SHA256 key, beyond guessing however many
+    /// requests are sent.
+    pub const RANDOM_BYTES: usize = 32;
 }
 
 impl std::fmt::Debug for Secret {

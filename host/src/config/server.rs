@@ -16,6 +16,7 @@
 //!   logs_days: 30                # audit records kept this long
 //!   events_days: 30              # finished events kept this long
 //! plugins:
+//!   require_signature: false     # true: `mecha plugin install` refuses what no trusted key signed
 //!   generic:
 //!     timeout_ms: 2000
 //!     memory_mib: 64
@@ -49,6 +50,8 @@
 //!   header_timeout_ms: 10000
 //!   body_timeout_ms: 20000
 //!   max_connections: 512
+//!   max_connections_per_ip: 64
+//!   connection_lifetime_ms: 300000
 //!   body_memory_bytes: 67108864
 //! ```
 
@@ -106,7 +109,7 @@ pub struct ServerConfig {
     #[serde(default = "default_plugin_pool")]
     pub plugin_pool: u32,
     #[serde(default)]
-    pub plugins: BTreeMap<String, PluginConfig>,
+    pub plugins: PluginsConfig,
     /// Actors that are mecha itself (e.g. the bot account it comments as): their events never
     /// start tasks unless a rule says `allow_bots: true`.
     #[serde(default)]
@@ -253,6 +256,60 @@ pub enum Durability {
     Normal,
 }
 
+/// The `plugins` section: settings by plugin name (it dereferences to that map), and
+/// `require_signature`, which applies to all of them.
+///
+/// `require_signature` sits among plugin names rather than in a section of its own so that the
+/// operator finds it where plugins are configured; the name is reserved, which costs nothing
+/// since no plugin would call itself so.
+#[derive(Debug, Clone, Default)]
+pub struct PluginsConfig {
+    /// `mecha plugin install` refuses anything not signed by a trusted key
+    /// (`mecha plugin trust add`).
+    pub require_signature: bool,
+    by_name: BTreeMap<String, PluginConfig>,
+}
+
+impl std::ops::Deref for PluginsConfig {
+    type Target = BTreeMap<String, PluginConfig>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.by_name
+    }
+}
+
+impl<'de> Deserialize<'de> for PluginsConfig {
+    /// Read entry by entry (not through an intermediate value), so an error in one plugin's
+    /// settings keeps its line and column.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = PluginsConfig;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("require_signature and settings by plugin name")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PluginsConfig, A::Error> {
+                let mut plugins = PluginsConfig::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "require_signature" {
+                        plugins.require_signature = map.next_value()?;
+                    } else {
+                        let value = map.next_value()?;
+                        plugins.by_name.insert(key, value);
+                    }
+                }
+                Ok(plugins)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 /// The operator's settings for one plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -306,7 +363,7 @@ impl Default for ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             durability: Durability::default(),
             plugin_pool: DEFAULT_PLUGIN_POOL,
-            plugins: BTreeMap::new(),
+            plugins: PluginsConfig::default(),
             identities: Vec::new(),
             dispatch: DispatchConfig::default(),
             retention: RetentionConfig::default(),
@@ -402,7 +459,7 @@ impl ServerConfig {
                 invalid(&format!("{field}.{key}"), &err.to_string())
             })?;
         }
-        for (name, plugin) in &self.plugins {
+        for (name, plugin) in self.plugins.iter() {
             if plugin.timeout_ms == Some(0) {
                 return Err(invalid(
                     &format!("plugins.{name}.timeout_ms"),
@@ -481,6 +538,20 @@ mod tests {
         assert_eq!(generic.timeout_ms, Some(50));
         assert_eq!(generic.settings["type_header"], "X-Kind");
         assert!(config.plugin("github").settings.is_empty());
+    }
+
+    #[test]
+    fn require_signature_sits_among_the_plugins() {
+        assert!(!load("").expect("empty").plugins.require_signature);
+        let config = load("plugins:\n  require_signature: true\n  generic:\n    timeout_ms: 50\n")
+            .expect("valid");
+        assert!(config.plugins.require_signature);
+        assert_eq!(config.plugin("generic").timeout_ms, Some(50));
+        assert!(!config.plugins.contains_key("require_signature"));
+        let err = load("plugins:\n  require_signature: yes please\n")
+            .expect_err("not a bool")
+            .to_string();
+        assert!(err.contains("plugins.require_signature"), "{err}");
     }
 
     #[test]

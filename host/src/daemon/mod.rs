@@ -247,9 +247,16 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         hosts: Arc::new(AllowedHosts::new(addr, &config.http.allowed_hosts)),
         round_robin: Arc::default(),
     };
+    let header_timeout = Duration::from_millis(config.http.header_timeout_ms);
+    let body_timeout = Duration::from_millis(config.http.body_timeout_ms);
     let limits = ConnectionLimits {
         max_connections: config.http.max_connections,
-        header_timeout: Duration::from_millis(config.http.header_timeout_ms),
+        max_connections_per_ip: config.http.max_connections_per_ip,
+        header_timeout,
+        write_timeout: body_timeout,
+        lifetime: Duration::from_millis(config.http.connection_lifetime_ms),
+        // Time for a request in flight to finish arriving and be answered.
+        closing_grace: header_timeout.saturating_add(body_timeout),
     };
     api::server::serve(listener, api::router(state), limits, shutdown_signal()).await;
     for handle in loops {

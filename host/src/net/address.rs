@@ -131,16 +131,19 @@ const METADATA_V4: [Ipv4Addr; 3] = [
 ];
 
 /// Metadata services inside 169.254.0.0/16, named apart only so that refusals say what they
-/// are: 169.254.169.254 (AWS, Google Cloud, Azure, OpenStack) and 169.254.170.2 (AWS ECS task
-/// credentials).
-const LINK_LOCAL_METADATA_V4: [Ipv4Addr; 2] = [
+/// are: 169.254.169.254 (AWS, Google Cloud, Azure, OpenStack), 169.254.170.2 (AWS ECS task
+/// credentials) and 169.254.170.23 (the EKS Pod Identity agent).
+const LINK_LOCAL_METADATA_V4: [Ipv4Addr; 3] = [
     Ipv4Addr::new(169, 254, 169, 254),
     Ipv4Addr::new(169, 254, 170, 2),
+    Ipv4Addr::new(169, 254, 170, 23),
 ];
 
-/// AWS's (fd00:ec2::254) and Google Cloud's (fd20:ce::254) metadata services over IPv6.
-const METADATA_V6: [Ipv6Addr; 2] = [
+/// AWS's instance metadata (fd00:ec2::254) and EKS Pod Identity agent (fd00:ec2::23), and
+/// Google Cloud's metadata (fd20:ce::254), over IPv6.
+const METADATA_V6: [Ipv6Addr; 3] = [
     Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254),
+    Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23),
     Ipv6Addr::new(0xfd20, 0xce, 0, 0, 0, 0, 0, 0x254),
 ];
 
@@ -256,6 +259,8 @@ mod tests {
             "192.0.0.192",
             "168.63.129.16",
             "fd00:ec2::254",
+            "fd00:ec2::23",
+            "169.254.170.23",
             "fd20:ce::254",
             "::ffff:169.254.169.254",
             "::ffff:a9fe:a9fe",

@@ -104,6 +104,20 @@ pub fn literal(host: &str) -> Option<IpAddr> {
         .ok()
 }
 
+/// Refuses `url` when its host is an IP address that `reach` does not allow. A host name passes
+/// (the resolver checks it when connecting: clients do not resolve literals, so those are
+/// checked here), and so does a URL that does not parse. The URL parser reads the host as a
+/// connection would, so odd spellings (`http://2852039166` is 169.254.169.254) are caught too.
+pub fn check_url_literal(url: &str, reach: Reach) -> Result<(), Refusal> {
+    let Some(ip) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|url| url.host_str().and_then(literal))
+    else {
+        return Ok(());
+    };
+    address::check(ip, reach)
+}
+
 impl Resolver {
     /// The system's resolver.
     pub fn system() -> Resolver {

@@ -68,6 +68,8 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
 ) -> Result<Ingested, IngestError> {
     let started = Instant::now();
     metrics.increment(Counter::WebhooksReceived);
+    // The plugin call consumes the request, and its body is copied into the wasm instance:
+    // this is that call's own copy. `raw` itself goes to the stored events.
     let raw = request.body.clone();
     let answer = source.plugin.handle_webhook(&source.call, request).await?;
     // A source exempt from the API key answers nothing, not even a handshake, unless it
@@ -90,9 +92,9 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     let (stored, duplicates) = match answer.signed_digest {
         Some(digest) => {
             let digest = SignedDigest::from(digest);
-            store_signed(&source.name, digest, events, &raw, store, metrics).await?
+            store_signed(&source.name, digest, events, raw, store, metrics).await?
         }
-        None => store_events(&source.name, events, &raw, store, metrics).await?,
+        None => store_unsigned(&source.name, events, raw, store, metrics).await?,
     };
     metrics.observe(Stage::Ingest, started.elapsed());
     Ok(Ingested::Stored {
@@ -111,10 +113,22 @@ pub async fn store_events<S: EventStore + AuditLog + ?Sized>(
     store: &S,
     metrics: &Metrics,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
+    store_unsigned(source, events, raw.to_vec(), store, metrics).await
+}
+
+/// [`store_events`], taking the body it keeps with the events.
+async fn store_unsigned<S: EventStore + AuditLog + ?Sized>(
+    source: &str,
+    events: Vec<types::Event>,
+    raw: Vec<u8>,
+    store: &S,
+    metrics: &Metrics,
+) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
     let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
+    let bodies = one_body_each(raw, events.len());
+    for (event, raw) in events.into_iter().zip(bodies) {
         let delivery = event.delivery_id.clone().unwrap_or_default();
-        let outcome = store.insert(new_event(source, event, raw.to_vec())).await?;
+        let outcome = store.insert(new_event(source, event, raw)).await?;
         outcomes.push((delivery, outcome));
     }
     Ok(settle(outcomes, store, metrics).await)
@@ -127,7 +141,7 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
     source: &str,
     digest: SignedDigest,
     events: Vec<types::Event>,
-    raw: &[u8],
+    raw: Vec<u8>,
     store: &S,
     metrics: &Metrics,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
@@ -135,9 +149,11 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
         .iter()
         .map(|event| event.delivery_id.clone().unwrap_or_default())
         .collect();
+    let bodies = one_body_each(raw, events.len());
     let new_events = events
         .into_iter()
-        .map(|event| new_event(source, event, raw.to_vec()))
+        .zip(bodies)
+        .map(|(event, raw)| new_event(source, event, raw))
         .collect();
     match store.insert_signed(source, digest, new_events).await? {
         SignedInsert::Stored(outcomes) => Ok(settle(
@@ -198,6 +214,19 @@ async fn settle<S: AuditLog + ?Sized>(
     (stored, duplicates)
 }
 
+/// `raw` for each of `count` events: copies for all but the last, which takes `raw` itself, so
+/// that a request producing one event (nearly all of them) copies its body for none.
+fn one_body_each(raw: Vec<u8>, count: usize) -> impl Iterator<Item = Vec<u8>> {
+    let mut raw = Some(raw);
+    (1..=count).map(move |n| {
+        if n == count {
+            raw.take().unwrap_or_default()
+        } else {
+            raw.clone().unwrap_or_default()
+        }
+    })
+}
+
 fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {
     NewEvent {
         source: source.to_owned(),
@@ -208,5 +237,23 @@ fn new_event(source: &str, event: types::Event, raw: Vec<u8>) -> NewEvent {
         subject: event.subject,
         attrs: json_attrs(event.attrs),
         raw,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_body_each;
+
+    #[test]
+    fn each_event_gets_the_body_and_the_last_takes_it_without_a_copy() {
+        let raw = b"body".to_vec();
+        let original = raw.as_ptr();
+        let bodies: Vec<Vec<u8>> = one_body_each(raw, 3).collect();
+        assert_eq!(
+            bodies,
+            [b"body".to_vec(), b"body".to_vec(), b"body".to_vec()]
+        );
+        assert_eq!(bodies[2].as_ptr(), original, "the last is the body itself");
+        assert_eq!(one_body_each(b"x".to_vec(), 0).count(), 0);
     }
 }

@@ -5,8 +5,6 @@
 //! `GITHUB_API_URL`) are meant for the bundled `github`, so an installed plugin may not take a
 //! bundled plugin's name (see `install.rs` and `registry.rs`).
 
-use std::collections::BTreeSet;
-
 use super::Error;
 use super::loader::{LoadedPlugin, Loader, Origin};
 
@@ -59,10 +57,39 @@ pub async fn load(loader: &Loader) -> Result<Vec<LoadedPlugin>, Error> {
     Ok(plugins)
 }
 
-/// The names the bundled plugins give themselves, which installed plugins may not take.
-pub fn names(bundled: &[LoadedPlugin]) -> BTreeSet<String> {
-    bundled
-        .iter()
-        .map(|plugin| plugin.info.name.clone())
-        .collect()
+/// The names the bundled plugins give themselves (`describe`), which installed plugins may not
+/// take. Written out so that an install need not load every bundled plugin to learn them; a
+/// test checks them against what the plugins say.
+pub const RESERVED_NAMES: &[&str] = &[
+    "cron", "generic", "github", "gitlab", "rules", "slack", "telegram",
+];
+
+/// Whether `name` is a bundled plugin's.
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED_NAMES.contains(&name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::plugin::Runtime;
+    use crate::plugin::engine::RuntimeOptions;
+
+    #[tokio::test]
+    async fn the_reserved_names_are_those_the_bundled_plugins_give() {
+        let runtime = Arc::new(Runtime::new(RuntimeOptions::with_pool(2)).expect("runtime"));
+        let loader = Loader::new(runtime, None).expect("loader");
+        let named: BTreeSet<String> = load(&loader)
+            .await
+            .expect("bundled plugins load")
+            .into_iter()
+            .map(|plugin| plugin.info.name)
+            .collect();
+        let reserved: BTreeSet<String> =
+            RESERVED_NAMES.iter().map(|name| name.to_string()).collect();
+        assert_eq!(named, reserved);
+    }
 }

@@ -28,6 +28,23 @@ pub struct LockEntry {
     pub world: World,
     pub version: String,
     pub wit_version: String,
+    /// Where it was installed from: a file's absolute path or a URL (never credentials).
+    /// Absent in entries written before sources were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The id of the trusted minisign key that signed it (`mecha plugin trust ls`); absent
+    /// when it was installed unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+}
+
+/// Where an installed plugin came from, recorded in its lock entry.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    /// A file's absolute path or a URL without credentials.
+    pub source: String,
+    /// The id of the trusted key whose signature was verified.
+    pub signer: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,9 +106,28 @@ impl Installed {
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| file.display().to_string());
-        let mut plugin = loader.load(&label, &bytes, Origin::Bundled).await?;
-        let reserved = bundled::names(&bundled::load(loader).await?);
-        if reserved.contains(&plugin.info.name) {
+        let provenance = Provenance {
+            source: std::path::absolute(file)
+                .unwrap_or_else(|_| file.to_owned())
+                .display()
+                .to_string(),
+            signer: None,
+        };
+        self.install_bytes(loader, &label, &bytes, provenance).await
+    }
+
+    /// Validates and installs the component `bytes` (called `label` in errors), fetched and
+    /// checked by the caller (`fetch.rs`, `trust.rs`), recording where it came from.
+    pub async fn install_bytes(
+        &self,
+        loader: &Loader,
+        label: &str,
+        bytes: &[u8],
+        provenance: Provenance,
+    ) -> Result<LoadedPlugin, Error> {
+        let label = label.to_owned();
+        let mut plugin = loader.load(&label, bytes, Origin::Bundled).await?;
+        if bundled::is_reserved(&plugin.info.name) {
             return Err(Error::BundledName {
                 plugin: label,
                 name: plugin.info.name.clone(),
@@ -99,7 +135,7 @@ impl Installed {
         }
         let file_name = format!("{}.wasm", plugin.info.name);
         let target = self.dir.join(&file_name);
-        write_atomically(&target, &bytes)?;
+        write_atomically(&target, bytes)?;
         let entry = LockEntry {
             name: plugin.info.name.clone(),
             file: file_name,
@@ -107,6 +143,8 @@ impl Installed {
             world: plugin.world,
             version: plugin.info.version.clone(),
             wit_version: plugin.wit_version.clone(),
+            source: Some(provenance.source),
+            signer: provenance.signer,
         };
         let mut entries = self.entries()?;
         entries.retain(|existing| existing.name != entry.name);

@@ -7,22 +7,26 @@
 //! [`PluginState`](host::PluginState), so nothing leaks from one event to the next, with a
 //! deadline and a memory cap ([`limits`]); a trap, a timeout or an exhausted limit fails that
 //! call alone. What the daemon runs is assembled in [`registry`] from the bundled plugins
-//! ([`bundled`]) and those the operator installed ([`install`]).
+//! ([`bundled`]) and those the operator installed ([`install`]), brought from a file or a URL
+//! ([`fetch`]) and checked against a digest or a trusted signature ([`trust`]).
 
 pub mod bindings;
 pub mod bundled;
 pub mod cache;
 pub mod component_file;
 pub mod engine;
+pub mod fetch;
 pub mod host;
 pub mod install;
 pub mod limits;
 pub mod loader;
+pub mod oci;
 pub mod policy;
 pub mod registry;
 pub mod responder;
 pub mod source;
 pub mod trigger;
+pub mod trust;
 pub mod world;
 mod world_plugin;
 

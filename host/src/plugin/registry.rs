@@ -24,13 +24,12 @@ impl PluginRegistry {
     /// silently change what they asked for.
     pub async fn load(loader: &Loader, installed: &Installed) -> Result<PluginRegistry, Error> {
         let bundled = bundled::load(loader).await?;
-        let reserved = bundled::names(&bundled);
         let mut plugins = BTreeMap::new();
         for plugin in bundled {
             plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
         }
         for entry in installed.entries()? {
-            if reserved.contains(&entry.name) {
+            if bundled::is_reserved(&entry.name) {
                 return Err(Error::InstalledBundledName { name: entry.name });
             }
             let (path, wasm) = installed.read(&entry)?;

@@ -1,12 +1,14 @@
 //! Decoding the escapes that hide a secret from a literal search: JSON string escapes
-//! (`\u0043`, `\/`, `\"`) and percent-encoding (`%43`).
+//! (`\u0043`, `\/`, `\"`), percent-encoding (`%43`) and HTML character references (`&#67;`,
+//! `&#x43;`, which GitHub and GitLab render in a comment as the character itself).
 //!
 //! A worker can write any character of a secret as an escape, and any mix of escaped and plain
 //! characters, so no list of encoded forms covers them; decoding does. It is done on free text
 //! (log lines, error bodies quoted in task errors) as a second search: JSON documents are
 //! decoded by a JSON parser instead (see `json`), which knows which escapes are real.
 
-/// `text` with its JSON escapes decoded, then its percent-escapes; `None` when it has neither.
+/// `text` with its JSON escapes decoded, then its percent-escapes, then its HTML character
+/// references; `None` when it has none of them.
 pub(super) fn decode(text: &str) -> Option<String> {
     let unescaped = if text.contains('\\') {
         json_unescape(text)
@@ -19,7 +21,72 @@ pub(super) fn decode(text: &str) -> Option<String> {
     } else {
         None
     };
-    decoded.or(unescaped)
+    let decoded = decoded.or(unescaped);
+    let current = decoded.as_deref().unwrap_or(text);
+    let referenced = if current.contains('&') {
+        html_unescape(current)
+    } else {
+        None
+    };
+    referenced.or(decoded)
+}
+
+/// The named references a Markdown renderer decodes that can stand for a character of a token.
+const HTML_NAMED: [(&str, char); 5] = [
+    ("amp;", '&'),
+    ("lt;", '<'),
+    ("gt;", '>'),
+    ("quot;", '"'),
+    ("apos;", '\''),
+];
+
+/// Decodes `&#DDD;`, `&#xHHH;` and the [`HTML_NAMED`] references; anything else after `&` is
+/// kept as written. `None` when nothing was decoded.
+fn html_unescape(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut decoded_any = false;
+    let mut rest = text;
+    while let Some(ampersand) = rest.find('&') {
+        out.push_str(&rest[..ampersand]);
+        let after = &rest[ampersand + 1..];
+        if let Some((character, used)) = numeric_reference(after).or_else(|| {
+            HTML_NAMED
+                .iter()
+                .find(|(name, _)| after.starts_with(name))
+                .map(|(name, character)| (*character, name.len()))
+        }) {
+            out.push(character);
+            decoded_any = true;
+            rest = &after[used..];
+        } else {
+            out.push('&');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    decoded_any.then_some(out)
+}
+
+/// `#DDD;` or `#xHHH;` (after its `&`): the character and how many bytes it took. Code points
+/// that are not characters become U+FFFD, as browsers render them.
+fn numeric_reference(after: &str) -> Option<(char, usize)> {
+    let number = after.strip_prefix('#')?;
+    let (digits, radix, prefix) = match number.strip_prefix(['x', 'X']) {
+        Some(hex) => (hex, 16, 2),
+        None => (number, 10, 1),
+    };
+    let length = digits
+        .bytes()
+        .take_while(|byte| byte.is_ascii_alphanumeric())
+        .count();
+    if length == 0 || length > 8 || digits.as_bytes().get(length) != Some(&b';') {
+        return None;
+    }
+    let code = u32::from_str_radix(&digits[..length], radix).ok()?;
+    Some((
+        char::from_u32(code).unwrap_or('\u{fffd}'),
+        prefix + length + 1,
+    ))
 }
 
 /// Decodes the escapes of a JSON string wherever they appear; an escape that is not one (`\q`,
@@ -136,6 +203,25 @@ mod tests {
         assert_eq!(decode("p%40ss%2Fw%6Frd"), Some("p@ss/word".to_owned()));
         assert_eq!(decode(r"\u0025\u0034\u0031"), Some("A".to_owned()));
         assert_eq!(decode("%ff%41"), Some("\u{fffd}A".to_owned()));
+    }
+
+    #[test]
+    fn html_character_references_are_decoded_last() {
+        assert_eq!(decode("&#67;ANARY&#x2d;1"), Some("CANARY-1".to_owned()));
+        assert_eq!(decode("a &amp; b &lt;c&gt;"), Some("a & b <c>".to_owned()));
+        assert_eq!(decode(r"\u0026#67;"), Some("C".to_owned()));
+        assert_eq!(
+            decode("&#1114112; &#xD800;"),
+            Some("\u{fffd} \u{fffd}".to_owned())
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_reference_is_kept() {
+        assert_eq!(
+            decode("fish & chips &#; &#x; &#12 &nbsp; &#123456789;"),
+            None
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@
 //! redactor did not see.
 //!
 //! A `Redactor` is a handle. Its clones share one compiled set of secrets, and
-//! [`Redactor::set_secrets`] replaces that set for all of them: the daemon hands clones to its
+//! [`Redactor::set_secrets`] adds to that set for all of them (a secret rotated out stays
+//! redacted): the daemon hands clones to its
 //! worker clients, adapters, plugin log sink and pipeline once, and a reload of `secrets.yml`
 //! reaches every one of them. The credential patterns compile once per process.
 
@@ -31,8 +32,9 @@ mod json;
 mod records;
 
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::ops::Range;
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 
 use regex::{Regex, RegexBuilder};
 
@@ -106,6 +108,10 @@ fn url_userinfo_spans(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
 #[derive(Clone)]
 pub struct Redactor {
     current: Arc<RwLock<Arc<Compiled>>>,
+    /// Every secret this redactor was given, replaced ones included: a token rotated out is
+    /// often still valid (and often rotated because it leaked), and tasks that began before
+    /// the reload may still hand it back.
+    known: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// One set of secrets, compiled.
@@ -136,15 +142,23 @@ impl Redactor {
     }
 
     fn with_size_limit(secrets: impl IntoIterator<Item = String>, size_limit: usize) -> Redactor {
+        let known: BTreeSet<String> = secrets.into_iter().collect();
         Redactor {
-            current: Arc::new(RwLock::new(Arc::new(Compiled::new(secrets, size_limit)))),
+            current: Arc::new(RwLock::new(Arc::new(Compiled::new(
+                known.iter().cloned(),
+                size_limit,
+            )))),
+            known: Arc::new(Mutex::new(known)),
         }
     }
 
-    /// Replaces the secrets of this redactor and of every clone of it, from the next call on.
-    /// The new set is compiled before the swap, so redaction never waits for it.
+    /// Adds `secrets` to those of this redactor and of every clone of it, from the next call on;
+    /// the secrets they replace stay redacted too, for the life of the process. The new set is
+    /// compiled before the swap, so redaction never waits for it.
     pub fn set_secrets(&self, secrets: impl IntoIterator<Item = String>) {
-        let compiled = Arc::new(Compiled::new(secrets, LITERAL_SIZE_LIMIT));
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        known.extend(secrets);
+        let compiled = Arc::new(Compiled::new(known.iter().cloned(), LITERAL_SIZE_LIMIT));
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = compiled;
     }
 
@@ -407,13 +421,13 @@ mod tests {
     }
 
     #[test]
-    fn clones_follow_new_secrets() {
+    fn clones_follow_new_secrets_and_keep_the_replaced_ones() {
         let redactor = Redactor::new(["first-secret-value".to_owned()]);
         let held_elsewhere = redactor.clone();
         redactor.set_secrets(["second-secret-value".to_owned()]);
         assert_eq!(
             held_elsewhere.redact("first-secret-value second-secret-value"),
-            "first-secret-value [REDACTED]"
+            "[REDACTED] [REDACTED]"
         );
     }
 

@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::body::{BodyError, MAX_BODY_BYTES, error_chain, read_capped, read_prefix, truncate};
 use super::retry_after::parse_retry_after;
-use crate::net::address::{self, Reach, Refusal};
-use crate::net::resolve::{ResolveError, Resolver, literal};
+use crate::net::address::{Reach, Refusal};
+use crate::net::resolve::{ResolveError, Resolver, check_url_literal};
 use crate::redact::Redactor;
 
 pub use super::result::{Comment, Commit, Labels, Status, StatusState, WorkerResult, parse_result};
@@ -306,16 +306,9 @@ impl WorkerClient {
 /// networks included), but never on a metadata or link-local address.
 const ENDPOINT_REACH: Reach = Reach::Internal;
 
-/// Refuses an endpoint whose host is an IP literal mecha never connects to. Names are checked
-/// by the client's resolver; `reqwest` does not resolve literals, so they are checked here.
+/// Refuses an endpoint whose host is an IP literal mecha never connects to.
 fn check_literal(endpoint: &str) -> Result<(), Refusal> {
-    let Some(ip) = reqwest::Url::parse(endpoint)
-        .ok()
-        .and_then(|url| url.host_str().and_then(literal))
-    else {
-        return Ok(());
-    };
-    address::check(ip, ENDPOINT_REACH)
+    check_url_literal(endpoint, ENDPOINT_REACH)
 }
 
 /// The address refusal behind a failed request, if the resolver refused the endpoint's name.

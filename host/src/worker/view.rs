@@ -15,7 +15,12 @@ pub struct WorkerView {
     /// `managed`, `adapter` or `live`; `unknown` when the stored definition is unreadable.
     pub kind: &'static str,
     pub state: WorkerState,
+    /// The endpoint to show, with credentials hidden.
     pub endpoint: String,
+    /// The endpoint as stored, credentials included: what a health probe must reach. Never
+    /// serialized.
+    #[serde(skip)]
+    pub reachable_at: String,
     pub error: String,
     pub definition: serde_json::Value,
 }
@@ -59,6 +64,7 @@ pub async fn views(
                 kind,
                 state: row.state,
                 endpoint: redactor.redact(&endpoint).into_owned(),
+                reachable_at: endpoint,
                 error: redactor.redact(&row.error).into_owned(),
                 definition,
             }

@@ -37,8 +37,9 @@ const SENSITIVE_SYSTEM_DIRS: [&str; 16] = [
 
 /// Directories shared by every user, which may not be mounted themselves (nor anything above
 /// them), though a project directory below them may: `/home` holds every user's home, `/tmp`
-/// and `/var/tmp` everyone's temporary files and sockets.
-const SHARED_DIRS: [&str; 3] = ["/home", "/tmp", "/var/tmp"];
+/// and `/var/tmp` everyone's temporary files and sockets, `/mnt` and `/media` every mounted
+/// disk and share.
+const SHARED_DIRS: [&str; 5] = ["/home", "/tmp", "/var/tmp", "/mnt", "/media"];
 
 /// Where users' homes are; each directory directly in it is a home directory.
 const HOMES_DIR: &str = "/home";
@@ -269,8 +270,31 @@ fn sensitive_dirs(path: &Path, machine: &Machine) -> Vec<Sensitive> {
             let name = keys.display().to_string();
             dirs.push(tree(keys, name, ", which holds keys or logins"));
         }
+        // Programs keep their keys in hidden directories of the home (`.cargo`, `.netrc.d`,
+        // `.terraform.d`, ...), more than any list names: every one that exists is refused.
+        for hidden in hidden_dirs(&home) {
+            let name = hidden.display().to_string();
+            dirs.push(tree(
+                hidden,
+                name,
+                ", a hidden directory of a home, where programs keep keys and logins",
+            ));
+        }
     }
     dirs
+}
+
+/// The hidden directories directly in `home` (none when it cannot be read).
+fn hidden_dirs(home: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(home) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().as_encoded_bytes().starts_with(b"."))
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect()
 }
 
 /// Why the resolved `path` is sensitive, if it is: it is a sensitive directory, lies below one
@@ -381,6 +405,31 @@ mod tests {
         let project = fake.home.join("code/project");
         assert_eq!(cwd(&fake, &project), Ok(project.clone()));
         assert_eq!(cwd(&fake, &fake.elsewhere.join("project")), Ok(project));
+    }
+
+    #[test]
+    fn every_hidden_directory_of_a_home_is_refused() {
+        let fake = fake();
+        let cargo = fake.home.join(".cargo/registry");
+        std::fs::create_dir_all(&cargo).expect("mkdir");
+        let err = cwd(&fake, &cargo).expect_err("a hidden directory");
+        assert!(
+            err.contains(".cargo or below it, a hidden directory of a home"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn mount_points_are_shared_but_projects_on_them_are_not() {
+        let machine = Machine::default();
+        for dir in ["/mnt", "/media"] {
+            let reason = refused(&machine, dir).expect(dir);
+            assert!(
+                reason.contains("which every user of the machine shares"),
+                "{reason}"
+            );
+        }
+        assert_eq!(refused(&machine, "/mnt/data/project"), None);
     }
 
     #[test]

@@ -3,22 +3,14 @@
 //! see [`crate::net::address`]) is refused at `mecha worker add`, not at the first task. A host
 //! name is checked each time it is resolved, by the client that connects to it.
 
-use crate::net::address::{self, Reach};
-use crate::net::resolve::literal;
+use crate::net::address::Reach;
+use crate::net::resolve::check_url_literal;
 
 /// Refuses `url` when its host is an IP address no worker may be reached at. The URL's shape
 /// is `check_http_url`'s business; a URL that does not parse passes here. The message does not
 /// repeat the URL, which may carry credentials.
 pub(super) fn check_address(url: &str) -> Result<(), String> {
-    // The URL parser reads the host as a connection would (`http://2852039166` is
-    // 169.254.169.254), so odd spellings are caught too.
-    let Some(ip) = reqwest::Url::parse(url)
-        .ok()
-        .and_then(|url| url.host_str().and_then(literal))
-    else {
-        return Ok(());
-    };
-    address::check(ip, Reach::Internal).map_err(|refusal| {
+    check_url_literal(url, Reach::Internal).map_err(|refusal| {
         format!(
             "points at {}, {}; point it at the server itself",
             refusal.address, refusal.reason

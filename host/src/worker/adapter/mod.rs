@@ -120,9 +120,6 @@ impl ServerTimeouts {
     };
 }
 
-/// 32 bytes (256 bits) of key: beyond guessing, however many requests a local process sends.
-const KEY_BYTES: usize = 32;
-
 /// A started adapter. Dropping it without [`RunningAdapter::stop`] aborts the server.
 #[derive(Debug)]
 pub struct RunningAdapter {
@@ -157,7 +154,7 @@ async fn start_with(
         .map_err(AdapterError::Bind)?;
     let address = listener.local_addr().map_err(AdapterError::Bind)?;
     let endpoint = format!("http://{address}");
-    let key = generate_key()?;
+    let key = Secret::random().map_err(AdapterError::Key)?;
     let (shutdown, signal) = oneshot::channel();
     let app = server::router(upstream, timeouts, key.clone());
     let listener = connection::TimedListener::new(listener, timeouts);
@@ -188,14 +185,6 @@ async fn start_with(
         shutdown: Some(shutdown),
         server: Some(server),
     })
-}
-
-/// A fresh adapter key: [`KEY_BYTES`] random bytes, in hex so it fits a header as it is.
-fn generate_key() -> Result<Secret, AdapterError> {
-    let mut bytes = [0u8; KEY_BYTES];
-    getrandom::fill(&mut bytes).map_err(AdapterError::Key)?;
-    let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-    Ok(Secret::new(hex))
 }
 
 impl RunningAdapter {

@@ -500,7 +500,7 @@ async fn requests_without_the_adapter_key_get_401_and_never_reach_the_upstream()
     let adapter = adapter(AdapterKind::Ollama, &ollama.url, None).await;
     let other = adapter_with(&ollama.url, ServerTimeouts::DEFAULT).await;
     assert_ne!(adapter.key, other.key, "each adapter has its own key");
-    assert_eq!(adapter.key.expose().len(), 2 * KEY_BYTES);
+    assert_eq!(adapter.key.expose().len(), 2 * Secret::RANDOM_BYTES);
     let http = reqwest::Client::new();
     for authorization in [
         None,

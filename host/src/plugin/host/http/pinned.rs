@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -57,7 +56,11 @@ pub(super) async fn send(
         let name = server_name(&origin.host)?;
         let tls = tokio::time::timeout(
             connect_timeout,
-            tokio_rustls::TlsConnector::from(tls_config()?).connect(name, tcp),
+            tokio_rustls::TlsConnector::from(
+                crate::net::tls::client_config()
+                    .map_err(|reason| HttpError::InternalError(Some(reason)))?,
+            )
+            .connect(name, tcp),
         )
         .await
         .map_err(|_| HttpError::ConnectionTimeout)?
@@ -144,26 +147,6 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Htt
         Some(ip) => Ok(rustls::pki_types::ServerName::from(ip)),
         None => Ok(rustls::pki_types::ServerName::try_from(host.to_owned())?),
     }
-}
-
-/// The TLS settings of every plugin request: the webpki roots, ring, safe protocol versions.
-/// Built once, as loading the roots is the slow part.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, HttpError> {
-    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-            };
-            rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()
-            .map(|builder| Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
-            .map_err(|err| err.to_string())
-        })
-        .clone()
-        .map_err(|reason| HttpError::InternalError(Some(format!("TLS setup failed: {reason}"))))
 }
 
 /// A response body that fails when no byte arrives for its between-bytes timeout.
