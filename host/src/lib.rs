@@ -13,6 +13,7 @@ pub mod net;
 pub mod pipeline;
 pub mod plugin;
 pub mod redact;
+pub mod regular_file;
 pub mod signature;
 pub mod store;
 pub mod worker;

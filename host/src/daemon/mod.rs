@@ -157,6 +157,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         tracing::info!(addr = %config.addr, "listening on every address: webhooks answer under any name, the API only under localhost or a loopback address until http.allowed_hosts names others");
     }
     let hangups = reload::Hangups::catch();
+    let stop = shutdown_signal();
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
         .map_err(|source| StartError::Bind {
@@ -258,7 +259,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         // Time for a request in flight to finish arriving and be answered.
         closing_grace: header_timeout.saturating_add(body_timeout),
     };
-    api::server::serve(listener, api::router(state), limits, shutdown_signal()).await;
+    api::server::serve(listener, api::router(state), limits, stop).await;
     for handle in loops {
         handle.abort();
     }
@@ -323,25 +324,34 @@ fn durability(durability: server::Durability) -> store::Durability {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or SIGINT. The signals are caught from this call on, not from the first
+/// poll: it is made before the port opens, so a signal sent as soon as the daemon answers stops
+/// it cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        match signals {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop mecha with Ctrl-C");
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM or SIGINT; stop mecha with SIGKILL");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

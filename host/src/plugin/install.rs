@@ -82,10 +82,7 @@ impl Installed {
     /// Reads an installed plugin's component, refusing it when it no longer matches the lock.
     pub fn read(&self, entry: &LockEntry) -> Result<(PathBuf, Vec<u8>), Error> {
         let path = self.dir.join(&entry.file);
-        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = component_file::read(&path)?;
         if sha256_hex(&bytes) != entry.sha256 {
             return Err(Error::Lock(format!(
                 "installed plugin {} ({}) was changed since it was installed (sha256 differs from \
