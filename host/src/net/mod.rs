@@ -7,5 +7,6 @@
 //! worker endpoints (`worker::client`). They differ only in their [`address::Reach`].
 
 pub mod address;
+pub mod http1;
 pub mod resolve;
 pub mod tls;

@@ -33,10 +33,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use reqwest::Url;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::rustls;
 
 use super::cache::sha256_hex;
 use super::component_file::{self, MAX_COMPONENT_BYTES};
@@ -316,50 +313,17 @@ async fn get(url: &Url, limit: u64, what: &'static str) -> Result<Option<Vec<u8>
     Err(FetchError::TooManyRedirects { url: shown(url) })
 }
 
-/// A TLS or plain TCP stream.
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T> Stream for T where T: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-
 /// One GET over a fresh HTTP/1.1 connection.
 async fn request(url: &Url) -> Result<http::Response<hyper::body::Incoming>, FetchError> {
     let failed = |reason: String| FetchError::Connect {
         url: shown(url),
         reason,
     };
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::net::TcpStream::connect((bare_host, port))
-        .await
-        .map_err(|err| failed(err.to_string()))?;
-    let stream: Box<dyn Stream> = if url.scheme() == "https" {
-        let name = match crate::net::resolve::literal(host) {
-            Some(ip) => rustls::pki_types::ServerName::from(ip),
-            None => rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|err| failed(err.to_string()))?,
-        };
-        let tls =
-            tokio_rustls::TlsConnector::from(crate::net::tls::client_config().map_err(failed)?)
-                .connect(name, tcp)
-                .await
-                .map_err(|err| failed(format!("TLS failed: {err}")))?;
-        Box::new(tls)
-    } else {
-        Box::new(tcp)
-    };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|err| failed(err.to_string()))?;
-    // The connection drives itself until the response body has been read or dropped.
-    tokio::spawn(connection);
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
+    let crate::net::http1::Connection {
+        mut sender,
+        authority,
+        path,
+    } = crate::net::http1::connect(url).await.map_err(failed)?;
     let request = http::Request::get(path)
         .header(http::header::HOST, authority)
         .header(

@@ -11,10 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use reqwest::Url;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::rustls;
 
 use super::reference::check_transport;
 use super::{Error, MAX_REDIRECTS};
@@ -143,10 +140,6 @@ pub(super) async fn send(
     }
 }
 
-/// A TLS or plain TCP stream.
-trait Stream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-impl<T> Stream for T where T: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
-
 /// One request over a fresh connection (a pull makes a handful).
 async fn once(
     request: &Request,
@@ -169,44 +162,11 @@ async fn once_untimed(
     authorization: Option<&str>,
 ) -> Result<http::Response<hyper::body::Incoming>, Error> {
     let failed = |reason: String| connect_error(url, reason);
-    let host = url
-        .host_str()
-        .ok_or_else(|| failed("the URL has no host".into()))?;
-    let port = url
-        .port_or_known_default()
-        .ok_or_else(|| failed("the URL has no port".into()))?;
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    let tcp = tokio::net::TcpStream::connect((bare_host, port))
-        .await
-        .map_err(|err| failed(err.to_string()))?;
-    let stream: Box<dyn Stream> = if url.scheme() == "https" {
-        let name = match crate::net::resolve::literal(host) {
-            Some(ip) => rustls::pki_types::ServerName::from(ip),
-            None => rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|err| failed(err.to_string()))?,
-        };
-        let tls =
-            tokio_rustls::TlsConnector::from(crate::net::tls::client_config().map_err(failed)?)
-                .connect(name, tcp)
-                .await
-                .map_err(|err| failed(format!("TLS failed: {err}")))?;
-        Box::new(tls)
-    } else {
-        Box::new(tcp)
-    };
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|err| failed(err.to_string()))?;
-    // The connection drives itself until the response body has been read or dropped.
-    tokio::spawn(connection);
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    };
-    let path = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_owned(),
-    };
+    let crate::net::http1::Connection {
+        mut sender,
+        authority,
+        path,
+    } = crate::net::http1::connect(url).await.map_err(failed)?;
     let mut builder = http::Request::builder()
         .method(request.method.clone())
         .uri(path)
