@@ -103,6 +103,18 @@ struct Listed<'a> {
     signer: Option<&'a str>,
 }
 
+impl<'a> Listed<'a> {
+    /// `plugin` with the source and signer its lock entry records, if it is installed.
+    fn of(plugin: &'a LoadedPlugin, entries: &'a BTreeMap<PathBuf, LockEntry>) -> Listed<'a> {
+        let entry = entry_of(entries, plugin);
+        Listed {
+            plugin,
+            source: entry.and_then(|entry| entry.source.as_deref()),
+            signer: entry.and_then(|entry| entry.signer.as_deref()),
+        }
+    }
+}
+
 /// The lock entry of `plugin` when it is an installed one.
 fn entry_of<'a>(
     entries: &'a BTreeMap<PathBuf, LockEntry>,
@@ -130,14 +142,7 @@ impl List {
         if self.json {
             let listed: Vec<Listed> = plugins
                 .iter()
-                .map(|plugin| {
-                    let entry = entry_of(&entries, plugin);
-                    Listed {
-                        plugin,
-                        source: entry.and_then(|entry| entry.source.as_deref()),
-                        signer: entry.and_then(|entry| entry.signer.as_deref()),
-                    }
-                })
+                .map(|plugin| Listed::of(plugin, &entries))
                 .collect();
             println!("{}", serde_json::to_string_pretty(&listed)?);
             return Ok(());
@@ -313,14 +318,7 @@ impl Inspect {
             // `github` source and responder).
             let listed: Vec<Listed> = plugins
                 .iter()
-                .map(|plugin| {
-                    let entry = entry_of(&entries, plugin);
-                    Listed {
-                        plugin,
-                        source: entry.and_then(|entry| entry.source.as_deref()),
-                        signer: entry.and_then(|entry| entry.signer.as_deref()),
-                    }
-                })
+                .map(|plugin| Listed::of(plugin, &entries))
                 .collect();
             match listed.as_slice() {
                 [plugin] => println!("{}", serde_json::to_string_pretty(plugin)?),
