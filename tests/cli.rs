@@ -23,7 +23,7 @@ fn every_command_explains_itself() {
         vec!["events", "ls", "--help"],
         vec!["events", "show", "--help"],
         vec!["plugin", "ls", "--help"],
-        vec!["plugin", "install", "--help"],
+        vec!["plugin", "install", "--yes", "--help"],
         vec!["plugin", "rm", "--help"],
         vec!["plugin", "inspect", "--help"],
         vec!["dev", "send", "--help"],
@@ -72,7 +72,8 @@ fn plugins_are_listed_installed_inspected_and_removed() {
     assert!(ok);
     assert!(stdout.contains("name:      panic"), "{stdout}");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", panic.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", panic.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let (ok, stdout, _) = home.mecha(&["plugin", "ls", "--json"]);
     assert!(ok);
@@ -99,7 +100,12 @@ fn plugins_are_listed_installed_inspected_and_removed() {
 
     let garbage = home.path().join("garbage.wasm");
     std::fs::write(&garbage, b"not wasm").expect("written");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", garbage.to_str().expect("utf-8")]);
+    let (ok, _, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        garbage.to_str().expect("utf-8"),
+    ]);
     assert!(!ok);
     assert!(
         stderr.contains("not a valid WebAssembly component"),
@@ -111,9 +117,10 @@ fn plugins_are_listed_installed_inspected_and_removed() {
 fn a_tampered_installed_plugin_is_refused() {
     let home = Home::empty();
     let panic = plugins::path("panic");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", panic.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", panic.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
-    let installed = home.path().join("plugins").join("panic.wasm");
+    let installed = home.installed_component("panic");
     let mut bytes = std::fs::read(&installed).expect("installed");
     bytes.push(0);
     std::fs::write(&installed, bytes).expect("tampered");

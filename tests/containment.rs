@@ -23,7 +23,7 @@ async fn misbehaving_plugins_fail_their_own_call_only() {
     for name in ["spin", "bomb", "panic"] {
         let path = plugins::path(name);
         let (ok, stdout, stderr) =
-            home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+            home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
         assert!(ok, "install {name}: {stderr}");
         assert!(stdout.contains(&format!("installed {name}")), "{stdout}");
     }
@@ -93,7 +93,8 @@ async fn misbehaving_plugins_fail_their_own_call_only() {
 async fn a_plugin_gets_no_socket_file_or_environment() {
     let home = Home::new("");
     let path = plugins::path("sandbox");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     let port = listener.local_addr().expect("address").port();
@@ -138,7 +139,8 @@ async fn imports_the_host_cannot_link_are_all_named() {
     );
     let path = home.path().join("renamed.wasm");
     std::fs::write(&path, renamed).expect("written");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
     assert!(!ok, "installing a plugin with unknown imports must fail");
     assert!(stderr.contains("evil:sockets/"), "{stderr}");
     assert!(stderr.contains("acme:filesystem/"), "{stderr}");
@@ -166,7 +168,8 @@ async fn plugins_of_the_same_contract_line_load_and_others_are_refused() {
     };
     for refused in [b"@0.2.0", b"@1.1.0"] {
         let path = with_version(refused);
-        let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+        let (ok, _, stderr) =
+            home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
         assert!(!ok, "a plugin for another contract line must be refused");
         let needed = String::from_utf8_lossy(&refused[1..]).into_owned();
         assert!(
@@ -176,8 +179,12 @@ async fn plugins_of_the_same_contract_line_load_and_others_are_refused() {
         assert!(stderr.contains("offers mecha:plugin@0.1.0"), "{stderr}");
     }
     let newer_patch = with_version(b"@0.1.9");
-    let (ok, stdout, stderr) =
-        home.mecha(&["plugin", "install", newer_patch.to_str().expect("utf-8")]);
+    let (ok, stdout, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        newer_patch.to_str().expect("utf-8"),
+    ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("mecha:plugin@0.1.9"), "{stdout}");
     let daemon = Daemon::start(&home);
@@ -190,7 +197,8 @@ async fn plugins_of_the_same_contract_line_load_and_others_are_refused() {
 async fn a_call_stopped_by_a_host_limit_names_the_setting() {
     let home = Home::new("plugins:\n  sandbox:\n    instances: 1\n");
     let path = plugins::path("sandbox");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let daemon = Daemon::start(&home);
     let (status, error) = post(&daemon, "sandbox", "{}").await;
@@ -227,7 +235,8 @@ async fn a_source_that_skips_verification_cannot_store_events() {
     let home = Home::new("api_key: the-api-key\n");
     home.write_secrets("unverified:\n  token: some-token\n");
     let path = plugins::path("unverified");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let daemon = Daemon::start(&home);
     let (status, error) = post(&daemon, "unverified", "{}").await;

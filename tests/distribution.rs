@@ -3,14 +3,14 @@
 //! binary, and the daemon serving what was installed.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::support::daemon::{Daemon, Home};
+use crate::support::minisign::Key;
 use crate::support::plugins;
 
 /// What the file server answers at a path.
@@ -71,58 +71,6 @@ fn answer(entries: &HashMap<String, Entry>, path: &str) -> Response {
     }
 }
 
-/// A minisign key pair made by `minisign -G` without a password, in `dir`.
-struct Key {
-    public: PathBuf,
-    secret: PathBuf,
-    id: String,
-}
-
-impl Key {
-    fn generate(dir: &Path, name: &str) -> Key {
-        let public = dir.join(format!("{name}.pub"));
-        let secret = dir.join(format!("{name}.key"));
-        let output = Command::new("minisign")
-            .args(["-G", "-W", "-p"])
-            .arg(&public)
-            .arg("-s")
-            .arg(&secret)
-            .output()
-            .expect("minisign runs (Debian package minisign)");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = std::fs::read_to_string(&public).expect("public key");
-        let id = text
-            .lines()
-            .next()
-            .and_then(|comment| comment.rsplit(' ').next())
-            .expect("minisign names the key id")
-            .to_owned();
-        Key { public, secret, id }
-    }
-
-    /// Signs `file` with `minisign -S`, which writes `<file>.minisig`; returns its bytes.
-    fn sign(&self, file: &Path) -> Vec<u8> {
-        let output = Command::new("minisign")
-            .arg("-S")
-            .arg("-s")
-            .arg(&self.secret)
-            .arg("-m")
-            .arg(file)
-            .output()
-            .expect("minisign runs");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        std::fs::read(format!("{}.minisig", file.display())).expect("signature written")
-    }
-}
-
 fn sha256_hex(bytes: &[u8]) -> String {
     mecha::plugin::cache::sha256_hex(bytes)
 }
@@ -131,29 +79,16 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8")
 }
 
-/// The installed plugin `name` as `plugin ls --json` shows it.
-fn listed(home: &Home, name: &str) -> Option<serde_json::Value> {
-    let (ok, stdout, stderr) = home.mecha(&["plugin", "ls", "--json"]);
-    assert!(ok, "{stderr}");
-    let listed: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    listed
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|plugin| plugin["name"] == name && plugin["origin"]["kind"] == "installed")
-        .cloned()
-}
-
 /// Nothing of the plugin `name` was written into the home.
 fn assert_nothing_installed(home: &Home, name: &str) {
-    assert!(listed(home, name).is_none(), "{name} is not listed");
+    assert!(home.installed(name).is_none(), "{name} is not listed");
     let plugins = home.path().join("plugins");
     let files: Vec<String> = std::fs::read_dir(&plugins)
         .map(|entries| {
             entries
                 .filter_map(|entry| entry.ok())
                 .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|file| file != "lock.json")
+                .filter(|file| file != "lock.json" && file != ".lock")
                 .collect()
         })
         .unwrap_or_default();
@@ -181,6 +116,7 @@ async fn a_url_pinned_by_its_digest_is_installed_and_served() {
     let (ok, stdout, stderr) = home.mecha(&[
         "plugin",
         "install",
+        "--yes",
         &url,
         "--sha256",
         &digest.to_uppercase(),
@@ -188,7 +124,7 @@ async fn a_url_pinned_by_its_digest_is_installed_and_served() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("installed panic"), "{stdout}");
 
-    let entry = listed(&home, "panic").expect("listed");
+    let entry = home.installed("panic").expect("listed");
     assert_eq!(entry["sha256"], digest.as_str());
     assert_eq!(
         entry["source"],
@@ -231,7 +167,7 @@ fn unpinned_or_mismatched_downloads_are_refused_and_nothing_is_written() {
     let url = server.url("/panic.wasm");
 
     let wrong = sha256_hex(b"something else");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &url, "--sha256", &wrong]);
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", "--yes", &url, "--sha256", &wrong]);
     assert!(!ok);
     assert!(stderr.contains(&format!("not the {wrong}")), "{stderr}");
     assert!(
@@ -240,7 +176,7 @@ fn unpinned_or_mismatched_downloads_are_refused_and_nothing_is_written() {
     );
     assert_nothing_installed(&home, "panic");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &url]);
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", "--yes", &url]);
     assert!(!ok);
     assert!(
         stderr.contains("neither --sha256 nor a signature"),
@@ -248,12 +184,12 @@ fn unpinned_or_mismatched_downloads_are_refused_and_nothing_is_written() {
     );
     assert_nothing_installed(&home, "panic");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &url, "--sha256", "abc"]);
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", "--yes", &url, "--sha256", "abc"]);
     assert!(!ok);
     assert!(stderr.contains("not a sha256 digest"), "{stderr}");
 
     let away = server.url("/away.wasm");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &away, "--sha256", &digest]);
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", "--yes", &away, "--sha256", &digest]);
     assert!(!ok);
     assert!(stderr.contains("another origin"), "{stderr}");
     assert!(
@@ -266,6 +202,7 @@ fn unpinned_or_mismatched_downloads_are_refused_and_nothing_is_written() {
     let (ok, _, stderr) = home.mecha(&[
         "plugin",
         "install",
+        "--yes",
         "http://plugins.example.invalid/panic.wasm",
         "--sha256",
         &digest,
@@ -277,6 +214,7 @@ fn unpinned_or_mismatched_downloads_are_refused_and_nothing_is_written() {
     let (ok, _, stderr) = home.mecha(&[
         "plugin",
         "install",
+        "--yes",
         &server.url("/missing.wasm"),
         "--sha256",
         &digest,
@@ -316,7 +254,12 @@ fn signatures_by_trusted_keys_are_accepted_and_everything_else_refused() {
     ]);
     let home = Home::new("");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &server.url("/good/panic.wasm")]);
+    let (ok, _, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        &server.url("/good/panic.wasm"),
+    ]);
     assert!(!ok, "no key is trusted yet");
     assert!(
         stderr.contains(&format!("key {}", publisher.id)),
@@ -333,12 +276,22 @@ fn signatures_by_trusted_keys_are_accepted_and_everything_else_refused() {
     assert!(stdout.contains(&publisher.id), "{stdout}");
     assert!(!stdout.contains(&stranger.id), "{stdout}");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &server.url("/tampered/panic.wasm")]);
+    let (ok, _, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        &server.url("/tampered/panic.wasm"),
+    ]);
     assert!(!ok);
     assert!(stderr.contains("does not match its bytes"), "{stderr}");
     assert_nothing_installed(&home, "panic");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", &server.url("/stranger/panic.wasm")]);
+    let (ok, _, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        &server.url("/stranger/panic.wasm"),
+    ]);
     assert!(!ok);
     assert!(
         stderr.contains(&format!("key {}, which is not trusted", stranger.id)),
@@ -347,14 +300,14 @@ fn signatures_by_trusted_keys_are_accepted_and_everything_else_refused() {
     assert_nothing_installed(&home, "panic");
 
     let url = server.url("/good/panic.wasm");
-    let (ok, stdout, stderr) = home.mecha(&["plugin", "install", &url]);
+    let (ok, stdout, stderr) = home.mecha(&["plugin", "install", "--yes", &url]);
     assert!(ok, "{stderr}");
     assert!(
         stdout.contains(&format!("signed by: {}", publisher.id)),
         "{stdout}"
     );
 
-    let entry = listed(&home, "panic").expect("listed");
+    let entry = home.installed("panic").expect("listed");
     assert_eq!(entry["signer"], publisher.id.as_str());
     assert_eq!(entry["source"], url.as_str());
     assert_eq!(entry["sha256"], sha256_hex(&wasm).as_str());
@@ -402,13 +355,14 @@ fn require_signature_refuses_unsigned_plugins_and_signature_files_sign_local_one
     let (ok, _, stderr) = home.mecha(&["plugin", "trust", "add", text(&publisher.public)]);
     assert!(ok, "{stderr}");
 
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", text(&file)]);
+    let (ok, _, stderr) = home.mecha(&["plugin", "install", "--yes", text(&file)]);
     assert!(!ok);
     assert!(stderr.contains("plugins.require_signature"), "{stderr}");
     assert_nothing_installed(&home, "panic");
     let (ok, _, stderr) = home.mecha(&[
         "plugin",
         "install",
+        "--yes",
         &server.url("/panic.wasm"),
         "--sha256",
         &sha256_hex(&wasm),
@@ -422,6 +376,7 @@ fn require_signature_refuses_unsigned_plugins_and_signature_files_sign_local_one
     let (ok, stdout, stderr) = home.mecha(&[
         "plugin",
         "install",
+        "--yes",
         text(&file),
         "--signature",
         text(&signature_file),
@@ -431,7 +386,7 @@ fn require_signature_refuses_unsigned_plugins_and_signature_files_sign_local_one
         stdout.contains(&format!("signed by: {}", publisher.id)),
         "{stdout}"
     );
-    let entry = listed(&home, "panic").expect("listed");
+    let entry = home.installed("panic").expect("listed");
     assert_eq!(entry["signer"], publisher.id.as_str());
     assert_eq!(entry["source"], text(&file));
 }

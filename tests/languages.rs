@@ -9,7 +9,8 @@ use crate::support::worker::{Answer, TestWorker};
 
 /// Installs the component at `path` into `home`, checking the CLI's answer.
 fn install(home: &Home, path: &std::path::Path, name: &str) {
-    let (ok, stdout, stderr) = home.mecha(&["plugin", "install", path.to_str().expect("utf-8")]);
+    let (ok, stdout, stderr) =
+        home.mecha(&["plugin", "install", "--yes", path.to_str().expect("utf-8")]);
     assert!(ok, "install {name}: {stderr}");
     assert!(stdout.contains(&format!("installed {name}")), "{stdout}");
 }

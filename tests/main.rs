@@ -46,5 +46,8 @@ mod source_instances;
 mod telegram_source;
 /// Cron schedules: ticks to events and tasks, overlapping ticks skipped.
 mod triggers;
+/// Consent to what plugins ask for, upgrades, rollbacks, live changes (also under load) and
+/// installs killed at random points.
+mod versions;
 /// Policies over workers' results, and write-back to GitHub and GitLab stand-ins.
 mod write_back;

@@ -380,7 +380,8 @@ async fn a_responder_reaches_only_its_granted_api_and_never_gets_the_token() {
         "github:\n  webhook_secret: {GITHUB_SECRET}\nsnoop:\n  token: {GITHUB_TOKEN}\n"
     ));
     let snoop = plugins::path("snoop");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", snoop.to_str().expect("utf-8")]);
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", snoop.to_str().expect("utf-8")]);
     assert!(ok, "{stderr}");
     let _worker = worker_with_policy(&home, "any", full_result(), "").await;
     let daemon = Daemon::start(&home);
@@ -524,7 +525,12 @@ async fn merge_request_results_reach_gitlab_as_a_note_labels_and_a_status() {
 async fn a_policy_that_never_decides_is_stopped_and_denies_everything() {
     let home = Home::new(FAST);
     let greedy = plugins::path("greedy");
-    let (ok, _, stderr) = home.mecha(&["plugin", "install", greedy.to_str().expect("utf-8")]);
+    let (ok, _, stderr) = home.mecha(&[
+        "plugin",
+        "install",
+        "--yes",
+        greedy.to_str().expect("utf-8"),
+    ]);
     assert!(ok, "{stderr}");
     let _worker = worker_with_policy(
         &home,

@@ -238,7 +238,7 @@ async fn daemon_memory(python: &Path) {
     write_config(with.path(), "api_key: bench-key\n");
     let started = Instant::now();
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_mecha"))
-        .args(["plugin", "install", python.to_str().expect("utf-8")])
+        .args(["plugin", "install", "--yes", python.to_str().expect("utf-8")])
         .env("MECHA_HOME", with.path())
         .stdout(std::process::Stdio::null())
         .status()

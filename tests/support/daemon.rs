@@ -68,6 +68,37 @@ impl Home {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
+
+    /// The installed plugin `name` as `mecha plugin ls --json` shows it, if it is installed.
+    pub fn installed(&self, name: &str) -> Option<serde_json::Value> {
+        let (ok, stdout, stderr) = self.mecha(&["plugin", "ls", "--json"]);
+        assert!(ok, "{stderr}");
+        let plugins: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        plugins
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|plugin| plugin["name"] == name && plugin["origin"]["kind"] == "installed")
+            .cloned()
+    }
+
+    /// The component file of the current version of the installed plugin `name`, as
+    /// `plugins/lock.json` names it.
+    pub fn installed_component(&self, name: &str) -> PathBuf {
+        let lock: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(self.path().join("plugins/lock.json")).expect("lock.json"),
+        )
+        .expect("lock.json is JSON");
+        let entry = lock["plugins"]
+            .as_array()
+            .expect("plugins")
+            .iter()
+            .find(|entry| entry["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is installed"));
+        self.path()
+            .join("plugins")
+            .join(entry["file"].as_str().expect("file"))
+    }
 }
 
 impl Home {

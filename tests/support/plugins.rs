@@ -12,16 +12,35 @@ const TEST_PLUGINS: &[&str] = &[
     "unverified",
     "snoop",
     "greedy",
+    "versioned",
 ];
 
 /// The path of the built test plugin `name` (one of [`TEST_PLUGINS`]).
 pub fn path(name: &str) -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let dir = BUILT.get_or_init(build);
-    dir.join(format!("mecha_test_plugin_{name}.wasm"))
+    built().join(format!("mecha_test_plugin_{name}.wasm"))
 }
 
-fn build() -> PathBuf {
+/// The `versioned` test plugin as version 1 (0.1.0, asks for nothing) or 2 (0.2.0, asks for an
+/// API origin): copies made once per run, since both builds write the same artifact.
+pub fn versioned(version: u8) -> PathBuf {
+    assert!(matches!(version, 1 | 2), "versioned has versions 1 and 2");
+    built().join(format!("versioned-{version}.wasm"))
+}
+
+fn built() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = build(&[]);
+        let artifact = dir.join("mecha_test_plugin_versioned.wasm");
+        std::fs::copy(&artifact, dir.join("versioned-1.wasm")).expect("versioned 1 copied");
+        build(&["--features", "mecha-test-plugin-versioned/v2"]);
+        std::fs::copy(&artifact, dir.join("versioned-2.wasm")).expect("versioned 2 copied");
+        dir
+    })
+}
+
+/// Builds the test plugins (with `extra` cargo arguments) and returns where they are.
+fn build(extra: &[&str]) -> PathBuf {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target_dir = super::daemon::target_dir().join("wasm-plugins");
     let mut cargo = std::process::Command::new(env!("CARGO"));
@@ -33,6 +52,7 @@ fn build() -> PathBuf {
     for name in TEST_PLUGINS {
         cargo.args(["-p", &format!("mecha-test-plugin-{name}")]);
     }
+    cargo.args(extra);
     let output = cargo.output().expect("cargo runs");
     assert!(
         output.status.success(),

@@ -12,6 +12,7 @@ pub mod json;
 pub mod logs;
 pub mod metrics;
 pub mod origin;
+pub mod plugins;
 pub mod server;
 pub mod tasks;
 pub mod webhooks;
@@ -25,6 +26,7 @@ use crate::config::secrets::Secret;
 use crate::pipeline::operator::RoundRobin;
 use crate::pipeline::process::Processor;
 use crate::pipeline::sources::SourceTable;
+use crate::plugin::LivePlugins;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
@@ -43,6 +45,8 @@ pub struct ApiState {
     /// The host names the API answers to.
     pub hosts: Arc<AllowedHosts>,
     pub round_robin: Arc<RoundRobin>,
+    /// The plugins running now, for `GET /plugins`.
+    pub plugins: Arc<LivePlugins>,
 }
 
 /// Every route of the daemon.
@@ -53,6 +57,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(events::router())
         .merge(tasks::router())
         .merge(workers::router())
+        .merge(plugins::router())
         .merge(logs::router())
         .merge(metrics::router())
         .layer(axum::middleware::from_fn_with_state(

@@ -192,9 +192,7 @@ fn check_sources(
                     .map_or_else(|| "never".to_owned(), |at| at.to_string());
                 report.ok(&format!(
                     "trigger {}: {} ({}), next tick {next}",
-                    scheduled.name,
-                    scheduled.schedule,
-                    scheduled.plugin.name()
+                    scheduled.name, scheduled.schedule, scheduled.plugin
                 ));
             }
         }

@@ -4,6 +4,7 @@
 
 mod adapters;
 mod loops;
+mod plugins;
 mod reload;
 
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ use crate::pipeline::write_back::WriteBacks;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
-use crate::plugin::{PluginRegistry, Runtime};
+use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, EventStore, SqliteStore, Store};
 use crate::worker::client::WorkerClient;
@@ -98,12 +99,16 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let runtime = Arc::new(Runtime::new(RuntimeOptions::from_config(&config))?);
     runtime.log_sink().set_redactor(redactor.clone());
     let loader = Loader::new(runtime, Some(home.cache_dir()))?;
-    let registry =
-        Arc::new(PluginRegistry::load(&loader, &Installed::new(home.plugins_dir())).await?);
+    let allocator = loader.runtime().allocator();
+    let installed = Installed::new(home.plugins_dir());
+    // Taken before loading: a change made while loading is noticed at the first poll.
+    let plugins_stamp = installed.stamp();
+    let registry = PluginRegistry::load(&loader, &installed).await?;
     let sources = Arc::new(SourceTable::new(sources::instances(
         &registry, &config, &secrets,
     )?));
     let schedules = triggers::scheduled(&registry, &config)?;
+    let plugins = Arc::new(LivePlugins::new(Arc::new(registry)));
 
     let metrics = Arc::new(Metrics::default());
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
@@ -132,7 +137,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let write_backs = Arc::new(WriteBacks::new(
         store.clone(),
         workers.clone(),
-        registry.clone(),
+        plugins.clone(),
         config.clone(),
         &secrets,
         redactor.clone(),
@@ -208,14 +213,21 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     )));
     let schedule_count = schedules.len();
     for scheduled in schedules {
-        loops.push(tokio::spawn(triggers::run(scheduled, processor.clone())));
+        loops.push(tokio::spawn(triggers::run(
+            scheduled,
+            plugins.clone(),
+            processor.clone(),
+        )));
     }
-    loops.push(tokio::spawn(reload::on_hangup(
+    loops.push(tokio::spawn(reload::on_changes(
         hangups,
         reload::Holders {
             home: home.clone(),
             config: config.clone(),
-            registry,
+            plugins: plugins.clone(),
+            loader,
+            installed,
+            stamp: plugins_stamp,
             store: store.clone(),
             workers: workers.clone(),
             sources: sources.clone(),
@@ -231,7 +243,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         sources = %sources.ready_names().join(","),
         triggers = schedule_count,
         adapters = adapter_count,
-        allocator = ?loader.runtime().allocator(),
+        allocator = ?allocator,
         startup_ms = started.elapsed().as_millis() as u64,
         "mecha is ready"
     );
@@ -247,6 +259,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         },
         hosts: Arc::new(AllowedHosts::new(addr, &config.http.allowed_hosts)),
         round_robin: Arc::default(),
+        plugins,
     };
     let header_timeout = Duration::from_millis(config.http.header_timeout_ms);
     let body_timeout = Duration::from_millis(config.http.body_timeout_ms);

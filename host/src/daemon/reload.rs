@@ -1,4 +1,6 @@
 //! SIGHUP: `secrets.yml` read again, and every credential the daemon holds rebuilt from it.
+//! The same task notices changes to the installed plugins (`plugins.rs`), so that the two never
+//! rebuild the sources and write-backs at once.
 //!
 //! Secrets live in more places than the file. The sources check signatures with webhook
 //! secrets; the redactor hides every secret's value, and is shared by the worker clients, the
@@ -18,7 +20,9 @@ use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::ServerConfig;
 use crate::pipeline::sources::{self, SourceTable};
 use crate::pipeline::write_back::WriteBacks;
-use crate::plugin::PluginRegistry;
+use crate::plugin::LivePlugins;
+use crate::plugin::install::{Installed, Stamp};
+use crate::plugin::loader::Loader;
 use crate::redact::Redactor;
 use crate::store::Store;
 use crate::worker::adapter::RunningAdapter;
@@ -32,7 +36,11 @@ pub(super) type RunningAdapters = Arc<Mutex<Vec<(String, RunningAdapter)>>>;
 pub(super) struct Holders {
     pub home: Home,
     pub config: ServerConfig,
-    pub registry: Arc<PluginRegistry>,
+    pub plugins: Arc<LivePlugins>,
+    pub loader: Loader,
+    pub installed: Installed,
+    /// The lock file as the running plugins were loaded from it.
+    pub stamp: Option<Stamp>,
     pub store: Arc<dyn Store>,
     pub workers: Arc<Workers>,
     pub sources: Arc<SourceTable>,
@@ -75,16 +83,39 @@ impl Hangups {
     }
 }
 
-/// Reloads on every SIGHUP until the daemon stops.
-pub(super) async fn on_hangup(hangups: Hangups, mut holders: Holders) {
+/// Reloads `secrets.yml` on every SIGHUP, and the installed plugins whenever they change,
+/// until the daemon stops.
+pub(super) async fn on_changes(hangups: Hangups, mut holders: Holders) {
+    let mut poll = tokio::time::interval(super::plugins::POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     #[cfg(unix)]
-    if let Some(mut signal) = hangups.signal {
-        while signal.recv().await.is_some() {
-            holders.reload().await;
+    let mut signal = hangups.signal;
+    #[cfg(not(unix))]
+    let _ = hangups;
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match signal.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let hangup = tokio::select! {
+            received = hangup => Some(received),
+            _ = poll.tick() => None,
+        };
+        match hangup {
+            Some(Some(())) => holders.reload().await,
+            // SIGHUPs can no longer be received: plugins are still watched.
+            #[cfg(unix)]
+            Some(None) => signal = None,
+            #[cfg(not(unix))]
+            Some(None) => {}
+            None => holders.reload_plugins().await,
         }
     }
-    #[cfg(not(unix))]
-    let _ = (hangups, &mut holders);
 }
 
 impl Holders {
@@ -93,7 +124,7 @@ impl Holders {
         let checked = Secrets::load(&self.home.secrets_file())
             .map_err(|err| err.to_string())
             .and_then(|secrets| {
-                sources::instances(&self.registry, &self.config, &secrets)
+                sources::instances(&self.plugins.current(), &self.config, &secrets)
                     .map(|slots| (secrets, slots))
                     .map_err(|err| err.to_string())
             });
@@ -109,7 +140,7 @@ impl Holders {
         self.redactor
             .set_secrets(redacted_values(&secrets, self.config.api_key.as_ref()));
         self.sources.replace(slots);
-        self.write_backs.set_secrets(&secrets);
+        self.write_backs.rebuild(&secrets);
         self.containers.set_secrets(secrets.clone());
         adapters::reload(
             &self.store,

@@ -27,7 +27,7 @@ use crate::plugin::bindings::trigger::Tick;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::trigger::{TriggerCall, TriggerPlugin};
-use crate::plugin::{PluginRegistry, World};
+use crate::plugin::{LivePlugins, PluginRegistry, World};
 use crate::store::{AuditEntry, AuditOutcome, EventId, EventState};
 
 /// The trigger plugin a schedule uses unless it names one.
@@ -38,7 +38,8 @@ pub struct Scheduled {
     /// The schedule's name, passed to the plugin with each tick.
     pub name: String,
     pub schedule: Schedule,
-    pub plugin: Arc<TriggerPlugin>,
+    /// The trigger plugin's name: each tick calls the version installed at that moment.
+    pub plugin: String,
     pub call: TriggerCall,
 }
 
@@ -59,15 +60,12 @@ pub fn scheduled(
     let mut all = Vec::new();
     for (name, trigger) in &config.triggers {
         let plugin_name = trigger.plugin.as_deref().unwrap_or(DEFAULT_TRIGGER);
-        let plugin = match registry.get(World::Trigger, plugin_name).map(|p| &p.runner) {
-            Some(Runner::Trigger(plugin)) => plugin.clone(),
-            _ => {
-                return Err(TriggerError::UnknownPlugin {
-                    schedule: name.clone(),
-                    plugin: plugin_name.to_owned(),
-                });
-            }
-        };
+        if trigger_plugin(registry, plugin_name).is_none() {
+            return Err(TriggerError::UnknownPlugin {
+                schedule: name.clone(),
+                plugin: plugin_name.to_owned(),
+            });
+        }
         // Checked when config.yml was loaded.
         let Some(schedule) = config.schedule(name) else {
             continue;
@@ -78,7 +76,7 @@ pub fn scheduled(
         all.push(Scheduled {
             name: name.clone(),
             schedule,
-            plugin,
+            plugin: plugin_name.to_owned(),
             call: TriggerCall {
                 settings: Arc::new(settings),
                 limits: Limits::from_config(&defaults),
@@ -88,8 +86,19 @@ pub fn scheduled(
     Ok(all)
 }
 
-/// Ticks `scheduled` for as long as the daemon runs.
-pub async fn run(scheduled: Scheduled, processor: Arc<Processor>) {
+fn trigger_plugin(registry: &PluginRegistry, name: &str) -> Option<Arc<TriggerPlugin>> {
+    match registry
+        .get(World::Trigger, name)
+        .map(|loaded| &loaded.runner)
+    {
+        Some(Runner::Trigger(plugin)) => Some(plugin.clone()),
+        _ => None,
+    }
+}
+
+/// Ticks `scheduled` for as long as the daemon runs, with the plugin `plugins` holds at each
+/// tick.
+pub async fn run(scheduled: Scheduled, plugins: Arc<LivePlugins>, processor: Arc<Processor>) {
     let mut previous: Vec<EventId> = Vec::new();
     let Some(mut due) = scheduled.schedule.next_after(Timestamp::now()) else {
         tracing::warn!(schedule = %scheduled.name, "this schedule never comes due");
@@ -103,7 +112,7 @@ pub async fn run(scheduled: Scheduled, processor: Arc<Processor>) {
         }
         match unfinished(&processor, &previous).await {
             Some(busy) => skip(&processor, &scheduled, due, &busy),
-            None => previous = tick(&processor, &scheduled, due).await,
+            None => previous = tick(&processor, &plugins, &scheduled, due).await,
         }
         match next_due(&scheduled.schedule, due, Timestamp::now()) {
             Some(next) => due = next,
@@ -162,14 +171,27 @@ fn skip(processor: &Processor, scheduled: &Scheduled, due: Timestamp, busy: &Eve
 
 /// Runs one tick: the plugin's events, stored and handed to processing. Returns the ids of the
 /// events stored.
-async fn tick(processor: &Arc<Processor>, scheduled: &Scheduled, due: Timestamp) -> Vec<EventId> {
+async fn tick(
+    processor: &Arc<Processor>,
+    plugins: &LivePlugins,
+    scheduled: &Scheduled,
+    due: Timestamp,
+) -> Vec<EventId> {
     processor.metrics.increment(Counter::TriggerTicks);
     let tick = Tick {
         schedule: scheduled.name.clone(),
         due_at: u64::try_from(due.as_second()).unwrap_or_default(),
     };
-    let source = scheduled.plugin.name();
-    let failure = match scheduled.plugin.handle_tick(&scheduled.call, &tick).await {
+    let source = scheduled.plugin.as_str();
+    let Some(plugin) = trigger_plugin(&plugins.current(), source) else {
+        let failure = format!(
+            "the trigger plugin {source} is no longer installed; install it again or change \
+             triggers.{} in config.yml",
+            scheduled.name
+        );
+        return failed(processor, scheduled, due, failure);
+    };
+    let failure = match plugin.handle_tick(&scheduled.call, &tick).await {
         Ok(Ok(events)) => {
             match store_events(
                 source,
@@ -196,6 +218,17 @@ async fn tick(processor: &Arc<Processor>, scheduled: &Scheduled, due: Timestamp)
         Ok(Err(err)) => error_text(err),
         Err(err) => err.to_string(),
     };
+    failed(processor, scheduled, due, failure)
+}
+
+/// Logs and audits a tick that stored nothing; the schedule goes on.
+fn failed(
+    processor: &Arc<Processor>,
+    scheduled: &Scheduled,
+    due: Timestamp,
+    failure: String,
+) -> Vec<EventId> {
+    let source = scheduled.plugin.as_str();
     let failure = processor.redactor.redact(&failure).into_owned();
     tracing::warn!(schedule = %scheduled.name, %due, error = %failure, "tick failed; the schedule goes on");
     processor.store.record_detached(

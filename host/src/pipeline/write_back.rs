@@ -21,10 +21,10 @@ use super::policy_chain::{self, Decision};
 use super::process::finish_event;
 use crate::config::secrets::Secrets;
 use crate::config::server::{ResponderConfig, ServerConfig};
-use crate::plugin::PluginRegistry;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::responder::{ResponderCall, ResponderPlugin};
+use crate::plugin::{LivePlugins, PluginRegistry};
 use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, timestamp,
@@ -53,10 +53,11 @@ enum Destination {
 pub struct WriteBacks {
     store: Arc<dyn Store>,
     workers: Arc<Workers>,
-    registry: Arc<PluginRegistry>,
+    /// The responders and policies the daemon runs now.
+    plugins: Arc<LivePlugins>,
     config: ServerConfig,
-    /// By source instance name; replaced whole when `secrets.yml` is reloaded, so a try in
-    /// progress keeps the token it started with.
+    /// By source instance name; replaced whole when `secrets.yml` is reloaded or the plugins
+    /// change, so a try in progress keeps the token and responder it started with.
     destinations: RwLock<Arc<BTreeMap<String, Arc<Destination>>>>,
     redactor: Redactor,
     backoff: Backoff,
@@ -68,17 +69,18 @@ impl WriteBacks {
     pub fn new(
         store: Arc<dyn Store>,
         workers: Arc<Workers>,
-        registry: Arc<PluginRegistry>,
+        plugins: Arc<LivePlugins>,
         config: ServerConfig,
         secrets: &Secrets,
         redactor: Redactor,
         backoff: Backoff,
     ) -> WriteBacks {
-        let destinations = RwLock::new(Arc::new(destinations(&registry, &config, secrets)));
+        let destinations =
+            RwLock::new(Arc::new(destinations(&plugins.current(), &config, secrets)));
         WriteBacks {
             store,
             workers,
-            registry,
+            plugins,
             config,
             destinations,
             redactor,
@@ -87,9 +89,10 @@ impl WriteBacks {
         }
     }
 
-    /// Uses the responder tokens of `secrets` from the next try on (a reload of `secrets.yml`).
-    pub fn set_secrets(&self, secrets: &Secrets) {
-        let rebuilt = Arc::new(destinations(&self.registry, &self.config, secrets));
+    /// Uses the responder tokens of `secrets`, and the responders installed now, from the next
+    /// try on (a reload of `secrets.yml`, a plugin installed or removed).
+    pub fn rebuild(&self, secrets: &Secrets) {
+        let rebuilt = Arc::new(destinations(&self.plugins.current(), &self.config, secrets));
         *self
             .destinations
             .write()
@@ -209,7 +212,7 @@ impl WriteBacks {
         };
         let stored = plugin_event::stored_event(&event);
         let (allowed, decision) = policy_chain::apply(
-            &self.registry,
+            &self.plugins.current(),
             &self.config,
             policy.as_ref(),
             &stored,

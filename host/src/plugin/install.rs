@@ -1,50 +1,118 @@
-//! Installed plugins: files under `<mecha home>/plugins/`, recorded in `lock.json` with their
-//! sha256 so that a file changed behind the daemon's back is refused instead of run.
+//! Installed plugins: components under `<mecha home>/plugins/`, recorded in `lock.json` with
+//! their sha256 (a file changed behind the daemon's back is refused instead of run), where they
+//! came from, what was granted to them, and the versions they replaced.
 //!
-//! Every write goes through a temporary file and a rename: a crash mid-install leaves either
-//! the old state or the new one, never a half-written plugin or lock.
+//! # Crash safety
 //!
-//! What is installed is read as `component_file.rs` reads it (a regular file, within a size cap),
-//! and may not take a bundled plugin's name (`bundled.rs` says why).
+//! A component's file is named after its content (`<name>-<first 16 hex of its sha256>.wasm`),
+//! so a new version never overwrites the one the lock names. Every change is one transaction
+//! ([`Installed::change`]): under an exclusive `flock` on `plugins/.lock` (two commands at once
+//! take turns), the new component is written to a temporary file, synced and renamed into
+//! place; then `lock.json` is written the same way, and that rename is the commit; only then are
+//! files no version names any more removed. A crash (`kill -9`, power loss) at any point leaves
+//! the lock naming either the old versions or the new ones, each with its file complete; what a
+//! crash leaves behind (a temporary file, an unnamed component) is removed by the next change.
+//!
+//! # Versions
+//!
+//! Each entry keeps up to [`KEPT_VERSIONS`] earlier versions, newest first: `mecha plugin
+//! rollback` makes the newest of them current again, with the grant it had.
+//!
+//! What is installed is read as `component_file.rs` reads it (a regular file, within a size cap).
 
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::cache::sha256_hex;
-use super::loader::{LoadedPlugin, Loader, Origin};
+use super::grants::Grants;
+use super::loader::LoadedPlugin;
 use super::world::World;
-use super::{Error, bundled, component_file};
+use super::{Error, component_file};
 
 const LOCK_FILE: &str = "lock.json";
+/// Held with `flock` for the length of a change.
+const GUARD_FILE: &str = ".lock";
+/// Earlier versions kept per plugin for `rollback`: enough to step back past a bad release and
+/// its hurried fix, while the plugins directory stays a few components per plugin.
+pub const KEPT_VERSIONS: usize = 3;
 
-/// One installed plugin as recorded in the lock file.
+/// One installed plugin as recorded in the lock file: the version that runs, and the ones it
+/// replaced.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockEntry {
     pub name: String,
+    #[serde(flatten)]
+    pub current: Version,
+    /// Earlier versions, newest first, at most [`KEPT_VERSIONS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<Version>,
+}
+
+/// One version of an installed plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Version {
     /// The component's file name inside the plugins directory.
     pub file: String,
     pub sha256: String,
     pub world: World,
     pub version: String,
     pub wit_version: String,
-    /// Where it was installed from: a file's absolute path or a URL (never credentials).
-    /// Absent in entries written before sources were recorded.
+    /// Where it was installed from: a file's absolute path, a URL or an `oci://` reference
+    /// (never credentials). Absent in entries written before sources were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// The id of the trusted minisign key that signed it (`mecha plugin trust ls`); absent
     /// when it was installed unsigned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
+    /// What the operator granted it. Absent in entries written before grants were asked for:
+    /// those run with what they declare, as they did when installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted: Option<Grants>,
+    /// Installed in place of the bundled plugin of its name and world (`--replace-bundled`):
+    /// it receives what `config.yml` and `secrets.yml` hold under that name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replaces_bundled: bool,
 }
 
-/// Where an installed plugin came from, recorded in its lock entry.
+impl Version {
+    /// The lock record of `plugin`, whose component is `file`, from `provenance`.
+    pub fn of(plugin: &LoadedPlugin, provenance: Provenance) -> Version {
+        Version {
+            file: file_name(&plugin.info.name, &plugin.sha256),
+            sha256: plugin.sha256.clone(),
+            world: plugin.world,
+            version: plugin.info.version.clone(),
+            wit_version: plugin.wit_version.clone(),
+            source: Some(provenance.source),
+            signer: provenance.signer,
+            granted: Some(provenance.granted),
+            replaces_bundled: provenance.replaces_bundled,
+        }
+    }
+
+    /// The short form operators read: `1.2.0 (sha256 3f2a9c81d0e4)`.
+    pub fn label(&self) -> String {
+        format!(
+            "{} (sha256 {})",
+            self.version,
+            &self.sha256[..12.min(self.sha256.len())]
+        )
+    }
+}
+
+/// Where an installed version came from and what it was granted, recorded in its lock entry.
 #[derive(Debug, Clone, Default)]
 pub struct Provenance {
-    /// A file's absolute path or a URL without credentials.
+    /// A file's absolute path, a URL or an `oci://` reference, without credentials.
     pub source: String,
     /// The id of the trusted key whose signature was verified.
     pub signer: Option<String>,
+    pub granted: Grants,
+    pub replaces_bundled: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -52,7 +120,16 @@ struct LockFile {
     plugins: Vec<LockEntry>,
 }
 
+/// What identifies one state of the lock file, for noticing that it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
 /// The installed plugins in `dir`.
+#[derive(Debug, Clone)]
 pub struct Installed {
     dir: PathBuf,
 }
@@ -60,6 +137,10 @@ pub struct Installed {
 impl Installed {
     pub fn new(dir: PathBuf) -> Installed {
         Installed { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The entries of the lock file; none when nothing was ever installed.
@@ -79,113 +160,336 @@ impl Installed {
         }
     }
 
-    /// Reads an installed plugin's component, refusing it when it no longer matches the lock.
-    pub fn read(&self, entry: &LockEntry) -> Result<(PathBuf, Vec<u8>), Error> {
-        let path = self.dir.join(&entry.file);
+    /// The entry of the installed plugin `name`.
+    pub fn entry(&self, name: &str) -> Result<LockEntry, Error> {
+        self.entries()?
+            .into_iter()
+            .find(|entry| entry.name == name)
+            .ok_or_else(|| Error::NotInstalled(name.to_owned()))
+    }
+
+    /// The lock file's current stamp (none when there is no lock file): a daemon compares it to
+    /// notice installs made while it runs. Every change renames a new file into place, so the
+    /// inode changes even when the size and time do not.
+    pub fn stamp(&self) -> Option<Stamp> {
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(self.dir.join(LOCK_FILE)).ok()?;
+        Some(Stamp {
+            modified: metadata.modified().ok(),
+            len: metadata.len(),
+            #[cfg(unix)]
+            inode: metadata.ino(),
+            #[cfg(not(unix))]
+            inode: 0,
+        })
+    }
+
+    /// Reads the component of `version` of the plugin `name`, refusing it when it no longer
+    /// matches the lock.
+    pub fn read(&self, name: &str, version: &Version) -> Result<(PathBuf, Vec<u8>), Error> {
+        let path = self.dir.join(&version.file);
         let bytes = component_file::read(&path)?;
-        if sha256_hex(&bytes) != entry.sha256 {
+        if sha256_hex(&bytes) != version.sha256 {
             return Err(Error::Lock(format!(
-                "installed plugin {} ({}) was changed since it was installed (sha256 differs from \
-                 lock.json); reinstall it with `mecha plugin install`",
-                entry.name,
+                "installed plugin {name} ({}) was changed since it was installed (sha256 differs \
+                 from lock.json); reinstall it with `mecha plugin install`",
                 path.display()
             )));
         }
         Ok((path, bytes))
     }
 
-    /// Validates and installs the component at `file`, replacing an installed plugin of the
-    /// same name; a bundled plugin's name is refused. Returns the loaded plugin so the caller can
-    /// show what it asks for.
-    pub async fn install(&self, loader: &Loader, file: &Path) -> Result<LoadedPlugin, Error> {
-        let bytes = component_file::read(file)?;
-        let label = file
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| file.display().to_string());
-        let provenance = Provenance {
-            source: std::path::absolute(file)
-                .unwrap_or_else(|_| file.to_owned())
-                .display()
-                .to_string(),
-            signer: None,
-        };
-        self.install_bytes(loader, &label, &bytes, provenance).await
-    }
-
-    /// Validates and installs the component `bytes` (called `label` in errors), fetched and
-    /// checked by the caller (`fetch.rs`, `trust.rs`), recording where it came from.
-    pub async fn install_bytes(
+    /// Makes `version` (whose component is `bytes`) the current version of `name`, keeping the
+    /// one it replaces for rollback. Returns the replaced version, if any.
+    pub fn install(
         &self,
-        loader: &Loader,
-        label: &str,
+        name: &str,
+        version: Version,
         bytes: &[u8],
-        provenance: Provenance,
-    ) -> Result<LoadedPlugin, Error> {
-        let label = label.to_owned();
-        let mut plugin = loader.load(&label, bytes, Origin::Bundled).await?;
-        if bundled::is_reserved(&plugin.info.name) {
-            return Err(Error::BundledName {
-                plugin: label,
-                name: plugin.info.name.clone(),
-            });
-        }
-        let file_name = format!("{}.wasm", plugin.info.name);
-        let target = self.dir.join(&file_name);
-        write_atomically(&target, bytes)?;
-        let entry = LockEntry {
-            name: plugin.info.name.clone(),
-            file: file_name,
-            sha256: plugin.sha256.clone(),
-            world: plugin.world,
-            version: plugin.info.version.clone(),
-            wit_version: plugin.wit_version.clone(),
-            source: Some(provenance.source),
-            signer: provenance.signer,
-        };
-        let mut entries = self.entries()?;
-        entries.retain(|existing| existing.name != entry.name);
-        entries.push(entry);
-        self.write_lock(entries)?;
-        plugin.origin = Origin::Installed(target);
-        Ok(plugin)
+    ) -> Result<Option<Version>, Error> {
+        self.change(|dir, entries| {
+            write_durably(&dir.join(&version.file), bytes)?;
+            let replaced = match entries.iter_mut().find(|entry| entry.name == name) {
+                Some(entry) if entry.current.sha256 == version.sha256 => {
+                    // The same component again: its new provenance and grant, no new version.
+                    entry.current = version;
+                    None
+                }
+                Some(entry) => {
+                    let replaced = std::mem::replace(&mut entry.current, version);
+                    entry
+                        .previous
+                        .retain(|kept| kept.sha256 != entry.current.sha256);
+                    entry.previous.insert(0, replaced.clone());
+                    entry.previous.truncate(KEPT_VERSIONS);
+                    Some(replaced)
+                }
+                None => {
+                    entries.push(LockEntry {
+                        name: name.to_owned(),
+                        current: version,
+                        previous: Vec::new(),
+                    });
+                    None
+                }
+            };
+            Ok(replaced)
+        })
     }
 
-    /// Removes the installed plugin `name`.
+    /// Makes the newest earlier version of `name` current again; the version it replaces is
+    /// dropped. Returns (the version left, the version restored).
+    pub fn rollback(&self, name: &str) -> Result<(Version, Version), Error> {
+        self.change(|dir, entries| {
+            let entry = entries
+                .iter_mut()
+                .find(|entry| entry.name == name)
+                .ok_or_else(|| Error::NotInstalled(name.to_owned()))?;
+            if entry.previous.is_empty() {
+                return Err(Error::Lock(format!(
+                    "no earlier version of {name} is kept; install the version you want with \
+                     `mecha plugin install`"
+                )));
+            }
+            let restored = entry.previous.remove(0);
+            // Checked before the switch: a rollback to a damaged file would leave nothing
+            // that runs.
+            let path = dir.join(&restored.file);
+            let bytes = component_file::read(&path)?;
+            if sha256_hex(&bytes) != restored.sha256 {
+                return Err(Error::Lock(format!(
+                    "the kept version {} of {name} ({}) was changed since it was installed; \
+                     install the version you want with `mecha plugin install`",
+                    restored.version,
+                    path.display()
+                )));
+            }
+            let left = std::mem::replace(&mut entry.current, restored.clone());
+            Ok((left, restored))
+        })
+    }
+
+    /// Removes the installed plugin `name` with every version kept of it.
     pub fn remove(&self, name: &str) -> Result<LockEntry, Error> {
-        let mut entries = self.entries()?;
-        let position = entries
-            .iter()
-            .position(|entry| entry.name == name)
-            .ok_or_else(|| Error::NotInstalled(name.to_owned()))?;
-        let entry = entries.remove(position);
-        self.write_lock(entries)?;
-        let path = self.dir.join(&entry.file);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::Io { path, source }),
-        }
-        Ok(entry)
+        self.change(|_, entries| {
+            let position = entries
+                .iter()
+                .position(|entry| entry.name == name)
+                .ok_or_else(|| Error::NotInstalled(name.to_owned()))?;
+            Ok(entries.remove(position))
+        })
     }
 
-    fn write_lock(&self, mut plugins: Vec<LockEntry>) -> Result<(), Error> {
-        plugins.sort_by(|a, b| a.name.cmp(&b.name));
-        let bytes = serde_json::to_vec_pretty(&LockFile { plugins })
+    /// One transaction: `apply` changes the entries (and may write components into the
+    /// directory it is given), then the lock is committed and unnamed files are removed.
+    fn change<T>(
+        &self,
+        apply: impl FnOnce(&Path, &mut Vec<LockEntry>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let guard_path = self.dir.join(GUARD_FILE);
+        let guard = File::options()
+            .create(true)
+            .append(true)
+            .open(&guard_path)
+            .map_err(io(&guard_path))?;
+        lock_exclusive(&guard).map_err(io(&guard_path))?;
+        let mut entries = self.entries()?;
+        let outcome = apply(&self.dir, &mut entries)?;
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let bytes = serde_json::to_vec_pretty(&LockFile { plugins: entries })
             .map_err(|err| Error::Lock(format!("could not encode the lock file: {err}")))?;
-        write_atomically(&self.dir.join(LOCK_FILE), &bytes)
+        write_durably(&self.dir.join(LOCK_FILE), &bytes)?;
+        self.collect_garbage();
+        drop(guard);
+        Ok(outcome)
+    }
+
+    /// Removes what no version in the lock names: components of removed or dropped versions,
+    /// and temporary files a crash left. Called under the guard, so no write is in progress.
+    fn collect_garbage(&self) {
+        let Ok(entries) = self.entries() else {
+            return;
+        };
+        let named: Vec<&str> = entries
+            .iter()
+            .flat_map(|entry| std::iter::once(&entry.current).chain(&entry.previous))
+            .map(|version| version.file.as_str())
+            .collect();
+        let Ok(listing) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for item in listing.flatten() {
+            let name = item.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            let unnamed_component = name.ends_with(".wasm") && !named.contains(&name);
+            if (unnamed_component || name.ends_with(".tmp"))
+                && let Err(err) = std::fs::remove_file(item.path())
+            {
+                tracing::debug!(file = %item.path().display(), error = %err, "could not remove an unused plugin file");
+            }
+        }
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// `<name>-<16 hex>.wasm`: unique per content, so installing never overwrites a file the lock
+/// names.
+fn file_name(name: &str, sha256: &str) -> String {
+    format!("{name}-{}.wasm", &sha256[..16.min(sha256.len())])
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename, then syncs the
+/// directory, so that after a crash `path` is either absent, as it was, or complete.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut file = File::create(&temp).map_err(io)?;
+    file.write_all(bytes).map_err(io)?;
+    file.sync_all().map_err(io)?;
+    drop(file);
+    std::fs::rename(&temp, path).map_err(io)?;
+    File::open(dir).and_then(|dir| dir.sync_all()).map_err(io)
+}
+
+#[cfg(unix)]
+fn lock_exclusive(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor this function borrows; it changes no memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
     }
-    let temp = path.with_extension("tmp");
-    std::fs::write(&temp, bytes).map_err(io)?;
-    std::fs::rename(&temp, path).map_err(io)
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &File) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version(n: u8) -> (Version, Vec<u8>) {
+        let bytes = vec![n; 16];
+        let sha256 = sha256_hex(&bytes);
+        (
+            Version {
+                file: file_name("echo", &sha256),
+                sha256,
+                world: World::Source,
+                version: format!("1.{n}.0"),
+                wit_version: "0.1.0".into(),
+                source: Some("/x.wasm".into()),
+                signer: None,
+                granted: Some(Grants::default()),
+                replaces_bundled: false,
+            },
+            bytes,
+        )
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|item| item.file_name().to_string_lossy().into_owned())
+            .filter(|name| name != LOCK_FILE && name != GUARD_FILE)
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn upgrades_keep_earlier_versions_and_rollback_restores_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let installed = Installed::new(dir.path().to_owned());
+        for n in 1..=5 {
+            let (version, bytes) = version(n);
+            installed.install("echo", version, &bytes).unwrap();
+        }
+        let entry = installed.entry("echo").unwrap();
+        assert_eq!(entry.current.version, "1.5.0");
+        let kept: Vec<&str> = entry.previous.iter().map(|v| v.version.as_str()).collect();
+        assert_eq!(kept, ["1.4.0", "1.3.0", "1.2.0"]);
+        // Only the named versions' files are left.
+        assert_eq!(files(dir.path()).len(), 1 + KEPT_VERSIONS);
+
+        let (left, restored) = installed.rollback("echo").unwrap();
+        assert_eq!(
+            (left.version.as_str(), restored.version.as_str()),
+            ("1.5.0", "1.4.0")
+        );
+        let entry = installed.entry("echo").unwrap();
+        assert_eq!(entry.current, restored);
+        installed.read("echo", &entry.current).unwrap();
+        assert_eq!(files(dir.path()).len(), KEPT_VERSIONS);
+
+        installed.remove("echo").unwrap();
+        assert!(files(dir.path()).is_empty());
+        assert!(matches!(
+            installed.rollback("echo"),
+            Err(Error::NotInstalled(_))
+        ));
+    }
+
+    #[test]
+    fn the_same_component_again_is_no_new_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let installed = Installed::new(dir.path().to_owned());
+        let (version, bytes) = version(1);
+        installed.install("echo", version.clone(), &bytes).unwrap();
+        assert_eq!(installed.install("echo", version, &bytes).unwrap(), None);
+        assert!(installed.entry("echo").unwrap().previous.is_empty());
+        let err = installed.rollback("echo").unwrap_err().to_string();
+        assert!(err.contains("no earlier version of echo"), "{err}");
+    }
+
+    #[test]
+    fn leftovers_of_a_crash_are_removed_by_the_next_change() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".echo-1.wasm.77.tmp"), b"half").unwrap();
+        std::fs::write(dir.path().join("echo-0123456789abcdef.wasm"), b"unnamed").unwrap();
+        let installed = Installed::new(dir.path().to_owned());
+        let (version, bytes) = version(1);
+        installed.install("echo", version.clone(), &bytes).unwrap();
+        assert_eq!(files(dir.path()), [version.file]);
+    }
+
+    #[test]
+    fn a_lock_written_before_versions_were_kept_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(LOCK_FILE),
+            r#"{"plugins":[{"name":"echo","file":"echo.wasm","sha256":"ab","world":"source",
+                "version":"0.1.0","wit_version":"0.1.0"}]}"#,
+        )
+        .unwrap();
+        let entry = Installed::new(dir.path().to_owned()).entry("echo").unwrap();
+        assert_eq!(entry.current.file, "echo.wasm");
+        assert_eq!(entry.current.granted, None);
+        assert!(entry.previous.is_empty());
+    }
 }

@@ -7,8 +7,9 @@
 //! [`PluginState`](host::PluginState), so nothing leaks from one event to the next, with a
 //! deadline and a memory cap ([`limits`]); a trap, a timeout or an exhausted limit fails that
 //! call alone. What the daemon runs is assembled in [`registry`] from the bundled plugins
-//! ([`bundled`]) and those the operator installed ([`install`]), brought from a file or a URL
-//! ([`fetch`]) and checked against a digest or a trusted signature ([`trust`]).
+//! ([`bundled`]) and those the operator installed ([`install`]), brought from a file, a URL or
+//! an OCI registry ([`fetch`]), checked against a digest or a trusted signature ([`trust`]), and
+//! run with what the operator granted them ([`grants`]).
 
 pub mod bindings;
 pub mod bundled;
@@ -16,10 +17,12 @@ pub mod cache;
 pub mod component_file;
 pub mod engine;
 pub mod fetch;
+pub mod grants;
 pub mod host;
 pub mod install;
 pub mod limits;
 pub mod loader;
+pub mod newer;
 pub mod oci;
 pub mod policy;
 pub mod registry;
@@ -34,7 +37,7 @@ use std::path::PathBuf;
 
 pub use engine::Runtime;
 pub use loader::{LoadedPlugin, Origin};
-pub use registry::PluginRegistry;
+pub use registry::{LivePlugins, PluginRegistry};
 pub use world::World;
 
 /// Errors loading, installing or calling plugins. Each names the plugin and says what to do.
@@ -98,16 +101,17 @@ pub enum Error {
     )]
     TooLarge { path: PathBuf, limit_mib: u64 },
     #[error(
-        "{plugin} calls itself {name}, the name of a bundled plugin; an installed plugin may not \
-         take a bundled plugin's name, since it would receive what config.yml and secrets.yml \
-         hold for the bundled one (the `{name}` section's secrets and token). Give it another \
-         name in its describe(), install it again, and name it in config.yml where it should run"
+        "{plugin} calls itself {name}, the name of a bundled plugin; installed under that name it \
+         would replace the bundled one and receive what config.yml and secrets.yml hold for it \
+         (the `{name}` section's secrets and token). If that is what you want (a newer build of \
+         {name}), install it again with --replace-bundled; otherwise give it another name in its \
+         describe()"
     )]
     BundledName { plugin: String, name: String },
     #[error(
-        "installed plugin {name} has the name of a bundled plugin, which an installed plugin may \
-         not take, since it would receive the bundled plugin's secrets and token; remove it with \
-         `mecha plugin rm {name}`, give it another name in its describe() and install it again"
+        "installed plugin {name} has the name of a bundled plugin but was not installed in its \
+         place; remove it with `mecha plugin rm {name}`, then install it again with \
+         --replace-bundled if it is meant to replace the bundled {name}"
     )]
     InstalledBundledName { name: String },
     #[error("no installed plugin named {0}; `mecha plugin ls` lists them")]

@@ -1,50 +1,68 @@
 //! The plugins a daemon runs: the bundled ones and the installed ones. Names are unique per
 //! world: the `github` source and the `github` responder are two plugins, the one that reads
-//! GitHub's webhooks and the one that writes back to it. An installed plugin never takes a
-//! bundled plugin's name, in any world: what the operator configured under that name (its
-//! secrets, its token, its API origin) is meant for the bundled plugin.
+//! GitHub's webhooks and the one that writes back to it.
+//!
+//! An installed plugin takes a bundled plugin's name only when the operator installed it in the
+//! bundled one's place (`mecha plugin install --replace-bundled`), having been shown that it
+//! receives what `config.yml` and `secrets.yml` hold under that name; it then replaces the
+//! bundled plugin of its world. Each installed plugin runs with what it was granted
+//! (`grants.rs`), not with whatever it declares.
+//!
+//! A running daemon holds its registry in [`LivePlugins`] and swaps in a new one when the
+//! installed plugins change; a call in flight keeps the plugin it started with.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use super::Error;
 use super::bundled;
-use super::install::Installed;
+use super::install::{Installed, LockEntry};
 use super::loader::{LoadedPlugin, Loader, Origin};
 use super::world::World;
 
 pub struct PluginRegistry {
     plugins: BTreeMap<(World, String), Arc<LoadedPlugin>>,
+    /// The bundled plugins, kept to build the next registry without loading them again.
+    bundled: Vec<Arc<LoadedPlugin>>,
 }
 
 impl PluginRegistry {
     /// Loads every bundled plugin, then every installed one. An installed plugin that cannot be
-    /// loaded is an error, and so is one with a bundled plugin's name (installed before such
-    /// names were refused): running something else than what the operator installed would
-    /// silently change what they asked for.
+    /// loaded is an error, and so is one with a bundled plugin's name that was not installed in
+    /// its place: running something else than what the operator installed would silently
+    /// change what they asked for.
     pub async fn load(loader: &Loader, installed: &Installed) -> Result<PluginRegistry, Error> {
-        let bundled = bundled::load(loader).await?;
+        let bundled = bundled::load(loader)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        PluginRegistry::with_installed(bundled, loader, installed).await
+    }
+
+    /// A registry of this one's bundled plugins and the plugins installed now.
+    pub async fn reloaded(
+        &self,
+        loader: &Loader,
+        installed: &Installed,
+    ) -> Result<PluginRegistry, Error> {
+        PluginRegistry::with_installed(self.bundled.clone(), loader, installed).await
+    }
+
+    async fn with_installed(
+        bundled: Vec<Arc<LoadedPlugin>>,
+        loader: &Loader,
+        installed: &Installed,
+    ) -> Result<PluginRegistry, Error> {
         let mut plugins = BTreeMap::new();
-        for plugin in bundled {
-            plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
+        for plugin in &bundled {
+            plugins.insert((plugin.world, plugin.info.name.clone()), plugin.clone());
         }
         for entry in installed.entries()? {
-            if bundled::is_reserved(&entry.name) {
-                return Err(Error::InstalledBundledName { name: entry.name });
-            }
-            let (path, wasm) = installed.read(&entry)?;
-            let plugin = loader
-                .load(&entry.name, &wasm, Origin::Installed(path))
-                .await?;
-            if plugin.info.name != entry.name {
-                return Err(Error::Lock(format!(
-                    "installed plugin {} now calls itself {}; reinstall it",
-                    entry.name, plugin.info.name
-                )));
-            }
+            let plugin = load_installed(loader, installed, &entry).await?;
             plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
         }
-        Ok(PluginRegistry { plugins })
+        Ok(PluginRegistry { plugins, bundled })
     }
 
     pub fn get(&self, world: World, name: &str) -> Option<&Arc<LoadedPlugin>> {
@@ -62,5 +80,57 @@ impl PluginRegistry {
     /// All plugins, by world and name.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
         self.plugins.values()
+    }
+}
+
+/// The current version of the installed plugin `entry`, narrowed to what it was granted.
+async fn load_installed(
+    loader: &Loader,
+    installed: &Installed,
+    entry: &LockEntry,
+) -> Result<LoadedPlugin, Error> {
+    let version = &entry.current;
+    if bundled::is_reserved(&entry.name) && !version.replaces_bundled {
+        return Err(Error::InstalledBundledName {
+            name: entry.name.clone(),
+        });
+    }
+    let (path, wasm) = installed.read(&entry.name, version)?;
+    let mut plugin = loader
+        .load(&entry.name, &wasm, Origin::Installed(path))
+        .await?;
+    if plugin.info.name != entry.name {
+        return Err(Error::Lock(format!(
+            "installed plugin {} now calls itself {}; reinstall it",
+            entry.name, plugin.info.name
+        )));
+    }
+    if let Some(granted) = &version.granted {
+        granted.narrow(&mut plugin.info);
+    }
+    Ok(plugin)
+}
+
+/// The registry a running daemon uses now.
+pub struct LivePlugins {
+    current: RwLock<Arc<PluginRegistry>>,
+}
+
+impl LivePlugins {
+    pub fn new(registry: Arc<PluginRegistry>) -> LivePlugins {
+        LivePlugins {
+            current: RwLock::new(registry),
+        }
+    }
+
+    pub fn current(&self) -> Arc<PluginRegistry> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn replace(&self, registry: Arc<PluginRegistry>) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = registry;
     }
 }

@@ -1,10 +1,10 @@
-//! `mecha plugin ls|install|rm|inspect|test|new|trust|push`.
+//! `mecha plugin ls|install|upgrade|rollback|rm|inspect|test|new|trust|push`.
 //!
-//! Installing brings the component from a file or a URL (`plugin::fetch`), checks its digest
-//! and signature (`plugin::trust`) and validates it (its world, its imports, its description)
-//! before it is copied in, and shows what the plugin asks for. A running daemon picks up
-//! changes when it is restarted.
+//! Installing and upgrading are `install.rs`; the installed versions, and the atomic changes to
+//! them, are `plugin::install`. A running daemon notices every change (`daemon::plugins`) and
+//! switches to it without a restart.
 
+mod install;
 mod new;
 mod push;
 mod test;
@@ -14,27 +14,32 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::table;
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::plugin::engine::RuntimeOptions;
-use crate::plugin::fetch::{FetchOptions, fetch};
-use crate::plugin::install::{Installed, LockEntry, Provenance};
+use crate::plugin::grants::Grants;
+use crate::plugin::install::{Installed, LockEntry};
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
-use crate::plugin::trust::{Requirements, TrustedKeys, parse_sha256, read_signature};
 use crate::plugin::{PluginRegistry, Runtime, component_file};
 
 #[derive(Debug, Subcommand)]
 pub enum Plugin {
     /// List the plugins the daemon would run: bundled ones and installed ones.
     Ls(List),
-    /// Validate a plugin component (.wasm, at most 64 MiB) from a file or a URL and install it,
-    /// replacing an installed one of the same name. A bundled plugin's name is refused.
-    Install(Install),
-    /// Remove an installed plugin.
+    /// Validate a plugin component (.wasm, at most 64 MiB) from a file, a URL or an OCI
+    /// registry, show what it asks for, and install it once that is granted (on a terminal, or
+    /// with --yes). An installed plugin of the same name is replaced and kept for rollback.
+    Install(install::Install),
+    /// Install the next version of a plugin from where it was installed from: the same file
+    /// or URL read again, or the highest version tag of its OCI repository. Asks again if it
+    /// wants origins or secrets its current version was not granted.
+    Upgrade(install::Upgrade),
+    /// Go back to the version an install or upgrade replaced (the last three are kept).
+    Rollback(Rollback),
+    /// Remove an installed plugin and the versions kept of it.
     Rm(Remove),
     /// Show what a plugin is and asks for, from a .wasm file or by name.
     Inspect(Inspect),
@@ -62,6 +67,8 @@ impl Plugin {
             Plugin::New(command) => command.run(),
             Plugin::Ls(command) => command.run(&home).await,
             Plugin::Install(command) => command.run(&home).await,
+            Plugin::Upgrade(command) => command.run(&home).await,
+            Plugin::Rollback(command) => command.run(&home),
             Plugin::Rm(command) => command.run(&home),
             Plugin::Inspect(command) => command.run(&home).await,
             Plugin::Test(command) => command.run(&home).await,
@@ -88,11 +95,12 @@ fn lock_entries(home: &Home) -> anyhow::Result<BTreeMap<PathBuf, LockEntry>> {
     Ok(Installed::new(dir.clone())
         .entries()?
         .into_iter()
-        .map(|entry| (dir.join(&entry.file), entry))
+        .map(|entry| (dir.join(&entry.current.file), entry))
         .collect())
 }
 
-/// A listed plugin with where it was installed from, as `plugin ls --json` prints it.
+/// A listed plugin with where it was installed from, what it was granted and the versions kept
+/// for rollback, as `plugin ls --json` and `inspect --json` print it.
 #[derive(serde::Serialize)]
 struct Listed<'a> {
     #[serde(flatten)]
@@ -101,16 +109,44 @@ struct Listed<'a> {
     source: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    granted: Option<&'a Grants>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    replaces_bundled: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    previous: Vec<Kept<'a>>,
+}
+
+/// A version kept for rollback.
+#[derive(serde::Serialize)]
+struct Kept<'a> {
+    version: &'a str,
+    sha256: &'a str,
 }
 
 impl<'a> Listed<'a> {
-    /// `plugin` with the source and signer its lock entry records, if it is installed.
+    /// `plugin` with what its lock entry records, if it is installed.
     fn of(plugin: &'a LoadedPlugin, entries: &'a BTreeMap<PathBuf, LockEntry>) -> Listed<'a> {
         let entry = entry_of(entries, plugin);
+        let current = entry.map(|entry| &entry.current);
         Listed {
             plugin,
-            source: entry.and_then(|entry| entry.source.as_deref()),
-            signer: entry.and_then(|entry| entry.signer.as_deref()),
+            source: current.and_then(|version| version.source.as_deref()),
+            signer: current.and_then(|version| version.signer.as_deref()),
+            granted: current.and_then(|version| version.granted.as_ref()),
+            replaces_bundled: current.is_some_and(|version| version.replaces_bundled),
+            previous: entry
+                .map(|entry| {
+                    entry
+                        .previous
+                        .iter()
+                        .map(|version| Kept {
+                            version: &version.version,
+                            sha256: &version.sha256,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -158,10 +194,10 @@ impl List {
                     plugin.sha256[..12].to_owned(),
                     origin(&plugin.origin),
                     entry_of(&entries, plugin)
-                        .and_then(|entry| entry.signer.clone())
+                        .and_then(|entry| entry.current.signer.clone())
                         .unwrap_or_else(|| "-".into()),
                     entry_of(&entries, plugin)
-                        .and_then(|entry| entry.source.clone())
+                        .and_then(|entry| entry.current.source.clone())
                         .unwrap_or_else(|| "-".into()),
                 ]
             })
@@ -187,83 +223,6 @@ fn origin(origin: &Origin) -> String {
 }
 
 #[derive(Debug, Args)]
-pub struct Install {
-    /// The plugin component, built for wasm32-wasip2: a file, or an https:// URL (which needs
-    /// --sha256 or a signature by a trusted key; its signature is looked for at <URL>.minisig),
-    /// or oci://HOST/REPO:TAG or oci://HOST/REPO@sha256:DIGEST (its signature is looked for
-    /// under the tag sha256-<manifest digest>.minisig).
-    source: String,
-    /// The component's sha256 (64 hex digits, as `sha256sum` prints them); the download is
-    /// refused before anything is written when it differs.
-    #[arg(long, value_name = "HEX")]
-    sha256: Option<String>,
-    /// A minisign signature of the component (`minisign -S` writes FILE.minisig), by a key
-    /// trusted with `mecha plugin trust add`.
-    #[arg(long, value_name = "FILE")]
-    signature: Option<PathBuf>,
-    /// Allow plain http:// to a host that is not loopback.
-    #[arg(long)]
-    insecure: bool,
-    #[command(flatten)]
-    login: push::RegistryLogin,
-}
-
-impl Install {
-    async fn run(self, home: &Home) -> anyhow::Result<()> {
-        let config = ServerConfig::load(&home.config_file())?;
-        let sha256 = self.sha256.as_deref().map(parse_sha256).transpose()?;
-        let given_signature = self.signature.as_deref().map(read_signature).transpose()?;
-        let options = FetchOptions {
-            insecure: self.insecure,
-            signature_beside: given_signature.is_none(),
-            registry: self.login.credentials()?,
-            ..FetchOptions::default()
-        };
-        let fetched = fetch(&self.source, &options)
-            .await
-            .with_context(|| format!("installing {}", self.source))?;
-        let requirements = Requirements {
-            sha256: sha256.or(fetched.pinned_sha256.clone()),
-            require_signature: config.plugins.require_signature,
-            remote: self.source.contains("://"),
-        };
-        let signature = given_signature.or(fetched.signature);
-        let signer = TrustedKeys::in_home(home.root())
-            .admit(
-                &fetched.source,
-                &fetched.bytes,
-                signature.as_deref(),
-                &requirements,
-            )
-            .with_context(|| format!("installing {}", self.source))?;
-        let label = fetched
-            .source
-            .rsplit('/')
-            .next()
-            .unwrap_or(&fetched.source)
-            .to_owned();
-        let provenance = Provenance {
-            source: fetched.source,
-            signer: signer.as_ref().map(|key| key.id.clone()),
-        };
-        let loader = loader_for(home, &config)?;
-        let plugin = Installed::new(home.plugins_dir())
-            .install_bytes(&loader, &label, &fetched.bytes, provenance)
-            .await
-            .with_context(|| format!("installing {}", self.source))?;
-        print!("{}", describe(&plugin));
-        if let Some(key) = &signer {
-            println!("signed by: {} ({})", key.id, key.comment);
-        }
-        println!(
-            "installed {} {}; restart `mecha serve` to use it",
-            plugin.info.name, plugin.info.version
-        );
-        Ok(())
-    }
-}
-
-#[derive(Debug, Args)]
 pub struct Remove {
     /// The installed plugin's name.
     name: String,
@@ -272,7 +231,29 @@ pub struct Remove {
 impl Remove {
     fn run(self, home: &Home) -> anyhow::Result<()> {
         let entry = Installed::new(home.plugins_dir()).remove(&self.name)?;
-        println!("removed {} {}", entry.name, entry.version);
+        println!(
+            "removed {} {}; a running daemon stops using it within a second",
+            entry.name, entry.current.version
+        );
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct Rollback {
+    /// The installed plugin's name.
+    name: String,
+}
+
+impl Rollback {
+    fn run(self, home: &Home) -> anyhow::Result<()> {
+        let (left, restored) = Installed::new(home.plugins_dir()).rollback(&self.name)?;
+        println!(
+            "rolled {} back from {} to {}; a running daemon switches to it within a second",
+            self.name,
+            left.label(),
+            restored.label()
+        );
         Ok(())
     }
 }
@@ -330,11 +311,28 @@ impl Inspect {
                 .map(|plugin| {
                     let mut text = describe(plugin);
                     if let Some(entry) = entry_of(&entries, plugin) {
+                        let current = &entry.current;
                         text.push_str(&format!(
                             "source:    {}\nsigned by: {}\n",
-                            entry.source.as_deref().unwrap_or("not recorded"),
-                            entry.signer.as_deref().unwrap_or("nobody (unsigned)"),
+                            current.source.as_deref().unwrap_or("not recorded"),
+                            current.signer.as_deref().unwrap_or("nobody (unsigned)"),
                         ));
+                        match &current.granted {
+                            Some(granted) => {
+                                text.push_str("granted:\n");
+                                for line in granted.describe().lines() {
+                                    text.push_str(&format!("  {line}\n"));
+                                }
+                            }
+                            None => text.push_str(
+                                "granted:   what it declares (installed before grants were recorded)\n",
+                            ),
+                        }
+                        if !entry.previous.is_empty() {
+                            let kept: Vec<String> =
+                                entry.previous.iter().map(|version| version.label()).collect();
+                            text.push_str(&format!("kept:      {}\n", kept.join(", ")));
+                        }
                     }
                     text
                 })

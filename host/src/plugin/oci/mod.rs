@@ -297,6 +297,43 @@ pub async fn pull(
     })
 }
 
+/// The tags of the repository `reference` names (`GET /v2/<repo>/tags/list`), for finding a
+/// newer version. One page of up to 1,000 tags: a plugin's repository holds its releases and
+/// their signature tags, far fewer.
+pub async fn tags(
+    reference: &str,
+    credentials: &Credentials,
+    insecure: bool,
+) -> Result<Vec<String>, Error> {
+    let reference = Reference::parse(reference)?;
+    let mut registry = Registry::new(&reference, credentials.clone(), insecure, "pull")?;
+    let url = registry.url("tags/list?n=1000")?;
+    let what = format!(
+        "listing the tags of oci://{}/{}",
+        reference.host, reference.repository
+    );
+    let response = registry
+        .send(&what, &Request::new(Method::GET, url))
+        .await?;
+    if response.status == StatusCode::NOT_FOUND {
+        return Err(Error::NotFound {
+            reference: reference.to_string(),
+        });
+    }
+    let response = expect_success(response, &what).await?;
+    let body = response
+        .read_capped(MAX_MANIFEST_BYTES, "the registry's tag list")
+        .await?;
+    #[derive(Deserialize)]
+    struct TagList {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let list: TagList = serde_json::from_slice(&body)
+        .map_err(|err| Error::Protocol(format!("the tag list is not one: {err}")))?;
+    Ok(list.tags.unwrap_or_default())
+}
+
 /// Publishes the component `wasm` under `reference`'s tag in the wasm OCI layout, and
 /// `signature` (a minisign signature of `wasm`) under the signature tag.
 pub async fn push(
