@@ -390,3 +390,129 @@ fn a_registry_asking_for_a_login_gets_it_from_stdin_or_docker_config() {
     assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
     assert!(home.installed("panic").is_some());
 }
+
+/// Runs a script of the ORAS project's Python client (`oras` on PyPI) with `args`.
+fn oras(script: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs")
+}
+
+/// Pushes a file as an OCI artifact: (registry host, target, wasm file, config file).
+const ORAS_PUSH: &str = r#"
+import sys, oras.client
+host, target, wasm, config = sys.argv[1:5]
+client = oras.client.OrasClient(hostname=host, insecure=True)
+response = client.push(target=target, files=[wasm + ":application/wasm"],
+                       manifest_config=config + ":application/vnd.wasm.config.v0+json",
+                       disable_path_validation=True)
+response.raise_for_status()
+"#;
+
+/// Pulls an artifact's layers into a directory and prints their paths: (host, target, dir).
+const ORAS_PULL: &str = r#"
+import sys, oras.client
+host, target, outdir = sys.argv[1:4]
+client = oras.client.OrasClient(hostname=host, insecure=True)
+for path in client.pull(target=target, outdir=outdir):
+    print(path)
+"#;
+
+#[test]
+fn oras_pushes_what_mecha_installs_and_pulls_what_mecha_pushes() {
+    let test = "oras_pushes_what_mecha_installs_and_pulls_what_mecha_pushes";
+    let client = std::process::Command::new("python3")
+        .args(["-c", "import oras.client"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !available(
+        test,
+        "the oras Python client (pip install oras==0.2.43)",
+        client,
+    ) {
+        return;
+    }
+    let Some(registry) = Registry::start(test, false) else {
+        return;
+    };
+    let docker = tempfile::tempdir().expect("temp dir");
+    let work = tempfile::tempdir().expect("temp dir");
+    let home = Home::empty();
+    let host = format!("127.0.0.1:{}", registry.port);
+    let wasm = std::fs::read(plugins::path("panic")).expect("built");
+    let digest = sha256_hex(&wasm);
+    let file = work.path().join("panic.wasm");
+    std::fs::write(&file, &wasm).expect("written");
+    // The config `wkg oci push` writes for a component.
+    let config = work.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "created": "2026-01-01T00:00:00Z",
+            "architecture": "wasm",
+            "os": "wasip2",
+            "layerDigests": [format!("sha256:{digest}")],
+            "component": {"exports": ["mecha:plugin/source-api@0.1.0"], "imports": []},
+        })
+        .to_string(),
+    )
+    .expect("config written");
+
+    let target = format!("{host}/thirdparty/panic:1.0");
+    let pushed = oras(ORAS_PUSH, &[&host, &target, text(&file), text(&config)]);
+    assert!(
+        pushed.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&pushed.stderr),
+        registry.log()
+    );
+    let install = mecha(
+        &home,
+        docker.path(),
+        &[
+            "plugin",
+            "install",
+            "--yes",
+            &format!("oci://{target}"),
+            "--sha256",
+            &digest,
+        ],
+        "",
+    );
+    assert!(install.ok, "{}", install.stderr);
+    assert_eq!(
+        home.installed("panic").expect("installed")["sha256"],
+        digest
+    );
+
+    let ours = format!("{host}/mecha/panic:1.0");
+    let push = mecha(
+        &home,
+        docker.path(),
+        &["plugin", "push", text(&file), &format!("oci://{ours}")],
+        "",
+    );
+    assert!(push.ok, "{}", push.stderr);
+    let out = work.path().join("pulled");
+    let pulled = oras(ORAS_PULL, &[&host, &ours, text(&out)]);
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let paths = String::from_utf8_lossy(&pulled.stdout).into_owned();
+    let layers: Vec<&str> = paths.lines().collect();
+    assert_eq!(layers.len(), 1, "one layer: {paths}");
+    assert_eq!(
+        std::fs::read(layers[0]).expect("pulled layer"),
+        wasm,
+        "oras reads back the component mecha pushed"
+    );
+}
+
+fn text(path: &std::path::Path) -> &str {
+    path.to_str().expect("utf-8")
+}
