@@ -188,6 +188,59 @@ async fn the_loop_guard_ignores_bots_unless_a_rule_allows_them() {
     assert_eq!(skipped.as_array().map(Vec::len), Some(1), "{skipped}");
 }
 
+/// A worker that answers 429 with `Retry-After: 1` twice is busy, not failing: the task goes
+/// back after the second it asked for (not after the 15-30 s of a failed attempt under the
+/// default schedule) and its retry budget is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_worker_gets_its_task_after_its_retry_after_with_the_budget_untouched() {
+    let busy = TestWorker::scripted(
+        vec![
+            Answer::Busy { retry_after: 1 },
+            Answer::Busy { retry_after: 1 },
+        ],
+        Answer::Ok("{\"output\":\"done\"}".into()),
+    )
+    .await;
+    let home = Home::new("");
+    home.add_worker(&live_worker("busy", &busy.endpoint, ""));
+    let daemon = Daemon::start(&home);
+    let response = daemon
+        .client()
+        .post(daemon.url("/task"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "prompt": "do it", "worker": "busy" }).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    let done = wait_tasks(&daemon, "worker=busy&state=completed", 1).await;
+    assert_eq!(done[0]["attempts"], 0, "busy answers use up no attempt");
+    assert_eq!(done[0]["result"]["output"], "done");
+    assert_eq!(busy.received().len(), 3);
+    let (_, deferred) = get_json(&daemon, "/logs?action=task.deferred&worker=busy").await;
+    let waits: Vec<u64> = deferred
+        .as_array()
+        .expect("audit entries")
+        .iter()
+        .map(|entry| {
+            entry["detail"]["retry_in_ms"]
+                .as_u64()
+                .expect("retry_in_ms")
+        })
+        .collect();
+    assert_eq!(waits.len(), 2, "{deferred}");
+    assert!(
+        waits.iter().all(|wait| (1000..=1100).contains(wait)),
+        "each wait is the second asked for, with at most a tenth of jitter: {waits:?}"
+    );
+    let (_, retried) = get_json(&daemon, "/logs?action=task.retry&worker=busy").await;
+    assert_eq!(
+        retried,
+        serde_json::json!([]),
+        "no failed attempt was recorded"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
     let flaky = TestWorker::scripted(
@@ -214,8 +267,8 @@ async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
     assert_eq!(task["state"], "pending");
     let done = wait_tasks(&daemon, "worker=flaky&state=completed", 1).await;
     assert_eq!(
-        done[0]["attempts"], 2,
-        "two failed attempts before the success"
+        done[0]["attempts"], 1,
+        "the 503 is a failed attempt; the 429 with Retry-After is back-pressure and is not"
     );
     assert_eq!(done[0]["result"]["output"], "third time");
     assert_eq!(flaky.received().len(), 3);

@@ -67,7 +67,11 @@ fn an_install_is_granted_only_with_consent() {
 /// Runs `mecha plugin install FILE` on a terminal (a pseudo-terminal made by util-linux's
 /// `script`) and answers its question with `answer`; returns what the terminal showed.
 fn install_on_a_terminal(home: &Home, file: &Path, answer: &str) -> (bool, String) {
-    let command = format!("'{}' plugin install '{}'", binary().display(), file.display());
+    let command = format!(
+        "'{}' plugin install '{}'",
+        binary().display(),
+        file.display()
+    );
     let mut child = std::process::Command::new("script")
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env("MECHA_HOME", home.path())

@@ -16,6 +16,8 @@ pub enum Counter {
     TasksCompleted,
     TasksFailed,
     TasksRetried,
+    /// Sent back to wait by a busy worker (`429` or `503` with `Retry-After`), attempt not counted.
+    TasksDeferred,
     TasksRecovered,
     TasksDedupSkipped,
     TasksRateLimited,
@@ -25,13 +27,14 @@ pub enum Counter {
 }
 
 impl Counter {
-    const ALL: [Counter; 12] = [
+    const ALL: [Counter; 13] = [
         Counter::WebhooksReceived,
         Counter::EventsDedupSkipped,
         Counter::TasksCreated,
         Counter::TasksCompleted,
         Counter::TasksFailed,
         Counter::TasksRetried,
+        Counter::TasksDeferred,
         Counter::TasksRecovered,
         Counter::TasksDedupSkipped,
         Counter::TasksRateLimited,
@@ -48,6 +51,7 @@ impl Counter {
             Counter::TasksCompleted => "tasks_completed",
             Counter::TasksFailed => "tasks_failed",
             Counter::TasksRetried => "tasks_retried",
+            Counter::TasksDeferred => "tasks_deferred",
             Counter::TasksRecovered => "tasks_recovered",
             Counter::TasksDedupSkipped => "tasks_dedup_skipped",
             Counter::TasksRateLimited => "tasks_rate_limited",

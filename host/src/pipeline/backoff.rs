@@ -4,6 +4,11 @@
 //! `base * 2^(n-1)`, capped. The jitter spreads retries of many tasks that failed together (a
 //! worker restart), so they do not return as one burst. A worker's `Retry-After` is honoured
 //! as a floor: mecha never comes back earlier than the worker asked.
+//!
+//! A worker that is alive and answers `429` or `503` with `Retry-After` is not failing but busy:
+//! dispatch defers the task by that much, with no attempt counted and no backoff added
+//! (`dispatch.rs`, `defer`). This schedule is for failures, and for busy answers past a task's
+//! busy deadline.
 
 use std::time::Duration;
 

@@ -182,6 +182,23 @@ fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
 /// the containers of one worker, and it ties the container to its task in `docker ps`.
 const DISPOSABLE_SUFFIX_LEN: usize = 16;
 
+/// How long after its creation a task may keep waiting on a busy worker: one hour, the longest
+/// `Retry-After` mecha honours. Past it, a busy answer counts as a failed attempt, so a worker
+/// that is never free ends in the dead-letter queue instead of deferring a task forever.
+const BUSY_DEADLINE: Duration = Duration::from_secs(3600);
+
+/// Whether `task` may wait `wait` more on a busy worker within [`BUSY_DEADLINE`].
+fn may_wait(task: &TaskRecord, wait: Duration) -> bool {
+    // `created_at` is in seconds, the clock here in milliseconds.
+    let deadline = task
+        .created_at
+        .saturating_mul(1000)
+        .saturating_add(i64::try_from(BUSY_DEADLINE.as_millis()).unwrap_or(i64::MAX));
+    let ready =
+        timestamp::now_ms().saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+    ready <= deadline
+}
+
 /// 512 due tasks per scan: more than a scan interval's worth at any realistic rate.
 const DUE_BATCH: u32 = 512;
 
@@ -370,6 +387,12 @@ impl Inner {
         }
         match outcome {
             Ok(reply) => self.complete(&task, &reply.body).await,
+            // Alive and saying when to come back: back-pressure, not a failed attempt.
+            Err(SendError::Transient {
+                reason,
+                retry_after: Some(wait),
+                worker_down: false,
+            }) if may_wait(&task, wait) => self.defer(&task, &reason, wait).await,
             Err(SendError::Transient {
                 reason,
                 retry_after,
@@ -432,6 +455,27 @@ impl Inner {
         self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1));
         self.completed.notify_one();
         self.finish(task).await;
+    }
+
+    /// Sends `task` again once the busy worker's `wait` is over (plus up to a tenth more, so
+    /// that the tasks it turned away together do not return as one burst), with its attempts
+    /// untouched.
+    async fn defer(&self, task: &TaskRecord, reason: &str, wait: Duration) {
+        let reason = self.redactor.redact(reason).into_owned();
+        let wait = wait.mul_f64(1.0 + 0.1 * jitter_unit());
+        let next = timestamp::now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        if let Err(err) = self.store.defer_task(&task.id, next, reason.clone()).await {
+            tracing::error!(task = %task.id, error = %err, "could not defer a task for its busy worker");
+            return;
+        }
+        self.metrics.increment(Counter::TasksDeferred);
+        self.audit(
+            task_entry(task, "task.deferred")
+                .outcome(AuditOutcome::Retry)
+                .attempt(task.attempts + 1)
+                .error(&reason)
+                .detail(serde_json::json!({ "retry_in_ms": wait.as_millis() as u64 })),
+        );
     }
 
     async fn retry_or_dead_letter(

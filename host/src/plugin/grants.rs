@@ -70,19 +70,21 @@ impl Grants {
 
     /// The lines an operator reads before granting: one per kind, `none` when empty.
     pub fn describe(&self) -> String {
-        let list = |items: &[String]| {
-            if items.is_empty() {
-                "none".to_owned()
-            } else {
-                items.join(", ")
-            }
-        };
         format!(
             "HTTP origins: {}\nsecrets:      {}\nsettings:     {}\n",
-            list(&self.hosts),
-            list(&self.secrets),
-            list(&self.settings)
+            listed(&self.hosts),
+            listed(&self.secrets),
+            listed(&self.settings)
         )
+    }
+}
+
+/// `items` as an operator reads them: comma-separated, `none` when there are none.
+pub fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
     }
 }
 

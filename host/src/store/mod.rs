@@ -221,6 +221,10 @@ pub trait TaskStore: Send + Sync + 'static {
     fn schedule_retry(&self, id: &TaskId, next_retry_at: i64, error: String)
     -> StoreFuture<'_, ()>;
 
+    /// `dispatched` → `pending` again, not before `next_retry_at`, without using up an attempt:
+    /// the worker was alive but busy and said when to come back (back-pressure, not failure).
+    fn defer_task(&self, id: &TaskId, next_retry_at: i64, reason: String) -> StoreFuture<'_, ()>;
+
     /// `failed` → `pending` with a fresh budget (attempts 0, no error), due at once: an
     /// operator's retry, which the retry scan of a running daemon picks up.
     fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()>;

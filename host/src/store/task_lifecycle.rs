@@ -21,8 +21,13 @@ pub(super) enum TaskChange {
     Complete { result: String },
     /// `pending` or `dispatched` → `failed`, for good unless an operator retries it.
     Fail { error: String },
-    /// `dispatched` → `pending`, one more failed attempt, not to be sent before `next_retry_at`.
-    Retry { next_retry_at: i64, error: String },
+    /// `dispatched` → `pending`, not to be sent before `next_retry_at`: one more failed attempt
+    /// when `counted`, or none when the worker only asked to wait (it was busy).
+    Retry {
+        next_retry_at: i64,
+        error: String,
+        counted: bool,
+    },
     /// `failed` → `pending`, as new: attempts, retry time and error cleared (`mecha tasks retry`).
     Requeue,
     /// The write-back of a completed task: a try's outcome, or an operator's retry of a failed
@@ -107,10 +112,11 @@ pub(super) fn apply(
         TaskChange::Retry {
             next_retry_at,
             error,
+            counted,
         } => connection
             .prepare_cached(
                 "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = ?5, \
-                                  attempts = attempts + 1, updated_at = ?3 \
+                                  attempts = attempts + ?7, updated_at = ?3 \
                  WHERE id = ?1 AND state = ?6",
             )
             .and_then(|mut statement| {
@@ -120,7 +126,8 @@ pub(super) fn apply(
                     now,
                     error,
                     next_retry_at,
-                    TaskState::Dispatched
+                    TaskState::Dispatched,
+                    u32::from(*counted)
                 ])
             }),
         TaskChange::Requeue => connection
@@ -457,6 +464,7 @@ mod tests {
         let retry = TaskChange::Retry {
             next_retry_at: 10,
             error: "503".into(),
+            counted: true,
         };
         apply(
             &connection,
@@ -487,6 +495,24 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_worker_defers_a_task_without_using_an_attempt() {
+        let (_dir, path, connection) = database();
+        let id = create(&connection, &path, "a", 1);
+        for (counted, attempts) in [(false, 0), (true, 1), (false, 1)] {
+            apply(&connection, &path, id.clone(), TaskChange::Dispatch, 2).unwrap();
+            let change = TaskChange::Retry {
+                next_retry_at: 10,
+                error: "429".into(),
+                counted,
+            };
+            apply(&connection, &path, id.clone(), change, 3).unwrap();
+            let task = read(&connection, &id);
+            assert_eq!((task.state, task.attempts), (TaskState::Pending, attempts));
+            assert_eq!(task.next_retry_at, Some(10));
+        }
+    }
+
+    #[test]
     fn due_tasks_are_pending_retries_whose_time_has_come_earliest_first() {
         let (_dir, path, connection) = database();
         let old = create(&connection, &path, "a", 100);
@@ -504,6 +530,7 @@ mod tests {
         let retry = TaskChange::Retry {
             next_retry_at: 500,
             error: "503".into(),
+            counted: true,
         };
         apply(&connection, &path, retried.clone(), retry, 470).unwrap();
         apply(&connection, &path, done.clone(), TaskChange::Dispatch, 60).unwrap();
@@ -517,6 +544,7 @@ mod tests {
         let second = TaskChange::Retry {
             next_retry_at: 400,
             error: "503".into(),
+            counted: true,
         };
         apply(&connection, &path, old.clone(), TaskChange::Dispatch, 110).unwrap();
         apply(&connection, &path, old.clone(), second, 120).unwrap();

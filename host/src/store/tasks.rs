@@ -78,6 +78,18 @@ impl TaskStore for SqliteStore {
             TaskChange::Retry {
                 next_retry_at,
                 error,
+                counted: true,
+            },
+        )
+    }
+
+    fn defer_task(&self, id: &TaskId, next_retry_at: i64, reason: String) -> StoreFuture<'_, ()> {
+        self.change(
+            id,
+            TaskChange::Retry {
+                next_retry_at,
+                error: reason,
+                counted: false,
             },
         )
     }

@@ -20,7 +20,7 @@ use super::table;
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::plugin::engine::RuntimeOptions;
-use crate::plugin::grants::Grants;
+use crate::plugin::grants::{Grants, listed};
 use crate::plugin::install::{Installed, LockEntry};
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
 use crate::plugin::{PluginRegistry, Runtime, component_file};
@@ -344,13 +344,6 @@ impl Inspect {
 }
 
 fn describe(plugin: &LoadedPlugin) -> String {
-    let list = |items: &[String]| {
-        if items.is_empty() {
-            "none".to_owned()
-        } else {
-            items.join(", ")
-        }
-    };
     format!(
         "name:      {}\nkind:      {} (mecha:plugin@{})\nversion:   {}\nsummary:   {}\nsha256:    {}\n\
          secrets:   {}\nsettings:  {}\nhosts:     {}\n",
@@ -360,8 +353,8 @@ fn describe(plugin: &LoadedPlugin) -> String {
         plugin.info.version,
         plugin.info.summary,
         plugin.sha256,
-        list(&plugin.info.secrets),
-        list(&plugin.info.settings),
-        list(&plugin.info.hosts),
+        listed(&plugin.info.secrets),
+        listed(&plugin.info.settings),
+        listed(&plugin.info.hosts),
     )
 }
