@@ -114,16 +114,46 @@ async fn the_rules_policy_filters_a_result_and_its_decision_is_stored_and_audite
     assert_eq!(event["state"], "completed", "{event}");
 }
 
+/// A misspelt policy plugin is refused when the worker is added; one removed after that denies
+/// every action at write-back and says why (a policy fails closed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chain_naming_a_missing_policy_denies_everything_and_says_why() {
+async fn a_chain_naming_a_missing_policy_is_refused_at_add_and_denies_everything_at_run() {
     let home = Home::new(FAST);
+    let typo = home.path().join("typo.yaml");
+    std::fs::write(
+        &typo,
+        "name: typo\nendpoint: http://127.0.0.1:9/\npolicy:\n  - plugin: rulez\n",
+    )
+    .expect("written");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", typo.to_str().expect("utf-8")]);
+    assert!(!ok, "a misspelt policy was accepted");
+    assert!(
+        stderr.contains("policy plugin rulez is not installed (policy plugins here: rules)"),
+        "{stderr}"
+    );
+    let shape = home.path().join("shape.yaml");
+    std::fs::write(
+        &shape,
+        "name: shape\nendpoint: http://127.0.0.1:9/\npolicy:\n  - plugin: rules\n    conifg: {}\n",
+    )
+    .expect("written");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", shape.to_str().expect("utf-8")]);
+    assert!(!ok, "a malformed policy was accepted");
+    assert!(stderr.contains("unknown key `conifg`"), "{stderr}");
+
+    let guard = plugins::path("greedy");
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", guard.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
     let _worker = worker_with_policy(
         &home,
         "guarded",
         full_result(),
-        "policy:\n  - plugin: rules\n    config: {}\n  - plugin: no-such-guard\n",
+        "policy:\n  - plugin: rules\n    config: {}\n  - plugin: greedy\n",
     )
     .await;
+    let (ok, _, stderr) = home.mecha(&["plugin", "rm", "greedy"]);
+    assert!(ok, "{stderr}");
     let daemon = Daemon::start(&home);
     let body = fixtures::read("github", "pull_request__opened.payload.json");
     let (status, event) = send_github(&daemon, "pull_request", "policy-2", &body).await;
@@ -131,17 +161,14 @@ async fn a_chain_naming_a_missing_policy_denies_everything_and_says_why() {
     let event_id = event["id"].as_str().expect("id");
     let task = wait_write_back(&daemon, event_id, "done").await;
     let decision = &task["decision"];
-    assert_eq!(
-        decision["policies"],
-        serde_json::json!(["rules", "no-such-guard"])
-    );
+    assert_eq!(decision["policies"], serde_json::json!(["rules", "greedy"]));
     assert!(reasons(decision, "allowed").is_empty(), "{decision}");
     let denied = reasons(decision, "denied");
     assert_eq!(denied.len(), 5, "every action is denied: {denied:?}");
     assert!(
         denied
             .iter()
-            .all(|reason| reason.contains("policy plugin no-such-guard is not installed")),
+            .all(|reason| reason.contains("policy plugin greedy is not installed")),
         "{denied:?}"
     );
 }

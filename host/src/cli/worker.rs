@@ -11,7 +11,9 @@ use clap::{Args, Subcommand};
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
-use crate::config::worker::{self as definitions, Lifecycle, WorkerKind};
+use crate::config::worker::{self as definitions, Lifecycle, WorkerKind, policy};
+use crate::plugin::World;
+use crate::plugin::install::Installed;
 use crate::store::{AuditEntry, AuditLog, EventStore, SqliteStore, WorkerState, WorkerStore};
 use crate::worker::client::{Health, WorkerClient};
 use crate::worker::docker::{Containers, HostUser, LifecycleError, Timing, owner_id};
@@ -44,7 +46,7 @@ impl Worker {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
         let store = open_store(&home)?;
         let result = match self {
-            Worker::Add(command) => command.run(&store).await,
+            Worker::Add(command) => command.run(&home, &store).await,
             Worker::Remove(command) => command.run(&home, &store).await,
             Worker::Start(command) => command.run(&home, &store).await,
             Worker::Stop(command) => command.run(&home, &store).await,
@@ -62,11 +64,25 @@ pub struct Add {
 }
 
 impl Add {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let workers =
             definitions::load(&self.path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+        let policies = policy_plugins(home)?;
         let mut rows = Vec::with_capacity(workers.len());
         for worker in &workers {
+            // The shape of `policy:` was checked with the definition; its plugins are those of
+            // this home, so that a misspelt name is refused now rather than deny every action.
+            for step in policy::steps(worker.policy.as_ref()).unwrap_or_default() {
+                if !policies.contains(&step.plugin) {
+                    bail!(
+                        "worker {}: policy plugin {} is not installed (policy plugins here: {}); \
+                         fix the name, or install it with `mecha plugin install`",
+                        worker.name,
+                        step.plugin,
+                        policies.iter().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
             // Stored as written; checked as the daemon will resolve it, with this environment.
             let resolved = worker.interpolate(&|name| std::env::var(name).ok())?;
             resolved
@@ -88,6 +104,17 @@ impl Add {
         }
         Ok(())
     }
+}
+
+/// The names of the policy plugins of `home`: the bundled `rules` and the installed policies.
+fn policy_plugins(home: &Home) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let mut names = std::collections::BTreeSet::from([policy::RULES.to_owned()]);
+    for entry in Installed::new(home.plugins_dir()).entries()? {
+        if entry.current.world == World::Policy {
+            names.insert(entry.name);
+        }
+    }
+    Ok(names)
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,7 @@ pub mod glob;
 mod host;
 mod interpolate;
 mod load;
+pub mod policy;
 mod problem;
 mod reach;
 mod rule;
@@ -219,6 +220,9 @@ impl WorkerDef {
         }
         for (index, rule) in self.events.iter().enumerate() {
             rule.check(&root.key("events").index(index), &mut problems);
+        }
+        if let Err(message) = policy::steps(self.policy.as_ref()) {
+            problems.push(Problem::new(&root.key("policy"), message));
         }
         if self.concurrency == 0 {
             problems.push(Problem::new(&root.key("concurrency"), "must be at least 1"));
