@@ -241,6 +241,50 @@ async fn a_busy_worker_gets_its_task_after_its_retry_after_with_the_budget_untou
     );
 }
 
+/// A worker's `rate_limit` raised with `mecha worker update` applies to a running daemon at
+/// once, even to a task already waiting for a token under the old rate (about 17 minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_raised_while_the_daemon_runs_is_obeyed_without_a_restart() {
+    let worker = TestWorker::start("done").await;
+    let home = Home::new(FAST);
+    let definition = |per_second: &str| {
+        format!(
+            "name: paced\nendpoint: {}\nrate_limit:\n  per_second: {per_second}\n  burst: 1\n",
+            worker.endpoint
+        )
+    };
+    home.add_worker(&definition("0.001"));
+    let daemon = Daemon::start(&home);
+    let pid = daemon.pid();
+    for _ in 0..2 {
+        let response = daemon
+            .client()
+            .post(daemon.url("/task"))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "prompt": "go", "worker": "paced" }).to_string())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 202);
+    }
+    wait_tasks(&daemon, "worker=paced&state=completed", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(worker.received().len(), 1, "the second waits for a token");
+
+    let file = home.path().join("paced.yaml");
+    std::fs::write(&file, definition("100")).expect("written");
+    let (ok, stdout, stderr) = home.mecha(&["worker", "update", file.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("updated paced"), "{stdout}");
+    wait_tasks(&daemon, "worker=paced&state=completed", 2).await;
+    assert_eq!(worker.received().len(), 2);
+    assert_eq!(daemon.pid(), pid, "no restart");
+
+    let (ok, _, stderr) = home.mecha(&["worker", "update", "/nonexistent/worker.yaml"]);
+    assert!(!ok);
+    assert!(!stderr.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn busy_then_ok_is_retried_and_a_500_fails_at_once() {
     let flaky = TestWorker::scripted(

@@ -28,6 +28,10 @@ pub enum Worker {
     /// Validate worker definitions (a YAML file or a directory of them) and add them, all or
     /// none.
     Add(Add),
+    /// Replace the definitions of added workers (a YAML file or a directory of them), checked
+    /// as `add` checks them; a running daemon uses them from the next task on, without a
+    /// restart.
+    Update(Update),
     /// Remove a worker. A managed worker's container is removed with it; other workers must be
     /// stopped first.
     Remove(Remove),
@@ -47,6 +51,7 @@ impl Worker {
         let store = open_store(&home)?;
         let result = match self {
             Worker::Add(command) => command.run(&home, &store).await,
+            Worker::Update(command) => command.run(&home, &store).await,
             Worker::Remove(command) => command.run(&home, &store).await,
             Worker::Start(command) => command.run(&home, &store).await,
             Worker::Stop(command) => command.run(&home, &store).await,
@@ -65,31 +70,7 @@ pub struct Add {
 
 impl Add {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
-        let workers =
-            definitions::load(&self.path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
-        let policies = policy_plugins(home)?;
-        let mut rows = Vec::with_capacity(workers.len());
-        for worker in &workers {
-            // The shape of `policy:` was checked with the definition; its plugins are those of
-            // this home, so that a misspelt name is refused now rather than deny every action.
-            for step in policy::steps(worker.policy.as_ref()).unwrap_or_default() {
-                if !policies.contains(&step.plugin) {
-                    bail!(
-                        "worker {}: policy plugin {} is not installed (policy plugins here: {}); \
-                         fix the name, or install it with `mecha plugin install`",
-                        worker.name,
-                        step.plugin,
-                        policies.iter().cloned().collect::<Vec<_>>().join(", ")
-                    );
-                }
-            }
-            // Stored as written; checked as the daemon will resolve it, with this environment.
-            let resolved = worker.interpolate(&|name| std::env::var(name).ok())?;
-            resolved
-                .validate_host()
-                .map_err(|err| anyhow::anyhow!("{err}"))?;
-            rows.push((worker.name.clone(), serde_json::to_value(worker)?));
-        }
+        let (workers, rows) = checked(home, &self.path)?;
         store.add_workers(rows).await?;
         for worker in &workers {
             let entry = AuditEntry::new(format!("worker:{}", worker.name), "worker.state")
@@ -104,6 +85,71 @@ impl Add {
         }
         Ok(())
     }
+}
+
+#[derive(Debug, Args)]
+pub struct Update {
+    /// A worker YAML file, or a directory whose *.yml and *.yaml files all name added workers.
+    path: PathBuf,
+}
+
+impl Update {
+    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+        let (workers, rows) = checked(home, &self.path)?;
+        for (name, _) in &rows {
+            if store.get_worker(name).await?.is_none() {
+                bail!("no worker named {name}; add it with `mecha worker add`");
+            }
+        }
+        for (worker, (name, definition)) in workers.iter().zip(rows) {
+            store.replace_definition(&name, definition).await?;
+            let entry = AuditEntry::new(format!("worker:{name}"), "worker.updated")
+                .worker(&name)
+                .detail(serde_json::json!({ "reason": "definition replaced" }));
+            store.record(entry).await?;
+            println!(
+                "updated {name} ({}); a running daemon applies its events, rate limit, concurrency \
+                 and policy from the next task, its container settings when it is restarted",
+                crate::worker::view::kind_label(worker.kind())
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Worker definitions, and the rows that store them (name, definition as written).
+type Checked = (
+    Vec<definitions::WorkerDef>,
+    Vec<(String, serde_json::Value)>,
+);
+
+/// The definitions at `path`, checked as `add` and `update` accept them: their shape, their
+/// policy plugins (those of this home, so that a misspelt name is refused now rather than deny
+/// every action at write-back), and their host paths; with the rows to store.
+fn checked(home: &Home, path: &std::path::Path) -> anyhow::Result<Checked> {
+    let workers = definitions::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    let policies = policy_plugins(home)?;
+    let mut rows = Vec::with_capacity(workers.len());
+    for worker in &workers {
+        for step in policy::steps(worker.policy.as_ref()).unwrap_or_default() {
+            if !policies.contains(&step.plugin) {
+                bail!(
+                    "worker {}: policy plugin {} is not installed (policy plugins here: {}); \
+                     fix the name, or install it with `mecha plugin install`",
+                    worker.name,
+                    step.plugin,
+                    policies.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        // Stored as written; checked as the daemon will resolve it, with this environment.
+        let resolved = worker.interpolate(&|name| std::env::var(name).ok())?;
+        resolved
+            .validate_host()
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        rows.push((worker.name.clone(), serde_json::to_value(worker)?));
+    }
+    Ok((workers, rows))
 }
 
 /// The names of the policy plugins of `home`: the bundled `rules` and the installed policies.

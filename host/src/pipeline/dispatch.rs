@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use super::backoff::{Backoff, jitter_unit};
 use super::process::finish_event;
 use super::rate_limit::TokenBucket;
-use crate::config::worker::{Lifecycle, WorkerKind};
+use crate::config::worker::{Lifecycle, RateLimit, WorkerKind};
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{
@@ -182,6 +182,24 @@ fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
 /// the containers of one worker, and it ties the container to its task in `docker ps`.
 const DISPOSABLE_SUFFIX_LEN: usize = 16;
 
+/// How often a lane waiting for its rate limit reads the worker's definition again.
+const RATE_RECHECK: Duration = Duration::from_secs(1);
+
+/// Brings the lane's `semaphore` from `size` to `concurrency` permits (a worker's `concurrency`
+/// edited while it runs). Growing adds permits; shrinking takes the surplus out of circulation
+/// as tasks in flight finish, so that no new task starts until fewer than the new number run:
+/// a fresh semaphore would let the old tasks and a new full set run together.
+async fn resize(semaphore: &Arc<Semaphore>, size: &mut u32, concurrency: u32) {
+    if concurrency > *size {
+        semaphore.add_permits((concurrency - *size) as usize);
+    } else if concurrency < *size
+        && let Ok(surplus) = semaphore.acquire_many(*size - concurrency).await
+    {
+        surplus.forget();
+    }
+    *size = concurrency;
+}
+
 /// How long after its creation a task may keep waiting on a busy worker: one hour, the longest
 /// `Retry-After` mecha honours. Past it, a busy answer counts as a failed attempt, so a worker
 /// that is never free ends in the dead-letter queue instead of deferring a task forever.
@@ -244,7 +262,7 @@ impl Inner {
     /// One worker's lane: concurrency, rate limit, and holding tasks while it is in error.
     async fn run_lane(self: Arc<Self>, name: String, mut tasks: mpsc::UnboundedReceiver<TaskId>) {
         let mut slots: Option<(u32, Arc<Semaphore>)> = None;
-        let mut bucket: Option<TokenBucket> = None;
+        let mut bucket: Option<(RateLimit, TokenBucket)> = None;
         while let Some(task) = tasks.recv().await {
             let worker = loop {
                 match self.workers.get(&name).await {
@@ -272,21 +290,40 @@ impl Inner {
                 continue;
             };
             let concurrency = worker.def.concurrency.max(1);
-            let semaphore = match &slots {
-                Some((size, semaphore)) if *size == concurrency => semaphore.clone(),
-                _ => {
+            let semaphore = match &mut slots {
+                Some((size, semaphore)) => {
+                    resize(semaphore, size, concurrency).await;
+                    semaphore.clone()
+                }
+                None => {
                     let semaphore = Arc::new(Semaphore::new(concurrency as usize));
                     slots = Some((concurrency, semaphore.clone()));
                     semaphore
                 }
             };
-            let limit = &worker.def.rate_limit;
-            let bucket = bucket.get_or_insert_with(|| {
-                TokenBucket::new(limit.per_second, limit.burst, Instant::now())
+            let (limit, bucket) = bucket.get_or_insert_with(|| {
+                let limit = worker.def.rate_limit;
+                (
+                    limit,
+                    TokenBucket::new(limit.per_second, limit.burst, Instant::now()),
+                )
             });
-            while let Err(wait) = bucket.take(Instant::now()) {
+            let mut current = worker.def.rate_limit;
+            loop {
+                if current != *limit {
+                    *limit = current;
+                    bucket.set_rate(current.per_second, current.burst, Instant::now());
+                }
+                let Err(wait) = bucket.take(Instant::now()) else {
+                    break;
+                };
                 self.metrics.increment(Counter::TasksRateLimited);
-                tokio::time::sleep(wait).await;
+                // Woken now and then to read the definition again: a rate raised while the
+                // lane waits applies at once, not after the wait the old rate asked for.
+                tokio::time::sleep(wait.min(RATE_RECHECK)).await;
+                if let Ok(Some(changed)) = self.workers.get(&name).await {
+                    current = changed.def.rate_limit;
+                }
             }
             let (Ok(slot), Ok(global)) = (
                 semaphore.acquire_owned().await,

@@ -26,11 +26,24 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token if one is there; otherwise says how long until one will be.
-    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+    /// Changes the rate and burst from `now` on (a worker's `rate_limit` edited while it runs):
+    /// the tokens earned so far are kept, up to the new burst.
+    pub fn set_rate(&mut self, per_second: f64, burst: u32, now: Instant) {
+        self.refill(now);
+        self.per_second = per_second.max(f64::MIN_POSITIVE);
+        self.burst = f64::from(burst.max(1));
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
         self.refilled = now;
+    }
+
+    /// Takes a token if one is there; otherwise says how long until one will be.
+    pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             Ok(())
@@ -51,6 +64,21 @@ mod tests {
         let mut bucket = TokenBucket::new(1e-300, 1, start);
         assert!(bucket.take(start).is_ok());
         assert_eq!(bucket.take(start), Err(MAX_WAIT));
+    }
+
+    #[test]
+    fn a_new_rate_applies_from_now_and_keeps_the_tokens_earned() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(0.001, 1, start);
+        assert!(bucket.take(start).is_ok());
+        assert!(bucket.take(start).unwrap_err() > Duration::from_secs(900));
+        let later = start + Duration::from_secs(1);
+        bucket.set_rate(10.0, 5, later);
+        assert_eq!(
+            bucket.take(later),
+            Err(Duration::from_secs_f64((1.0 - 0.001) / 10.0))
+        );
+        assert!(bucket.take(later + Duration::from_millis(100)).is_ok());
     }
 
     #[test]
