@@ -297,6 +297,8 @@ async fn start_managed(
     store
         .set_worker_runtime(name, &container, &endpoint, WorkerState::Online)
         .await?;
+    // An operator's start gives the new container a fresh restart budget.
+    store.set_worker_restarts(name, 0).await?;
     let entry = AuditEntry::new(format!("worker:{name}"), "worker.state")
         .worker(name)
         .detail(

@@ -51,6 +51,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_signed_deliveries",
         sql: include_str!("migrations/0007_signed_deliveries.sql"),
     },
+    Migration {
+        name: "0008_worker_restarts",
+        sql: include_str!("migrations/0008_worker_restarts.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

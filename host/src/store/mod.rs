@@ -170,6 +170,11 @@ pub trait WorkerStore: Send + Sync + 'static {
         error: Option<String>,
     ) -> StoreFuture<'_, ()>;
 
+    /// Records that worker `name`'s container was restarted `restarts` times in a row (0: it was
+    /// seen healthy, or an operator started it). Kept across daemon restarts, so that a
+    /// crash-looping container's restart budget is not renewed by restarting mecha.
+    fn set_worker_restarts(&self, name: &str, restarts: u32) -> StoreFuture<'_, ()>;
+
     /// Records the container and endpoint of worker `name` and moves it to `state`, whatever its
     /// state, except that a busy worker cannot be set offline ([`Error::InvalidWorkerTransition`]):
     /// its task is still running.

@@ -80,6 +80,11 @@ pub(super) enum Request {
         reply: ResultSender<()>,
     },
     /// Record where a worker's container runs, and its state.
+    SetWorkerRestarts {
+        name: String,
+        restarts: u32,
+        reply: ResultSender<()>,
+    },
     SetWorkerRuntime {
         name: String,
         container_id: String,
@@ -190,6 +195,13 @@ impl Request {
             } => hold(transaction, path, reply, |connection| {
                 workers::set_state(connection, path, &name, &from, to, &error, now)
             }),
+            Request::SetWorkerRestarts {
+                name,
+                restarts,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                workers::set_restarts(connection, path, &name, restarts, now)
+            }),
             Request::SetWorkerRuntime {
                 name,
                 container_id,
@@ -261,6 +273,7 @@ impl Request {
             | Request::ReplaceDefinition { reply, .. }
             | Request::RemoveWorker { reply, .. }
             | Request::SetWorkerState { reply, .. }
+            | Request::SetWorkerRestarts { reply, .. }
             | Request::SetWorkerRuntime { reply, .. }
             | Request::ChangeTask { reply, .. }
             | Request::Record { reply, .. } => Reply::to(reply),

@@ -36,6 +36,8 @@ pub struct WorkerRow {
     pub started_at: Option<i64>,
     /// Unix seconds of the last change.
     pub updated_at: i64,
+    /// Restarts in a row of its container since it was last seen healthy.
+    pub restarts: u32,
 }
 
 impl WorkerStore for SqliteStore {
@@ -84,6 +86,15 @@ impl WorkerStore for SqliteStore {
         })
     }
 
+    fn set_worker_restarts(&self, name: &str, restarts: u32) -> StoreFuture<'_, ()> {
+        let name = name.to_owned();
+        self.write(|reply| Request::SetWorkerRestarts {
+            name,
+            restarts,
+            reply,
+        })
+    }
+
     fn set_worker_runtime(
         &self,
         name: &str,
@@ -106,7 +117,7 @@ impl WorkerStore for SqliteStore {
 
 /// Columns in the order [`decode`] reads them.
 const COLUMNS: &str =
-    "name, definition, state, error, container_id, endpoint, started_at, updated_at";
+    "name, definition, state, error, container_id, endpoint, started_at, updated_at, restarts";
 
 /// Adds `workers`, offline. Fails on the first name already taken (by a stored worker or an
 /// earlier one in `workers`); the caller's savepoint then drops the ones added before it.
@@ -220,6 +231,21 @@ pub(super) fn set_state(
 /// Records where worker `name` runs (its container and endpoint) and its state, whatever its
 /// state was, except that a busy worker is not taken offline under its running task (reference
 /// 2.4: stopping refuses `busy`).
+/// Records how many times in a row worker `name`'s container was restarted.
+pub(super) fn set_restarts(
+    connection: &Connection,
+    path: &Path,
+    name: &str,
+    restarts: u32,
+    now: i64,
+) -> Result<(), Error> {
+    connection
+        .prepare_cached("UPDATE workers SET restarts = ?2, updated_at = ?3 WHERE name = ?1")
+        .and_then(|mut statement| statement.execute(params![name, restarts, now]))
+        .map_err(query_error(path, "recording a worker's restarts"))?;
+    Ok(())
+}
+
 pub(super) fn set_runtime(
     connection: &Connection,
     path: &Path,
@@ -322,6 +348,7 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
         endpoint: row.get(5)?,
         started_at: row.get(6)?,
         updated_at: row.get(7)?,
+        restarts: row.get(8)?,
     })
 }
 
@@ -330,7 +357,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::Durability;
+    use crate::store::{Durability, EventStore};
 
     fn open(dir: &tempfile::TempDir) -> SqliteStore {
         SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap()
@@ -404,6 +431,24 @@ mod tests {
             .unwrap_err();
         assert!(matches!(error, Error::Query { .. }), "{error}");
         assert_eq!(names(&store).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn restart_counts_survive_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(&dir);
+            store.add_workers(vec![worker("a")]).await.unwrap();
+            let row = store.get_worker("a").await.unwrap().unwrap();
+            assert_eq!(row.restarts, 0);
+            store.set_worker_restarts("a", 3).await.unwrap();
+            store.close().await.unwrap();
+        }
+        // A daemon restart: the budget already used is still used.
+        let store = open(&dir);
+        assert_eq!(store.get_worker("a").await.unwrap().unwrap().restarts, 3);
+        store.set_worker_restarts("a", 0).await.unwrap();
+        assert_eq!(store.get_worker("a").await.unwrap().unwrap().restarts, 0);
     }
 
     #[tokio::test]

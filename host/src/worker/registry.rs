@@ -25,6 +25,8 @@ pub struct Worker {
     pub error: String,
     /// The Docker container of a started persistent managed worker; empty otherwise.
     pub container: String,
+    /// Restarts in a row of its container since it was last seen healthy.
+    pub restarts: u32,
     /// The key of a running adapter, which its server asks of every request.
     adapter_key: Option<Secret>,
 }
@@ -145,6 +147,7 @@ impl Workers {
                     endpoint,
                     error: row.error,
                     container: row.container_id,
+                    restarts: row.restarts,
                 })
             }
             // Logged once per stored definition, when it is resolved (see `definition`).

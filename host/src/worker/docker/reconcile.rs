@@ -4,8 +4,7 @@
 //! until it is healthy again. Bringing a worker back from `error` is the health monitor's job
 //! (`worker::monitor`), as for every kind of worker.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::engine::{ContainerStatus, DockerError};
@@ -25,8 +24,6 @@ pub struct Reconciler {
     containers: Arc<Containers>,
     client: WorkerClient,
     redactor: Redactor,
-    /// Restarts in a row per worker since it was last seen healthy.
-    restarts: Mutex<HashMap<String, u32>>,
 }
 
 impl Reconciler {
@@ -43,7 +40,6 @@ impl Reconciler {
             containers,
             client,
             redactor,
-            restarts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -111,7 +107,9 @@ impl Reconciler {
         }
         match self.client.health(endpoint, PROBE_TIMEOUT).await {
             Health::Healthy | Health::Busy => {
-                lock(&self.restarts).remove(worker.name());
+                if worker.restarts > 0 {
+                    self.record_restarts(worker.name(), 0).await;
+                }
             }
             Health::Unhealthy(reason) => {
                 if matches!(worker.state, WorkerState::Online | WorkerState::Busy) {
@@ -119,6 +117,12 @@ impl Reconciler {
                         .await;
                 }
             }
+        }
+    }
+
+    async fn record_restarts(&self, name: &str, restarts: u32) {
+        if let Err(err) = self.store.set_worker_restarts(name, restarts).await {
+            tracing::warn!(worker = %name, error = %err, "could not record the worker's restart count");
         }
     }
 
@@ -134,7 +138,8 @@ impl Reconciler {
             (false, code) => format!("stopped with exit code {code}"),
         };
         let failed = status.oom_killed || status.exit_code != 0;
-        let done = lock(&self.restarts).get(name).copied().unwrap_or(0);
+        // Kept in the store: a daemon restart does not renew a crash-looping container's budget.
+        let done = worker.restarts;
         let limit = match docker.restart {
             RestartPolicy::OnFailure { limit } if failed => limit,
             RestartPolicy::OnFailure { .. } => {
@@ -157,7 +162,7 @@ impl Reconciler {
             return self.fail(worker, &reason).await;
         }
         let attempt = done + 1;
-        lock(&self.restarts).insert(name.to_owned(), attempt);
+        self.record_restarts(name, attempt).await;
         self.fail(
             worker,
             &format!("its container {how}; restarting it ({attempt} of {limit})"),
@@ -235,12 +240,5 @@ impl Reconciler {
                 tracing::debug!(worker = %worker.name(), error = %err, "worker changed state while reconciling")
             }
         }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match mutex.lock() {
-        Ok(guard) => guard,
-        Err(poisoned) => poisoned.into_inner(),
     }
 }
