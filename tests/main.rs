@@ -42,6 +42,8 @@ mod security;
 mod slack_source;
 /// Named source instances, refusal of missing secrets, 401s, Slack's handshake and retries.
 mod source_instances;
+/// A call served by a spare instance is a pristine one with its own settings and secrets.
+mod spares;
 /// The telegram plugin (as wasm) on every Telegram fixture, through the library API.
 mod telegram_source;
 /// Cron schedules: ticks to events and tasks, overlapping ticks skipped.

@@ -12,6 +12,7 @@ const TEST_PLUGINS: &[&str] = &[
     "unverified",
     "snoop",
     "greedy",
+    "tally",
     "versioned",
 ];
 

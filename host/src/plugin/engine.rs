@@ -1,7 +1,9 @@
 //! The one wasm engine of the process and the clock that enforces plugin deadlines.
 //!
 //! Instances come from a pooling allocator: slots are reserved once and recycled with
-//! copy-on-write memory, which makes a fresh instance per call cheap (tens of microseconds).
+//! copy-on-write memory, which makes a fresh instance per call cheap (tens of microseconds for a
+//! Rust component; a CPython one takes milliseconds, which is why plugins keep a spare instance,
+//! see [`super::spare`]).
 //! When the machine refuses the address space the pool needs (e.g. under `ulimit -v`), the
 //! engine falls back to allocating on demand and says so.
 
@@ -41,6 +43,12 @@ const POOL_MEMORIES_PER_CALL: u32 = 2;
 /// Table slots in the pool per concurrent call.
 const POOL_TABLES_PER_CALL: u32 = 8;
 
+/// 16 spare instances in the whole runtime (see [`super::spare`]): one each for the plugins a
+/// daemon serves (its sources, triggers, policies and responders that have been called), which
+/// are rarely more. An idle spare costs a pool instance's address space and the few pages its
+/// instantiation wrote; a plugin that finds no free slot instantiates per call as before.
+pub const SPARE_INSTANCES: u32 = 16;
+
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -51,7 +59,8 @@ pub enum Allocator {
 /// What the runtime is sized for.
 #[derive(Debug, Clone, Copy)]
 pub struct RuntimeOptions {
-    /// Plugin calls that may run at once; the pool holds this many instances.
+    /// Plugin calls that may run at once; the pool holds this many instances, and
+    /// [`SPARE_INSTANCES`] more for the spares.
     pub concurrent_calls: u32,
     /// The largest linear memory any plugin may be granted, in bytes.
     pub max_memory_bytes: u64,
@@ -129,23 +138,35 @@ pub struct Runtime {
     log_sink: Arc<LogSink>,
 }
 
-/// Admits at most as many concurrent plugin calls as the pool has instances; the others wait
-/// for a slot instead of failing to instantiate.
+/// Admits at most as many concurrent plugin calls as the pool has instances for calls; the
+/// others wait for a slot instead of failing to instantiate.
+///
+/// Spare instances (see [`super::spare`]) have slots of their own, [`SPARE_INSTANCES`] more in
+/// the pool: a spare holds a pool instance and its memory while it waits, but never a call's
+/// slot, so idle spares cannot make calls wait. A call that takes a spare enters the gate like
+/// any other and releases the spare's slot.
 #[derive(Clone)]
 pub struct CallGate {
     permits: Arc<tokio::sync::Semaphore>,
+    spares: Arc<tokio::sync::Semaphore>,
 }
 
 impl CallGate {
     fn new(slots: u32) -> CallGate {
         CallGate {
             permits: Arc::new(tokio::sync::Semaphore::new(slots.max(1) as usize)),
+            spares: Arc::new(tokio::sync::Semaphore::new(SPARE_INSTANCES as usize)),
         }
     }
 
     /// Waits for a free slot; the slot is released when the permit is dropped.
     pub async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         self.permits.clone().acquire_owned().await.ok()
+    }
+
+    /// A slot for a spare instance, if one is free; a spare is never worth waiting for.
+    pub fn spare(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.spares.clone().try_acquire_owned().ok()
     }
 }
 
@@ -230,7 +251,11 @@ fn config(pool: Option<RuntimeOptions>) -> Config {
     config.epoch_interruption(true);
     config.memory_init_cow(true);
     if let Some(options) = pool {
-        let calls = options.concurrent_calls.max(1);
+        // Every instance alive at once: the calls', and the spares' waiting for theirs.
+        let calls = options
+            .concurrent_calls
+            .max(1)
+            .saturating_add(SPARE_INSTANCES);
         let mut pooling = PoolingAllocationConfig::default();
         // Core instances only count against their total; memories and tables reserve address
         // space per slot, so those totals are sized for the typical component (a Rust one has

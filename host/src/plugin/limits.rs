@@ -1,8 +1,10 @@
 //! Per-plugin limits and the one place that runs a call under them.
 //!
-//! Every call gets a fresh store with a memory cap and a deadline. The deadline is enforced by
+//! Every call gets a pristine store with a memory cap and a deadline. The deadline is enforced by
 //! epochs: the call yields to the async runtime at every tick (so a spinning plugin never
 //! starves other requests) and is trapped once its time is up; a tokio timeout backs that up.
+//! The store is made fresh for the call or, instantiated ahead, taken from the plugin's spare
+//! (see [`super::spare`]); either way the deadline starts with the call.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +23,7 @@ use crate::config::server::{
 };
 
 /// What one call of a plugin may use.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub timeout: Duration,
     pub memory_mib: u64,
@@ -67,23 +69,15 @@ impl Limits {
     }
 }
 
-/// Runs `call` on a fresh store holding `state`, under `limits`.
-///
-/// `call` gets the store and returns the plugin's answer; any trap, deadline or memory failure
-/// becomes a [`CallError`] naming the plugin. The final state is handed back with the answer so
-/// the caller can read what the call recorded (e.g. whether it verified a signature).
-pub async fn run<R, F>(
+/// A store holding `state` under `limits`: the memory cap and the instance and table limits,
+/// which already apply while the component is instantiated, and the fuel on the metered engine.
+/// No deadline yet: [`arm_deadline`] starts it.
+pub fn store(
     engine: &Engine,
-    gate: &CallGate,
     plugin: &Arc<str>,
     limits: Limits,
     state: PluginState,
-    call: impl FnOnce(Store<PluginState>) -> F,
-) -> Result<(R, PluginState), CallError>
-where
-    F: Future<Output = (wasmtime::Result<R>, Store<PluginState>)>,
-{
-    let _slot = gate.enter().await;
+) -> Result<Store<PluginState>, CallError> {
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     if let Some(fuel) = limits.fuel
@@ -94,8 +88,14 @@ where
             reason: format!("could not meter its fuel: {err}"),
         });
     }
+    Ok(store)
+}
+
+/// Starts the store's deadline of `timeout` now: wasm in it yields to the async runtime at
+/// every epoch tick (so a spinning plugin never starves other requests) and traps once its time
+/// is up. Arming it again restarts it. Returns when it started.
+pub fn arm_deadline(store: &mut Store<PluginState>, timeout: Duration) -> Instant {
     let started = Instant::now();
-    let timeout = limits.timeout;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |mut context| {
         if started.elapsed() >= timeout {
@@ -104,18 +104,47 @@ where
         }
         Ok(UpdateDeadline::Yield(1))
     });
-    // The epoch deadline fires first; this only catches a call stuck in the host.
-    let backstop = timeout + Duration::from_secs(1);
-    let limit_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-    let (result, store) = match tokio::time::timeout(backstop, call(store)).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            return Err(CallError::Timeout {
-                plugin: plugin.to_string(),
-                limit_ms,
-            });
-        }
-    };
+    started
+}
+
+/// How long to wait for wasm under a deadline of `timeout` before giving up on it: the epoch
+/// deadline fires first; this only catches wasm stuck in the host.
+pub fn backstop(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(1)
+}
+
+/// Runs one call under `limits` once the gate admits it.
+///
+/// `prepare` then gives the call's store, holding its state, and what `call` needs besides (a
+/// spare's instance, or nothing when `call` instantiates the component itself); the deadline
+/// starts right after. `call` gets both and returns the plugin's answer; any trap, deadline or
+/// memory failure becomes a [`CallError`] naming the plugin. The final state is handed back
+/// with the answer so the caller can read what the call recorded (e.g. whether it verified a
+/// signature).
+pub async fn run<R, P, F>(
+    gate: &CallGate,
+    plugin: &Arc<str>,
+    limits: Limits,
+    prepare: impl FnOnce() -> Result<(Store<PluginState>, P), CallError>,
+    call: impl FnOnce(Store<PluginState>, P) -> F,
+) -> Result<(R, PluginState), CallError>
+where
+    F: Future<Output = (wasmtime::Result<R>, Store<PluginState>)>,
+{
+    let _slot = gate.enter().await;
+    let (mut store, prepared) = prepare()?;
+    let started = arm_deadline(&mut store, limits.timeout);
+    let limit_ms = u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX);
+    let (result, store) =
+        match tokio::time::timeout(backstop(limits.timeout), call(store, prepared)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                return Err(CallError::Timeout {
+                    plugin: plugin.to_string(),
+                    limit_ms,
+                });
+            }
+        };
     let fuel_used = limits
         .fuel
         .and_then(|fuel| store.get_fuel().ok().map(|left| fuel.saturating_sub(left)));
@@ -127,6 +156,7 @@ where
         call_us: micros(started.elapsed().saturating_sub(instantiate)),
         peak_memory_bytes: state.limiter.used_bytes,
         fuel_used,
+        spare: state.limiter.on_spare,
     });
     match result {
         Ok(answer) => Ok((answer, state)),

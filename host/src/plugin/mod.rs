@@ -28,6 +28,7 @@ pub mod policy;
 pub mod registry;
 pub mod responder;
 pub mod source;
+pub mod spare;
 pub mod trigger;
 pub mod trust;
 pub mod world;

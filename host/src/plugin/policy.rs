@@ -11,6 +11,7 @@ use super::CallError;
 use super::bindings::policy::{Policy, PolicyPre};
 use super::bindings::source::types;
 use super::limits::Limits;
+use super::spare::Instance;
 use super::world_plugin::world_plugin;
 
 world_plugin!(
@@ -31,7 +32,7 @@ impl PolicyPlugin {
         }
     }
 
-    /// Runs `evaluate` on a fresh instance; `rules` is the worker's policy configuration as
+    /// Runs `evaluate` on a pristine instance; `rules` is the worker's policy configuration as
     /// JSON text.
     pub async fn evaluate(
         &self,
@@ -43,11 +44,16 @@ impl PolicyPlugin {
     ) -> Result<(types::TaskResult, types::Decision), CallError> {
         let state = self.state(limits).settings(settings).build();
         let (answer, _) = self
-            .run(limits, state, |policy, mut store| async move {
-                let api = policy.mecha_plugin_policy_api();
-                let answer = api.call_evaluate(&mut store, event, proposed, rules).await;
-                (answer, store)
-            })
+            .run(
+                limits,
+                state,
+                Instance::Spare,
+                |policy, mut store| async move {
+                    let api = policy.mecha_plugin_policy_api();
+                    let answer = api.call_evaluate(&mut store, event, proposed, rules).await;
+                    (answer, store)
+                },
+            )
             .await?;
         Ok(answer)
     }

@@ -9,6 +9,7 @@ use super::bindings::responder::{Receipt, RespondError, Responder, ResponderPre}
 use super::bindings::source::types;
 use super::host::http::HttpGrant;
 use super::limits::Limits;
+use super::spare::Instance;
 use super::world_plugin::world_plugin;
 
 world_plugin!(
@@ -25,7 +26,7 @@ pub struct ResponderCall {
 }
 
 impl ResponderPlugin {
-    /// Runs `respond` on a fresh instance. The outer error is the call failing (trap, deadline);
+    /// Runs `respond` on a pristine instance. The outer error is the call failing (trap, deadline);
     /// the inner one is the plugin's own report of what the provider said.
     pub async fn respond(
         &self,
@@ -40,11 +41,16 @@ impl ResponderPlugin {
             .http(call.grant.clone())
             .build();
         let (answer, _) = self
-            .run(call.limits, state, |responder, mut store| async move {
-                let api = responder.mecha_plugin_responder_api();
-                let answer = api.call_respond(&mut store, event, allowed, marker).await;
-                (answer, store)
-            })
+            .run(
+                call.limits,
+                state,
+                Instance::Spare,
+                |responder, mut store| async move {
+                    let api = responder.mecha_plugin_responder_api();
+                    let answer = api.call_respond(&mut store, event, allowed, marker).await;
+                    (answer, store)
+                },
+            )
             .await?;
         Ok(answer)
     }

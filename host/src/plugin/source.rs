@@ -8,11 +8,13 @@ use super::CallError;
 use super::bindings::source::{Outcome, Source, SourcePre, types};
 use super::host::http::HttpGrant;
 use super::limits::Limits;
+use super::spare::Instance;
 use super::world_plugin::world_plugin;
 use crate::config::secrets::Secret;
 
 world_plugin!(
-    /// A loaded source plugin, ready to be called: pre-linked once, instantiated per call.
+    /// A loaded source plugin, ready to be called: pre-linked once, on a pristine instance
+    /// per call (its spare, made ahead, when ready).
     SourcePlugin, crate::plugin::World::Source, SourcePre, Source, mecha_plugin_source_api, std::convert::identity
 );
 
@@ -50,7 +52,7 @@ pub struct HydrateCall {
 }
 
 impl SourcePlugin {
-    /// Runs `handle-webhook` on a fresh instance.
+    /// Runs `handle-webhook` on a pristine instance.
     pub async fn handle_webhook(
         &self,
         call: &SourceCall,
@@ -63,11 +65,16 @@ impl SourcePlugin {
             .clock(call.clock)
             .build();
         let (outcome, mut state) = self
-            .run(call.limits, state, |source, mut store| async move {
-                let api = source.mecha_plugin_source_api();
-                let outcome = api.call_handle_webhook(&mut store, &request).await;
-                (outcome, store)
-            })
+            .run(
+                call.limits,
+                state,
+                Instance::Spare,
+                |source, mut store| async move {
+                    let api = source.mecha_plugin_source_api();
+                    let outcome = api.call_handle_webhook(&mut store, &request).await;
+                    (outcome, store)
+                },
+            )
             .await?;
         Ok(SourceAnswer {
             outcome,
@@ -77,7 +84,7 @@ impl SourcePlugin {
         })
     }
 
-    /// Runs `hydrate` on a fresh instance: the event with what the provider's API adds to it.
+    /// Runs `hydrate` on a pristine instance: the event with what the provider's API adds to it.
     /// The outer error is the call failing (trap, deadline); the inner one is the plugin's own.
     pub async fn hydrate(
         &self,
@@ -90,11 +97,16 @@ impl SourcePlugin {
             .http(call.grant.clone())
             .build();
         let (hydrated, _) = self
-            .run(call.limits, state, |source, mut store| async move {
-                let api = source.mecha_plugin_source_api();
-                let hydrated = api.call_hydrate(&mut store, event).await;
-                (hydrated, store)
-            })
+            .run(
+                call.limits,
+                state,
+                Instance::Spare,
+                |source, mut store| async move {
+                    let api = source.mecha_plugin_source_api();
+                    let hydrated = api.call_hydrate(&mut store, event).await;
+                    (hydrated, store)
+                },
+            )
             .await?;
         Ok(hydrated)
     }

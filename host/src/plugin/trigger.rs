@@ -7,6 +7,7 @@ use super::CallError;
 use super::bindings::source::types;
 use super::bindings::trigger::{Tick, Trigger, TriggerPre};
 use super::limits::Limits;
+use super::spare::Instance;
 use super::world_plugin::world_plugin;
 
 world_plugin!(
@@ -23,7 +24,7 @@ pub struct TriggerCall {
 }
 
 impl TriggerPlugin {
-    /// Runs `handle-tick` on a fresh instance. The outer error is the call failing (trap,
+    /// Runs `handle-tick` on a pristine instance. The outer error is the call failing (trap,
     /// deadline); the inner one is the plugin's own.
     pub async fn handle_tick(
         &self,
@@ -35,11 +36,16 @@ impl TriggerPlugin {
             .settings(call.settings.clone())
             .build();
         let (events, _) = self
-            .run(call.limits, state, |trigger, mut store| async move {
-                let api = trigger.mecha_plugin_trigger_api();
-                let events = api.call_handle_tick(&mut store, tick).await;
-                (events, store)
-            })
+            .run(
+                call.limits,
+                state,
+                Instance::Spare,
+                |trigger, mut store| async move {
+                    let api = trigger.mecha_plugin_trigger_api();
+                    let events = api.call_handle_tick(&mut store, tick).await;
+                    (events, store)
+                },
+            )
             .await?;
         Ok(events)
     }

@@ -1,6 +1,7 @@
 //! What every world's plugin type shares, written once: its log (which names it), the
-//! pre-linked component and the call gate; `describe`; and running one export on a fresh instance under the call's
-//! limits. Each world's module (`source`, `trigger`, `policy`, `responder`) adds its own calls.
+//! pre-linked component, the call gate and its spare instance; `describe`; and running one
+//! export on a pristine instance under the call's limits. Each world's module (`source`,
+//! `trigger`, `policy`, `responder`) adds its own calls.
 //!
 //! A macro rather than a generic type: each world's bindings are their own types (`SourcePre`,
 //! `Source`, ...) with their own export accessors, and wasmtime generates no trait over them.
@@ -18,6 +19,7 @@ macro_rules! world_plugin {
             log: std::sync::Arc<$crate::plugin::host::log::PluginLog>,
             pre: $pre<$crate::plugin::host::PluginState>,
             gate: $crate::plugin::engine::CallGate,
+            spares: $crate::plugin::spare::Spares<$bindings>,
         }
 
         impl $plugin {
@@ -30,6 +32,7 @@ macro_rules! world_plugin {
                     log: std::sync::Arc::new(log),
                     pre,
                     gate,
+                    spares: Default::default(),
                 }
             }
 
@@ -41,19 +44,23 @@ macro_rules! world_plugin {
             pub fn renamed(self, name: &str) -> $plugin {
                 $plugin {
                     log: std::sync::Arc::new(self.log.renamed(name)),
-                    ..self
+                    pre: self.pre,
+                    gate: self.gate,
+                    spares: Default::default(),
                 }
             }
 
-            /// Runs `describe` on a fresh instance.
+            /// Runs `describe` on a fresh instance, making no spare: a plugin is described when
+            /// it is loaded, and one never called then keeps none.
             pub async fn describe(
                 &self,
                 limits: $crate::plugin::limits::Limits,
             ) -> Result<$crate::plugin::bindings::source::types::PluginInfo, $crate::plugin::CallError>
             {
                 let state = self.state(limits).build();
+                let fresh = $crate::plugin::spare::Instance::Fresh;
                 let (info, _) = self
-                    .run(limits, state, |plugin, mut store| async move {
+                    .run(limits, state, fresh, |plugin, mut store| async move {
                         let info = plugin.$exports().call_describe(&mut store).await;
                         (info, store)
                     })
@@ -73,12 +80,17 @@ macro_rules! world_plugin {
                 )
             }
 
-            /// Instantiates the plugin in a fresh store holding `state` and runs `call` on it,
-            /// under `limits`; returns the answer and the state the call left.
+            /// Runs `call` on a pristine instance in a store holding `state`, under `limits`;
+            /// returns the answer and the state the call left. With [`Instance::Spare`] the
+            /// instance is the plugin's spare if one made under the same limits is ready, and the
+            /// next spare is made after the call; otherwise the call instantiates the plugin.
+            ///
+            /// [`Instance::Spare`]: crate::plugin::spare::Instance::Spare
             async fn run<R, F, Fut>(
                 &self,
                 limits: $crate::plugin::limits::Limits,
                 state: $crate::plugin::host::PluginState,
+                instance: $crate::plugin::spare::Instance,
                 call: F,
             ) -> Result<(R, $crate::plugin::host::PluginState), $crate::plugin::CallError>
             where
@@ -90,25 +102,65 @@ macro_rules! world_plugin {
                     ),
                 >,
             {
+                let limits = $limits(limits);
                 let pre = &self.pre;
-                $crate::plugin::limits::run(
-                    pre.engine(),
+                let plugin = self.log.plugin();
+                let prepare = || -> Result<_, $crate::plugin::CallError> {
+                    let taken = match instance {
+                        $crate::plugin::spare::Instance::Spare => self.spares.take(limits, state),
+                        $crate::plugin::spare::Instance::Fresh => Err(Box::new(state)),
+                    };
+                    match taken {
+                        Ok((store, spare)) => Ok((store, Some(spare))),
+                        Err(state) => Ok((
+                            $crate::plugin::limits::store(pre.engine(), plugin, limits, *state)?,
+                            None,
+                        )),
+                    }
+                };
+                let answer = $crate::plugin::limits::run(
                     &self.gate,
-                    self.log.plugin(),
-                    $limits(limits),
-                    state,
-                    |mut store| async move {
-                        let begun = std::time::Instant::now();
-                        match pre.instantiate_async(&mut store).await {
-                            Ok(plugin) => {
+                    plugin,
+                    limits,
+                    prepare,
+                    |mut store, spare| async move {
+                        let instance = match spare {
+                            Some(spare) => Ok(spare),
+                            None => {
+                                let begun = std::time::Instant::now();
+                                let instance = pre.instantiate_async(&mut store).await;
                                 store.data_mut().limiter.instantiated_in = Some(begun.elapsed());
-                                call(plugin, store).await
+                                instance
                             }
+                        };
+                        match instance {
+                            Ok(plugin) => call(plugin, store).await,
                             Err(err) => (Err(err), store),
                         }
                     },
                 )
-                .await
+                .await;
+                // After the call, not while it runs: making the spare competes with the call
+                // for the CPU and for the process's memory map.
+                if instance == $crate::plugin::spare::Instance::Spare {
+                    self.make_spare(limits);
+                }
+                answer
+            }
+
+            /// Has the next spare made in the background, under the (world's) `limits`.
+            fn make_spare(&self, limits: $crate::plugin::limits::Limits) {
+                let pre = self.pre.clone();
+                self.spares.refill(
+                    &self.gate,
+                    self.pre.engine(),
+                    limits,
+                    self.state(limits),
+                    |mut store| async move {
+                        let instance = pre.instantiate_async(&mut store).await;
+                        (instance, store)
+                    },
+                );
             }
         }
     };

@@ -21,8 +21,11 @@ pub struct CallLimiter {
     /// Bytes of linear memory the call holds, all memories together; memories never shrink,
     /// so this is also the call's peak.
     pub(crate) used_bytes: u64,
-    /// How long instantiating the component took, once it has been.
+    /// How long the call spent instantiating the component, once it has (nothing when it ran
+    /// on a spare).
     pub(crate) instantiated_in: Option<std::time::Duration>,
+    /// Whether the call ran on a spare instance, made before it (see `plugin::spare`).
+    pub(crate) on_spare: bool,
     pub(crate) memory_exceeded: bool,
     pub(crate) deadline_exceeded: bool,
     /// The size of a table the call was refused, if any.
@@ -37,6 +40,7 @@ impl CallLimiter {
             table_elements: limits.table_elements as usize,
             used_bytes: 0,
             instantiated_in: None,
+            on_spare: false,
             memory_exceeded: false,
             deadline_exceeded: false,
             table_refused: None,

@@ -67,7 +67,7 @@ type Tap<T> = Mutex<Option<Vec<(Arc<str>, T)>>>;
 /// What one call of a plugin cost.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct CallFigures {
-    /// Instantiating the component in its fresh store, in microseconds.
+    /// Instantiating the component during the call, in microseconds (zero on a spare).
     pub instantiate_us: u64,
     /// The export's own run, in microseconds.
     pub call_us: u64,
@@ -75,6 +75,8 @@ pub struct CallFigures {
     pub peak_memory_bytes: u64,
     /// Fuel the call burned, on the metered engine (policies).
     pub fuel_used: Option<u64>,
+    /// Whether the call ran on a spare instance made before it, so `instantiate_us` is zero.
+    pub spare: bool,
 }
 
 impl LogSink {

@@ -53,6 +53,10 @@ pub struct PluginState {
     /// Outgoing HTTP; reachable only by worlds that may import `wasi:http`, and only to the
     /// origins granted.
     http: http::HttpContext,
+    /// Whether a host function has been called with this state. A spare instance's blank state
+    /// must not have been (see `plugin::spare`): the call's own state replaces it, and whatever
+    /// the plugin read from it would be stale.
+    pub(crate) used: bool,
 }
 
 /// Builds a [`PluginState`] for one call of one plugin.
@@ -77,6 +81,11 @@ impl StateBuilder {
             limits,
             clock: None,
         }
+    }
+
+    /// The name of the plugin the state is for.
+    pub fn plugin(&self) -> &Arc<str> {
+        self.log.plugin()
     }
 
     /// The operator's settings, readable through `config`.
@@ -142,6 +151,7 @@ impl StateBuilder {
             verify: verify::VerifyContext::new(self.secrets),
             acknowledge: acknowledge::AcknowledgeContext::default(),
             limiter: CallLimiter::new(&self.limits),
+            used: false,
         }
     }
 }
@@ -200,6 +210,7 @@ impl PluginState {
 
 impl WasiView for PluginState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.used = true;
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
@@ -209,6 +220,7 @@ impl WasiView for PluginState {
 
 impl wasmtime_wasi_http::WasiHttpView for PluginState {
     fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        self.used = true;
         wasmtime_wasi_http::WasiHttpCtxView {
             ctx: &mut self.http.ctx,
             table: &mut self.table,
@@ -227,12 +239,17 @@ pub fn linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<PluginState>
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     // The mecha interfaces one by one: the worlds' own `add_to_linker` would also link their
     // `wasi:http` import, which wasmtime-wasi-http has linked above.
-    types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-    log_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-    config_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-    verify_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| state)?;
-    acknowledge_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, |state| {
-        state
-    })?;
+    types::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, used)?;
+    log_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, used)?;
+    config_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, used)?;
+    verify_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, used)?;
+    acknowledge_api::add_to_linker::<PluginState, HasSelf<PluginState>>(&mut linker, used)?;
     Ok(linker)
+}
+
+/// The state a mecha interface's host function works on, marked as used (as `WasiView::ctx`
+/// marks it for WASI's).
+fn used(state: &mut PluginState) -> &mut PluginState {
+    state.used = true;
+    state
 }
