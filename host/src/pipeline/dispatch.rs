@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use super::backoff::{Backoff, jitter_unit};
-use super::process::finish_event;
+use super::finish::finish_event;
 use super::rate_limit::TokenBucket;
 use crate::config::worker::{Lifecycle, RateLimit, WorkerKind};
 use crate::metrics::{Counter, Metrics, Stage};

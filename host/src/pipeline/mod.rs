@@ -12,6 +12,7 @@
 pub mod api_access;
 pub mod backoff;
 pub mod dispatch;
+pub mod finish;
 pub mod ingest;
 pub mod matching;
 pub mod operator;

@@ -17,10 +17,7 @@ use super::render::render_prompt;
 use super::sources::SourceTable;
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
-use crate::store::{
-    self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store, TaskState,
-    WriteBackState,
-};
+use crate::store::{self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store};
 use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
@@ -267,101 +264,4 @@ pub fn context(event: &EventRecord) -> Value {
         }
     }
     Value::Object(context)
-}
-
-/// Whether every task of an event has finished, write-back included, and how: the event's
-/// final state. Each task is given as its state and its write-back's.
-pub fn final_event_state(tasks: &[(TaskState, WriteBackState)]) -> Option<EventState> {
-    let unfinished = |(task, write_back): &(TaskState, WriteBackState)| {
-        !task.is_terminal() || *write_back == WriteBackState::Pending
-    };
-    if tasks.is_empty() || tasks.iter().any(unfinished) {
-        return None;
-    }
-    if tasks
-        .iter()
-        .any(|(_, write_back)| *write_back == WriteBackState::Failed)
-    {
-        Some(EventState::WriteBackFailed)
-    } else if tasks.iter().any(|(task, _)| *task == TaskState::Completed) {
-        Some(EventState::Completed)
-    } else {
-        Some(EventState::Failed)
-    }
-}
-
-/// Moves the event of a finished task to its final state once all its tasks (and their
-/// write-backs) are done. An event whose write-back failed is completed once an operator's
-/// retry succeeds.
-pub async fn finish_event(
-    store: &dyn Store,
-    event_id: &store::EventId,
-) -> Result<(), store::Error> {
-    let tasks = store
-        .list_tasks(store::TaskFilter {
-            event_id: Some(event_id.clone()),
-            limit: store::MAX_LIST_LIMIT,
-            ..store::TaskFilter::default()
-        })
-        .await?;
-    let states: Vec<(TaskState, WriteBackState)> = tasks
-        .iter()
-        .map(|task| (task.state, task.write_back))
-        .collect();
-    let Some(state) = final_event_state(&states) else {
-        return Ok(());
-    };
-    for from in [EventState::Dispatched, EventState::WriteBackFailed] {
-        if from == state {
-            continue;
-        }
-        match store.transition(event_id, from, state).await {
-            Ok(()) => return Ok(()),
-            Err(store::Error::InvalidTransition { .. }) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_event_finishes_when_all_its_tasks_and_write_backs_have() {
-        use TaskState::*;
-        let (none, pending, done, failed) = (
-            WriteBackState::None,
-            WriteBackState::Pending,
-            WriteBackState::Done,
-            WriteBackState::Failed,
-        );
-        assert_eq!(final_event_state(&[]), None);
-        assert_eq!(
-            final_event_state(&[(Completed, done), (Pending, none)]),
-            None
-        );
-        assert_eq!(
-            final_event_state(&[(Completed, done), (Dispatched, none)]),
-            None
-        );
-        assert_eq!(
-            final_event_state(&[(Completed, pending), (Failed, none)]),
-            None,
-            "a write-back still to come"
-        );
-        assert_eq!(
-            final_event_state(&[(Completed, done), (Failed, none)]),
-            Some(EventState::Completed)
-        );
-        assert_eq!(
-            final_event_state(&[(Completed, failed), (Completed, done)]),
-            Some(EventState::WriteBackFailed)
-        );
-        assert_eq!(
-            final_event_state(&[(Failed, none), (Failed, none)]),
-            Some(EventState::Failed)
-        );
-    }
 }

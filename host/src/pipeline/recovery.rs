@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::dispatch::Dispatcher;
-use super::process::{Processor, finish_event};
+use super::finish::finish_event;
+use super::process::Processor;
 use crate::metrics::Counter;
 use crate::store::{self, EventFilter, EventState, TaskState, timestamp};
 

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use super::api_access::{ApiRequest, api_access};
 use super::backoff::{Backoff, jitter_unit};
+use super::finish::finish_event;
 use super::plugin_event;
 use super::policy_chain::{self, Decision};
-use super::process::finish_event;
 use crate::config::secrets::Secrets;
 use crate::config::server::{ResponderConfig, ServerConfig};
 use crate::plugin::limits::Limits;
