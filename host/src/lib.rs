@@ -16,4 +16,5 @@ pub mod redact;
 pub mod regular_file;
 pub mod signature;
 pub mod store;
+pub mod template;
 pub mod worker;

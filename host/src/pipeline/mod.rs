@@ -3,7 +3,9 @@
 //!
 //! [`ingest`] takes a webhook through its source plugin ([`sources`]) into the store, as
 //! [`triggers`] do with clock ticks; [`process`] matches the stored event ([`matching`]),
-//! hydrates it through its source, renders prompts ([`render`]) and creates tasks; [`dispatch`] sends them, with [`backoff`] and [`rate_limit`]; [`write_back`] filters
+//! hydrates it through its source, renders prompts (`crate::template`) and creates tasks;
+//! [`dispatch`] sends them, with [`backoff`] and [`rate_limit`]; [`finish`] ends an event
+//! once its tasks have; [`write_back`] filters
 //! each result through its worker's policies ([`policy_chain`]) and writes the rest back, with
 //! [`api_access`] deciding which API and credential a plugin gets;
 //! [`recovery`] resumes after a crash; [`retention`] prunes; [`operator`] serves requests made
@@ -21,7 +23,6 @@ pub mod policy_chain;
 pub mod process;
 pub mod rate_limit;
 pub mod recovery;
-pub mod render;
 pub mod retention;
 pub mod sources;
 pub mod triggers;

@@ -13,11 +13,11 @@ use serde_json::{Map, Value};
 use super::dispatch::Dispatcher;
 use super::matching::{LoopGuard, SkipReason, match_event};
 use super::plugin_event::{error_text, json_attrs, stored_event};
-use super::render::render_prompt;
 use super::sources::SourceTable;
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store};
+use crate::template::render_prompt;
 use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the

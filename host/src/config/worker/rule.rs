@@ -15,7 +15,7 @@
 //! ```
 //!
 //! How a rule is applied is `pipeline::matching`'s business; how its prompt is rendered,
-//! `pipeline::render`'s.
+//! `crate::template`'s.
 
 use std::collections::BTreeMap;
 
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::filter::Filter;
 use super::glob;
 use super::problem::{FieldPath, Problem};
-use crate::pipeline::render::check_template;
+use crate::template::check_template;
 
 /// When a worker gets a task, and what it is asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,4 +1,6 @@
-//! Prompt rendering: a rule's `prompt` template filled in from the event (reference 5.3).
+//! Prompt rendering: a rule's `prompt` template filled in from the event (reference 5.3). Its
+//! own module, outside `pipeline`, because worker definitions (`config`) check their templates
+//! when they are loaded and the pipeline renders them: neither depends on the other for it.
 //!
 //! Templates are [minijinja](https://docs.rs/minijinja) with strict undefined values: a variable
 //! the event does not have is an error that names it, never an empty string, so a prompt cannot
