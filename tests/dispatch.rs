@@ -13,6 +13,19 @@ use crate::support::worker::{Answer, TestWorker};
 const FAST: &str =
     "dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n";
 
+/// Submits a task for `worker` through the API, which must accept it.
+async fn submit(daemon: &Daemon, worker: &str) {
+    let response = daemon
+        .client()
+        .post(daemon.url("/task"))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "prompt": "do it", "worker": worker }).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+}
+
 fn live_worker(name: &str, endpoint: &str, rules: &str) -> String {
     format!("name: {name}\nendpoint: {endpoint}\nevents:\n{rules}")
 }
@@ -204,15 +217,7 @@ async fn a_busy_worker_gets_its_task_after_its_retry_after_with_the_budget_untou
     let home = Home::new("");
     home.add_worker(&live_worker("busy", &busy.endpoint, ""));
     let daemon = Daemon::start(&home);
-    let response = daemon
-        .client()
-        .post(daemon.url("/task"))
-        .header("content-type", "application/json")
-        .body(serde_json::json!({ "prompt": "do it", "worker": "busy" }).to_string())
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), 202);
+    submit(&daemon, "busy").await;
     let done = wait_tasks(&daemon, "worker=busy&state=completed", 1).await;
     assert_eq!(done[0]["attempts"], 0, "busy answers use up no attempt");
     assert_eq!(done[0]["result"]["output"], "done");
@@ -257,15 +262,7 @@ async fn a_rate_limit_raised_while_the_daemon_runs_is_obeyed_without_a_restart()
     let daemon = Daemon::start(&home);
     let pid = daemon.pid();
     for _ in 0..2 {
-        let response = daemon
-            .client()
-            .post(daemon.url("/task"))
-            .header("content-type", "application/json")
-            .body(serde_json::json!({ "prompt": "go", "worker": "paced" }).to_string())
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), 202);
+        submit(&daemon, "paced").await;
     }
     wait_tasks(&daemon, "worker=paced&state=completed", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
