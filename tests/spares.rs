@@ -117,6 +117,30 @@ async fn a_source_call_on_a_spare_instance_is_its_first_with_its_own_settings_an
     );
 }
 
+/// A source's webhook calls and its `hydrate` calls run under different deadlines; the spare
+/// one made serves the other, since the deadline starts with the call. Calls alternating two
+/// deadlines would otherwise each find a spare made for the other, drop it and instantiate.
+#[tokio::test]
+async fn a_spare_serves_a_call_with_another_deadline() {
+    let (runtime, plugin) = tally().await;
+    runtime.log_sink().start_tap();
+    let mut on_spare = 0;
+    for round in 1..=20u64 {
+        tokio::time::sleep(Duration::from_millis(10 * round)).await;
+        let mut with_deadline = call("tag", "token");
+        with_deadline.limits.timeout = Duration::from_secs(if round % 2 == 0 { 5 } else { 30 });
+        let (answer, figures) = handle(&runtime, &plugin, &with_deadline, "token").await;
+        assert_eq!(answer["calls"], json!(1), "round {round}: {figures:?}");
+        if figures.spare {
+            on_spare += 1;
+        }
+        if on_spare >= 2 {
+            break;
+        }
+    }
+    assert!(on_spare >= 2, "calls alternating deadlines run on spares");
+}
+
 #[tokio::test]
 async fn a_dropped_source_plugin_releases_its_spare() {
     let (runtime, plugin) = tally().await;

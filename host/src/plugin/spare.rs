@@ -13,8 +13,9 @@
 //!   state: a spare whose instantiation called into the host (a core start function calling an
 //!   import) is dropped, and its plugin then instantiates per call as before;
 //! - it is made under the limits of the call that took the previous spare and serves only a
-//!   call with the same limits, since the memory cap and the instance and table limits already
-//!   apply while instantiating (as does the fuel of a policy, metered from the same amount);
+//!   call with the same memory, instance, table and fuel limits, since those already apply while
+//!   instantiating (the fuel of a policy is metered from the same amount); the deadline may
+//!   differ, since it is armed again when the call starts;
 //! - its deadline starts when its call does (see [`super::limits::run`]).
 //!
 //! The slot is owned by the plugin; the task making a spare holds it weakly, so a plugin that
@@ -101,7 +102,14 @@ impl<B: Send + 'static> Spares<B> {
                 }
             }
         };
-        if spare.limits != limits {
+        // The deadline is armed again when the call starts, so only the limits the
+        // instantiation was held to must match: a source's webhook calls and its longer
+        // `hydrate` calls share one spare.
+        if (Limits {
+            timeout: limits.timeout,
+            ..spare.limits
+        }) != limits
+        {
             return Err(Box::new(state));
         }
         let mut store = spare.store;
