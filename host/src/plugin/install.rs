@@ -302,20 +302,19 @@ impl Installed {
         let mut entries = self.entries()?;
         let outcome = apply(&self.dir, &mut entries)?;
         entries.sort_by(|a, b| a.name.cmp(&b.name));
-        let bytes = serde_json::to_vec_pretty(&LockFile { plugins: entries })
+        let lock = LockFile { plugins: entries };
+        let bytes = serde_json::to_vec_pretty(&lock)
             .map_err(|err| Error::Lock(format!("could not encode the lock file: {err}")))?;
         write_durably(&self.dir.join(LOCK_FILE), &bytes)?;
-        self.collect_garbage();
+        self.collect_garbage(&lock.plugins);
         drop(guard);
         Ok(outcome)
     }
 
-    /// Removes what no version in the lock names: components of removed or dropped versions,
-    /// and temporary files a crash left. Called under the guard, so no write is in progress.
-    fn collect_garbage(&self) {
-        let Ok(entries) = self.entries() else {
-            return;
-        };
+    /// Removes what no version in `entries` (the lock just written) names: components of
+    /// removed or dropped versions, and temporary files a crash left. Called under the guard,
+    /// so no write is in progress.
+    fn collect_garbage(&self, entries: &[LockEntry]) {
         let named: Vec<&str> = entries
             .iter()
             .flat_map(|entry| std::iter::once(&entry.current).chain(&entry.previous))

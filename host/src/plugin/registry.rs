@@ -16,7 +16,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::Error;
 use super::bundled;
-use super::install::{Installed, LockEntry};
+use super::install::{Installed, LockEntry, Version};
 use super::loader::{LoadedPlugin, Loader, Origin};
 use super::world::World;
 
@@ -24,6 +24,9 @@ pub struct PluginRegistry {
     plugins: BTreeMap<(World, String), Arc<LoadedPlugin>>,
     /// The bundled plugins, kept to build the next registry without loading them again.
     bundled: Vec<Arc<LoadedPlugin>>,
+    /// Each installed plugin with the lock record it was loaded from, so that the next registry
+    /// reuses those whose record did not change instead of loading them again.
+    installed: Vec<(Version, Arc<LoadedPlugin>)>,
 }
 
 impl PluginRegistry {
@@ -37,20 +40,23 @@ impl PluginRegistry {
             .into_iter()
             .map(Arc::new)
             .collect();
-        PluginRegistry::with_installed(bundled, loader, installed).await
+        PluginRegistry::with_installed(bundled, &[], loader, installed).await
     }
 
-    /// A registry of this one's bundled plugins and the plugins installed now.
+    /// A registry of this one's bundled plugins and the plugins installed now; those whose
+    /// lock record is unchanged are this registry's, not loaded again.
     pub async fn reloaded(
         &self,
         loader: &Loader,
         installed: &Installed,
     ) -> Result<PluginRegistry, Error> {
-        PluginRegistry::with_installed(self.bundled.clone(), loader, installed).await
+        PluginRegistry::with_installed(self.bundled.clone(), &self.installed, loader, installed)
+            .await
     }
 
     async fn with_installed(
         bundled: Vec<Arc<LoadedPlugin>>,
+        loaded: &[(Version, Arc<LoadedPlugin>)],
         loader: &Loader,
         installed: &Installed,
     ) -> Result<PluginRegistry, Error> {
@@ -58,11 +64,26 @@ impl PluginRegistry {
         for plugin in &bundled {
             plugins.insert((plugin.world, plugin.info.name.clone()), plugin.clone());
         }
+        let mut now_installed = Vec::new();
         for entry in installed.entries()? {
-            let plugin = load_installed(loader, installed, &entry).await?;
-            plugins.insert((plugin.world, plugin.info.name.clone()), Arc::new(plugin));
+            let reused = loaded
+                .iter()
+                .find(|(version, plugin)| {
+                    *version == entry.current && plugin.info.name == entry.name
+                })
+                .map(|(_, plugin)| plugin.clone());
+            let plugin = match reused {
+                Some(plugin) => plugin,
+                None => Arc::new(load_installed(loader, installed, &entry).await?),
+            };
+            plugins.insert((plugin.world, plugin.info.name.clone()), plugin.clone());
+            now_installed.push((entry.current, plugin));
         }
-        Ok(PluginRegistry { plugins, bundled })
+        Ok(PluginRegistry {
+            plugins,
+            bundled,
+            installed: now_installed,
+        })
     }
 
     pub fn get(&self, world: World, name: &str) -> Option<&Arc<LoadedPlugin>> {
@@ -132,5 +153,65 @@ impl LivePlugins {
 
     pub fn replace(&self, registry: Arc<PluginRegistry>) {
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = registry;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::Runtime;
+    use crate::plugin::engine::RuntimeOptions;
+    use crate::plugin::grants::Grants;
+    use crate::plugin::install::Provenance;
+
+    #[tokio::test]
+    async fn a_reload_reuses_the_installed_plugins_whose_record_did_not_change() {
+        let runtime = Arc::new(Runtime::new(RuntimeOptions::with_pool(2)).expect("runtime"));
+        let loader = Loader::new(runtime, None).expect("loader");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let installed = Installed::new(dir.path().to_owned());
+        // The bundled github source's bytes, installed in its place.
+        let (label, wasm) = bundled::BUNDLED[0];
+        let plugin = loader
+            .load(label, wasm, Origin::Bundled)
+            .await
+            .expect("loads");
+        let version = |granted: Grants| {
+            Version::of(
+                &plugin,
+                Provenance {
+                    source: "/github.wasm".into(),
+                    granted,
+                    replaces_bundled: true,
+                    ..Provenance::default()
+                },
+            )
+        };
+        let all = Grants::requested(&plugin.info);
+        installed
+            .install("github", version(all.clone()), wasm)
+            .expect("installed");
+        let first = PluginRegistry::load(&loader, &installed)
+            .await
+            .expect("loads");
+        let running = |registry: &PluginRegistry| {
+            registry
+                .get(World::Source, "github")
+                .expect("github runs")
+                .clone()
+        };
+        assert!(matches!(running(&first).origin, Origin::Installed(_)));
+
+        let second = first.reloaded(&loader, &installed).await.expect("reloads");
+        assert!(Arc::ptr_eq(&running(&first), &running(&second)), "reused");
+
+        // A new grant is a new record: loaded again, and narrowed to it.
+        installed
+            .install("github", version(Grants::default()), wasm)
+            .expect("installed");
+        let third = second.reloaded(&loader, &installed).await.expect("reloads");
+        assert!(!Arc::ptr_eq(&running(&second), &running(&third)));
+        assert!(running(&third).info.secrets.is_empty());
+        assert!(!running(&second).info.secrets.is_empty());
     }
 }

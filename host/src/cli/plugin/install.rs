@@ -66,7 +66,8 @@ impl Install {
     pub async fn run(self, home: &Home) -> anyhow::Result<()> {
         let config = ServerConfig::load(&home.config_file())?;
         let installed = Installed::new(home.plugins_dir());
-        let arrived = Arrival::fetch(home, &config, &self.source, &self.checks).await?;
+        let options = self.checks.fetch_options()?;
+        let arrived = Arrival::fetch(home, &config, &self.source, &self.checks, options).await?;
         let name = arrived.plugin.info.name.clone();
         if bundled::is_reserved(&name) && !self.replace_bundled {
             return Err(crate::plugin::Error::BundledName {
@@ -143,7 +144,7 @@ impl Upgrade {
         let next = next_source(&source, &options)
             .await
             .with_context(|| format!("looking for a newer version of {name} at {source}"))?;
-        let arrived = Arrival::fetch_with(home, &config, &next, &self.checks, options).await?;
+        let arrived = Arrival::fetch(home, &config, &next, &self.checks, options).await?;
         let plugin = &arrived.plugin;
         if plugin.sha256 == current.sha256 {
             println!("{name} is up to date: {} from {next}", current.label());
@@ -231,18 +232,9 @@ struct Arrival {
 }
 
 impl Arrival {
+    /// Brings `spec` with `options`, admits it under `checks` and `config`'s rules, and loads
+    /// it.
     async fn fetch(
-        home: &Home,
-        config: &ServerConfig,
-        spec: &str,
-        checks: &Checks,
-    ) -> anyhow::Result<Arrival> {
-        let options = checks.fetch_options()?;
-        Arrival::fetch_with(home, config, spec, checks, options).await
-    }
-
-    /// Brings `spec`, admits it under `checks` and `config`'s rules, and loads it.
-    async fn fetch_with(
         home: &Home,
         config: &ServerConfig,
         spec: &str,
