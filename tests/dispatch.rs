@@ -498,6 +498,66 @@ async fn a_crash_between_acceptance_and_dispatch_loses_and_repeats_nothing() {
     assert_eq!(events.as_array().map(Vec::len), Some(EVENTS));
 }
 
+/// Two daemons share one database. While one sends a task to a slow worker, renewing its lease,
+/// the other leaves the task alone; once the first is killed, the other releases the lease that
+/// ran out and sends the task again, exactly once, with the attempt counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_lease_runs_out_is_sent_again_once_by_another_daemon() {
+    let slow = Answer::Slow {
+        after: Duration::from_secs(600),
+        body: "{\"output\":\"late\"}".into(),
+    };
+    let worker = TestWorker::scripted(vec![slow], Answer::Ok("{\"output\":\"done\"}".into())).await;
+    let leased = format!("{FAST}  lease_ms: 600\n");
+    let first = Home::new(&leased);
+    first.add_worker(&live_worker(
+        "slow",
+        &worker.endpoint,
+        "  - source: generic\n    on: [job]\n    prompt: job\n",
+    ));
+    let database = first.path().join("mecha.db");
+    let holder = Daemon::start(&first);
+    let second = Home::new(&leased);
+    let other = Daemon::start_with_env(
+        &second,
+        &[("MECHA_DB_PATH", database.to_str().expect("utf-8"))],
+    );
+
+    submit(&holder, "slow").await;
+    worker.wait_for(1).await;
+    // Several leases long: the holder renews its lease, so the other daemon's sweeps pass it by.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(worker.received().len(), 1, "held by its lease");
+    let held = wait_tasks(&other, "worker=slow&state=dispatched", 1).await;
+    assert!(held[0]["lease"]["owner"].is_string(), "{held:?}");
+
+    holder.kill();
+    let done = wait_tasks(&other, "worker=slow&state=completed", 1).await;
+    assert_eq!(done[0]["result"]["output"], "done");
+    assert_eq!(done[0]["attempts"], 1, "the lost attempt is counted");
+    // More sweeps, and nothing is sent a third time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(worker.received().len(), 2, "sent again exactly once");
+    let id = done[0]["id"].as_str().expect("id");
+    let (_, logs) = get_json(&other, &format!("/logs?task={id}&action=task.retry")).await;
+    assert!(
+        logs[0]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("lost its lease")),
+        "{logs}"
+    );
+    let metrics = other
+        .client()
+        .get(other.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("mecha_leases_released 1"), "{metrics}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_links_the_copy_to_the_original() {
     let worker = TestWorker::start("ok").await;

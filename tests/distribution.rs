@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use mecha::digest::sha256_hex;
 
 use crate::support::daemon::{Daemon, Home};
 use crate::support::minisign::Key;
@@ -69,10 +70,6 @@ fn answer(entries: &HashMap<String, Entry>, path: &str) -> Response {
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    mecha::plugin::cache::sha256_hex(bytes)
 }
 
 fn text(path: &Path) -> &str {

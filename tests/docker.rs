@@ -7,7 +7,6 @@ use std::time::Duration;
 use crate::support::daemon::{Daemon, Home, get_json, send_github, wait_tasks};
 use crate::support::docker::{self, IMAGE, containers_of, inspect};
 use crate::support::fixtures;
-use mecha::worker::docker::owner_id;
 
 /// Probes and retries in milliseconds, so the tests do not wait for production delays.
 const FAST: &str =
@@ -58,9 +57,14 @@ async fn wait_state(daemon: &Daemon, name: &str, state: &str) -> serde_json::Val
     );
 }
 
-/// Polls the audit trail of worker `phoenix` until `count` records of `action` exist.
-async fn wait_logs(daemon: &Daemon, action: &str, count: usize) -> Vec<serde_json::Value> {
-    let query = format!("/logs?trace=worker:phoenix&action={action}");
+/// Polls the audit trail of worker `name` until `count` records of `action` exist.
+async fn wait_logs(
+    daemon: &Daemon,
+    name: &str,
+    action: &str,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let query = format!("/logs?trace=worker:{name}&action={action}");
     let mut records = Vec::new();
     for _ in 0..600 {
         let (_, logs) = get_json(daemon, &query).await;
@@ -183,9 +187,9 @@ async fn a_container_killed_from_outside_is_marked_error_restarted_and_serves_ag
     docker::docker(&["kill", "mecha-worker-phoenix"]).expect("docker kill");
     // The worker is in error only until the restarted container answers, which may be quicker
     // than a poll of its state: the audit trail records both moves.
-    let restarts = wait_logs(&daemon, "worker.restarted", 1).await;
+    let restarts = wait_logs(&daemon, "phoenix", "worker.restarted", 1).await;
     assert_eq!(restarts.len(), 1, "one restart: {restarts:?}");
-    let failures = wait_logs(&daemon, "worker.state", 1).await;
+    let failures = wait_logs(&daemon, "phoenix", "worker.state", 1).await;
     assert!(
         failures.iter().any(|record| record["error"]
             .as_str()
@@ -204,6 +208,67 @@ async fn a_container_killed_from_outside_is_marked_error_restarted_and_serves_ag
     let (ok, _, stderr) = home.mecha(&["worker", "remove", "phoenix"]);
     assert!(ok, "worker remove: {stderr}");
     assert!(containers_of("phoenix").is_empty());
+}
+
+/// A container that cannot come back (allowed a single process, the worker cannot start its
+/// threads and exits at once) is restarted at most its `restart` budget of times in a row, and
+/// the count survives a `kill -9` of the daemon: the restarted daemon does not give the loop a
+/// fresh budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_looping_container_keeps_its_restart_budget_across_a_daemon_restart() {
+    if !docker::ready("a_crash_looping_container_keeps_its_restart_budget_across_a_daemon_restart")
+    {
+        return;
+    }
+    docker::clean("looper");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let home = Home::new(
+        "dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 400\n",
+    );
+    add(
+        &home,
+        "looper",
+        &managed_worker("looper", workspace.path(), "  restart: on-failure:3\n"),
+    );
+    let (ok, _, stderr) = home.mecha(&["worker", "start", "looper"]);
+    assert!(ok, "worker start: {stderr}");
+    let daemon = Daemon::start(&home);
+    wait_state(&daemon, "looper", "online").await;
+
+    docker::docker(&["update", "--pids-limit", "1", "mecha-worker-looper"]).expect("docker update");
+    docker::docker(&["kill", "mecha-worker-looper"]).expect("docker kill");
+    let first = wait_logs(&daemon, "looper", "worker.restarted", 1).await;
+    daemon.kill();
+    let before = first.len();
+    assert!(
+        before < 3,
+        "some of the budget is left for the restarted daemon"
+    );
+
+    let daemon = Daemon::start(&home);
+    let mut given_up = false;
+    for _ in 0..1200 {
+        let looper = wait_state(&daemon, "looper", "error").await;
+        if looper["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("restarted 3 times in a row"))
+        {
+            given_up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(given_up, "the loop is given up\n{}", daemon.log());
+    let restarts = wait_logs(&daemon, "looper", "worker.restarted", 3).await;
+    assert_eq!(
+        restarts.len(),
+        3,
+        "{before} restart(s) before the daemon restart and the rest after, 3 in all: {restarts:?}"
+    );
+    drop(daemon);
+    let (ok, _, stderr) = home.mecha(&["worker", "remove", "looper"]);
+    assert!(ok, "worker remove: {stderr}");
+    assert!(containers_of("looper").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +297,10 @@ async fn a_disposable_worker_runs_each_task_in_a_container_that_is_then_removed(
 
     // A container an earlier daemon of this home left behind is removed at start; one of
     // another home's daemon on the same engine is not.
-    let owner = format!("mecha.owner={}", owner_id(home.path()));
+    let owner = format!(
+        "mecha.owner={}",
+        mecha::config::home::Home::at(home.path()).id()
+    );
     for (name, owner) in [
         ("mecha-disposable-oneshot-leftover", owner.as_str()),
         (

@@ -6,7 +6,7 @@
 //! signed test) is missing; with `CI=true` (where `.ci/run` installs both) it fails instead.
 
 use base64::Engine as _;
-use mecha::plugin::cache::sha256_hex;
+use mecha::digest::sha256_hex;
 
 use crate::support::daemon::Home;
 use crate::support::minisign::{Key, minisign_present};

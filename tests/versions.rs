@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mecha::plugin::cache::sha256_hex;
+use mecha::digest::sha256_hex;
 
 use crate::support::daemon::{Daemon, Home, binary, get_json, send_github};
 use crate::support::fixtures;

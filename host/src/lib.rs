@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod digest;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

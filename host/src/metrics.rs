@@ -19,6 +19,10 @@ pub enum Counter {
     /// Sent back to wait by a busy worker (`429` or `503` with `Retry-After`), attempt not counted.
     TasksDeferred,
     TasksRecovered,
+    /// Claimed by this daemon for sending, under a lease.
+    TasksClaimed,
+    /// Found dispatched under a lease that had run out (its daemon died), and sent again.
+    LeasesReleased,
     TasksDedupSkipped,
     TasksRateLimited,
     TasksDeadLettered,
@@ -27,7 +31,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    const ALL: [Counter; 13] = [
+    const ALL: [Counter; 15] = [
         Counter::WebhooksReceived,
         Counter::EventsDedupSkipped,
         Counter::TasksCreated,
@@ -36,6 +40,8 @@ impl Counter {
         Counter::TasksRetried,
         Counter::TasksDeferred,
         Counter::TasksRecovered,
+        Counter::TasksClaimed,
+        Counter::LeasesReleased,
         Counter::TasksDedupSkipped,
         Counter::TasksRateLimited,
         Counter::TasksDeadLettered,
@@ -53,6 +59,8 @@ impl Counter {
             Counter::TasksRetried => "tasks_retried",
             Counter::TasksDeferred => "tasks_deferred",
             Counter::TasksRecovered => "tasks_recovered",
+            Counter::TasksClaimed => "tasks_claimed",
+            Counter::LeasesReleased => "leases_released",
             Counter::TasksDedupSkipped => "tasks_dedup_skipped",
             Counter::TasksRateLimited => "tasks_rate_limited",
             Counter::TasksDeadLettered => "tasks_dead_letter",

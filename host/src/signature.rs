@@ -12,11 +12,7 @@ pub fn hmac_sha256_hex(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::digest::hex(&mac.finalize().into_bytes())
 }
 
 /// The `X-Hub-Signature-256` header GitHub sends with `body`.

@@ -5,6 +5,8 @@
 //! with `raw_truncated` saying so; `mecha events show ID --json` prints it whole from the
 //! database.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -13,7 +15,8 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
-use crate::store::{EventFilter, EventId, EventRecord, EventState, EventSummary};
+use crate::pipeline::process::Processor;
+use crate::store::{EventFilter, EventId, EventRecord, EventState, EventSummary, Store};
 
 /// 1 MiB of a body on `GET /event/{id}`: enough to read any real webhook, while a
 /// maximum-size body (which JSON escaping can inflate several times) stays out of responses.
@@ -65,7 +68,7 @@ struct ListQuery {
 }
 
 async fn list(
-    State(state): State<ApiState>,
+    State(store): State<Arc<dyn Store>>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Vec<EventSummary>>, ApiError> {
     let event_state = query
@@ -82,9 +85,7 @@ async fn list(
         source: query.source.filter(|source| !source.is_empty()),
         limit: query.limit.unwrap_or(100),
     };
-    let events = state
-        .processor
-        .store
+    let events = store
         .list_summaries(filter)
         .await
         .map_err(|err| ApiError::internal(&err))?;
@@ -92,13 +93,13 @@ async fn list(
 }
 
 async fn show(
-    State(state): State<ApiState>,
+    State(store): State<Arc<dyn Store>>,
     Path(id): Path<String>,
 ) -> Result<Json<ShownEvent>, ApiError> {
     let id: EventId = id
         .parse()
         .map_err(|_| ApiError::not_found("event not found"))?;
-    match state.processor.store.get(&id).await {
+    match store.get(&id).await {
         Ok(Some(event)) => Ok(Json(ShownEvent::new(event))),
         Ok(None) => Err(ApiError::not_found("event not found")),
         Err(err) => Err(ApiError::internal(&err)),
@@ -107,13 +108,13 @@ async fn show(
 
 /// Stores a copy of the event and processes it as if it had just arrived.
 async fn replay(
-    State(state): State<ApiState>,
+    State(processor): State<Arc<Processor>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let id: EventId = id
         .parse()
         .map_err(|_| ApiError::not_found("event not found"))?;
-    match operator::replay_event(&state.processor, &id).await {
+    match operator::replay_event(&processor, &id).await {
         Ok(replayed) => Ok((
             StatusCode::ACCEPTED,
             Json(serde_json::json!({ "replay_of": id.to_string(), "event": replayed })),

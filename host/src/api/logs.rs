@@ -1,5 +1,7 @@
 //! `GET /logs`: the audit trail, filtered as in `mecha logs`.
 
+use std::sync::Arc;
+
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -7,7 +9,8 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiState};
 use crate::config::worker::duration::parse_age;
-use crate::store::{AuditRecord, LogFilter, timestamp};
+use crate::redact::Redactor;
+use crate::store::{AuditRecord, LogFilter, Store, timestamp};
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/logs", get(list))
@@ -27,7 +30,8 @@ struct LogQuery {
 }
 
 async fn list(
-    State(state): State<ApiState>,
+    State(store): State<Arc<dyn Store>>,
+    State(redactor): State<Redactor>,
     Query(query): Query<LogQuery>,
 ) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     let nonempty = |value: Option<String>| value.filter(|text| !text.is_empty());
@@ -53,14 +57,11 @@ async fn list(
         limit: query.limit.unwrap_or(100),
         after_id: None,
     };
-    let records = state
-        .processor
-        .store
+    let records = store
         .query_logs(filter)
         .await
         .map_err(|err| ApiError::internal(&err))?;
     // With the current secrets: one added since a record was written is hidden in it too.
-    let redactor = &state.processor.redactor;
     Ok(Json(
         records
             .into_iter()

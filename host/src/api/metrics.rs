@@ -6,19 +6,23 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+use std::sync::Arc;
+
 use super::ApiState;
+use crate::metrics::Metrics;
+use crate::pipeline::dispatch::Dispatcher;
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
-    state
-        .processor
-        .metrics
-        .set_queue_depth(state.processor.dispatcher.queue_depth() as u64);
+async fn metrics(
+    State(metrics): State<Arc<Metrics>>,
+    State(dispatcher): State<Dispatcher>,
+) -> impl IntoResponse {
+    metrics.set_queue_depth(dispatcher.queue_depth() as u64);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.processor.metrics.render(),
+        metrics.render(),
     )
 }

@@ -21,12 +21,17 @@ pub mod workers;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
 
 use crate::config::secrets::Secret;
+use crate::metrics::Metrics;
+use crate::pipeline::dispatch::Dispatcher;
 use crate::pipeline::operator::RoundRobin;
 use crate::pipeline::process::Processor;
 use crate::pipeline::sources::SourceTable;
 use crate::plugin::LivePlugins;
+use crate::redact::Redactor;
+use crate::store::Store;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
@@ -47,6 +52,28 @@ pub struct ApiState {
     pub round_robin: Arc<RoundRobin>,
     /// The plugins running now, for `GET /plugins`.
     pub plugins: Arc<LivePlugins>,
+}
+
+/// The parts of [`ApiState`] a handler may take on its own (`State<Arc<dyn Store>>`,
+/// `State<Redactor>`, …), so that each handler names what it uses instead of reaching through
+/// the whole state.
+macro_rules! part_of_state {
+    ($($part:ty => |$state:ident| $get:expr;)*) => {
+        $(impl FromRef<ApiState> for $part {
+            fn from_ref($state: &ApiState) -> $part {
+                $get
+            }
+        })*
+    };
+}
+
+part_of_state! {
+    Arc<Processor> => |state| state.processor.clone();
+    Arc<dyn Store> => |state| state.processor.store.clone();
+    Redactor => |state| state.processor.redactor.clone();
+    Arc<Metrics> => |state| state.processor.metrics.clone();
+    Dispatcher => |state| state.processor.dispatcher.clone();
+    Arc<RoundRobin> => |state| state.round_robin.clone();
 }
 
 /// Every route of the daemon.

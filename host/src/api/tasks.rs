@@ -7,10 +7,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use std::sync::Arc;
+
 use super::json::JsonBody;
 use super::{ApiError, ApiState};
-use crate::pipeline::operator::{self, OperatorError};
-use crate::store::{EventId, TaskFilter, TaskId, TaskRecord, TaskState};
+use crate::pipeline::operator::{self, OperatorError, RoundRobin};
+use crate::pipeline::process::Processor;
+use crate::redact::Redactor;
+use crate::store::{EventId, Store, TaskFilter, TaskId, TaskRecord, TaskState};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -47,23 +51,21 @@ fn operator_error(err: OperatorError) -> ApiError {
 
 /// A task for the named worker, or for the next online worker in turn.
 async fn submit(
-    State(state): State<ApiState>,
+    State(processor): State<Arc<Processor>>,
+    State(round_robin): State<Arc<RoundRobin>>,
     JsonBody(request): JsonBody<Submit>,
 ) -> Result<(StatusCode, Json<TaskRecord>), ApiError> {
     let context = serde_json::Value::Object(request.context.unwrap_or_default());
     let task = operator::submit_task(
-        &state.processor,
-        &state.round_robin,
+        &processor,
+        &round_robin,
         request.prompt,
         request.worker,
         context,
     )
     .await
     .map_err(operator_error)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.processor.redactor.task(task)),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(processor.redactor.task(task))))
 }
 
 fn parse_task_id(id: &str) -> Result<TaskId, ApiError> {
@@ -72,29 +74,27 @@ fn parse_task_id(id: &str) -> Result<TaskId, ApiError> {
 }
 
 async fn show(
-    State(state): State<ApiState>,
+    State(store): State<Arc<dyn Store>>,
+    State(redactor): State<Redactor>,
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
     let id = parse_task_id(&id)?;
-    match state.processor.store.get_task(&id).await {
-        Ok(Some(task)) => Ok(Json(state.processor.redactor.task(task))),
+    match store.get_task(&id).await {
+        Ok(Some(task)) => Ok(Json(redactor.task(task))),
         Ok(None) => Err(ApiError::not_found("task not found")),
         Err(err) => Err(ApiError::internal(&err)),
     }
 }
 
 async fn retry(
-    State(state): State<ApiState>,
+    State(processor): State<Arc<Processor>>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<TaskRecord>), ApiError> {
     let id = parse_task_id(&id)?;
-    let task = operator::retry_task(&state.processor, &id)
+    let task = operator::retry_task(&processor, &id)
         .await
         .map_err(operator_error)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(state.processor.redactor.task(task)),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(processor.redactor.task(task))))
 }
 
 #[derive(Deserialize)]
@@ -114,7 +114,8 @@ struct Page {
 }
 
 async fn list(
-    State(state): State<ApiState>,
+    State(store): State<Arc<dyn Store>>,
+    State(redactor): State<Redactor>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page>, ApiError> {
     let nonempty = |value: Option<String>| value.filter(|text| !text.is_empty());
@@ -135,15 +136,13 @@ async fn list(
             .map_err(|err| ApiError::bad_request(format!("before: {err}")))?,
     };
     let limit = filter.effective_limit() as usize;
-    let tasks = state
-        .processor
-        .store
+    let tasks = store
         .list_tasks(filter)
         .await
         .map_err(|err| ApiError::internal(&err))?;
     let next_before = (tasks.len() == limit)
         .then(|| tasks.last().map(|task| task.id.to_string()))
         .flatten();
-    let tasks = state.processor.redactor.tasks(tasks);
+    let tasks = redactor.tasks(tasks);
     Ok(Json(Page { tasks, next_before }))
 }

@@ -4,16 +4,22 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use std::sync::Arc;
+
 use super::{ApiError, ApiState};
+use crate::redact::Redactor;
+use crate::store::Store;
 use crate::worker::view::{WorkerView, views};
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/workers", get(list))
 }
 
-async fn list(State(state): State<ApiState>) -> Result<Json<Vec<WorkerView>>, ApiError> {
-    let processor = &state.processor;
-    let workers = views(processor.store.as_ref(), &processor.redactor)
+async fn list(
+    State(store): State<Arc<dyn Store>>,
+    State(redactor): State<Redactor>,
+) -> Result<Json<Vec<WorkerView>>, ApiError> {
+    let workers = views(store.as_ref(), &redactor)
         .await
         .map_err(|err| ApiError::internal(&err))?;
     Ok(Json(workers))

@@ -1,13 +1,10 @@
 //! `mecha doctor`: checks what mecha needs and says what to fix.
 
-use std::time::Duration;
-
 use clap::Args;
 
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
 use crate::config::server::ServerConfig;
-use crate::config::worker::WorkerKind;
 use crate::pipeline::sources::{self, SourceSlot};
 use crate::pipeline::triggers;
 use crate::plugin::engine::RuntimeOptions;
@@ -16,13 +13,11 @@ use crate::plugin::loader::Loader;
 use crate::plugin::{PluginRegistry, Runtime};
 use crate::redact::without_url_credentials;
 use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
-use crate::worker::client::{Health, WorkerClient};
-use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine, owner_id};
+use crate::worker::client::WorkerClient;
+use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine};
 use crate::worker::registry::{Worker, Workers, process_environment};
-
-/// 5 s per network check: a worker or upstream slower than that to answer `/health` is a
-/// problem worth reporting.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::worker::runtime::{Finding, Parts, Runtimes};
+use crate::worker::state::WorkerStates;
 
 /// Check the config directory, database, secrets, plugins and every worker. Exits 1 when
 /// something failed; warnings ([!!]) do not fail.
@@ -106,18 +101,25 @@ impl Doctor {
                         let workers = Workers::new(store.clone(), process_environment());
                         let client = WorkerClient::new(redactor.clone());
                         let containers = Containers::new(
-                            owner_id(home.root()),
+                            home.id(),
                             secrets.clone(),
                             HostUser::current(),
                             client.clone(),
-                            redactor,
+                            redactor.clone(),
                             Timing::default(),
                         );
+                        let dyn_store: std::sync::Arc<dyn crate::store::Store> = store.clone();
+                        let runtimes = Runtimes::new(Parts {
+                            client,
+                            containers: std::sync::Arc::new(containers),
+                            states: WorkerStates::new(dyn_store.clone(), redactor.clone()),
+                            store: dyn_store,
+                            redactor,
+                        });
                         let all = workers.all().await.unwrap_or_default();
                         check_docker(&all, &mut report).await;
                         for row in rows {
-                            check_worker(&workers, &client, &containers, &row.name, &mut report)
-                                .await;
+                            check_worker(&workers, &runtimes, &row.name, &mut report).await;
                         }
                     }
                     Err(err) => report.fail(&format!("database: {err}")),
@@ -232,13 +234,7 @@ async fn check_docker(workers: &[Worker], report: &mut Report) {
     }
 }
 
-async fn check_worker(
-    workers: &Workers,
-    client: &WorkerClient,
-    containers: &Containers,
-    name: &str,
-    report: &mut Report,
-) {
+async fn check_worker(workers: &Workers, runtimes: &Runtimes, name: &str, report: &mut Report) {
     let worker = match workers.get(name).await {
         Ok(Some(worker)) => worker,
         Ok(None) => {
@@ -252,58 +248,11 @@ async fn check_worker(
         }
         Err(err) => return report.fail(&format!("worker {name}: {err}")),
     };
-    match worker.def.kind() {
-        WorkerKind::Live => {
-            let endpoint = worker.def.endpoint.clone().unwrap_or_default();
-            match client.health(&endpoint, CHECK_TIMEOUT).await {
-                Health::Healthy => report.ok(&format!("worker {name}: {endpoint} is healthy")),
-                health => report.warn(&format!(
-                    "worker {name}: {endpoint} is not healthy ({health:?})"
-                )),
-            }
+    for finding in runtimes.of(&worker.def).diagnose(&worker).await {
+        match finding {
+            Finding::Ok(text) => report.ok(&text),
+            Finding::Warn(text) => report.warn(&text),
+            Finding::Fail(text) => report.fail(&text),
         }
-        WorkerKind::Adapter => {
-            let upstream = worker
-                .def
-                .adapter
-                .as_ref()
-                .map(|adapter| adapter.upstream.clone())
-                .unwrap_or_default();
-            match client.reachable(&upstream, CHECK_TIMEOUT).await {
-                true => report.ok(&format!("worker {name}: upstream {upstream} answers")),
-                false => report.warn(&format!(
-                    "worker {name}: upstream {upstream} does not answer"
-                )),
-            }
-        }
-        WorkerKind::Managed => check_managed(containers, &worker, report).await,
-    }
-}
-
-/// A managed worker's definition, directories and token (as its container would be
-/// assembled), and its image on its engine.
-async fn check_managed(containers: &Containers, worker: &Worker, report: &mut Report) {
-    let name = worker.name();
-    let Some(docker) = &worker.def.docker else {
-        return;
-    };
-    match containers.check(&worker.def) {
-        Ok(()) => report.ok(&format!(
-            "worker {name}: definition, cwd and token are usable"
-        )),
-        Err(err) => return report.fail(&err.to_string()),
-    }
-    let engine = match containers.engine(docker.host.as_deref()).await {
-        Ok(engine) => engine,
-        // Already reported by the engine check.
-        Err(_) => return,
-    };
-    match engine.image_present(&docker.image).await {
-        Ok(true) => report.ok(&format!("worker {name}: image {} is present", docker.image)),
-        Ok(false) => report.warn(&format!(
-            "worker {name}: image {} is not on the engine; `mecha worker start {name}` pulls it, or build it",
-            docker.image
-        )),
-        Err(err) => report.warn(&format!("worker {name}: {err}")),
     }
 }

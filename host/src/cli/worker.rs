@@ -1,23 +1,28 @@
 //! `mecha worker add|remove|start|stop|ls`.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
-use crate::config::worker::{self as definitions, Lifecycle, WorkerKind, policy};
+use crate::config::worker::{self as definitions, policy};
 use crate::plugin::World;
 use crate::plugin::install::Installed;
-use crate::store::{AuditEntry, AuditLog, EventStore, SqliteStore, WorkerState, WorkerStore};
+use crate::store::{
+    AuditEntry, AuditLog, EventStore, SqliteStore, Store, WorkerState, WorkerStore,
+};
 use crate::worker::client::{Health, WorkerClient};
-use crate::worker::docker::{Containers, HostUser, LifecycleError, Timing, owner_id};
+use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Worker as RegisteredWorker, Workers, process_environment};
+use crate::worker::runtime::{Parts, Runtimes};
+use crate::worker::state::WorkerStates;
 use crate::worker::view::views;
 
 /// 5 s per health probe, as `mecha worker ls` waits for all of them at once.
@@ -72,16 +77,10 @@ impl Add {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let (workers, rows) = checked(home, &self.path)?;
         store.add_workers(rows).await?;
+        let states = WorkerStates::new(store.clone(), redactor(home));
         for worker in &workers {
-            let entry = AuditEntry::new(format!("worker:{}", worker.name), "worker.state")
-                .worker(&worker.name)
-                .detail(serde_json::json!({ "state": "offline", "reason": "added" }));
-            store.record(entry).await?;
-            println!(
-                "added {} ({})",
-                worker.name,
-                crate::worker::view::kind_label(worker.kind())
-            );
+            states.added(&worker.name).await?;
+            println!("added {} ({})", worker.name, worker.kind().label());
         }
         Ok(())
     }
@@ -110,7 +109,7 @@ impl Update {
             println!(
                 "updated {name} ({}); a running daemon applies its events, rate limit, concurrency \
                  and policy from the next task, its container settings when it is restarted",
-                crate::worker::view::kind_label(worker.kind())
+                worker.kind().label()
             );
         }
         Ok(())
@@ -175,24 +174,12 @@ pub struct Remove {
 impl Remove {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let workers = Workers::new(store.clone(), process_environment());
-        if let Some(worker) = workers.get(&self.name).await?
-            && worker.def.kind() == WorkerKind::Managed
-        {
-            match managed(home)?.remove(&worker.def, &worker.container).await {
-                Ok(()) => {}
-                Err(err) if self.force => {
-                    eprintln!("warning: the container was not removed: {err}");
-                }
-                Err(err) => {
-                    return Err(anyhow::anyhow!(err).context(format!(
-                        "could not remove the container of {}; nothing was removed (--force removes the worker anyway)",
-                        self.name
-                    )));
-                }
+        if let Some(worker) = workers.get(&self.name).await? {
+            let runtimes = runtimes(home, store)?;
+            let removed = runtimes.of(&worker.def).remove(&worker, self.force).await;
+            if let Some(warning) = removed.map_err(|reason| anyhow::anyhow!(reason))? {
+                eprintln!("warning: {warning}");
             }
-            store
-                .set_worker_runtime(&self.name, "", "", WorkerState::Offline)
-                .await?;
         }
         store.remove_worker(&self.name).await?;
         println!("removed {}", self.name);
@@ -207,152 +194,61 @@ pub struct Start {
 
 impl Start {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
-        let workers = Workers::new(store.clone(), process_environment());
-        let worker = match workers.get(&self.name).await? {
-            Some(worker) => worker,
-            None => match workers.problem(&self.name).await? {
-                Some(problem) => bail!("cannot start {}: {problem}", self.name),
-                None => bail!(
-                    "no worker named {}; `mecha worker ls` lists them",
-                    self.name
-                ),
-            },
-        };
-        match worker.def.kind() {
-            WorkerKind::Adapter => bail!(
-                "{} is an adapter worker: `mecha serve` starts it (and stops it at shutdown)",
-                self.name
-            ),
-            WorkerKind::Managed => return start_managed(home, store, &worker).await,
-            WorkerKind::Live => {}
-        }
-        // Probed before it is marked online, so the daemon never sends to it untested.
-        let endpoint = worker.endpoint.clone().unwrap_or_default();
-        let client = WorkerClient::new(redactor(home));
-        let (state, error, message) = match client.health(&endpoint, PROBE_TIMEOUT).await {
-            Health::Healthy => (WorkerState::Online, None, format!("started {}", self.name)),
-            health => (
-                WorkerState::Error,
-                Some(format!("health check failed: {health:?}")),
-                format!(
-                    "started {} (warning: health check failed; mecha keeps probing and uses it once healthy)",
-                    self.name
-                ),
-            ),
-        };
-        store
-            .set_worker_state(&self.name, &[WorkerState::Offline], state, error)
-            .await
-            .with_context(|| format!("{} must be offline to start", self.name))?;
-        println!("{message}");
+        let worker = resolved(store, &self.name, "start").await?;
+        let runtimes = runtimes(home, store)?;
+        let mut progress = PullProgress::new(
+            worker
+                .def
+                .docker
+                .as_ref()
+                .map_or("", |docker| docker.image.as_str()),
+        );
+        let mut show = |done, total| progress.show(done, total);
+        let started = runtimes.of(&worker.def).start(&worker, &mut show).await;
+        progress.finish();
+        println!("{}", started.map_err(|reason| anyhow::anyhow!(reason))?);
         Ok(())
     }
 }
 
-/// Starts a managed worker from `offline` or `error`. A persistent worker gets its container,
-/// healthy, or the reason it could not; a disposable one is checked (definition, token,
-/// engine, image) and marked online, since its containers come with its tasks.
-async fn start_managed(
-    home: &Home,
+/// The worker `name` as the daemon resolves it, or why it cannot be `doing`.
+async fn resolved(
     store: &Arc<SqliteStore>,
-    worker: &RegisteredWorker,
-) -> anyhow::Result<()> {
-    let name = worker.name();
-    if !matches!(worker.state, WorkerState::Offline | WorkerState::Error) {
-        bail!(
-            "{name} is {}; `mecha worker stop {name}` first",
-            worker.state.as_str()
-        );
+    name: &str,
+    doing: &str,
+) -> anyhow::Result<RegisteredWorker> {
+    let workers = Workers::new(store.clone(), process_environment());
+    match workers.get(name).await? {
+        Some(worker) => Ok(worker),
+        None => match workers.problem(name).await? {
+            Some(problem) => bail!("cannot {doing} {name}: {problem}"),
+            None => bail!("no worker named {name}; `mecha worker ls` lists them"),
+        },
     }
-    let Some(docker) = &worker.def.docker else {
-        bail!("{name} has no docker section");
-    };
-    let containers = managed(home)?;
-    let mut progress = PullProgress::new(&docker.image);
-    let outcome = match docker.lifecycle {
-        Lifecycle::Disposable => start_disposable(&containers, worker, &mut progress)
-            .await
-            .map(|()| (String::new(), String::new())),
-        Lifecycle::Persistent => containers
-            .start_persistent(&worker.def, |done, total| progress.show(done, total))
-            .await
-            .map(|running| (running.container_id, running.endpoint)),
-    };
-    progress.finish();
-    let (container, endpoint) = match outcome {
-        Ok(started) => started,
-        Err(err) => {
-            let reason = redactor(home).redact(&err.to_string()).into_owned();
-            store
-                .set_worker_state(
-                    name,
-                    &[WorkerState::Offline, WorkerState::Error],
-                    WorkerState::Error,
-                    Some(reason.clone()),
-                )
-                .await?;
-            bail!("could not start {name}: {reason}");
-        }
-    };
-    store
-        .set_worker_runtime(name, &container, &endpoint, WorkerState::Online)
-        .await?;
-    // An operator's start gives the new container a fresh restart budget.
-    store.set_worker_restarts(name, 0).await?;
-    let entry = AuditEntry::new(format!("worker:{name}"), "worker.state")
-        .worker(name)
-        .detail(
-            serde_json::json!({ "state": "online", "reason": "started", "container": container }),
-        );
-    store.record(entry).await?;
-    if container.is_empty() {
-        println!("started {name} (disposable: one container per task)");
-    } else {
-        println!(
-            "started {name} (container {} at {endpoint})",
-            short_id(&container)
-        );
-    }
-    Ok(())
 }
 
-/// Checks what a disposable worker's containers will need, so that its first task does not
-/// fail on it.
-async fn start_disposable(
-    containers: &Containers,
-    worker: &RegisteredWorker,
-    progress: &mut PullProgress,
-) -> Result<(), LifecycleError> {
-    containers.check(&worker.def)?;
-    let docker = worker.def.docker.as_ref();
-    let engine = containers
-        .engine(docker.and_then(|docker| docker.host.as_deref()))
-        .await?;
-    let image = docker
-        .map(|docker| docker.image.as_str())
-        .unwrap_or_default();
-    containers
-        .ensure_image(&engine, image, |done, total| progress.show(done, total))
-        .await
-}
-
-/// The container runner for CLI commands, with this user's secrets.
-fn managed(home: &Home) -> anyhow::Result<Containers> {
+/// The worker runtimes for CLI commands, with this user's secrets; they record the moves of
+/// workers' states in `store`.
+fn runtimes(home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<Runtimes> {
     let secrets = Secrets::load(&home.secrets_file())?;
     let redactor = redactor(home);
-    Ok(Containers::new(
-        owner_id(home.root()),
+    let client = WorkerClient::new(redactor.clone());
+    let containers = Containers::new(
+        home.id(),
         secrets,
         HostUser::current(),
-        WorkerClient::new(redactor.clone()),
-        redactor,
+        client.clone(),
+        redactor.clone(),
         Timing::default(),
-    ))
-}
-
-/// Docker's short form of a container id.
-fn short_id(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
+    );
+    let store: Arc<dyn Store> = store.clone();
+    Ok(Runtimes::new(Parts {
+        client,
+        containers: Arc::new(containers),
+        states: WorkerStates::new(store.clone(), redactor.clone()),
+        store,
+        redactor,
+    }))
 }
 
 /// A one-line progress bar for an image pull, on a terminal only.
@@ -402,32 +298,9 @@ pub struct Stop {
 
 impl Stop {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
-        let workers = Workers::new(store.clone(), process_environment());
-        let worker = workers.get(&self.name).await?;
-        if let Some(worker) = &worker
-            && let Some(docker) = &worker.def.docker
-            && !worker.container.is_empty()
-        {
-            managed(home)?
-                .stop(docker, &worker.container)
-                .await
-                .with_context(|| format!("could not stop the container of {}", self.name))?;
-            // The container id is kept, so `mecha worker remove` can remove it.
-            store
-                .set_worker_runtime(&self.name, &worker.container, "", WorkerState::Offline)
-                .await?;
-            println!("stopped {} (container)", self.name);
-            return Ok(());
-        }
-        store
-            .set_worker_state(
-                &self.name,
-                &[WorkerState::Online, WorkerState::Busy, WorkerState::Error],
-                WorkerState::Offline,
-                None,
-            )
-            .await?;
-        println!("stopped {}", self.name);
+        let worker = resolved(store, &self.name, "stop").await?;
+        let stopped = runtimes(home, store)?.of(&worker.def).stop(&worker).await;
+        println!("{}", stopped.map_err(|reason| anyhow::anyhow!(reason))?);
         Ok(())
     }
 }
@@ -447,27 +320,34 @@ impl List {
             println!("{}", serde_json::to_string_pretty(&workers)?);
             return Ok(());
         }
-        let client = WorkerClient::new(redactor.clone());
+        let runtimes = Arc::new(runtimes(home, &store)?);
+        let mut resolved: HashMap<String, RegisteredWorker> =
+            Workers::new(store.clone(), process_environment())
+                .all()
+                .await?
+                .into_iter()
+                .map(|worker| (worker.name().to_owned(), worker))
+                .collect();
         let probes: Vec<_> = workers
             .iter()
-            .map(|worker| {
-                let (client, state, endpoint) =
-                    (client.clone(), worker.state, worker.reachable_at.clone());
-                let error = redactor.redact(&worker.error).into_owned();
-                // An adapter answers its own daemon only (it asks for a key that daemon keeps
-                // in memory), so its state, which that daemon keeps, is its health.
-                let adapter = worker.kind == "adapter";
+            .map(|view| {
+                let (runtimes, state) = (runtimes.clone(), view.state);
+                let error = redactor.redact(&view.error).into_owned();
+                let worker = resolved.remove(&view.name);
                 tokio::spawn(async move {
-                    match state {
-                        WorkerState::Offline => "-".to_owned(),
-                        WorkerState::Error => error,
-                        _ if adapter => "checked by mecha serve".to_owned(),
-                        _ if endpoint.is_empty() => "no endpoint".to_owned(),
-                        _ => match client.health(&endpoint, PROBE_TIMEOUT).await {
-                            Health::Healthy => "ok".to_owned(),
-                            Health::Busy => "busy".to_owned(),
-                            Health::Unhealthy(_) => "unreachable".to_owned(),
-                        },
+                    match (state, worker) {
+                        (WorkerState::Offline, _) => "-".to_owned(),
+                        (WorkerState::Error, _) => error,
+                        (_, None) => "definition does not resolve".to_owned(),
+                        (_, Some(worker)) => {
+                            let runtime = runtimes.of(&worker.def);
+                            match runtime.health(&worker, PROBE_TIMEOUT).await {
+                                Ok(Health::Healthy) => "ok".to_owned(),
+                                Ok(Health::Busy) => "busy".to_owned(),
+                                Ok(Health::Unhealthy(_)) => "unreachable".to_owned(),
+                                Err(why) => why.to_owned(),
+                            }
+                        }
                     }
                 })
             })

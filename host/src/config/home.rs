@@ -74,6 +74,39 @@ impl Home {
     pub fn cache_dir(&self) -> PathBuf {
         self.root.join("cache")
     }
+
+    /// A short, stable id of this home: 16 hex digits of the SHA-256 of its resolved path. It
+    /// labels the containers its daemon makes, so that daemons sharing a Docker engine never
+    /// take each other's containers for left-overs.
+    pub fn id(&self) -> String {
+        let resolved = self
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| self.root.clone());
+        let mut digest = crate::digest::sha256_hex(resolved.as_os_str().as_encoded_bytes());
+        digest.truncate(16);
+        digest
+    }
+
+    /// The id of the daemon serving this home among all daemons sharing a database: the host's
+    /// name and the home's [`id`](Home::id). It holds the leases of the tasks the daemon sends;
+    /// being stable across restarts, it lets a restarted daemon take back its own leases at
+    /// once instead of waiting for them to run out.
+    pub fn daemon_id(&self) -> String {
+        format!("{}/{}", host_name(), self.id())
+    }
+}
+
+/// This machine's host name, or `localhost` when it has none that is text.
+fn host_name() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for writes of its length, which is passed with it.
+    let status = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    let end = buffer.iter().position(|&byte| byte == 0).unwrap_or(0);
+    match std::str::from_utf8(&buffer[..end]) {
+        Ok(name) if status == 0 && !name.is_empty() => name.to_owned(),
+        _ => "localhost".to_owned(),
+    }
 }
 
 /// Sets `dir` to mode 0700 if group or others have any permission on it.

@@ -7,6 +7,7 @@
 pub mod api_key;
 pub mod home;
 pub mod http;
+pub mod name;
 pub mod private_file;
 pub mod schedule;
 pub mod secrets;

@@ -12,6 +12,7 @@
 //!   retry_base_ms: 30000         # first retry after 15-30 s, doubling up to retry_max_ms
 //!   retry_max_ms: 1800000
 //!   health_interval_ms: 10000    # how often workers in error are probed
+//!   lease_ms: 30000              # a dead daemon's tasks are sent again after at most this
 //! retention:
 //!   logs_days: 30                # audit records kept this long
 //!   events_days: 30              # finished events kept this long
@@ -212,17 +213,22 @@ pub struct DispatchConfig {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub health_interval_ms: u64,
+    /// How long a claimed task is held for its sender without renewal (renewed every third of
+    /// it while the worker works): when a daemon dies, another sends its tasks again after at
+    /// most this much more. At least 300.
+    pub lease_ms: u64,
 }
 
 impl Default for DispatchConfig {
     /// 64 tasks in flight; retries from 30 s doubling to 30 min; workers in error probed
-    /// every 10 s.
+    /// every 10 s; leases of 30 s.
     fn default() -> Self {
         DispatchConfig {
             concurrency: 64,
             retry_base_ms: 30_000,
             retry_max_ms: 30 * 60_000,
             health_interval_ms: 10_000,
+            lease_ms: 30_000,
         }
     }
 }
@@ -328,7 +334,7 @@ pub struct PluginConfig {
 /// Instance names become URL paths (`/webhook/{name}`) and `secrets.yml` sections, where
 /// `tokens` is taken.
 fn check_instance_name(name: &str) -> Result<(), String> {
-    if !crate::plugin::loader::is_safe_name(name) {
+    if !super::name::is_safe_name(name) {
         return Err(
             "use 1-64 lower-case letters, digits, - and _, starting with a letter or digit".into(),
         );
@@ -429,6 +435,10 @@ impl ServerConfig {
                 "dispatch.health_interval_ms",
                 "must be greater than 0",
             ));
+        }
+        // A third of it between renewals must leave room for a commit under load.
+        if self.dispatch.lease_ms < 300 {
+            return Err(invalid("dispatch.lease_ms", "must be at least 300"));
         }
         for (name, responder) in &self.responders {
             if responder.timeout_ms == Some(0) || responder.memory_mib == Some(0) {

@@ -10,9 +10,10 @@ use std::time::Duration;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::worker::{AdapterConfig, AdapterType, WorkerKind};
 use crate::redact::Redactor;
-use crate::store::{AuditEntry, AuditOutcome, Store, WorkerState};
+use crate::store::{Store, WorkerState};
 use crate::worker::adapter::{self, AdapterKind, AdapterSettings, RunningAdapter};
 use crate::worker::registry::{Worker, Workers};
+use crate::worker::state::WorkerStates;
 
 /// 10 minutes: an LLM answering a long prompt on modest hardware takes minutes.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(600);
@@ -107,77 +108,52 @@ async fn start_one(
             .map_err(|err| err.to_string()),
         Err(err) => Err(err),
     };
-    let (runner, outcome) = match started {
+    let states = WorkerStates::new(store.clone(), redactor.clone());
+    match started {
         Ok(runner) => {
             let endpoint = runner.endpoint.clone();
             // Before the endpoint is stored: a worker with an endpoint is sent tasks.
             workers.set_adapter_key(name, Some(runner.key.clone()));
-            let outcome = store
-                .set_worker_runtime(name, "", &endpoint, WorkerState::Online)
-                .await
-                .map(|()| format!("adapter running at {endpoint}"));
-            (Some(runner), outcome)
-        }
-        Err(reason) => {
-            let reason = redactor.redact(&reason).into_owned();
-            tracing::error!(worker = %name, %reason, "could not start the adapter");
-            // No runner, so no endpoint: nothing may be sent to a port from an older run.
-            if let Err(err) = store
-                .set_worker_runtime(name, "", "", WorkerState::Offline)
+            let why = format!("adapter running at {endpoint}");
+            if let Err(err) = states
+                .set_runtime(name, "", &endpoint, WorkerState::Online, &why)
                 .await
             {
+                tracing::error!(worker = %name, error = %err, "could not record the adapter's state");
+            }
+            Some(runner)
+        }
+        Err(reason) => {
+            tracing::error!(worker = %name, reason = %redactor.redact(&reason), "could not start the adapter");
+            // No runner, so no endpoint: nothing may be sent to a port from an older run.
+            if let Err(err) = states.moved(name, "", "", WorkerState::Offline).await {
                 tracing::warn!(worker = %name, error = %err, "could not clear the adapter's endpoint");
             }
-            let outcome = store
-                .set_worker_state(
-                    name,
-                    &[
-                        WorkerState::Offline,
-                        WorkerState::Online,
-                        WorkerState::Busy,
-                        WorkerState::Error,
-                    ],
-                    WorkerState::Error,
-                    Some(reason.clone()),
-                )
+            if let Err(err) = states
+                .set(name, &WorkerState::ALL, WorkerState::Error, &reason)
                 .await
-                .map(|()| reason);
-            (None, outcome)
-        }
-    };
-    match outcome {
-        Ok(detail) => {
-            let entry = AuditEntry::new(format!("worker:{name}"), "worker.state")
-                .worker(name)
-                .outcome(if runner.is_some() {
-                    AuditOutcome::Ok
-                } else {
-                    AuditOutcome::Fail
-                })
-                .detail(serde_json::json!({ "detail": detail }));
-            if let Err(err) = store.record(entry).await {
-                tracing::warn!(error = %err, "could not write an audit record");
+            {
+                tracing::error!(worker = %name, error = %err, "could not record the adapter's state");
             }
-        }
-        Err(err) => {
-            tracing::error!(worker = %name, error = %err, "could not record the adapter's state")
+            None
         }
     }
-    runner
 }
 
 /// Stops every runner, forgets its key and marks its worker offline.
 pub async fn stop_all(
     store: &Arc<dyn Store>,
     workers: &Workers,
+    redactor: &Redactor,
     running: Vec<(String, RunningAdapter)>,
 ) {
+    let states = WorkerStates::new(store.clone(), redactor.clone());
     for (name, runner) in running {
         runner.stop().await;
         workers.set_adapter_key(&name, None);
         // The endpoint goes with the runner: the next start binds another port.
-        let stopped = store
-            .set_worker_runtime(&name, "", "", WorkerState::Offline)
+        let stopped = states
+            .set_runtime(&name, "", "", WorkerState::Offline, "the daemon stopped")
             .await;
         if let Err(err) = stopped {
             tracing::warn!(worker = %name, error = %err, "could not mark the adapter offline");

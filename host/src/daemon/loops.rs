@@ -1,5 +1,6 @@
-//! The daemon's background loops: the retry scan, the health monitor, the reconciliation of
-//! managed workers' containers, the sweep of events whose processing failed, and retention.
+//! The daemon's background loops: the retry scan, the sweep of ended leases, the health
+//! monitor, the reconciliation of managed workers' containers, the sweep of events whose
+//! processing failed, and retention.
 //! Each runs
 //! until the daemon stops and survives its own errors (they are logged, the loop goes on).
 
@@ -11,9 +12,10 @@ use tokio::sync::Notify;
 use crate::pipeline::process::Processor;
 use crate::pipeline::write_back::WriteBacks;
 use crate::pipeline::{recovery, retention};
-use crate::worker::client::WorkerClient;
-use crate::worker::docker::Reconciler;
 use crate::worker::monitor;
+use crate::worker::registry::Workers;
+use crate::worker::runtime::Runtimes;
+use crate::worker::state::WorkerStates;
 
 /// 500 ms between scans for due retries: a retry is never late by more than that, and an idle
 /// daemon does two cheap indexed queries a second.
@@ -37,11 +39,22 @@ pub async fn write_backs(write_backs: Arc<WriteBacks>, completed: Arc<Notify>) {
     }
 }
 
+/// Brings every worker's state in line with what runs for it, as its runtime sees it.
+async fn reconcile(workers: &Workers, runtimes: &Runtimes) {
+    match workers.all().await {
+        Ok(all) => {
+            for worker in &all {
+                runtimes.of(&worker.def).reconcile(worker).await;
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "could not list workers to reconcile"),
+    }
+}
+
 /// Starts the loops; abort the handles to stop them.
 pub fn start(
     processor: Arc<Processor>,
-    client: WorkerClient,
-    reconciler: Reconciler,
+    runtimes: Arc<Runtimes>,
     health_interval: Duration,
     keep_logs: Duration,
     keep_events: Duration,
@@ -58,17 +71,32 @@ pub fn start(
             }
         })
     };
+    // Tasks whose daemon died while sending them (this one's own are taken back at start).
+    let leases = {
+        let dispatcher = processor.dispatcher.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(dispatcher.lease_sweep());
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                if let Err(err) = dispatcher.release_leases(false).await {
+                    tracing::warn!(error = %err, "could not release ended leases");
+                }
+            }
+        })
+    };
     // Reconciliation first, so a worker whose container died is put in error before the
     // monitor probes it.
     let health = {
         let processor = processor.clone();
+        let states = WorkerStates::new(processor.store.clone(), processor.redactor.clone());
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(health_interval);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                reconciler.pass().await;
-                monitor::recover_workers(&processor.store, &processor.workers, &client).await;
+                reconcile(&processor.workers, &runtimes).await;
+                monitor::recover_workers(&states, &processor.workers, &runtimes).await;
             }
         })
     };
@@ -96,5 +124,5 @@ pub fn start(
             retention::prune(processor.store.as_ref(), keep_logs, keep_events).await;
         }
     });
-    vec![retries, health, stale, retention]
+    vec![retries, leases, health, stale, retention]
 }

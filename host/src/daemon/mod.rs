@@ -36,8 +36,10 @@ use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, EventStore, SqliteStore, Store};
 use crate::worker::client::WorkerClient;
-use crate::worker::docker::{Containers, HostUser, Reconciler, Timing, owner_id};
+use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Workers, process_environment};
+use crate::worker::runtime::{Parts as RuntimeParts, Runtimes};
+use crate::worker::state::WorkerStates;
 
 /// How long shutdown waits for tasks in flight to get their answers recorded. Tasks still
 /// running after that are sent again at the next start.
@@ -114,23 +116,30 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
     let client = WorkerClient::new(redactor.clone());
     let containers = Arc::new(Containers::new(
-        owner_id(home.root()),
+        home.id(),
         secrets.clone(),
         HostUser::current(),
         client.clone(),
         redactor.clone(),
         Timing::default(),
     ));
+    let runtimes = Arc::new(Runtimes::new(RuntimeParts {
+        client: client.clone(),
+        containers: containers.clone(),
+        states: WorkerStates::new(store.clone(), redactor.clone()),
+        store: store.clone(),
+        redactor: redactor.clone(),
+    }));
     let completed = Arc::new(Notify::new());
     let dispatcher = Dispatcher::new(
         DispatcherParts {
             store: store.clone(),
             workers: workers.clone(),
-            client: client.clone(),
-            containers: containers.clone(),
+            runtimes: runtimes.clone(),
             metrics: metrics.clone(),
             redactor: redactor.clone(),
             completed: completed.clone(),
+            holder: home.daemon_id(),
         },
         dispatch_options(&config),
     );
@@ -191,17 +200,9 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             }
         })
     };
-    let reconciler = Reconciler::new(
-        store.clone(),
-        workers.clone(),
-        containers.clone(),
-        client.clone(),
-        redactor.clone(),
-    );
     let mut loops = loops::start(
         processor.clone(),
-        client,
-        reconciler,
+        runtimes,
         Duration::from_millis(config.dispatch.health_interval_ms),
         Duration::from_secs(u64::from(config.retention.logs_days) * 86_400),
         Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
@@ -278,7 +279,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     }
     dispatcher.drain(SHUTDOWN_GRACE).await;
     let running = std::mem::take(&mut *adapters.lock().await);
-    adapters::stop_all(&store, &workers, running).await;
+    adapters::stop_all(&store, &workers, &redactor, running).await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
     sqlite.close().await?;
     tracing::info!("mecha stopped");
@@ -327,6 +328,7 @@ fn dispatch_options(config: &ServerConfig) -> DispatchOptions {
             max: Duration::from_millis(config.dispatch.retry_max_ms),
         },
         error_poll: Duration::from_millis(config.dispatch.health_interval_ms.min(1000)),
+        lease: Duration::from_millis(config.dispatch.lease_ms),
     }
 }
 

@@ -8,6 +8,12 @@
 //!
 //! Tasks are durable in the store; the queues only hold ids. Anything lost from memory (a full
 //! queue, a crash) is found again by the retry scan or by recovery at start.
+//!
+//! A task is claimed in the store under a lease before it is sent, so no other dispatcher
+//! (another daemon on the same database, or this one's retry scan) can send it too. The sender
+//! renews the lease while the worker works; only the lease's holder records the outcome. A lease
+//! that runs out (its daemon died) is released by [`Dispatcher::release_leases`], and the task is
+//! sent again.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -20,15 +26,17 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use super::backoff::{Backoff, jitter_unit};
 use super::finish::finish_event;
 use super::rate_limit::TokenBucket;
-use crate::config::worker::{Lifecycle, RateLimit, WorkerKind};
+use crate::config::worker::RateLimit;
 use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{
-    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, TaskState, WorkerState, timestamp,
+    self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, TaskState, WorkerState,
+    timestamp,
 };
-use crate::worker::client::{SendError, TaskReply, TaskRequest, WorkerClient};
-use crate::worker::docker::Containers;
+use crate::worker::client::{SendError, TaskRequest};
 use crate::worker::registry::{Worker, Workers};
+use crate::worker::runtime::Runtimes;
+use crate::worker::state::WorkerStates;
 
 /// How the dispatcher behaves.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +46,8 @@ pub struct DispatchOptions {
     pub backoff: Backoff,
     /// How often a lane whose worker is in `error` checks whether it is back.
     pub error_poll: Duration,
+    /// How long a claim holds a task without renewal; renewed every third of it while sent.
+    pub lease: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -46,6 +56,7 @@ impl Default for DispatchOptions {
             global_limit: 64,
             backoff: Backoff::default(),
             error_poll: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -54,12 +65,14 @@ impl Default for DispatchOptions {
 pub struct DispatcherParts {
     pub store: Arc<dyn Store>,
     pub workers: Arc<Workers>,
-    pub client: WorkerClient,
-    pub containers: Arc<Containers>,
+    pub runtimes: Arc<Runtimes>,
     pub metrics: Arc<Metrics>,
     pub redactor: Redactor,
     /// Signalled after each completed task, whose write-back is then due.
     pub completed: Arc<Notify>,
+    /// This daemon's id, which holds the leases of the tasks it sends
+    /// ([`crate::config::home::Home::daemon_id`]).
+    pub holder: String,
 }
 
 /// Cheap to clone; all clones feed the same lanes.
@@ -71,11 +84,12 @@ pub struct Dispatcher {
 struct Inner {
     store: Arc<dyn Store>,
     workers: Arc<Workers>,
-    client: WorkerClient,
-    containers: Arc<Containers>,
+    runtimes: Arc<Runtimes>,
     metrics: Arc<Metrics>,
     redactor: Redactor,
     completed: Arc<Notify>,
+    holder: String,
+    states: WorkerStates,
     options: DispatchOptions,
     global: Arc<Semaphore>,
     lanes: Mutex<HashMap<String, mpsc::UnboundedSender<TaskId>>>,
@@ -102,21 +116,23 @@ impl Dispatcher {
         let DispatcherParts {
             store,
             workers,
-            client,
-            containers,
+            runtimes,
             metrics,
             redactor,
             completed,
+            holder,
         } = parts;
+        let states = WorkerStates::new(store.clone(), redactor.clone());
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
                 workers,
-                client,
-                containers,
+                runtimes,
                 metrics,
                 redactor,
                 completed,
+                holder,
+                states,
                 global: Arc::new(Semaphore::new(options.global_limit.max(1))),
                 options,
                 lanes: Mutex::new(HashMap::new()),
@@ -144,6 +160,51 @@ impl Dispatcher {
             self.inner.enqueue(task.id, &task.worker_name);
         }
         Ok(count)
+    }
+
+    /// Releases the leases that ran out (their daemons died while the tasks were in flight) and,
+    /// with `reclaim`, this daemon's own leases from before its restart; each task is queued again
+    /// or, out of attempts, dead-lettered. Run at start with `reclaim`, then periodically.
+    pub async fn release_leases(&self, reclaim: bool) -> Result<usize, store::Error> {
+        let reclaim = reclaim.then(|| self.inner.holder.clone());
+        let released = self
+            .inner
+            .store
+            .release_leases(timestamp::now_ms(), reclaim)
+            .await?;
+        self.inner
+            .metrics
+            .add(Counter::LeasesReleased, released.len() as u64);
+        for task in &released {
+            tracing::warn!(task = %task.id, worker = %task.worker_name, "a task's lease ran out while it was in flight; it is sent again");
+            if task.state == TaskState::Failed {
+                self.inner.metrics.increment(Counter::TasksDeadLettered);
+                self.inner.metrics.increment(Counter::TasksFailed);
+                self.inner.audit(
+                    task_entry(task, "task.dead_letter")
+                        .outcome(AuditOutcome::Fail)
+                        .attempt(task.attempts)
+                        .error(&task.error),
+                );
+                self.inner.finish(task).await;
+            } else {
+                self.inner.metrics.increment(Counter::TasksRetried);
+                self.inner.audit(
+                    task_entry(task, "task.retry")
+                        .outcome(AuditOutcome::Retry)
+                        .attempt(task.attempts)
+                        .error(&task.error),
+                );
+                self.inner.enqueue(task.id.clone(), &task.worker_name);
+            }
+        }
+        Ok(released.len())
+    }
+
+    /// How often [`Dispatcher::release_leases`] should run: a quarter of a lease, so a dead
+    /// daemon's task waits at most a lease and a quarter.
+    pub fn lease_sweep(&self) -> Duration {
+        (self.inner.options.lease / 4).max(Duration::from_millis(100))
     }
 
     /// Tasks waiting or in flight.
@@ -177,10 +238,6 @@ fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
         None => entry,
     }
 }
-
-/// A disposable container is named after the first half of its task's id: unique enough among
-/// the containers of one worker, and it ties the container to its task in `docker ps`.
-const DISPOSABLE_SUFFIX_LEN: usize = 16;
 
 /// How often a lane waiting for its rate limit reads the worker's definition again.
 const RATE_RECHECK: Duration = Duration::from_secs(1);
@@ -285,7 +342,9 @@ impl Inner {
                     Ok(Some(problem)) => problem,
                     _ => format!("worker {name} not found"),
                 };
-                self.fail(&task, None, &reason).await;
+                if let Ok(Some(record)) = self.store.get_task(&task).await {
+                    self.fail(&record, None, &reason).await;
+                }
                 self.forget(&task);
                 continue;
             };
@@ -350,53 +409,29 @@ impl Inner {
         }
     }
 
-    /// Sends one task and records the outcome.
+    /// Claims one task, sends it and records the outcome.
     async fn dispatch(&self, id: &TaskId, worker: &Worker) {
-        let task = match self.store.get_task(id).await {
-            Ok(Some(task)) if task.state == TaskState::Pending => task,
-            Ok(_) => return,
+        let lease = self.lease();
+        let task = match self.store.claim_task(id, lease).await {
+            Ok(task) => task,
+            // Sent or ended meanwhile (by another daemon, an operator), or not yet due.
+            Err(store::Error::InvalidTaskTransition { .. }) => return,
             Err(err) => {
-                tracing::warn!(task = %id, error = %err, "could not read the task; the retry scan will find it");
+                tracing::warn!(task = %id, error = %err, "could not claim the task; the retry scan will find it");
                 return;
             }
         };
+        self.metrics.increment(Counter::TasksClaimed);
+        let runtime = self.runtimes.of(&worker.def);
         if worker.state == WorkerState::Offline {
-            let start = match worker.def.kind() {
-                WorkerKind::Adapter => {
-                    "restart `mecha serve`, which starts adapter workers".to_owned()
-                }
-                _ => format!("start it with `mecha worker start {}`", worker.name()),
-            };
             let reason = format!(
-                "worker {} is offline; {start}, then `mecha tasks retry {id}`",
-                worker.name()
+                "worker {} is offline; {}, then `mecha tasks retry {id}`",
+                worker.name(),
+                runtime.how_to_start(worker.name())
             );
-            self.fail(id, Some(&task), &reason).await;
+            self.fail(&task, Some(&self.holder), &reason).await;
             return;
         }
-        let disposable = worker
-            .def
-            .docker
-            .as_ref()
-            .is_some_and(|docker| docker.lifecycle == Lifecycle::Disposable);
-        let endpoint = worker.endpoint.clone();
-        if endpoint.is_none() && !disposable {
-            let reason = if worker.error.is_empty() {
-                format!(
-                    "worker {} has no endpoint yet (is it started?)",
-                    worker.name()
-                )
-            } else {
-                format!("worker {} cannot run: {}", worker.name(), worker.error)
-            };
-            self.fail(id, Some(&task), &reason).await;
-            return;
-        }
-        // The move to `dispatched` is queued before the request goes out, so it is applied
-        // before whatever the answer brings; its commit overlaps the worker's round trip
-        // instead of delaying it. A crash in between leaves the task pending, and it is sent
-        // again, as it would be after a crash during the call.
-        let marked = self.store.mark_dispatched(id);
         let attempt = task.attempts + 1;
         self.audit(task_entry(&task, "task.sent").attempt(attempt));
         let request = TaskRequest {
@@ -405,23 +440,12 @@ impl Inner {
             context: task.context.clone(),
         };
         let started = Instant::now();
-        let send = |endpoint: String| {
-            let request = &request;
-            async move {
-                self.client
-                    .send_task(&endpoint, worker.api_key(), request, worker.def.timeout)
-                    .await
-            }
-        };
-        let (marked, outcome) = match endpoint {
-            Some(endpoint) => tokio::join!(marked, send(endpoint)),
-            None => tokio::join!(marked, self.in_disposable_container(id, worker, send)),
-        };
+        let outcome = self.holding(id, runtime.send(worker, id, &request)).await;
         self.metrics.observe(Stage::Dispatch, started.elapsed());
-        if let Err(err) = marked {
-            tracing::warn!(task = %id, error = %err, "task changed state while it was sent; its answer is not recorded");
+        let Some(outcome) = outcome else {
+            tracing::warn!(task = %id, "lost the task's lease while its worker had it; its answer is not recorded");
             return;
-        }
+        };
         match outcome {
             Ok(reply) => self.complete(&task, &reply.body).await,
             // Alive and saying when to come back: back-pressure, not a failed attempt.
@@ -441,50 +465,44 @@ impl Inner {
                 self.retry_or_dead_letter(&task, &reason, retry_after).await;
             }
             Err(SendError::Permanent { reason, .. }) => {
-                self.fail(id, Some(&task), &reason).await;
+                self.fail(&task, Some(&self.holder), &reason).await;
             }
         }
     }
 
-    /// Runs `send` against a fresh container of the disposable `worker`. A container that could
-    /// not be run counts as a failed send: worth retrying when Docker or the container
-    /// misbehaved, not when the definition or image is wrong.
-    async fn in_disposable_container<F, Fut>(
-        &self,
-        id: &TaskId,
-        worker: &Worker,
-        send: F,
-    ) -> Result<TaskReply, SendError>
-    where
-        F: FnOnce(String) -> Fut,
-        Fut: Future<Output = Result<TaskReply, SendError>>,
-    {
-        let suffix = id
-            .as_str()
-            .get(..DISPOSABLE_SUFFIX_LEN)
-            .unwrap_or(id.as_str());
-        match self
-            .containers
-            .run_disposable(&worker.def, suffix, send)
-            .await
-        {
-            Ok(sent) => sent,
-            Err(err) if err.is_transient() => Err(SendError::Transient {
-                reason: err.to_string(),
-                retry_after: None,
-                worker_down: false,
-            }),
-            Err(err) => Err(SendError::Permanent {
-                status: None,
-                reason: err.to_string(),
-            }),
+    /// A lease held by this daemon from now on.
+    fn lease(&self) -> Lease {
+        let length = i64::try_from(self.options.lease.as_millis()).unwrap_or(i64::MAX);
+        Lease {
+            owner: self.holder.clone(),
+            until: timestamp::now_ms().saturating_add(length),
+        }
+    }
+
+    /// Runs `send` while renewing the lease of task `id` every third of a lease; `None` when a
+    /// renewal is refused (the lease ran out and another daemon may have the task now), which
+    /// stops waiting for the worker.
+    async fn holding<T>(&self, id: &TaskId, send: impl Future<Output = T>) -> Option<T> {
+        let mut send = std::pin::pin!(send);
+        let mut renewals = tokio::time::interval(self.options.lease / 3);
+        renewals.tick().await;
+        loop {
+            tokio::select! {
+                outcome = &mut send => return Some(outcome),
+                _ = renewals.tick() => match self.store.renew_lease(id, self.lease()).await {
+                    Ok(()) => {}
+                    Err(store::Error::InvalidTaskTransition { .. }) => return None,
+                    // The database is unreachable: the lease may still be good; try again.
+                    Err(err) => tracing::warn!(task = %id, error = %err, "could not renew a task's lease"),
+                },
+            }
         }
     }
 
     async fn complete(&self, task: &TaskRecord, body: &str) {
         // Redacted by its decoded JSON values: an escaped secret is a secret to every reader.
         let body = self.redactor.worker_reply(body);
-        if let Err(err) = self.store.complete_task(&task.id, body).await {
+        if let Err(err) = self.store.complete_task(&task.id, &self.holder, body).await {
             tracing::error!(task = %task.id, error = %err, "could not record a completed task");
             return;
         }
@@ -501,7 +519,11 @@ impl Inner {
         let reason = self.redactor.redact(reason).into_owned();
         let wait = wait.mul_f64(1.0 + 0.1 * jitter_unit());
         let next = timestamp::now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-        if let Err(err) = self.store.defer_task(&task.id, next, reason.clone()).await {
+        if let Err(err) = self
+            .store
+            .defer_task(&task.id, &self.holder, next, reason.clone())
+            .await
+        {
             tracing::error!(task = %task.id, error = %err, "could not defer a task for its busy worker");
             return;
         }
@@ -525,7 +547,11 @@ impl Inner {
         let attempt = task.attempts + 1;
         if attempt >= task.max_retries.max(1) {
             let error = format!("retries exhausted after {attempt} attempts: {reason}");
-            if let Err(err) = self.store.fail_task(&task.id, error.clone()).await {
+            if let Err(err) = self
+                .store
+                .fail_task(&task.id, Some(&self.holder), error.clone())
+                .await
+            {
                 tracing::error!(task = %task.id, error = %err, "could not dead-letter a task");
                 return;
             }
@@ -547,7 +573,7 @@ impl Inner {
         let next = timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
         if let Err(err) = self
             .store
-            .schedule_retry(&task.id, next, reason.clone())
+            .schedule_retry(&task.id, &self.holder, next, reason.clone())
             .await
         {
             tracing::error!(task = %task.id, error = %err, "could not schedule a retry");
@@ -563,26 +589,22 @@ impl Inner {
         );
     }
 
-    async fn fail(&self, id: &TaskId, task: Option<&TaskRecord>, reason: &str) {
+    /// Fails `task` for good: a claimed one as the lease's `holder`, or a pending one (`None`)
+    /// that could not be sent at all.
+    async fn fail(&self, task: &TaskRecord, holder: Option<&str>, reason: &str) {
         let reason = self.redactor.redact(reason).into_owned();
-        if let Err(err) = self.store.fail_task(id, reason.clone()).await {
-            tracing::warn!(task = %id, error = %err, "could not fail a task");
+        if let Err(err) = self.store.fail_task(&task.id, holder, reason.clone()).await {
+            tracing::warn!(task = %task.id, error = %err, "could not fail a task");
             return;
         }
         self.metrics.increment(Counter::TasksFailed);
-        let task = match task {
-            Some(task) => Some(task.clone()),
-            None => self.store.get_task(id).await.ok().flatten(),
-        };
-        if let Some(task) = task {
-            self.audit(
-                task_entry(&task, "task.failed")
-                    .outcome(AuditOutcome::Fail)
-                    .attempt(task.attempts + 1)
-                    .error(&reason),
-            );
-            self.finish(&task).await;
-        }
+        self.audit(
+            task_entry(task, "task.failed")
+                .outcome(AuditOutcome::Fail)
+                .attempt(task.attempts + 1)
+                .error(&reason),
+        );
+        self.finish(task).await;
     }
 
     async fn finish(&self, task: &TaskRecord) {
@@ -594,25 +616,17 @@ impl Inner {
     }
 
     async fn mark_worker_error(&self, worker: &Worker, reason: &str) {
-        let reason = self.redactor.redact(reason).into_owned();
         let changed = self
-            .store
-            .set_worker_state(
+            .states
+            .set(
                 worker.name(),
-                &[WorkerState::Online, WorkerState::Busy],
+                &[WorkerState::Online],
                 WorkerState::Error,
-                Some(reason.clone()),
+                reason,
             )
             .await;
         if changed.is_ok() {
-            tracing::warn!(worker = %worker.name(), %reason, "worker is unreachable; holding its tasks until it is healthy");
-            self.audit(
-                AuditEntry::new(format!("worker:{}", worker.name()), "worker.state")
-                    .outcome(AuditOutcome::Fail)
-                    .worker(worker.name())
-                    .error(&reason)
-                    .detail(serde_json::json!({ "state": "error" })),
-            );
+            tracing::warn!(worker = %worker.name(), "worker is unreachable; holding its tasks until it is healthy");
         }
     }
 

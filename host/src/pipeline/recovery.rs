@@ -1,9 +1,9 @@
 //! Recovery: whatever a crash or a failed step interrupted is picked up again.
 //!
-//! At start: tasks `dispatched` when the daemon died may or may not have reached their worker:
-//! the attempt is counted and they are retried through the retry scan (or dead-lettered when
-//! that was their last attempt). New pending tasks are queued; pending retries wait for their
-//! time. Events still `received` were acknowledged but never matched: they are matched now
+//! At start: tasks this daemon had `dispatched` when it died may or may not have reached their
+//! worker: their leases are taken back, the attempt is counted and they are sent again (or
+//! dead-lettered when that was their last attempt); tasks other daemons hold keep their leases.
+//! New pending tasks are queued; pending retries wait for their time. Events still `received` were acknowledged but never matched: they are matched now
 //! (task creation is idempotent per (event, worker), so each missing task is made once).
 //! Events `dispatched` whose tasks all ended are moved to their final state.
 //!
@@ -17,7 +17,7 @@ use super::dispatch::Dispatcher;
 use super::finish::finish_event;
 use super::process::Processor;
 use crate::metrics::Counter;
-use crate::store::{self, EventFilter, EventState, TaskState, timestamp};
+use crate::store::{self, EventFilter, EventState, timestamp};
 
 /// What recovery found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,32 +31,15 @@ pub async fn recover(
     dispatcher: &Dispatcher,
 ) -> Result<Recovered, store::Error> {
     let store = &processor.store;
-    let mut recovered = Recovered::default();
-    for task in store.unfinished_tasks().await? {
-        recovered.tasks += 1;
-        match task.state {
-            TaskState::Dispatched if task.attempts + 1 >= task.max_retries.max(1) => {
-                let error = format!(
-                    "retries exhausted after {} attempts: the daemon stopped while this task was in flight",
-                    task.attempts + 1
-                );
-                store.fail_task(&task.id, error).await?;
-                processor.metrics.increment(Counter::TasksDeadLettered);
-                if let Some(event) = &task.event_id {
-                    finish_event(store.as_ref(), event).await?;
-                }
-            }
-            TaskState::Dispatched => {
-                let reason = "the daemon stopped while this task was in flight".to_owned();
-                store
-                    .schedule_retry(&task.id, timestamp::now_ms(), reason)
-                    .await?;
-            }
-            _ if task.next_retry_at.is_none() => {
-                dispatcher.enqueue_for(task.id, &task.worker_name);
-            }
-            // A pending retry: the retry scan sends it when its time comes.
-            _ => {}
+    let mut recovered = Recovered {
+        tasks: dispatcher.release_leases(true).await?,
+        ..Recovered::default()
+    };
+    for task in store.pending_tasks().await? {
+        // A pending retry: the retry scan sends it when its time comes.
+        if task.next_retry_at.is_none() {
+            recovered.tasks += 1;
+            dispatcher.enqueue_for(task.id, &task.worker_name);
         }
     }
     processor

@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
 use super::Error;
+use crate::digest::sha256_hex;
 
 pub struct CompileCache {
     dir: Option<PathBuf>,
@@ -87,14 +87,6 @@ fn private(dir: &Path) -> bool {
         let _ = dir;
         true
     }
-}
-
-/// The hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn read_verified(code_path: &Path, digest_path: &Path) -> Option<Vec<u8>> {

@@ -35,9 +35,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use reqwest::Url;
 
-use super::cache::sha256_hex;
 use super::component_file::{self, MAX_COMPONENT_BYTES};
 use super::oci;
+use crate::digest::sha256_hex;
 
 /// 5 redirects within one origin: enough for a release page that points at its storage path,
 /// and a loop ends quickly.

@@ -26,11 +26,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::cache::sha256_hex;
 use super::grants::Grants;
 use super::loader::LoadedPlugin;
 use super::world::World;
 use super::{Error, component_file};
+use crate::digest::sha256_hex;
 
 const LOCK_FILE: &str = "lock.json";
 /// Held with `flock` for the length of a change.

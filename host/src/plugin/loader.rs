@@ -15,7 +15,7 @@ use super::bindings::policy::PolicyPre;
 use super::bindings::responder::ResponderPre;
 use super::bindings::source::{SourcePre, types};
 use super::bindings::trigger::TriggerPre;
-use super::cache::{CompileCache, sha256_hex};
+use super::cache::CompileCache;
 use super::engine::Runtime;
 use super::host::log::PluginLog;
 use super::host::{self, PluginState};
@@ -26,6 +26,8 @@ use super::source::SourcePlugin;
 use super::trigger::TriggerPlugin;
 use super::world::{self, World};
 use super::{CallError, Error};
+use crate::config::name::is_safe_name;
+use crate::digest::sha256_hex;
 
 /// Where a plugin came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -201,16 +203,6 @@ fn described(
     })?);
     validate_name(label, &info.name)?;
     Ok(info)
-}
-
-/// Plugin names become file names and URL paths: lower-case letters, digits, `-` and `_`.
-pub(crate) fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn validate_name(label: &str, name: &str) -> Result<(), Error> {

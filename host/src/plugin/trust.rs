@@ -215,7 +215,7 @@ impl TrustedKeys {
         requirements: &Requirements,
     ) -> Result<Option<TrustedKey>, TrustError> {
         if let Some(expected) = &requirements.sha256 {
-            let actual = super::cache::sha256_hex(bytes);
+            let actual = crate::digest::sha256_hex(bytes);
             if &actual != expected {
                 return Err(TrustError::DigestMismatch {
                     plugin: plugin.to_owned(),
@@ -443,7 +443,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = TrustedKeys::in_home(dir.path());
         let bytes = b"plugin bytes\n";
-        let digest = super::super::cache::sha256_hex(bytes);
+        let digest = crate::digest::sha256_hex(bytes);
         let pinned = Requirements {
             sha256: Some(parse_sha256(&digest.to_uppercase()).unwrap()),
             require_signature: false,

@@ -80,6 +80,7 @@ mod tests {
             write_back_next_at: None,
             write_back_error: format!("github: 401 for {CANARY}"),
             decision: r#"{"denied":[{"reason":"label \u0043ANARY-0d9c-token"}]}"#.to_owned(),
+            lease: None,
         }
     }
 

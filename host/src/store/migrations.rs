@@ -55,6 +55,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_worker_restarts",
         sql: include_str!("migrations/0008_worker_restarts.sql"),
     },
+    Migration {
+        name: "0009_task_leases",
+        sql: include_str!("migrations/0009_task_leases.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.
@@ -247,10 +251,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mecha.db");
         let mut connection = Connection::open(&path).unwrap();
-        connection.pragma_update(None, "user_version", 9).unwrap();
+        let newer = i64::from(known_version()) + 1;
+        connection
+            .pragma_update(None, "user_version", newer)
+            .unwrap();
         let error = migrate(&mut connection, &path).unwrap_err();
         assert!(
-            matches!(error, Error::SchemaTooNew { found: 9, .. }),
+            matches!(error, Error::SchemaTooNew { found, .. } if found == newer),
             "{error}"
         );
         assert!(error.to_string().contains("upgrade mecha"));

@@ -78,8 +78,8 @@ pub use signed_deliveries::{SignedDigest, SignedInsert};
 pub use sqlite::{Durability, SqliteStore};
 pub use task_id::TaskId;
 pub use task_record::{
-    CreateTaskOutcome, CreatedTasks, DEFAULT_MAX_RETRIES, DEFAULT_TASK_LIMIT, NewTask, TaskFilter,
-    TaskRecord,
+    CreateTaskOutcome, CreatedTasks, DEFAULT_MAX_RETRIES, DEFAULT_TASK_LIMIT, Lease, NewTask,
+    TaskFilter, TaskRecord,
 };
 pub use task_state::TaskState;
 pub use worker_state::WorkerState;
@@ -159,15 +159,17 @@ pub trait WorkerStore: Send + Sync + 'static {
     fn remove_worker(&self, name: &str) -> StoreFuture<'_, ()>;
 
     /// Moves worker `name` to `to` if it is in one of `from` (pass [`WorkerState::ALL`] for any),
-    /// and sets its error message to `error` (`None` clears it). Fails with
-    /// [`Error::InvalidWorkerTransition`] when the worker is in another state, or
-    /// [`Error::WorkerNotFound`].
+    /// and sets its error message to `error` (`None` clears it), writing `audit` in the same
+    /// transaction. Fails with [`Error::InvalidWorkerTransition`] when the worker is in another
+    /// state, or [`Error::WorkerNotFound`]. Moves are made by `worker::state`, which builds the
+    /// audit record.
     fn set_worker_state(
         &self,
         name: &str,
         from: &[WorkerState],
         to: WorkerState,
         error: Option<String>,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()>;
 
     /// Records that worker `name`'s container was restarted `restarts` times in a row (0: it was
@@ -176,14 +178,14 @@ pub trait WorkerStore: Send + Sync + 'static {
     fn set_worker_restarts(&self, name: &str, restarts: u32) -> StoreFuture<'_, ()>;
 
     /// Records the container and endpoint of worker `name` and moves it to `state`, whatever its
-    /// state, except that a busy worker cannot be set offline ([`Error::InvalidWorkerTransition`]):
-    /// its task is still running.
+    /// state, writing `audit` in the same transaction.
     fn set_worker_runtime(
         &self,
         name: &str,
         container_id: &str,
         endpoint: &str,
         state: WorkerState,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()>;
 }
 
@@ -212,23 +214,53 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Tasks matching `filter`, newest first.
     fn list_tasks(&self, filter: TaskFilter) -> StoreFuture<'_, Vec<TaskRecord>>;
 
-    /// `pending` → `dispatched`, stamping `dispatched_at`.
-    fn mark_dispatched(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+    /// `pending` → `dispatched` under `lease`, if the task is pending and due: the task as
+    /// claimed. No two claims of one task both succeed; the loser gets
+    /// [`Error::InvalidTaskTransition`]. Claim before sending, so no other dispatcher sends it.
+    fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord>;
 
-    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`.
-    fn complete_task(&self, id: &TaskId, result: String) -> StoreFuture<'_, ()>;
+    /// Pushes the lease of a dispatched task to `lease.until`; refused unless `lease.owner`
+    /// holds it (it ran out and was released, or another daemon took the task since).
+    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()>;
 
-    /// `pending` or `dispatched` → `failed` with the reason (redacted by the caller).
-    fn fail_task(&self, id: &TaskId, error: String) -> StoreFuture<'_, ()>;
+    /// Releases every dispatched task whose lease ended before `now_ms`, or that `reclaim`
+    /// holds (a daemon's own leases from before its restart), or that has no lease: each counts
+    /// an attempt and is due again at once, or is failed when that was its last attempt. The
+    /// tasks as released.
+    fn release_leases(
+        &self,
+        now_ms: i64,
+        reclaim: Option<String>,
+    ) -> StoreFuture<'_, Vec<TaskRecord>>;
 
-    /// `dispatched` → `pending` after a failed try: one more attempt counted, the error kept, and
-    /// not sent again before `next_retry_at` (unix milliseconds).
-    fn schedule_retry(&self, id: &TaskId, next_retry_at: i64, error: String)
-    -> StoreFuture<'_, ()>;
+    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`; only by
+    /// the lease's `holder`.
+    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()>;
 
-    /// `dispatched` → `pending` again, not before `next_retry_at`, without using up an attempt:
-    /// the worker was alive but busy and said when to come back (back-pressure, not failure).
-    fn defer_task(&self, id: &TaskId, next_retry_at: i64, reason: String) -> StoreFuture<'_, ()>;
+    /// `dispatched` → `failed` by the lease's `holder`, or `pending` → `failed` when `holder` is
+    /// `None` (the task could not be sent at all), with the reason (redacted by the caller).
+    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()>;
+
+    /// `dispatched` → `pending` by the lease's `holder` after a failed try: one more attempt
+    /// counted, the error kept, and not sent again before `next_retry_at` (unix milliseconds).
+    fn schedule_retry(
+        &self,
+        id: &TaskId,
+        holder: &str,
+        next_retry_at: i64,
+        error: String,
+    ) -> StoreFuture<'_, ()>;
+
+    /// `dispatched` → `pending` by the lease's `holder`, not before `next_retry_at`, without
+    /// using up an attempt: the worker was alive but busy and said when to come back
+    /// (back-pressure, not failure).
+    fn defer_task(
+        &self,
+        id: &TaskId,
+        holder: &str,
+        next_retry_at: i64,
+        reason: String,
+    ) -> StoreFuture<'_, ()>;
 
     /// `failed` → `pending` with a fresh budget (attempts 0, no error), due at once: an
     /// operator's retry, which the retry scan of a running daemon picks up.
@@ -239,8 +271,8 @@ pub trait TaskStore: Send + Sync + 'static {
     /// included: they are queued when created.
     fn due_tasks(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
 
-    /// Every pending and dispatched task, oldest first, for recovery after a restart.
-    fn unfinished_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>>;
+    /// Every pending task, oldest first, for the queues of a starting daemon.
+    fn pending_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>>;
 
     /// Whether `worker_name` has completed a task for event `event_id`.
     fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)

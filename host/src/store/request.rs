@@ -20,7 +20,7 @@ use super::audit_entry::AuditEntry;
 use super::events::{self, InsertOutcome, NewEvent};
 use super::signed_deliveries::{self, SignedDigest, SignedInsert};
 use super::task_lifecycle::{self, TaskChange};
-use super::task_record::{CreateTaskOutcome, CreatedTasks, NewTask};
+use super::task_record::{CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskRecord};
 use super::tasks;
 use super::writer::in_savepoint;
 use super::{Error, EventId, EventState, TaskId, WorkerState, retention, workers};
@@ -77,6 +77,8 @@ pub(super) enum Request {
         from: Vec<WorkerState>,
         to: WorkerState,
         error: String,
+        /// Written in the same savepoint as the move, so one never lands without the other.
+        audit: Option<AuditEntry>,
         reply: ResultSender<()>,
     },
     /// Record where a worker's container runs, and its state.
@@ -90,6 +92,7 @@ pub(super) enum Request {
         container_id: String,
         endpoint: String,
         state: WorkerState,
+        audit: Option<AuditEntry>,
         reply: ResultSender<()>,
     },
     /// Create a task unless its (event, worker) already has one.
@@ -104,6 +107,18 @@ pub(super) enum Request {
         to: EventState,
         tasks: Vec<NewTask>,
         reply: ResultSender<CreatedTasks>,
+    },
+    /// Claim a pending task for its sender.
+    ClaimTask {
+        id: TaskId,
+        lease: Lease,
+        reply: ResultSender<TaskRecord>,
+    },
+    /// Release the leases that ended (and `reclaim`'s).
+    ReleaseLeases {
+        now_ms: i64,
+        reclaim: Option<String>,
+        reply: ResultSender<Vec<TaskRecord>>,
     },
     /// Move a task along its life, guarded by its current state.
     ChangeTask {
@@ -191,9 +206,11 @@ impl Request {
                 from,
                 to,
                 error,
+                audit,
                 reply,
             } => hold(transaction, path, reply, |connection| {
-                workers::set_state(connection, path, &name, &from, to, &error, now)
+                workers::set_state(connection, path, &name, &from, to, &error, now)?;
+                record(connection, path, audit)
             }),
             Request::SetWorkerRestarts {
                 name,
@@ -207,10 +224,12 @@ impl Request {
                 container_id,
                 endpoint,
                 state,
+                audit,
                 reply,
             } => hold(transaction, path, reply, |connection| {
                 let runtime = (container_id.as_str(), endpoint.as_str());
-                workers::set_runtime(connection, path, &name, runtime, state, now)
+                workers::set_runtime(connection, path, &name, runtime, state, now)?;
+                record(connection, path, audit)
             }),
             Request::CreateTask { task, reply } => hold(transaction, path, reply, |connection| {
                 tasks::create(connection, path, task, now)
@@ -224,6 +243,18 @@ impl Request {
             } => hold(transaction, path, reply, |connection| {
                 move_event(connection, path, event_id.clone(), from, to, now)?;
                 tasks::create_for_event(connection, path, &event_id, tasks, now)
+            }),
+            Request::ClaimTask { id, lease, reply } => {
+                hold(transaction, path, reply, |connection| {
+                    task_lifecycle::claim(connection, path, id, &lease, now)
+                })
+            }
+            Request::ReleaseLeases {
+                now_ms,
+                reclaim,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                task_lifecycle::release(connection, path, now_ms, reclaim.as_deref(), now)
             }),
             Request::ChangeTask { id, change, reply } => {
                 hold(transaction, path, reply, |connection| {
@@ -265,6 +296,8 @@ impl Request {
             Request::CreateTask { reply, .. } => Reply::to(reply),
             Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
             Request::SetAttrs { reply, .. } => Reply::to(reply),
+            Request::ClaimTask { reply, .. } => Reply::to(reply),
+            Request::ReleaseLeases { reply, .. } => Reply::to(reply),
             Request::PruneLogs { reply, .. }
             | Request::PruneEvents { reply, .. }
             | Request::PruneSignedDeliveries { reply, .. } => Reply::to(reply),
@@ -278,6 +311,14 @@ impl Request {
             | Request::ChangeTask { reply, .. }
             | Request::Record { reply, .. } => Reply::to(reply),
         }
+    }
+}
+
+/// Writes the audit record of a change, stamped now, if it has one.
+fn record(connection: &Connection, path: &Path, audit: Option<AuditEntry>) -> Result<(), Error> {
+    match audit {
+        Some(entry) => audit::insert(connection, path, &entry, super::timestamp::now_ms()),
+        None => Ok(()),
     }
 }
 

@@ -572,7 +572,7 @@ mod tests {
         let path = dir.path().join("mecha.db");
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", 9)
+            .pragma_update(None, "user_version", migrations::known_version() + 1)
             .unwrap();
         let error = SqliteStore::open(&path, Durability::Full)
             .err()
@@ -580,11 +580,13 @@ mod tests {
         let known = migrations::known_version();
         assert!(matches!(
             error,
-            Error::SchemaTooNew { found: 9, known: k, .. } if k == known
+            Error::SchemaTooNew { found, known: k, .. }
+                if k == known && found == i64::from(known) + 1
         ));
         assert!(
             error.to_string().contains(&format!(
-                "(schema version 9, this build knows {known}); upgrade mecha"
+                "(schema version {}, this build knows {known}); upgrade mecha",
+                known + 1
             )),
             "{error}"
         );

@@ -2,31 +2,41 @@
 //!
 //! Every move is one guarded `UPDATE … WHERE state = …` (reference 6.1): if the task is not where
 //! the move starts, nothing changes and the caller gets [`Error::InvalidTaskTransition`], so two
-//! dispatchers (or a dispatcher and an operator) can never both act on one task. The retry loop
-//! reads [`due`] tasks, crash recovery reads [`unfinished`] ones (reference 6.4, 6.5).
+//! dispatchers (or a dispatcher and an operator) can never both act on one task. A task is
+//! claimed with a [`Lease`] before it is sent; the moves that end a dispatch are taken only by the
+//! lease's holder, and a lease that runs out is [`release`]d by whichever daemon sweeps first.
+//! The retry loop reads [`due`] tasks, crash recovery reads [`pending`] ones (reference 6.4,
+//! 6.5).
 
 use std::path::Path;
 
 use rusqlite::{Connection, params};
 
 use super::error::query_error;
-use super::task_record::{COLUMNS, TaskRecord, decode};
+use super::task_record::{COLUMNS, Lease, TaskRecord, decode};
 use super::{Error, TaskId, TaskState, WriteBack, WriteBackState, timestamp};
 
 /// A move of a task from one state to another.
 pub(super) enum TaskChange {
-    /// `pending` → `dispatched`, stamping `dispatched_at`.
-    Dispatch,
-    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`.
-    Complete { result: String },
-    /// `pending` or `dispatched` → `failed`, for good unless an operator retries it.
-    Fail { error: String },
-    /// `dispatched` → `pending`, not to be sent before `next_retry_at`: one more failed attempt
-    /// when `counted`, or none when the worker only asked to wait (it was busy).
+    /// The lease of a `dispatched` task pushed to `lease.until`, by its holder only.
+    Renew { lease: Lease },
+    /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`; by the
+    /// lease's holder.
+    Complete { result: String, holder: String },
+    /// `pending` → `failed` (`holder` `None`: the task could not be sent at all), or
+    /// `dispatched` → `failed` by the lease's holder; for good unless an operator retries it.
+    Fail {
+        error: String,
+        holder: Option<String>,
+    },
+    /// `dispatched` → `pending` by the lease's holder, not to be sent before `next_retry_at`:
+    /// one more failed attempt when `counted`, or none when the worker only asked to wait (it
+    /// was busy).
     Retry {
         next_retry_at: i64,
         error: String,
         counted: bool,
+        holder: String,
     },
     /// `failed` → `pending`, as new: attempts, retry time and error cleared (`mecha tasks retry`).
     Requeue,
@@ -45,13 +55,100 @@ impl TaskChange {
     /// The state the task is in after the move.
     fn to(&self) -> TaskState {
         match self {
-            TaskChange::Dispatch => TaskState::Dispatched,
+            TaskChange::Renew { .. } => TaskState::Dispatched,
             TaskChange::Complete { .. } => TaskState::Completed,
             TaskChange::Fail { .. } => TaskState::Failed,
             TaskChange::Retry { .. } | TaskChange::Requeue => TaskState::Pending,
             TaskChange::WriteBack(_) => TaskState::Completed,
         }
     }
+}
+
+/// `pending` → `dispatched` under `lease`, stamping `dispatched_at`, if the task is pending and
+/// due (a deferred task is not claimed before its time, whoever queued it); the task as claimed.
+/// Only one claimant of a task can succeed: the others get [`Error::InvalidTaskTransition`].
+pub(super) fn claim(
+    connection: &Connection,
+    path: &Path,
+    id: TaskId,
+    lease: &Lease,
+    now: i64,
+) -> Result<TaskRecord, Error> {
+    let claimed = connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET state = ?2, dispatched_at = ?3, updated_at = ?3, \
+                              lease_owner = ?4, lease_until = ?5 \
+             WHERE id = ?1 AND state = ?6 AND coalesce(next_retry_at, 0) <= ?7 \
+             RETURNING {COLUMNS}"
+        ))
+        .and_then(|mut statement| {
+            let mut rows = statement.query_map(
+                params![
+                    id,
+                    TaskState::Dispatched,
+                    now,
+                    lease.owner,
+                    lease.until,
+                    TaskState::Pending,
+                    timestamp::now_ms()
+                ],
+                decode,
+            )?;
+            rows.next().transpose()
+        })
+        .map_err(query_error(path, "claiming a task"))?;
+    claimed.ok_or(Error::InvalidTaskTransition {
+        id,
+        to: TaskState::Dispatched,
+    })
+}
+
+/// Why a released task is sent again: its daemon stopped or lost its lease while the worker had it.
+pub(super) const RELEASED: &str =
+    "the daemon sending this task stopped, or lost its lease, while the task was in flight";
+
+/// Releases every `dispatched` task whose lease ended before `now_ms`, or that `reclaim` holds
+/// (this daemon's own leases from before a restart), or that has no lease (dispatched by an
+/// older mecha): each counts an attempt and is due again at once, or is failed when that was its
+/// last attempt. Each statement rechecks the lease, so a lease renewed since it was read is
+/// left alone. The tasks as released.
+pub(super) fn release(
+    connection: &Connection,
+    path: &Path,
+    now_ms: i64,
+    reclaim: Option<&str>,
+    now: i64,
+) -> Result<Vec<TaskRecord>, Error> {
+    connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET \
+                 state = CASE WHEN attempts + 1 >= max(max_retries, 1) THEN ?1 ELSE ?2 END, \
+                 error = CASE WHEN attempts + 1 >= max(max_retries, 1) \
+                              THEN 'retries exhausted after ' || (attempts + 1) || ' attempts: ' || ?3 \
+                              ELSE ?3 END, \
+                 next_retry_at = CASE WHEN attempts + 1 >= max(max_retries, 1) THEN NULL ELSE ?4 END, \
+                 completed_at = CASE WHEN attempts + 1 >= max(max_retries, 1) THEN ?5 ELSE NULL END, \
+                 attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, updated_at = ?5 \
+             WHERE state = ?6 \
+               AND (lease_until IS NULL OR lease_until < ?4 OR lease_owner = ?7) \
+             RETURNING {COLUMNS}"
+        ))
+        .and_then(|mut statement| {
+            let rows = statement.query_map(
+                params![
+                    TaskState::Failed,
+                    TaskState::Pending,
+                    RELEASED,
+                    now_ms,
+                    now,
+                    TaskState::Dispatched,
+                    reclaim
+                ],
+                decode,
+            )?;
+            rows.collect()
+        })
+        .map_err(query_error(path, "releasing ended leases"))
 }
 
 /// Applies `change` to task `id` at `now`, if the task is in a state the change starts from.
@@ -63,23 +160,26 @@ pub(super) fn apply(
     now: i64,
 ) -> Result<(), Error> {
     let to = change.to();
-    // Each statement binds the task (?1), its new state (?2) and now (?3) first.
+    // Each statement binds the task (?1) and its new state (?2) first, then (but for a
+    // renewal) now (?3). Leaving `dispatched` ends the lease.
     let changed = match &change {
-        TaskChange::Dispatch => connection
+        TaskChange::Renew { lease } => connection
             .prepare_cached(
-                "UPDATE tasks SET state = ?2, dispatched_at = ?3, updated_at = ?3 \
-                 WHERE id = ?1 AND state = ?4",
+                "UPDATE tasks SET lease_until = ?3 WHERE id = ?1 AND state = ?2 AND lease_owner = ?4",
             )
-            .and_then(|mut statement| statement.execute(params![id, to, now, TaskState::Pending])),
+            .and_then(|mut statement| {
+                statement.execute(params![id, to, lease.until, lease.owner])
+            }),
         // An event task's write-back becomes due with its completion, in the same statement,
         // so that a crash between the two cannot lose it.
-        TaskChange::Complete { result } => connection
+        TaskChange::Complete { result, holder } => connection
             .prepare_cached(
                 "UPDATE tasks SET state = ?2, result = ?4, error = '', next_retry_at = NULL, \
                                   completed_at = ?3, updated_at = ?3, \
+                                  lease_owner = NULL, lease_until = NULL, \
                                   write_back = CASE WHEN event_id != '' THEN ?6 ELSE '' END, \
                                   write_back_next_at = ?7 \
-                 WHERE id = ?1 AND state = ?5",
+                 WHERE id = ?1 AND state = ?5 AND lease_owner = ?8",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -89,35 +189,38 @@ pub(super) fn apply(
                     result,
                     TaskState::Dispatched,
                     WriteBackState::Pending,
-                    timestamp::now_ms()
+                    timestamp::now_ms(),
+                    holder
                 ])
             }),
         TaskChange::WriteBack(change) => write_back(connection, &id, change, now),
-        TaskChange::Fail { error } => connection
-            .prepare_cached(
-                "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = NULL, \
-                                  completed_at = ?3, updated_at = ?3 \
-                 WHERE id = ?1 AND state IN (?5, ?6)",
-            )
-            .and_then(|mut statement| {
-                statement.execute(params![
-                    id,
-                    to,
-                    now,
-                    error,
-                    TaskState::Pending,
-                    TaskState::Dispatched
-                ])
-            }),
+        TaskChange::Fail { error, holder } => {
+            let from = match holder {
+                Some(_) => TaskState::Dispatched,
+                None => TaskState::Pending,
+            };
+            connection
+                .prepare_cached(
+                    "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = NULL, \
+                                      completed_at = ?3, updated_at = ?3, \
+                                      lease_owner = NULL, lease_until = NULL \
+                     WHERE id = ?1 AND state = ?5 AND lease_owner IS ?6",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![id, to, now, error, from, holder])
+                })
+        }
         TaskChange::Retry {
             next_retry_at,
             error,
             counted,
+            holder,
         } => connection
             .prepare_cached(
                 "UPDATE tasks SET state = ?2, error = ?4, next_retry_at = ?5, \
-                                  attempts = attempts + ?7, updated_at = ?3 \
-                 WHERE id = ?1 AND state = ?6",
+                                  attempts = attempts + ?7, updated_at = ?3, \
+                                  lease_owner = NULL, lease_until = NULL \
+                 WHERE id = ?1 AND state = ?6 AND lease_owner = ?8",
             )
             .and_then(|mut statement| {
                 statement.execute(params![
@@ -127,7 +230,8 @@ pub(super) fn apply(
                     error,
                     next_retry_at,
                     TaskState::Dispatched,
-                    u32::from(*counted)
+                    u32::from(*counted),
+                    holder
                 ])
             }),
         TaskChange::Requeue => connection
@@ -249,12 +353,13 @@ pub(super) fn due(
     rows.collect()
 }
 
-/// Every pending or dispatched task, oldest first: what a restart must pick up again.
-pub(super) fn unfinished(connection: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
+/// Every pending task, oldest first: what a restart must queue again. Dispatched tasks are
+/// held by their leases until they end or are [`release`]d.
+pub(super) fn pending(connection: &Connection) -> rusqlite::Result<Vec<TaskRecord>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE state IN (?1, ?2) ORDER BY created_at, rowid"
+        "SELECT {COLUMNS} FROM tasks WHERE state = ?1 ORDER BY created_at, rowid"
     ))?;
-    let rows = statement.query_map(params![TaskState::Pending, TaskState::Dispatched], decode)?;
+    let rows = statement.query_map(params![TaskState::Pending], decode)?;
     rows.collect()
 }
 
@@ -304,6 +409,16 @@ mod tests {
         get(connection, id).unwrap().unwrap()
     }
 
+    const HOLDER: &str = "here/0123456789abcdef";
+
+    /// A lease of [`HOLDER`] that does not run out.
+    fn lease() -> Lease {
+        Lease {
+            owner: HOLDER.into(),
+            until: i64::MAX,
+        }
+    }
+
     fn ids(tasks: Vec<TaskRecord>) -> Vec<TaskId> {
         tasks.into_iter().map(|task| task.id).collect()
     }
@@ -312,7 +427,7 @@ mod tests {
     fn a_write_back_is_due_with_its_completion_and_moves_only_from_pending() {
         let (_dir, path, connection) = database();
         let id = create(&connection, &path, "reviewer", 10);
-        apply(&connection, &path, id.clone(), TaskChange::Dispatch, 11).unwrap();
+        claim(&connection, &path, id.clone(), &lease(), 11).unwrap();
         assert!(
             due_write_backs(&connection, i64::MAX, 10)
                 .unwrap()
@@ -320,6 +435,7 @@ mod tests {
         );
         let complete = TaskChange::Complete {
             result: "{}".into(),
+            holder: HOLDER.into(),
         };
         apply(&connection, &path, id.clone(), complete, 12).unwrap();
         assert_eq!(read(&connection, &id).write_back, WriteBackState::Pending);
@@ -394,20 +510,31 @@ mod tests {
             other => panic!("expected a refused move to {expected}, got {other:?}"),
         };
 
+        let claim = |id: &TaskId| store.claim_task(id, lease());
         refused(
-            store.complete_task(&id, "early".into()).await,
+            store.complete_task(&id, HOLDER, "early".into()).await,
             TaskState::Completed,
         );
         refused(
-            store.schedule_retry(&id, 1, "early".into()).await,
+            store.schedule_retry(&id, HOLDER, 1, "early".into()).await,
             TaskState::Pending,
         );
         refused(store.requeue_failed(&id).await, TaskState::Pending);
-        store.mark_dispatched(&id).await.unwrap();
-        refused(store.mark_dispatched(&id).await, TaskState::Dispatched);
+        let claimed = claim(&id).await.unwrap();
+        assert_eq!(claimed.state, TaskState::Dispatched);
+        assert_eq!(claimed.lease, Some(lease()));
+        assert!(matches!(
+            claim(&id).await,
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+        let other = "there/fedcba9876543210";
+        refused(
+            store.complete_task(&id, other, "not mine".into()).await,
+            TaskState::Completed,
+        );
 
         store
-            .schedule_retry(&id, 4_000_000_000, "503".into())
+            .schedule_retry(&id, HOLDER, 4_000_000_000, "503".into())
             .await
             .unwrap();
         let retried = store.get_task(&id).await.unwrap().unwrap();
@@ -415,26 +542,153 @@ mod tests {
         assert_eq!((retried.attempts, retried.error.as_str()), (1, "503"));
         assert_eq!(retried.next_retry_at, Some(4_000_000_000));
         assert!(retried.dispatched_at.is_some());
+        assert_eq!(retried.lease, None, "leaving dispatched ends the lease");
 
-        store.mark_dispatched(&id).await.unwrap();
-        store.complete_task(&id, "done".into()).await.unwrap();
+        claim(&id).await.unwrap();
+        store
+            .complete_task(&id, HOLDER, "done".into())
+            .await
+            .unwrap();
         let done = store.get_task(&id).await.unwrap().unwrap();
         assert_eq!(done.state, TaskState::Completed);
         assert_eq!((done.result.as_str(), done.error.as_str()), ("done", ""));
-        assert_eq!((done.attempts, done.next_retry_at), (1, None));
+        assert_eq!(
+            (done.attempts, done.next_retry_at, done.lease),
+            (1, None, None)
+        );
         assert!(done.completed_at.is_some());
         refused(
-            store.complete_task(&id, "again".into()).await,
+            store.complete_task(&id, HOLDER, "again".into()).await,
             TaskState::Completed,
         );
-        refused(store.fail_task(&id, "late".into()).await, TaskState::Failed);
+        refused(
+            store.fail_task(&id, Some(HOLDER), "late".into()).await,
+            TaskState::Failed,
+        );
         refused(store.requeue_failed(&id).await, TaskState::Pending);
 
         let unknown = TaskId::generate().unwrap();
         assert!(matches!(
-            store.mark_dispatched(&unknown).await,
+            claim(&unknown).await,
             Err(Error::InvalidTaskTransition { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_task_is_not_claimed_before_its_retry_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        let task = NewTask {
+            worker_name: "reviewer".into(),
+            ..NewTask::default()
+        };
+        let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
+            panic!("a direct task is never a duplicate");
+        };
+        store.claim_task(&task.id, lease()).await.unwrap();
+        let later = timestamp::now_ms() + 3_600_000;
+        store
+            .defer_task(&task.id, HOLDER, later, "busy".into())
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.claim_task(&task.id, lease()).await,
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn only_the_holder_renews_and_ended_or_reclaimed_leases_are_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        let mut ids = Vec::new();
+        for max_retries in [3, 3, 3, 1] {
+            let task = NewTask {
+                worker_name: "reviewer".into(),
+                max_retries,
+                ..NewTask::default()
+            };
+            let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
+                panic!("a direct task is never a duplicate");
+            };
+            ids.push(task.id);
+        }
+        let [running, ended, mine, last] = &ids[..] else {
+            unreachable!()
+        };
+        let now = timestamp::now_ms();
+        let held = |owner: &str, until: i64| Lease {
+            owner: owner.into(),
+            until,
+        };
+        let other = "there/fedcba9876543210";
+        store
+            .claim_task(running, held(other, now + 60_000))
+            .await
+            .unwrap();
+        store.claim_task(ended, held(other, now - 1)).await.unwrap();
+        store
+            .claim_task(mine, held(HOLDER, now + 60_000))
+            .await
+            .unwrap();
+        store.claim_task(last, held(other, now - 1)).await.unwrap();
+
+        assert!(matches!(
+            store.renew_lease(running, held(HOLDER, now + 90_000)).await,
+            Err(Error::InvalidTaskTransition { .. })
+        ));
+        store
+            .renew_lease(running, held(other, now + 90_000))
+            .await
+            .unwrap();
+
+        // The sweep of a running daemon: only the leases that ran out.
+        let released = store.release_leases(now, None).await.unwrap();
+        let mut found: Vec<_> = released
+            .iter()
+            .map(|task| (task.id.clone(), task.state, task.attempts))
+            .collect();
+        found.sort_by_key(|(_, state, _)| *state == TaskState::Failed);
+        assert_eq!(
+            found,
+            [
+                (ended.clone(), TaskState::Pending, 1),
+                (last.clone(), TaskState::Failed, 1)
+            ]
+        );
+        let failed = released.iter().find(|task| &task.id == last).unwrap();
+        assert_eq!(
+            failed.error,
+            format!("retries exhausted after 1 attempts: {RELEASED}")
+        );
+        let again = released.iter().find(|task| &task.id == ended).unwrap();
+        assert_eq!(
+            (again.next_retry_at, again.lease.clone()),
+            (Some(now), None)
+        );
+        // Released means due at once, and the old holder can no longer record an answer.
+        refused_by(store.complete_task(ended, other, "late".into()).await);
+        store.claim_task(ended, lease()).await.unwrap();
+
+        // A restarted daemon takes back its own leases; another's running one stays.
+        let reclaimed = store
+            .release_leases(now, Some(HOLDER.into()))
+            .await
+            .unwrap();
+        let mut reclaimed: Vec<String> = reclaimed.iter().map(|task| task.id.to_string()).collect();
+        reclaimed.sort();
+        let mut expected = vec![ended.to_string(), mine.to_string()];
+        expected.sort();
+        assert_eq!(reclaimed, expected);
+        let running = store.get_task(running).await.unwrap().unwrap();
+        assert_eq!(running.lease, Some(held(other, now + 90_000)));
+    }
+
+    fn refused_by(result: Result<(), Error>) {
+        assert!(
+            matches!(result, Err(Error::InvalidTaskTransition { .. })),
+            "{result:?}"
+        );
     }
 
     #[test]
@@ -442,17 +696,11 @@ mod tests {
         let (_dir, path, connection) = database();
         let pending = create(&connection, &path, "a", 1);
         let dispatched = create(&connection, &path, "b", 1);
-        apply(
-            &connection,
-            &path,
-            dispatched.clone(),
-            TaskChange::Dispatch,
-            2,
-        )
-        .unwrap();
+        claim(&connection, &path, dispatched.clone(), &lease(), 2).unwrap();
         for id in [&pending, &dispatched] {
             let fail = TaskChange::Fail {
                 error: "worker not found".into(),
+                holder: (id == &dispatched).then(|| HOLDER.to_owned()),
             };
             apply(&connection, &path, id.clone(), fail, 3).unwrap();
             let failed = read(&connection, id);
@@ -465,15 +713,9 @@ mod tests {
             next_retry_at: 10,
             error: "503".into(),
             counted: true,
+            holder: HOLDER.into(),
         };
-        apply(
-            &connection,
-            &path,
-            dispatched.clone(),
-            TaskChange::Dispatch,
-            4,
-        )
-        .unwrap_err();
+        claim(&connection, &path, dispatched.clone(), &lease(), 4).unwrap_err();
         apply(&connection, &path, dispatched.clone(), retry, 4).unwrap_err();
         apply(
             &connection,
@@ -499,11 +741,12 @@ mod tests {
         let (_dir, path, connection) = database();
         let id = create(&connection, &path, "a", 1);
         for (counted, attempts) in [(false, 0), (true, 1), (false, 1)] {
-            apply(&connection, &path, id.clone(), TaskChange::Dispatch, 2).unwrap();
+            claim(&connection, &path, id.clone(), &lease(), 2).unwrap();
             let change = TaskChange::Retry {
                 next_retry_at: 10,
                 error: "429".into(),
                 counted,
+                holder: HOLDER.into(),
             };
             apply(&connection, &path, id.clone(), change, 3).unwrap();
             let task = read(&connection, &id);
@@ -519,21 +762,15 @@ mod tests {
         let retried = create(&connection, &path, "b", 200);
         let new = create(&connection, &path, "c", 300);
         let done = create(&connection, &path, "d", 50);
-        apply(
-            &connection,
-            &path,
-            retried.clone(),
-            TaskChange::Dispatch,
-            210,
-        )
-        .unwrap();
+        claim(&connection, &path, retried.clone(), &lease(), 210).unwrap();
         let retry = TaskChange::Retry {
             next_retry_at: 500,
             error: "503".into(),
             counted: true,
+            holder: HOLDER.into(),
         };
         apply(&connection, &path, retried.clone(), retry, 470).unwrap();
-        apply(&connection, &path, done.clone(), TaskChange::Dispatch, 60).unwrap();
+        claim(&connection, &path, done.clone(), &lease(), 60).unwrap();
 
         // New tasks (no retry time) are queued when created, never by the scan.
         assert!(due(&connection, 499, 10).unwrap().is_empty());
@@ -545,8 +782,9 @@ mod tests {
             next_retry_at: 400,
             error: "503".into(),
             counted: true,
+            holder: HOLDER.into(),
         };
-        apply(&connection, &path, old.clone(), TaskChange::Dispatch, 110).unwrap();
+        claim(&connection, &path, old.clone(), &lease(), 110).unwrap();
         apply(&connection, &path, old.clone(), second, 120).unwrap();
         assert_eq!(
             ids(due(&connection, 500, 10).unwrap()),
@@ -558,16 +796,14 @@ mod tests {
             std::slice::from_ref(&old)
         );
 
-        // Recovery sees the dispatched one too, but nothing that has ended.
-        assert_eq!(
-            ids(unfinished(&connection).unwrap()),
-            [done.clone(), old, retried, new]
-        );
+        // A restart queues what is pending; dispatched tasks are held by their leases.
+        assert_eq!(ids(pending(&connection).unwrap()), [old, retried, new]);
         let complete = TaskChange::Complete {
             result: "ok".into(),
+            holder: HOLDER.into(),
         };
         apply(&connection, &path, done, complete, 70).unwrap();
-        assert_eq!(unfinished(&connection).unwrap().len(), 3);
+        assert_eq!(pending(&connection).unwrap().len(), 3);
     }
 
     #[tokio::test]
@@ -589,8 +825,11 @@ mod tests {
                 .await
                 .unwrap()
         );
-        store.mark_dispatched(&task.id).await.unwrap();
-        store.complete_task(&task.id, String::new()).await.unwrap();
+        store.claim_task(&task.id, lease()).await.unwrap();
+        store
+            .complete_task(&task.id, HOLDER, String::new())
+            .await
+            .unwrap();
         assert!(
             store
                 .completed_task_exists(&event_id, "reviewer")
@@ -605,6 +844,6 @@ mod tests {
         );
         let due = store.due_tasks(i64::MAX, 0).await.unwrap();
         assert!(due.is_empty());
-        assert!(store.unfinished_tasks().await.unwrap().is_empty());
+        assert!(store.pending_tasks().await.unwrap().is_empty());
     }
 }

@@ -12,6 +12,7 @@ use serde::{Serialize, Serializer};
 use super::events::MAX_LIST_LIMIT;
 use super::timestamp::{
     serialize_optional_rfc3339, serialize_optional_rfc3339_ms, serialize_rfc3339,
+    serialize_rfc3339_ms,
 };
 use super::{Error, EventId, TaskId, TaskState, WriteBackState};
 
@@ -102,6 +103,20 @@ pub struct TaskRecord {
     /// The policies' combined decision (`{"allowed":[…],"denied":[…]}`); `null` until decided.
     #[serde(serialize_with = "serialize_json_or_null")]
     pub decision: String,
+    /// Which daemon holds the task while it is `dispatched`, and until when; `null` otherwise.
+    pub lease: Option<Lease>,
+}
+
+/// A daemon's hold on a task it is sending: no other daemon sends the task while the lease runs,
+/// and the holder renews it while the worker works. A lease that runs out (its daemon died or lost
+/// the database) is released by any daemon, and the task is sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    /// The daemon's id (see [`crate::config::home::Home::daemon_id`]).
+    pub owner: String,
+    /// Unix milliseconds; RFC 3339 in JSON.
+    #[serde(serialize_with = "serialize_rfc3339_ms")]
+    pub until: i64,
 }
 
 /// What became of a task creation.
@@ -167,7 +182,8 @@ pub(super) const COLUMNS: &str = "id, worker_name, prompt, context, event_id, de
                                   trace_id, state, result, error, attempts, max_retries, \
                                   next_retry_at, created_at, updated_at, dispatched_at, \
                                   completed_at, write_back, write_back_attempts, \
-                                  write_back_next_at, write_back_error, decision";
+                                  write_back_next_at, write_back_error, decision, \
+                                  lease_owner, lease_until";
 
 /// One row of [`COLUMNS`] as a record.
 pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
@@ -208,6 +224,10 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
         write_back_next_at: row.get(19)?,
         write_back_error: row.get(20)?,
         decision: row.get(21)?,
+        lease: match (row.get(22)?, row.get(23)?) {
+            (Some(owner), Some(until)) => Some(Lease { owner, until }),
+            _ => None,
+        },
     })
 }
 
@@ -252,9 +272,14 @@ mod tests {
             CreateTaskOutcome::Created(record) => record,
             CreateTaskOutcome::Duplicate { .. } => panic!("a direct task is no duplicate"),
         };
-        store.mark_dispatched(&record.id).await.unwrap();
+        let holder = "here/0123456789abcdef";
+        let lease = Lease {
+            owner: holder.into(),
+            until: i64::MAX,
+        };
+        store.claim_task(&record.id, lease).await.unwrap();
         store
-            .complete_task(&record.id, r#"{"verdict":"lgtm"}"#.into())
+            .complete_task(&record.id, holder, r#"{"verdict":"lgtm"}"#.into())
             .await
             .unwrap();
         let done = store.get_task(&record.id).await.unwrap().unwrap();
@@ -289,6 +314,7 @@ mod tests {
             "write_back_next_at",
             "write_back_error",
             "decision",
+            "lease",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
@@ -301,6 +327,11 @@ mod tests {
         // A direct task has nothing to write back, and no decision.
         assert_eq!(json["write_back"], "none");
         assert_eq!(json["decision"], serde_json::Value::Null);
+        assert_eq!(
+            json["lease"],
+            serde_json::Value::Null,
+            "a lease ends with its dispatch"
+        );
 
         let plain = TaskRecord {
             result: "looks good".into(),

@@ -17,7 +17,7 @@ use super::events::MAX_LIST_LIMIT;
 use super::request::Request;
 use super::task_lifecycle::{self, TaskChange, WriteBackChange};
 use super::task_record::{
-    COLUMNS, CreateTaskOutcome, CreatedTasks, NewTask, TaskFilter, TaskRecord, decode,
+    COLUMNS, CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskFilter, TaskRecord, decode,
 };
 use super::{
     Error, EventId, EventState, SqliteStore, StoreFuture, TaskId, TaskState, TaskStore, WriteBack,
@@ -55,21 +55,41 @@ impl TaskStore for SqliteStore {
         self.read("listing tasks", move |connection| list(connection, &filter))
     }
 
-    fn mark_dispatched(&self, id: &TaskId) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Dispatch)
+    fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord> {
+        let id = id.clone();
+        self.write(|reply| Request::ClaimTask { id, lease, reply })
     }
 
-    fn complete_task(&self, id: &TaskId, result: String) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Complete { result })
+    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()> {
+        self.change(id, TaskChange::Renew { lease })
     }
 
-    fn fail_task(&self, id: &TaskId, error: String) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Fail { error })
+    fn release_leases(
+        &self,
+        now_ms: i64,
+        reclaim: Option<String>,
+    ) -> StoreFuture<'_, Vec<TaskRecord>> {
+        self.write(|reply| Request::ReleaseLeases {
+            now_ms,
+            reclaim,
+            reply,
+        })
+    }
+
+    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()> {
+        let holder = holder.to_owned();
+        self.change(id, TaskChange::Complete { result, holder })
+    }
+
+    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()> {
+        let holder = holder.map(str::to_owned);
+        self.change(id, TaskChange::Fail { error, holder })
     }
 
     fn schedule_retry(
         &self,
         id: &TaskId,
+        holder: &str,
         next_retry_at: i64,
         error: String,
     ) -> StoreFuture<'_, ()> {
@@ -79,17 +99,25 @@ impl TaskStore for SqliteStore {
                 next_retry_at,
                 error,
                 counted: true,
+                holder: holder.to_owned(),
             },
         )
     }
 
-    fn defer_task(&self, id: &TaskId, next_retry_at: i64, reason: String) -> StoreFuture<'_, ()> {
+    fn defer_task(
+        &self,
+        id: &TaskId,
+        holder: &str,
+        next_retry_at: i64,
+        reason: String,
+    ) -> StoreFuture<'_, ()> {
         self.change(
             id,
             TaskChange::Retry {
                 next_retry_at,
                 error: reason,
                 counted: false,
+                holder: holder.to_owned(),
             },
         )
     }
@@ -104,8 +132,8 @@ impl TaskStore for SqliteStore {
         })
     }
 
-    fn unfinished_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
-        self.read("finding unfinished tasks", task_lifecycle::unfinished)
+    fn pending_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>> {
+        self.read("finding pending tasks", task_lifecycle::pending)
     }
 
     fn completed_task_exists(
@@ -206,6 +234,7 @@ pub(super) fn create(
             write_back_next_at: None,
             write_back_error: String::new(),
             decision: String::new(),
+            lease: None,
         }));
     }
     let existing = if dedup_key.is_empty() {
@@ -392,7 +421,10 @@ mod tests {
             }
         );
         // Still a duplicate once the first one has finished.
-        store.fail_task(&first.id, "gave up".into()).await.unwrap();
+        store
+            .fail_task(&first.id, None, "gave up".into())
+            .await
+            .unwrap();
         assert!(matches!(
             store
                 .create_task(task("reviewer", Some(&event.id)))
@@ -509,7 +541,11 @@ mod tests {
             let event_id = (n == 3).then_some(&event.id);
             made.push(created(store.create_task(task(worker, event_id)).await.unwrap()).id);
         }
-        store.mark_dispatched(&made[4]).await.unwrap();
+        let lease = crate::store::Lease {
+            owner: "here/0123456789abcdef".into(),
+            until: i64::MAX,
+        };
+        store.claim_task(&made[4], lease).await.unwrap();
         let newest_first: Vec<TaskId> = made.iter().rev().cloned().collect();
 
         assert_eq!(ids(&store, TaskFilter::default()).await, newest_first);

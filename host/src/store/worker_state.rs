@@ -11,17 +11,17 @@ use super::stored_text::stored_as_text;
 
 /// The state of a registered worker.
 ///
-/// Added `offline`; started → `online`; `online` ↔ `busy` around each task; any state → `error`
-/// when it fails, `error` → `online` when it recovers; stopped → `offline`.
+/// Added `offline`; started → `online`; any state → `error` when it fails, `error` → `online`
+/// when it recovers; stopped → `offline`. A worker that is working is still `online`: how many
+/// tasks it may take at once is its `concurrency`, and a worker that answers "busy" defers the
+/// task (see `pipeline::dispatch`), so there is no state for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerState {
     /// Not running, or not known to be; the only state in which a worker may be removed.
     Offline,
-    /// Running and free to take a task.
+    /// Running and taking tasks.
     Online,
-    /// Running a task.
-    Busy,
     /// Failing (the row's `error` says why); not given tasks until it recovers.
     Error,
 }
@@ -29,10 +29,9 @@ pub enum WorkerState {
 impl WorkerState {
     /// Every state, in the order of the type's definition; pass it as the `from` of a move
     /// allowed from any state.
-    pub const ALL: [WorkerState; 4] = [
+    pub const ALL: [WorkerState; 3] = [
         WorkerState::Offline,
         WorkerState::Online,
-        WorkerState::Busy,
         WorkerState::Error,
     ];
 
@@ -41,7 +40,6 @@ impl WorkerState {
         match self {
             WorkerState::Offline => "offline",
             WorkerState::Online => "online",
-            WorkerState::Busy => "busy",
             WorkerState::Error => "error",
         }
     }

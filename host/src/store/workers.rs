@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{encode_json, query_error, quote};
 use super::request::Request;
-use super::{Error, SqliteStore, StoreFuture, WorkerState, WorkerStore};
+use super::{AuditEntry, Error, SqliteStore, StoreFuture, WorkerState, WorkerStore};
 
 /// A stored worker.
 ///
@@ -74,6 +74,7 @@ impl WorkerStore for SqliteStore {
         from: &[WorkerState],
         to: WorkerState,
         error: Option<String>,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()> {
         let name = name.to_owned();
         let from = from.to_vec();
@@ -82,6 +83,7 @@ impl WorkerStore for SqliteStore {
             from,
             to,
             error: error.unwrap_or_default(),
+            audit,
             reply,
         })
     }
@@ -101,6 +103,7 @@ impl WorkerStore for SqliteStore {
         container_id: &str,
         endpoint: &str,
         state: WorkerState,
+        audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()> {
         let name = name.to_owned();
         let container_id = container_id.to_owned();
@@ -110,6 +113,7 @@ impl WorkerStore for SqliteStore {
             container_id,
             endpoint,
             state,
+            audit,
             reply,
         })
     }
@@ -259,8 +263,8 @@ pub(super) fn set_runtime(
         .prepare_cached(&format!(
             "UPDATE workers SET container_id = ?2, endpoint = ?3, state = ?4, updated_at = ?5, \
                                 started_at = {STARTED_AT}, \
-                                error = CASE WHEN ?4 = ?9 THEN error ELSE '' END \
-             WHERE name = ?1 AND NOT (state = ?8 AND ?6)"
+                                error = CASE WHEN ?4 = ?8 THEN error ELSE '' END \
+             WHERE name = ?1"
         ))
         .and_then(|mut statement| {
             statement.execute(params![
@@ -271,7 +275,6 @@ pub(super) fn set_runtime(
                 now,
                 state == WorkerState::Offline,
                 comes_up(state),
-                WorkerState::Busy,
                 WorkerState::Error,
             ])
         })
@@ -289,7 +292,7 @@ const STARTED_AT: &str =
 
 /// Whether a worker moving to `state` is running from then on.
 fn comes_up(state: WorkerState) -> bool {
-    matches!(state, WorkerState::Online | WorkerState::Busy)
+    state == WorkerState::Online
 }
 
 /// The worker with this name, if stored.
@@ -354,6 +357,7 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::AuditLog;
     use serde_json::json;
 
     use super::*;
@@ -457,7 +461,13 @@ mod tests {
         let store = open(&dir);
         store.add_workers(vec![worker("a")]).await.unwrap();
         store
-            .set_worker_state("a", &[WorkerState::Offline], WorkerState::Online, None)
+            .set_worker_state(
+                "a",
+                &[WorkerState::Offline],
+                WorkerState::Online,
+                None,
+                None,
+            )
             .await
             .unwrap();
         store
@@ -484,6 +494,7 @@ mod tests {
                 &WorkerState::ALL,
                 WorkerState::Error,
                 Some("down".into()),
+                None,
             )
             .await
             .unwrap();
@@ -494,7 +505,7 @@ mod tests {
         );
         assert!(error.to_string().contains("stop it"), "{error}");
         store
-            .set_worker_state("a", &[WorkerState::Error], WorkerState::Offline, None)
+            .set_worker_state("a", &[WorkerState::Error], WorkerState::Offline, None, None)
             .await
             .unwrap();
         store.remove_worker("a").await.unwrap();
@@ -511,26 +522,44 @@ mod tests {
         let store = open(&dir);
         store.add_workers(vec![worker("a")]).await.unwrap();
         store
-            .set_worker_state("a", &[WorkerState::Offline], WorkerState::Online, None)
+            .set_worker_state(
+                "a",
+                &[WorkerState::Offline],
+                WorkerState::Online,
+                None,
+                None,
+            )
             .await
             .unwrap();
         let online = state(&store, "a").await;
         assert_eq!(online.state, WorkerState::Online);
         let started = online.started_at.expect("coming online stamps started_at");
 
-        // Two dispatchers race to take the worker: only one wins.
-        store
-            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
-            .await
-            .unwrap();
+        // Two callers race to move the worker out of `offline`: only one wins, and the loser's
+        // audit record is not written either.
+        let audit = || Some(AuditEntry::new("worker:a", "worker.state").worker("a"));
         let error = store
-            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
+            .set_worker_state(
+                "a",
+                &[WorkerState::Offline],
+                WorkerState::Online,
+                None,
+                audit(),
+            )
             .await
             .unwrap_err();
         assert!(
-            matches!(&error, Error::InvalidWorkerTransition { name, to: WorkerState::Busy } if name == "a"),
+            matches!(&error, Error::InvalidWorkerTransition { name, to: WorkerState::Online } if name == "a"),
             "{error}"
         );
+        let records = store
+            .query_logs(crate::store::LogFilter {
+                action_prefix: Some("worker.state".into()),
+                ..crate::store::LogFilter::default()
+            })
+            .await
+            .unwrap();
+        assert!(records.is_empty());
 
         store
             .set_worker_state(
@@ -538,6 +567,7 @@ mod tests {
                 &WorkerState::ALL,
                 WorkerState::Error,
                 Some("gone".into()),
+                None,
             )
             .await
             .unwrap();
@@ -549,7 +579,7 @@ mod tests {
         assert_eq!(failed.started_at, Some(started));
 
         store
-            .set_worker_state("a", &[WorkerState::Error], WorkerState::Online, None)
+            .set_worker_state("a", &[WorkerState::Error], WorkerState::Online, None, None)
             .await
             .unwrap();
         let recovered = state(&store, "a").await;
@@ -559,32 +589,44 @@ mod tests {
         );
 
         store
-            .set_worker_state("a", &[WorkerState::Online], WorkerState::Offline, None)
+            .set_worker_state(
+                "a",
+                &[WorkerState::Online],
+                WorkerState::Offline,
+                None,
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(state(&store, "a").await.started_at, None);
 
         assert!(matches!(
             store
-                .set_worker_state("a", &[], WorkerState::Online, None)
+                .set_worker_state("a", &[], WorkerState::Online, None, None)
                 .await,
             Err(Error::InvalidWorkerTransition { .. })
         ));
         assert!(matches!(
             store
-                .set_worker_state("b", &WorkerState::ALL, WorkerState::Online, None)
+                .set_worker_state("b", &WorkerState::ALL, WorkerState::Online, None, None)
                 .await,
             Err(Error::WorkerNotFound { .. })
         ));
     }
 
     #[tokio::test]
-    async fn runtime_is_recorded_but_a_busy_worker_is_not_stopped() {
+    async fn runtime_is_recorded_with_its_audit_record() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(&dir);
         store.add_workers(vec![worker("a")]).await.unwrap();
         store
-            .set_worker_runtime("a", "c0ffee", "http://127.0.0.1:9001", WorkerState::Online)
+            .set_worker_runtime(
+                "a",
+                "c0ffee",
+                "http://127.0.0.1:9001",
+                WorkerState::Online,
+                None,
+            )
             .await
             .unwrap();
         let row = state(&store, "a").await;
@@ -593,35 +635,20 @@ mod tests {
         assert_eq!(row.state, WorkerState::Online);
         assert!(row.started_at.is_some());
 
+        // Stopping keeps the container id, as `mecha worker stop` does.
+        let stopped = AuditEntry::new("worker:a", "worker.state").worker("a");
         store
-            .set_worker_state("a", &[WorkerState::Online], WorkerState::Busy, None)
+            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline, Some(stopped))
             .await
             .unwrap();
-        let error = store
-            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline)
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                error,
-                Error::InvalidWorkerTransition {
-                    to: WorkerState::Offline,
-                    ..
-                }
-            ),
-            "{error}"
-        );
-        assert_eq!(state(&store, "a").await.endpoint, "http://127.0.0.1:9001");
-
-        store
-            .set_worker_state("a", &[WorkerState::Busy], WorkerState::Online, None)
+        let records = store
+            .query_logs(crate::store::LogFilter {
+                action_prefix: Some("worker.state".into()),
+                ..crate::store::LogFilter::default()
+            })
             .await
             .unwrap();
-        // Stopping keeps the container id, as the registry's StopRuntime does.
-        store
-            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline)
-            .await
-            .unwrap();
+        assert_eq!(records.len(), 1, "written with the change");
         let stopped = state(&store, "a").await;
         assert_eq!(
             (
@@ -634,7 +661,7 @@ mod tests {
         assert_eq!(stopped.started_at, None);
         assert!(matches!(
             store
-                .set_worker_runtime("b", "", "", WorkerState::Online)
+                .set_worker_runtime("b", "", "", WorkerState::Online, None)
                 .await,
             Err(Error::WorkerNotFound { .. })
         ));

@@ -1,22 +1,23 @@
-//! Brings workers back from `error`: every kind (live, adapter, managed) is probed on its
-//! `/health`, and one that answers 200 again is set `online`, which releases the tasks its lane
+//! Brings workers back from `error`: every kind is probed by its runtime (on its `/health`),
+//! and one that answers 200 again is set `online`, which releases the tasks its lane
 //! was holding. A worker never stays broken because nobody restarted it by hand.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::{AuditEntry, Store, WorkerState};
-use crate::worker::client::{Health, WorkerClient};
+use crate::store::WorkerState;
+use crate::worker::client::Health;
 use crate::worker::registry::Workers;
+use crate::worker::runtime::Runtimes;
+use crate::worker::state::WorkerStates;
 
 /// 3 s per probe: a healthy worker answers `/health` in milliseconds.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Probes every worker in `error` once; returns how many came back.
 pub async fn recover_workers(
-    store: &Arc<dyn Store>,
+    states: &WorkerStates,
     workers: &Workers,
-    client: &WorkerClient,
+    runtimes: &Runtimes,
 ) -> usize {
     let all = match workers.all().await {
         Ok(all) => all,
@@ -30,33 +31,21 @@ pub async fn recover_workers(
         .iter()
         .filter(|worker| worker.state == WorkerState::Error)
     {
-        let Some(endpoint) = &worker.endpoint else {
-            continue;
-        };
-        if client
-            .health_with_key(endpoint, worker.api_key(), PROBE_TIMEOUT)
-            .await
-            != Health::Healthy
-        {
+        let health = runtimes.of(&worker.def).health(worker, PROBE_TIMEOUT).await;
+        if health != Ok(Health::Healthy) {
             continue;
         }
-        let changed = store
-            .set_worker_state(
+        let changed = states
+            .set(
                 worker.name(),
                 &[WorkerState::Error],
                 WorkerState::Online,
-                None,
+                "health check passed",
             )
             .await;
         if changed.is_ok() {
             recovered += 1;
             tracing::info!(worker = %worker.name(), "worker is healthy again");
-            let entry = AuditEntry::new(format!("worker:{}", worker.name()), "worker.state")
-                .worker(worker.name())
-                .detail(serde_json::json!({ "state": "online", "reason": "health check passed" }));
-            if let Err(err) = store.record(entry).await {
-                tracing::warn!(error = %err, "could not write an audit record");
-            }
         }
     }
     recovered

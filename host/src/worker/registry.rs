@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::secrets::Secret;
-use crate::config::worker::{WorkerDef, WorkerKind};
+use crate::config::worker::WorkerDef;
 use crate::store::{self, Store, WorkerRow, WorkerState};
 
 /// A worker ready for matching and dispatch.
@@ -22,9 +22,10 @@ pub struct Worker {
     /// runtime endpoint of a started container or adapter otherwise.
     pub endpoint: Option<String>,
     /// Why it is in `error`, redacted.
-    pub error: String,
-    /// The Docker container of a started persistent managed worker; empty otherwise.
-    pub container: String,
+    pub error: Option<String>,
+    /// The Docker container of a started (or stopped, not yet removed) persistent managed
+    /// worker.
+    pub container: Option<String>,
     /// Restarts in a row of its container since it was last seen healthy.
     pub restarts: u32,
     /// The key of a running adapter, which its server asks of every request.
@@ -130,23 +131,19 @@ impl Workers {
     fn resolve(&self, row: WorkerRow) -> Option<Worker> {
         match self.definition(&row.name, &row.definition) {
             Ok(def) => {
-                let endpoint = match def.kind() {
-                    WorkerKind::Live => def.endpoint.clone(),
-                    WorkerKind::Adapter | WorkerKind::Managed => {
-                        Some(row.endpoint.clone()).filter(|endpoint| !endpoint.is_empty())
-                    }
-                };
-                let adapter_key = match def.kind() {
-                    WorkerKind::Adapter => self.adapter_key(&row.name),
-                    WorkerKind::Live | WorkerKind::Managed => None,
-                };
+                // A live worker's is in its definition; an adapter's or a container's is
+                // recorded when it starts.
+                let endpoint = def
+                    .endpoint
+                    .clone()
+                    .or_else(|| Some(row.endpoint.clone()).filter(|endpoint| !endpoint.is_empty()));
                 Some(Worker {
-                    adapter_key,
+                    adapter_key: self.adapter_key(&row.name),
                     def,
                     state: row.state,
                     endpoint,
-                    error: row.error,
-                    container: row.container_id,
+                    error: Some(row.error).filter(|error| !error.is_empty()),
+                    container: Some(row.container_id).filter(|container| !container.is_empty()),
                     restarts: row.restarts,
                 })
             }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::worker::{WorkerDef, WorkerKind};
+use crate::config::worker::WorkerDef;
 use crate::redact::{REDACTED, Redactor};
 use crate::store::{self, Store, WorkerState};
 
@@ -23,14 +23,6 @@ pub struct WorkerView {
     pub reachable_at: String,
     pub error: String,
     pub definition: serde_json::Value,
-}
-
-pub fn kind_label(kind: WorkerKind) -> &'static str {
-    match kind {
-        WorkerKind::Managed => "managed",
-        WorkerKind::Adapter => "adapter",
-        WorkerKind::Live => "live",
-    }
 }
 
 /// Every worker, by name, ready to show.
@@ -55,7 +47,7 @@ pub async fn views(
                     let mut definition =
                         serde_json::to_value(&sanitized).unwrap_or(serde_json::Value::Null);
                     redactor.redact_value(&mut definition);
-                    (kind_label(def.kind()), definition, endpoint)
+                    (def.kind().label(), definition, endpoint)
                 }
                 Err(_) => ("unknown", serde_json::Value::Null, row.endpoint.clone()),
             };

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
+use crate::config::name::is_safe_name;
 use crate::plugin::World;
-use crate::plugin::loader::is_safe_name;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/project_files.rs"));

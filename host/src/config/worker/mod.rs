@@ -164,6 +164,17 @@ pub enum WorkerKind {
     Live,
 }
 
+impl WorkerKind {
+    /// How the kind is shown by `mecha worker ls` and the API.
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkerKind::Managed => "managed",
+            WorkerKind::Adapter => "adapter",
+            WorkerKind::Live => "live",
+        }
+    }
+}
+
 impl WorkerDef {
     /// `managed` when `docker` is present, else `adapter` when `adapter` is, else `live`.
     pub fn kind(&self) -> WorkerKind {

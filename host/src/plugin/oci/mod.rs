@@ -430,7 +430,7 @@ pub fn signature_tag(digest: &str) -> String {
 }
 
 fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", super::cache::sha256_hex(bytes))
+    format!("sha256:{}", crate::digest::sha256_hex(bytes))
 }
 
 fn encode(manifest: &Manifest) -> Result<Vec<u8>, Error> {

@@ -47,16 +47,10 @@ pub const LIFECYCLE_LABEL: &str = "mecha.lifecycle";
 /// `LIFECYCLE_LABEL` as a filter for disposable containers.
 pub const DISPOSABLE_FILTER: &str = "mecha.lifecycle=disposable";
 
-/// The label naming the mecha home whose daemon made a container (see [`owner_id`]), so that
-/// daemons sharing an engine never take each other's containers for left-overs.
+/// The label naming the mecha home whose daemon made a container (its
+/// [`crate::config::home::Home::id`]), so that daemons sharing an engine never take each
+/// other's containers for left-overs.
 pub const OWNER_LABEL: &str = "mecha.owner";
-
-/// A short, stable id of the mecha home at `home`: 16 hex digits of the SHA-256 of its path.
-pub fn owner_id(home: &std::path::Path) -> String {
-    let resolved = home.canonicalize().unwrap_or_else(|_| home.to_path_buf());
-    let digest = crate::plugin::cache::sha256_hex(resolved.as_os_str().as_encoded_bytes());
-    digest[..16].to_owned()
-}
 
 /// The user running mecha. Containers run as this user, so files they write in `/workspace`
 /// belong to the operator, unless it is root (see [`container_user`]).

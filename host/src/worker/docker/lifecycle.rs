@@ -102,7 +102,8 @@ pub struct Running {
 
 /// Runs managed workers' containers. One per process; engines are connected once per address.
 pub struct Containers {
-    /// The [`owner_id`] of this daemon's home, put on every container it makes.
+    /// The id of this daemon's home ([`crate::config::home::Home::id`]), put on every container
+    /// it makes.
     owner: String,
     /// Replaced whole when `secrets.yml` is reloaded; a container being assembled keeps the
     /// set it started with.
@@ -115,7 +116,7 @@ pub struct Containers {
 }
 
 impl Containers {
-    /// `owner` is the [`owner_id`] of the mecha home.
+    /// `owner` is the id of the mecha home ([`crate::config::home::Home::id`]).
     pub fn new(
         owner: String,
         secrets: Secrets,
