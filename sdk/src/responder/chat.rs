@@ -47,9 +47,9 @@ pub fn messages(markdown: &str, dialect: &dyn Dialect) -> Vec<String> {
     for block in blocks(markdown) {
         match block {
             Block::Line(line) => {
-                for piece in fitting_pieces(line, dialect.limit(), &|piece| {
-                    render_line(piece, dialect)
-                }) {
+                for piece in
+                    fitting_pieces(line, dialect.limit(), &|piece| render_line(piece, dialect))
+                {
                     packer.line(piece);
                 }
             }
@@ -131,32 +131,38 @@ fn fence(line: &str) -> Option<(&str, &str)> {
 fn closes(line: &str, fence: &str) -> bool {
     let trimmed = line.trim();
     let marker = fence.chars().next().unwrap_or('`');
-    !trimmed.is_empty()
-        && trimmed.chars().all(|c| c == marker)
-        && trimmed.len() >= fence.len()
+    !trimmed.is_empty() && trimmed.chars().all(|c| c == marker) && trimmed.len() >= fence.len()
 }
 
-/// `line` as pieces whose rendering fits `room`: whole when it fits, else cut at spaces (or,
-/// for a word longer than `room`, anywhere), each piece rendered on its own.
+/// `line` as pieces whose rendering fits `room`: whole when it fits, else cut at the last space
+/// within `room` characters (or, for a word longer than that, inside it) and each piece rendered
+/// on its own. Escaping can make a piece longer than its source; such a piece is cut again.
 fn fitting_pieces(line: &str, room: usize, render: &dyn Fn(&str) -> String) -> Vec<String> {
     let rendered = render(line);
     if rendered.chars().count() <= room || line.chars().count() <= 1 {
         return vec![rendered];
     }
-    let middle = line.len() / 2;
-    let cut = line[..middle]
+    let within = line
+        .char_indices()
+        .nth(room)
+        .map_or(line.len(), |(at, _)| at);
+    let mut cut = line[..within]
         .rfind(' ')
-        .or_else(|| line[middle..].find(' ').map(|at| middle + at))
-        .filter(|at| *at > 0 && *at < line.len() - 1)
-        .unwrap_or_else(|| char_boundary(line, middle));
+        .filter(|at| *at > 0)
+        .unwrap_or(within);
+    if cut >= line.len() {
+        cut = char_boundary(line, line.len() / 2);
+    }
     let (head, tail) = line.split_at(cut);
     let mut pieces = fitting_pieces(head, room, render);
-    pieces.extend(fitting_pieces(tail.trim_start_matches(' '), room, render));
+    let tail = tail.trim_start_matches(' ');
+    if !tail.is_empty() {
+        pieces.extend(fitting_pieces(tail, room, render));
+    }
     pieces
 }
 
-/// The nearest character boundary at or after `at`, never the end when `text` has two
-/// characters or more.
+/// The nearest character boundary at or after `at`, and after the first character.
 fn char_boundary(text: &str, at: usize) -> usize {
     let mut at = at.max(1);
     while !text.is_char_boundary(at) {
@@ -216,8 +222,7 @@ fn element<'a>(text: &'a str, dialect: &dyn Dialect) -> Option<(String, &'a str)
             let fence = &text[..ticks];
             let end = text[ticks..].find(fence)?;
             let code = &text[ticks..ticks + end];
-            (!code.trim().is_empty())
-                .then(|| (dialect.code(code.trim()), &text[2 * ticks + end..]))
+            (!code.trim().is_empty()).then(|| (dialect.code(code.trim()), &text[2 * ticks + end..]))
         }
         '!' if text.starts_with("![") => link(&text[1..], dialect),
         '[' => link(text, dialect),
@@ -487,7 +492,10 @@ mod tests {
             "see <a https://x.test/a_b>the <b>docs</b></a> or <a https://y.test>https://y.test</a>"
         );
         assert_eq!(one("snake_case_name * 2 ** 3"), "snake_case_name * 2 ** 3");
-        assert_eq!(one("[not a link] (x) and [x]()"), "[not a link] (x) and [x]()");
+        assert_eq!(
+            one("[not a link] (x) and [x]()"),
+            "[not a link] (x) and [x]()"
+        );
         assert_eq!(one("***both***"), "<b><i>both</i></b>");
     }
 
