@@ -21,6 +21,7 @@ use super::plugin_event;
 use super::policy_chain::{self, Decision};
 use crate::config::secrets::Secrets;
 use crate::config::server::{ResponderConfig, ServerConfig};
+use crate::plugin::host::http::Origin;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::responder::{ResponderCall, ResponderPlugin};
@@ -327,7 +328,7 @@ fn destinations(
             name,
             &settings,
             limits,
-            loaded.info.hosts.first().map(String::as_str),
+            &loaded.info.hosts,
             secrets,
         ));
         if let Destination::Unconfigured(reason) = destination.as_ref() {
@@ -348,12 +349,15 @@ fn destinations(
     by_name
 }
 
+/// The responder `name` ready to run, or why it cannot. `declared` are the origins the plugin
+/// declared (and was granted): the first is its API's default, the others are where it may
+/// answer without the token unless `response_origins` says otherwise.
 fn destination(
     plugin: Arc<ResponderPlugin>,
     name: &str,
     config: &ResponderConfig,
     defaults: Limits,
-    default_api: Option<&str>,
+    declared: &[String],
     secrets: &Secrets,
 ) -> Destination {
     let field = format!("responders.{name}");
@@ -362,15 +366,27 @@ fn destination(
         section: name,
         field: &field,
         api_url: config.api_url.as_deref(),
-        plugin_default: default_api,
+        plugin_default: declared.first().map(String::as_str),
         auth: config.auth,
         allow_private_network: config.allow_private_network,
         purpose: "to write results back",
     };
-    let access = match api_access(&request, secrets) {
+    let mut access = match api_access(&request, secrets) {
         Ok(access) => access,
         Err(reason) => return Destination::Unconfigured(reason),
     };
+    let response_origins = config
+        .response_origins
+        .as_deref()
+        .unwrap_or(declared.get(1..).unwrap_or_default());
+    for url in response_origins {
+        match Origin::parse(url) {
+            Ok(origin) => access.grant.origins.push(origin),
+            Err(reason) => {
+                return Destination::Unconfigured(format!("{field}.response_origins: {reason}"));
+            }
+        }
+    }
     let mut settings = config.settings.clone();
     settings.insert("api_url".to_owned(), access.api_url);
     Destination::Ready {
