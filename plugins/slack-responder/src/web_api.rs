@@ -87,11 +87,6 @@ pub fn call(
     })
 }
 
-/// `value` escaped for a query string.
-pub fn query_value(value: &str) -> String {
-    mecha_plugin_sdk::responder::percent_encode(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,12 +19,12 @@
 use mecha_plugin_sdk::responder::{
     Event, Failure, Receipt, Report, RespondError, StoredEvent, TaskResult, comment_text,
     http::{Http, Method, Request},
-    send_expecting_success,
+    percent_encode, send_expecting_success,
 };
 use serde_json::{Value as Json, json};
 
 use crate::mrkdwn;
-use crate::web_api::{self, query_value};
+use crate::web_api;
 
 /// The `event_type` of the metadata mecha's messages carry.
 pub const METADATA_TYPE: &str = "mecha_task";
@@ -205,11 +205,11 @@ fn parts_in_thread(
     for _ in 0..REPLIES_PAGES {
         let mut query = format!(
             "channel={}&ts={}&include_all_metadata=true&limit={REPLIES_PAGE_SIZE}",
-            query_value(channel),
-            query_value(thread)
+            percent_encode(channel),
+            percent_encode(thread)
         );
         if !cursor.is_empty() {
-            query.push_str(&format!("&cursor={}", query_value(&cursor)));
+            query.push_str(&format!("&cursor={}", percent_encode(&cursor)));
         }
         // A thread that does not exist yet holds nothing of ours.
         let reply = web_api::call(

@@ -194,7 +194,7 @@ fn render_line(line: &str, dialect: &dyn Dialect) -> String {
 
 /// The inline markup of `text`: code spans, links, bold, italic and strike-through; everything
 /// else escaped as text.
-pub fn inline(text: &str, dialect: &dyn Dialect) -> String {
+fn inline(text: &str, dialect: &dyn Dialect) -> String {
     let mut out = String::new();
     let mut plain = String::new();
     let mut rest = text;
