@@ -202,23 +202,8 @@ async fn a_slash_command_is_answered_at_its_response_url_without_the_token() {
     let result = serde_json::json!({ "output": "Deployed **acme/widgets#42** & done" }).to_string();
     let _worker = worker(&home, "slack", "slash_command", result).await;
     let daemon = Daemon::start(&home);
-    let form = String::from_utf8(fixtures::read("slack", "slash_command.form")).expect("utf-8");
     let hooks = format!("{}/commands/1234/5678", slack.hooks);
-    let form = form.replace(
-        "response_url=https://hooks.slack.com/commands/1234/5678",
-        &format!(
-            "response_url={}",
-            hooks.replace(':', "%3A").replace('/', "%2F")
-        ),
-    );
-    let (status, answer) = send_slack(
-        &daemon,
-        SLACK_SIGNING_SECRET,
-        "application/x-www-form-urlencoded",
-        form.as_bytes(),
-    )
-    .await;
-    assert_eq!(status, 200, "{answer}");
+    send_slash_command(&daemon, &hooks, "13345224609.1").await;
     let event_id = stored_event(&daemon, "slack", 1).await;
     wait_write_back(&daemon, &event_id, "done").await;
 
@@ -240,6 +225,44 @@ async fn a_slash_command_is_answered_at_its_response_url_without_the_token() {
     );
     assert!(slack.bot_messages().is_empty());
     assert_never_shown(&home, &daemon, &event_id, SLACK_TOKEN).await;
+
+    // A response URL on any other origin is refused by the host, and nothing reaches it.
+    let elsewhere = Slack::start(SLACK_TOKEN).await;
+    let url = format!("{}/commands/1234/5678", elsewhere.hooks);
+    send_slash_command(&daemon, &url, "13345224609.2").await;
+    let event_id = stored_event(&daemon, "slack", 2).await;
+    let task = wait_write_back(&daemon, &event_id, "failed").await;
+    assert!(
+        task["write_back_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("the host denied the request")),
+        "{task}"
+    );
+    assert!(elsewhere.requests().is_empty());
+}
+
+/// Posts the slash command fixture with its `response_url` and `trigger_id` (its delivery id)
+/// replaced.
+async fn send_slash_command(daemon: &Daemon, response_url: &str, trigger_id: &str) {
+    let form = String::from_utf8(fixtures::read("slack", "slash_command.form")).expect("utf-8");
+    let encoded = response_url.replace(':', "%3A").replace('/', "%2F");
+    let form = form
+        .replace(
+            "response_url=https://hooks.slack.com/commands/1234/5678",
+            &format!("response_url={encoded}"),
+        )
+        .replace(
+            "trigger_id=13345224609.738474920.8088930838d88f008e0",
+            &format!("trigger_id={trigger_id}"),
+        );
+    let (status, answer) = send_slack(
+        daemon,
+        SLACK_SIGNING_SECRET,
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
