@@ -114,6 +114,20 @@ async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_
     panic!("write-back never reached {state}: {task}\n{}", daemon.log());
 }
 
+/// Waits until the event `event_id` is in `state`: it gets there just after its task's
+/// write-back is recorded.
+async fn wait_event(daemon: &Daemon, event_id: &str, state: &str) {
+    let mut event = serde_json::Value::Null;
+    for _ in 0..500 {
+        event = get_json(daemon, &format!("/event/{event_id}")).await.1;
+        if event["state"] == state {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the event never reached {state}: {event}");
+}
+
 /// Fails the test if `token` shows in the daemon's log, audit trail, API answers or CLI.
 async fn assert_never_shown(home: &Home, daemon: &Daemon, event_id: &str, token: &str) {
     let (_, logs) = get_json(daemon, &format!("/logs?trace={event_id}")).await;
@@ -190,8 +204,7 @@ async fn a_slack_mention_in_a_thread_is_answered_in_that_thread() {
             ("POST", "/api/reactions.add"),
         ]
     );
-    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
-    assert_eq!(event["state"], "completed", "{event}");
+    wait_event(&daemon, &event_id, "completed").await;
     assert_never_shown(&home, &daemon, &event_id, SLACK_TOKEN).await;
 }
 
@@ -283,6 +296,13 @@ async fn slack_rate_limits_are_retried_and_a_dead_letter_is_retried_by_hand() {
     )
     .await;
     assert_eq!(failed[0]["outcome"], "retry", "{failed}");
+    // Slack's Retry-After (1 s) wins over the 50 ms backoff.
+    assert!(
+        failed[0]["detail"]["retry_in_ms"]
+            .as_u64()
+            .is_some_and(|wait| wait >= 1000),
+        "{failed}"
+    );
     assert!(
         failed[0]["error"]
             .as_str()
@@ -310,8 +330,7 @@ async fn slack_rate_limits_are_retried_and_a_dead_letter_is_retried_by_hand() {
                 && error.contains("503")),
         "{task}"
     );
-    let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
-    assert_eq!(event["state"], "write_back_failed");
+    wait_event(&daemon, &event_id, "write_back_failed").await;
     let (ok, _, stderr) = home.mecha(&["tasks", "retry", task["id"].as_str().expect("id")]);
     assert!(ok, "{stderr}");
     wait_write_back(&daemon, &event_id, "done").await;

@@ -116,6 +116,7 @@ async fn run(iterations: usize) {
             .respond(&call, &event, &allowed, &format!("bench{round:08}"))
             .await
             .expect("the call runs")
+            .answer
             .expect("the stand-in accepts everything");
         let total = started.elapsed();
         let (requests, api_time) = api.since(before);

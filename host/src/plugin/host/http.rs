@@ -152,6 +152,29 @@ impl HttpGrant {
     }
 }
 
+/// The `Retry-After` a provider sent with a 429 or 503 during one call (the last one, as sent),
+/// kept by the gate for the caller: a write-back that failed on a rate limit is then retried no
+/// earlier than the provider asked, whatever the plugin made of the answer.
+#[derive(Clone, Default)]
+pub struct RetryAfter(Arc<std::sync::Mutex<Option<String>>>);
+
+impl RetryAfter {
+    fn note(&self, value: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value.to_owned());
+    }
+
+    /// The value noted last, if any.
+    pub fn value(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// The `wasi:http` state of one call: wasmtime's context plus the gate.
 pub struct HttpContext {
     pub(crate) ctx: WasiHttpCtx,
@@ -159,13 +182,14 @@ pub struct HttpContext {
 }
 
 impl HttpContext {
-    pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>) -> HttpContext {
+    pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>, retry_after: RetryAfter) -> HttpContext {
         HttpContext {
             ctx: WasiHttpCtx::new(),
             hooks: Gate {
                 plugin,
                 grant,
                 resolver: Resolver::system(),
+                retry_after,
             },
         }
     }
@@ -176,6 +200,7 @@ pub struct Gate {
     plugin: Arc<str>,
     grant: Arc<HttpGrant>,
     resolver: Resolver,
+    retry_after: RetryAfter,
 }
 
 impl WasiHttpHooks for Gate {
@@ -205,7 +230,18 @@ impl WasiHttpHooks for Gate {
         let plugin = self.plugin.clone();
         let grant = self.grant.clone();
         let resolver = self.resolver.clone();
-        Box::new(async move { send(&plugin, &grant, &resolver, request, options).await })
+        let retry_after = self.retry_after.clone();
+        Box::new(async move {
+            let sent = send(&plugin, &grant, &resolver, request, options).await;
+            if let Ok((response, _)) = &sent
+                && matches!(response.status().as_u16(), 429 | 503)
+                && let Some(value) = response.headers().get(http::header::RETRY_AFTER)
+                && let Ok(value) = value.to_str()
+            {
+                retry_after.note(value);
+            }
+            sent
+        })
     }
 }
 
