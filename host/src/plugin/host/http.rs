@@ -3,13 +3,14 @@
 //! A plugin may reach only the origins the operator granted it. On the way out the host, not
 //! the plugin, adds the credential bound to that origin, in a header or, for Telegram's Bot API,
 //! in the path (so the token never enters the plugin's memory, and a plugin cannot send it
-//! elsewhere; a token placed in the path is hidden again in the answer), refuses addresses in private or
-//! loopback ranges unless the grant names such an address itself or allows private networks,
-//! refuses metadata and link-local addresses always (in every spelling, as
+//! elsewhere; a token placed in the path is hidden again in the answer), refuses addresses in
+//! private or loopback ranges unless the grant names such an address itself or allows private
+//! networks, refuses metadata and link-local addresses always (in every spelling, as
 //! [`crate::net::address`] decides), and caps the response's size and time. The host is resolved
 //! once and the connection goes to the very addresses that were checked (`pinned`), so a DNS
 //! answer that changes between check and connection (rebinding) is never used. Every refusal is
-//! logged with the plugin's name and the origin it tried.
+//! logged with the plugin's name and the origin it tried. A rate limit's `Retry-After` is kept
+//! for the caller ([`RetryAfter`]), which schedules the next try by it.
 
 mod pinned;
 
