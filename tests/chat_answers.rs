@@ -448,6 +448,13 @@ async fn a_telegram_message_is_answered_with_a_reply_and_the_token_only_in_the_p
     )
     .await;
     assert_eq!(failed[0]["outcome"], "retry", "{failed}");
+    // Telegram's `parameters.retry_after` (1 s) wins over the 50 ms backoff.
+    assert!(
+        failed[0]["detail"]["retry_in_ms"]
+            .as_u64()
+            .is_some_and(|wait| wait >= 1000),
+        "{failed}"
+    );
     assert_never_shown(&home, &daemon, &event_id, TELEGRAM_TOKEN).await;
 }
 

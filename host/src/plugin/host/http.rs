@@ -333,9 +333,14 @@ fn with_token_in_path(
     Some(http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid))
 }
 
-/// The answer with every token of `tokens` replaced by [`REDACTED`] in its headers and body, as
-/// it is and percent-encoded (Telegram's tokens hold a `:`, which an echoed URL may encode).
-/// The body is read whole for that (it is capped already), while the connection is driven.
+/// The answer of Telegram's Bot API (a request whose path carried a token), with every token of
+/// `tokens` replaced by [`REDACTED`] in its headers and body, as it is and percent-encoded
+/// (Telegram's tokens hold a `:`, which an echoed URL may encode). The body is read whole for
+/// that (it is capped already), while the connection is driven.
+///
+/// Telegram says how long a flood limit lasts only in the body of its 429
+/// (`parameters.retry_after`); the answer gets it as the standard `Retry-After` header too, so
+/// the write-back's schedule honours it as any other provider's.
 async fn hide_tokens(
     response: http::Response<WasiBody>,
     io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
@@ -345,6 +350,15 @@ async fn hide_tokens(
     let (body, driven) = tokio::join!(body.collect(), Box::into_pin(io));
     driven?;
     let body = body?.to_bytes();
+    if parts.status == http::StatusCode::TOO_MANY_REQUESTS
+        && !parts.headers.contains_key(http::header::RETRY_AFTER)
+        && let Ok(reply) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(seconds) = reply["parameters"]["retry_after"].as_u64()
+    {
+        parts
+            .headers
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
     let forms: Vec<String> = tokens
         .iter()
         .flat_map(|token| {
