@@ -24,6 +24,8 @@ const BUNDLED: &[(&str, &str)] = &[
     ("mecha-plugin-rules", "rules.wasm"),
     ("mecha-plugin-github-responder", "github-responder.wasm"),
     ("mecha-plugin-gitlab-responder", "gitlab-responder.wasm"),
+    ("mecha-plugin-slack-responder", "slack-responder.wasm"),
+    ("mecha-plugin-telegram-responder", "telegram-responder.wasm"),
 ];
 
 fn main() {

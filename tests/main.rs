@@ -6,6 +6,8 @@ mod support;
 
 /// Adapter workers against LLM stand-ins, and canary secrets that never leak.
 mod adapters;
+/// Answers in Slack threads, at slash commands' response URLs and as Telegram replies.
+mod chat_answers;
 /// `mecha plugin` and the other CLI commands.
 mod cli;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.

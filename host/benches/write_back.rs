@@ -22,7 +22,9 @@ use axum::routing::{get, post};
 use mecha::config::secrets::Secret;
 use mecha::plugin::bindings::source::types;
 use mecha::plugin::engine::RuntimeOptions;
-use mecha::plugin::host::http::{Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin};
+use mecha::plugin::host::http::{
+    Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin, Placement,
+};
 use mecha::plugin::install::Installed;
 use mecha::plugin::limits::Limits;
 use mecha::plugin::loader::{Loader, Runner};
@@ -86,8 +88,10 @@ async fn run(iterations: usize) {
             origins: vec![origin.clone()],
             credentials: vec![Credential {
                 origin,
-                header: http::header::AUTHORIZATION,
-                value: Secret::new("Bearer bench-token"),
+                placement: Placement::Header {
+                    name: http::header::AUTHORIZATION,
+                    value: Secret::new("Bearer bench-token"),
+                },
             }],
             allow_private: false,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
@@ -112,6 +116,7 @@ async fn run(iterations: usize) {
             .respond(&call, &event, &allowed, &format!("bench{round:08}"))
             .await
             .expect("the call runs")
+            .answer
             .expect("the stand-in accepts everything");
         let total = started.elapsed();
         let (requests, api_time) = api.since(before);

@@ -375,3 +375,30 @@ pub async fn wait_tasks(daemon: &Daemon, query: &str, count: usize) -> Vec<serde
         daemon.log()
     );
 }
+
+/// Posts `body` (of `content_type`) to `/webhook/slack`, signed now with the signing secret
+/// `secret`, as Slack signs its requests.
+pub async fn send_slack(
+    daemon: &Daemon,
+    secret: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let response = client()
+        .post(daemon.url("/webhook/slack"))
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", timestamp.to_string())
+        .header(
+            "x-slack-signature",
+            mecha::signature::slack_signature(secret.as_bytes(), timestamp, body),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    status_and_json(response).await
+}

@@ -1,5 +1,6 @@
 //! Support for the end-to-end tests.
 
+pub mod chat_apps;
 pub mod daemon;
 pub mod docker;
 pub mod fixtures;
@@ -9,5 +10,6 @@ pub mod minisign;
 pub mod plugins;
 pub mod registry;
 pub mod sources;
+pub mod stand_in;
 pub mod toolchains;
 pub mod worker;

@@ -46,6 +46,13 @@
 //!     api_url: https://gitlab.example.com/api/v4
 //!     allow_private_network: true       # the API resolves to a LAN address
 //!     timeout_ms: 60000
+//!   slack:                              # answers in Slack threads; secrets.yml slack.token
+//!     api_url: https://slack.com/api
+//!     response_origins: [https://hooks.slack.com]   # where slash commands are answered
+//!     settings:
+//!       response_type: in_channel       # slash command answers for everyone (default ephemeral)
+//!   telegram:                           # replies in Telegram chats; secrets.yml telegram.token
+//!     api_url: https://api.telegram.org
 //! http:                          # see config::http
 //!   allowed_hosts: [mecha.example.com]  # the API answers loopback names and addr, and these
 //!   header_timeout_ms: 10000
@@ -182,10 +189,15 @@ pub struct ResponderConfig {
     /// on the LAN). Metadata and link-local addresses stay refused.
     #[serde(default)]
     pub allow_private_network: bool,
-    /// How the host presents the token: `bearer` (`Authorization: Bearer`, GitHub's) or
-    /// `private-token` (`PRIVATE-TOKEN`, GitLab's). Absent: `private-token` for `gitlab`, else
-    /// `bearer`.
+    /// How the host presents the token: `bearer` (`Authorization: Bearer`, GitHub's and
+    /// Slack's), `private-token` (`PRIVATE-TOKEN`, GitLab's) or `bot-path` (in the URL path,
+    /// `/bot<token>/<method>`, Telegram's). Absent: `private-token` for `gitlab`, `bot-path` for
+    /// `telegram`, else `bearer`.
     pub auth: Option<TokenAuth>,
+    /// Origins the responder may also call, without the token: where a provider hands out URLs
+    /// to answer at (Slack's `response_url`s). Absent: the origins the plugin declares after its
+    /// first (`https://hooks.slack.com` for `slack`).
+    pub response_origins: Option<Vec<String>>,
     /// The source instances whose events this responder answers. Absent: the source of the
     /// same name (the `github` responder answers the `github` source).
     pub sources: Option<Vec<String>>,
@@ -197,12 +209,16 @@ pub struct ResponderConfig {
     pub settings: BTreeMap<String, String>,
 }
 
-/// The header a token is sent in.
+/// Where a token is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenAuth {
+    /// `Authorization: Bearer <token>`.
     Bearer,
+    /// `PRIVATE-TOKEN: <token>`.
     PrivateToken,
+    /// In the path: `<api_url>/bot/<method>` is sent as `<api_url>/bot<token>/<method>`.
+    BotPath,
 }
 
 /// How tasks are sent and retried.

@@ -2,11 +2,14 @@
 //! (write-back) and sources (hydration), so both reach the same API the same way.
 //!
 //! The token is the `token` of the instance's `secrets.yml` section. The host adds it to
-//! requests to the API's origin and nowhere else; the plugin never sees it.
+//! requests to the API's origin and nowhere else, as a header or (Telegram) in the path; the
+//! plugin never sees it.
 
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::TokenAuth;
-use crate::plugin::host::http::{Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin};
+use crate::plugin::host::http::{
+    Credential, DEFAULT_MAX_RESPONSE_BYTES, HttpGrant, Origin, Placement,
+};
 
 /// What an instance asked for: its names, and what the operator configured.
 pub struct ApiRequest<'a> {
@@ -57,32 +60,95 @@ pub fn api_access(request: &ApiRequest<'_>, secrets: &Secrets) -> Result<ApiAcce
                 request.section, request.purpose
             )
         })?;
-    let auth = request.auth.unwrap_or(if request.plugin == "gitlab" {
-        TokenAuth::PrivateToken
-    } else {
-        TokenAuth::Bearer
+    let auth = request.auth.unwrap_or(match request.plugin {
+        "gitlab" => TokenAuth::PrivateToken,
+        "telegram" => TokenAuth::BotPath,
+        _ => TokenAuth::Bearer,
     });
-    let (header, value) = match auth {
-        TokenAuth::Bearer => (
-            http::header::AUTHORIZATION,
-            format!("Bearer {}", token.expose()),
-        ),
-        TokenAuth::PrivateToken => (
-            http::HeaderName::from_static("private-token"),
-            token.expose().to_owned(),
-        ),
+    let placement = match auth {
+        TokenAuth::Bearer => Placement::Header {
+            name: http::header::AUTHORIZATION,
+            value: Secret::new(format!("Bearer {}", token.expose())),
+        },
+        TokenAuth::PrivateToken => Placement::Header {
+            name: http::HeaderName::from_static("private-token"),
+            value: token,
+        },
+        TokenAuth::BotPath => Placement::BotPath {
+            base: url_path(&api_url).to_owned(),
+            token,
+        },
     };
     Ok(ApiAccess {
         api_url,
         grant: HttpGrant {
             origins: vec![origin.clone()],
-            credentials: vec![Credential {
-                origin,
-                header,
-                value: Secret::new(value),
-            }],
+            credentials: vec![Credential { origin, placement }],
             allow_private: request.allow_private_network,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         },
     })
+}
+
+/// The path of `url` without its trailing `/`: `/api/v4` of `https://gitlab.test/api/v4/`,
+/// empty for an origin alone.
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    rest.find('/')
+        .map_or("", |at| &rest[at..])
+        .trim_end_matches('/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bot_path_base_is_the_api_urls_path() {
+        assert_eq!(url_path("https://api.telegram.org"), "");
+        assert_eq!(url_path("https://api.telegram.org/"), "");
+        assert_eq!(url_path("http://127.0.0.1:9/tg/?x=1"), "/tg");
+    }
+
+    #[test]
+    fn telegram_tokens_go_into_the_path_and_others_into_headers() {
+        let mut secrets = Secrets::default();
+        for name in ["telegram", "gitlab", "slack"] {
+            secrets.set_source_secret(name, "token", Secret::new("123:abc"));
+        }
+        let access = |plugin: &str| {
+            let request = ApiRequest {
+                plugin,
+                section: plugin,
+                field: "responders.x",
+                api_url: Some("http://127.0.0.1:9/api"),
+                plugin_default: None,
+                auth: None,
+                allow_private_network: false,
+                purpose: "to test",
+            };
+            match api_access(&request, &secrets) {
+                Ok(access) => access.grant.credentials[0].placement.clone(),
+                Err(reason) => panic!("{reason}"),
+            }
+        };
+        match access("telegram") {
+            Placement::BotPath { base, token } => {
+                assert_eq!((base.as_str(), token.expose()), ("/api", "123:abc"))
+            }
+            Placement::Header { .. } => panic!("telegram's token goes in the path"),
+        }
+        for (plugin, header, value) in [
+            ("gitlab", "private-token", "123:abc"),
+            ("slack", "authorization", "Bearer 123:abc"),
+        ] {
+            match access(plugin) {
+                Placement::Header { name, value: sent } => {
+                    assert_eq!((name.as_str(), sent.expose()), (header, value))
+                }
+                Placement::BotPath { .. } => panic!("{plugin} sends a header"),
+            }
+        }
+    }
 }

@@ -6,13 +6,15 @@
 //! that is due, including those a crash interrupted. Each try passes the task's id as the
 //! responder's marker, which the responder leaves on what it posts and looks for before posting,
 //! so a try repeated after a crash never posts twice. Retryable failures (rate limits, 5xx,
-//! timeouts) are retried with backoff; after [`MAX_ATTEMPTS`] tries, or at once for a failure
-//! a retry cannot fix, the write-back is `failed` and its event `write_back_failed`, until an
-//! operator retries it (`mecha tasks retry`, `POST /task/{id}/retry`).
+//! timeouts) are retried with backoff, never sooner than a rate-limited provider's
+//! `Retry-After` (which the gate keeps from the call's answers); after [`MAX_ATTEMPTS`] tries,
+//! or at once for a failure a retry cannot fix, the write-back is `failed` and its event
+//! `write_back_failed`, until an operator retries it (`mecha tasks retry`,
+//! `POST /task/{id}/retry`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::api_access::{ApiRequest, api_access};
 use super::backoff::{Backoff, jitter_unit};
@@ -21,6 +23,7 @@ use super::plugin_event;
 use super::policy_chain::{self, Decision};
 use crate::config::secrets::Secrets;
 use crate::config::server::{ResponderConfig, ServerConfig};
+use crate::plugin::host::http::Origin;
 use crate::plugin::limits::Limits;
 use crate::plugin::loader::Runner;
 use crate::plugin::responder::{ResponderCall, ResponderPlugin};
@@ -30,6 +33,7 @@ use crate::store::{
     self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, timestamp,
 };
 use crate::worker::registry::Workers;
+use crate::worker::retry_after::parse_retry_after;
 
 /// 5 tries, as the Go mecha's write-back retry allows before giving up.
 pub const MAX_ATTEMPTS: u32 = 5;
@@ -136,14 +140,15 @@ impl WriteBacks {
                 decision,
                 error,
                 retryable,
-            } => (decision, Err((error, retryable))),
+                retry_after,
+            } => (decision, Err((error, retryable, retry_after))),
         };
         let decision_json = decision.as_ref().map(Decision::to_json).unwrap_or_default();
         let change = match result {
             Ok(()) => WriteBack::Done {
                 decision: decision_json,
             },
-            Err((error, retryable)) => {
+            Err((error, retryable, retry_after)) => {
                 let error = self.redactor.redact(&error).into_owned();
                 let attempt = task.write_back_attempts + 1;
                 let entry = entry(task, "writeback.failed")
@@ -151,7 +156,7 @@ impl WriteBacks {
                     .attempt(attempt)
                     .error(&error);
                 if retryable && attempt < MAX_ATTEMPTS {
-                    let delay = self.backoff.delay(attempt, None, jitter_unit());
+                    let delay = self.backoff.delay(attempt, retry_after, jitter_unit());
                     let next_at =
                         timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
                     self.store.record_detached(
@@ -243,10 +248,16 @@ impl WriteBacks {
             // No responder for this source (e.g. a generic webhook): nowhere to write.
             None => return done(decision),
         };
-        match plugin
+        let responded = plugin
             .respond(call, &stored, &allowed, task.id.as_str())
-            .await
-        {
+            .await;
+        // A provider's rate limit says when to come back; the backoff waits at least that.
+        let retry_after = responded
+            .as_ref()
+            .ok()
+            .and_then(|responded| responded.retry_after.as_deref())
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        match responded.map(|responded| responded.answer) {
             Ok(Ok(receipt)) => {
                 let actions: Vec<serde_json::Value> = receipt
                     .actions
@@ -266,6 +277,7 @@ impl WriteBacks {
                 decision,
                 error: format!("{}: {}", plugin.name(), refused.message),
                 retryable: refused.retryable,
+                retry_after,
             },
             // A crash or a deadline may be the provider's slowness: worth another try.
             Err(err) => Attempt::retry(decision, err.to_string()),
@@ -282,6 +294,8 @@ enum Attempt {
         decision: Option<Decision>,
         error: String,
         retryable: bool,
+        /// The wait the provider asked for, at least which the next try waits.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -291,6 +305,7 @@ impl Attempt {
             decision,
             error,
             retryable: true,
+            retry_after: None,
         }
     }
 }
@@ -327,7 +342,7 @@ fn destinations(
             name,
             &settings,
             limits,
-            loaded.info.hosts.first().map(String::as_str),
+            &loaded.info.hosts,
             secrets,
         ));
         if let Destination::Unconfigured(reason) = destination.as_ref() {
@@ -348,12 +363,15 @@ fn destinations(
     by_name
 }
 
+/// The responder `name` ready to run, or why it cannot. `declared` are the origins the plugin
+/// declared (and was granted): the first is its API's default, the others are where it may
+/// answer without the token unless `response_origins` says otherwise.
 fn destination(
     plugin: Arc<ResponderPlugin>,
     name: &str,
     config: &ResponderConfig,
     defaults: Limits,
-    default_api: Option<&str>,
+    declared: &[String],
     secrets: &Secrets,
 ) -> Destination {
     let field = format!("responders.{name}");
@@ -362,15 +380,27 @@ fn destination(
         section: name,
         field: &field,
         api_url: config.api_url.as_deref(),
-        plugin_default: default_api,
+        plugin_default: declared.first().map(String::as_str),
         auth: config.auth,
         allow_private_network: config.allow_private_network,
         purpose: "to write results back",
     };
-    let access = match api_access(&request, secrets) {
+    let mut access = match api_access(&request, secrets) {
         Ok(access) => access,
         Err(reason) => return Destination::Unconfigured(reason),
     };
+    let response_origins = config
+        .response_origins
+        .as_deref()
+        .unwrap_or(declared.get(1..).unwrap_or_default());
+    for url in response_origins {
+        match Origin::parse(url) {
+            Ok(origin) => access.grant.origins.push(origin),
+            Err(reason) => {
+                return Destination::Unconfigured(format!("{field}.response_origins: {reason}"));
+            }
+        }
+    }
     let mut settings = config.settings.clone();
     settings.insert("api_url".to_owned(), access.api_url);
     Destination::Ready {

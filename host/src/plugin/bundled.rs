@@ -46,6 +46,14 @@ pub const BUNDLED: &[(&str, &[u8])] = &[
         "gitlab-responder.wasm",
         include_bytes!(concat!(env!("OUT_DIR"), "/gitlab-responder.wasm")),
     ),
+    (
+        "slack-responder.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/slack-responder.wasm")),
+    ),
+    (
+        "telegram-responder.wasm",
+        include_bytes!(concat!(env!("OUT_DIR"), "/telegram-responder.wasm")),
+    ),
 ];
 
 /// Loads every bundled plugin.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::CallError;
 use super::bindings::responder::{Receipt, RespondError, Responder, ResponderPre};
 use super::bindings::source::types;
-use super::host::http::HttpGrant;
+use super::host::http::{HttpGrant, RetryAfter};
 use super::limits::Limits;
 use super::spare::Instance;
 use super::world_plugin::world_plugin;
@@ -25,20 +25,29 @@ pub struct ResponderCall {
     pub limits: Limits,
 }
 
+/// What one responder call came to.
+pub struct Responded {
+    /// The plugin's receipt, or its own report of what the provider said.
+    pub answer: Result<Receipt, RespondError>,
+    /// The `Retry-After` the provider sent with its last 429 or 503 during the call, as sent.
+    pub retry_after: Option<String>,
+}
+
 impl ResponderPlugin {
-    /// Runs `respond` on a pristine instance. The outer error is the call failing (trap, deadline);
-    /// the inner one is the plugin's own report of what the provider said.
+    /// Runs `respond` on a pristine instance. The error is the call failing (trap, deadline).
     pub async fn respond(
         &self,
         call: &ResponderCall,
         event: &types::StoredEvent,
         allowed: &types::TaskResult,
         marker: &str,
-    ) -> Result<Result<Receipt, RespondError>, CallError> {
+    ) -> Result<Responded, CallError> {
+        let retry_after = RetryAfter::default();
         let state = self
             .state(call.limits)
             .settings(call.settings.clone())
             .http(call.grant.clone())
+            .retry_after(retry_after.clone())
             .build();
         let (answer, _) = self
             .run(
@@ -52,6 +61,9 @@ impl ResponderPlugin {
                 },
             )
             .await?;
-        Ok(answer)
+        Ok(Responded {
+            answer,
+            retry_after: retry_after.value(),
+        })
     }
 }

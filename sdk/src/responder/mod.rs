@@ -12,7 +12,8 @@
 //!   is retryable only when every failure was (rate limits, 5xx, network errors);
 //! - [`post_once`]: the marker line that makes a retried task find its own earlier comment
 //!   instead of posting it twice;
-//! - [`commit_suggestion`], [`cut`] and [`percent_encode`]: bodies and paths as providers expect.
+//! - [`commit_suggestion`], [`cut`] and [`percent_encode`]: bodies and paths as providers expect;
+//! - [`chat`]: Markdown rendered for chat apps and cut into messages that fit their limits.
 //!
 //! Keep the write-back itself a plain function over `&mut dyn Http`: it then runs natively
 //! against [`http::Recording`] in unit tests, and against [`http::HostClient`] in the component.
@@ -552,6 +553,8 @@ pub fn commit_suggestion(message: &str, diff: &str) -> String {
     };
     format!("{head}{shown}{tail}{notice}")
 }
+
+pub mod chat;
 
 pub use crate::http;
 pub use crate::http::percent_encode;

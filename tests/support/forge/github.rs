@@ -56,7 +56,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Call, Core, Fault, Forge, Reply, Request, Running, Window, bind, is_full_sha, iso8601, now,
+    Call, Core, Fault, Reply, Request, Running, StandIn, Window, bind, is_full_sha, iso8601, now,
     percent_decode, percent_encode, reason, serve, with_page,
 };
 
@@ -834,7 +834,7 @@ impl Hub {
     }
 }
 
-impl Forge for Hub {
+impl StandIn for Hub {
     fn core(&self) -> &Core {
         &self.core
     }
@@ -929,7 +929,7 @@ impl Forge for Hub {
                 };
                 error(*code, message, DOCS)
             }
-            Fault::Hang(_) => self.answer(call),
+            Fault::Hang(_) | Fault::Held(_) => self.answer(call),
         }
     }
 

@@ -58,7 +58,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value, json};
 
 use super::{
-    Call, Core, Fault, Forge, Reply, Request, Running, Window, bind, http_date, is_full_sha,
+    Call, Core, Fault, Reply, Request, Running, StandIn, Window, bind, http_date, is_full_sha,
     iso8601_millis, now, percent_decode, query_pairs, reason, serve, with_page,
 };
 
@@ -904,7 +904,7 @@ impl Lab {
     }
 }
 
-impl Forge for Lab {
+impl StandIn for Lab {
     fn core(&self) -> &Core {
         &self.core
     }
@@ -986,7 +986,7 @@ impl Forge for Lab {
                 };
                 message(*code, text)
             }
-            Fault::Hang(_) => self.answer(call),
+            Fault::Hang(_) | Fault::Held(_) => self.answer(call),
         }
     }
 

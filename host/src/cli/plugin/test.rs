@@ -184,7 +184,8 @@ impl Test {
                 let proposed = task_result(&self.worker_result()?);
                 let answer = responder
                     .respond(&call, &self.stored_event()?, &proposed, "mecha-test-marker")
-                    .await;
+                    .await
+                    .map(|responded| responded.answer);
                 requests = recorder.requests();
                 match answer {
                     Err(err) => (false, json!({"failed": err.to_string()})),

@@ -1,14 +1,16 @@
 //! Outgoing HTTP for responder plugins (`wasi:http/outgoing-handler`), through a gate.
 //!
 //! A plugin may reach only the origins the operator granted it. On the way out the host, not
-//! the plugin, adds the credential bound to that origin (so the token never enters the
-//! plugin's memory, and a plugin cannot send it elsewhere), refuses addresses in private or
-//! loopback ranges unless the grant names such an address itself or allows private networks,
-//! refuses metadata and link-local addresses always (in every spelling, as
+//! the plugin, adds the credential bound to that origin, in a header or, for Telegram's Bot API,
+//! in the path (so the token never enters the plugin's memory, and a plugin cannot send it
+//! elsewhere; a token placed in the path is hidden again in the answer), refuses addresses in
+//! private or loopback ranges unless the grant names such an address itself or allows private
+//! networks, refuses metadata and link-local addresses always (in every spelling, as
 //! [`crate::net::address`] decides), and caps the response's size and time. The host is resolved
 //! once and the connection goes to the very addresses that were checked (`pinned`), so a DNS
 //! answer that changes between check and connection (rebinding) is never used. Every refusal is
-//! logged with the plugin's name and the origin it tried.
+//! logged with the plugin's name and the origin it tried. A rate limit's `Retry-After` is kept
+//! for the caller ([`RetryAfter`]), which schedules the next try by it.
 
 mod pinned;
 
@@ -30,6 +32,7 @@ use wasmtime_wasi_http::{
 use crate::config::secrets::Secret;
 use crate::net::address::{Reach, Reason};
 use crate::net::resolve::{ResolveError, Resolver, literal};
+use crate::redact::REDACTED;
 
 /// 30 s to connect and 30 s to each byte: the GitHub and GitLab APIs answer in well under a
 /// second, and a write-back that hangs longer is retried later rather than waited for.
@@ -106,9 +109,19 @@ impl std::fmt::Display for Origin {
 #[derive(Clone)]
 pub struct Credential {
     pub origin: Origin,
-    pub header: HeaderName,
-    /// The header's whole value, e.g. `Bearer <token>`.
-    pub value: Secret,
+    pub placement: Placement,
+}
+
+/// Where a credential goes in a request.
+#[derive(Clone)]
+pub enum Placement {
+    /// A header, e.g. `Authorization` with the whole value `Bearer <token>`.
+    Header { name: HeaderName, value: Secret },
+    /// Telegram's Bot API, which takes the token in the path: a request for
+    /// `<base>/bot/<method>` is sent to `<base>/bot<token>/<method>`, where `base` is the API
+    /// URL's path (empty for `https://api.telegram.org`). Telegram echoes request URLs in some
+    /// answers, so the token is also hidden in the answer before the plugin reads it.
+    BotPath { base: String, token: Secret },
 }
 
 /// What one plugin may reach.
@@ -140,6 +153,29 @@ impl HttpGrant {
     }
 }
 
+/// The `Retry-After` a provider sent with a 429 or 503 during one call (the last one, as sent),
+/// kept by the gate for the caller: a write-back that failed on a rate limit is then retried no
+/// earlier than the provider asked, whatever the plugin made of the answer.
+#[derive(Clone, Default)]
+pub struct RetryAfter(Arc<std::sync::Mutex<Option<String>>>);
+
+impl RetryAfter {
+    fn note(&self, value: &str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value.to_owned());
+    }
+
+    /// The value noted last, if any.
+    pub fn value(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// The `wasi:http` state of one call: wasmtime's context plus the gate.
 pub struct HttpContext {
     pub(crate) ctx: WasiHttpCtx,
@@ -147,13 +183,14 @@ pub struct HttpContext {
 }
 
 impl HttpContext {
-    pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>) -> HttpContext {
+    pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>, retry_after: RetryAfter) -> HttpContext {
         HttpContext {
             ctx: WasiHttpCtx::new(),
             hooks: Gate {
                 plugin,
                 grant,
                 resolver: Resolver::system(),
+                retry_after,
             },
         }
     }
@@ -164,6 +201,7 @@ pub struct Gate {
     plugin: Arc<str>,
     grant: Arc<HttpGrant>,
     resolver: Resolver,
+    retry_after: RetryAfter,
 }
 
 impl WasiHttpHooks for Gate {
@@ -193,7 +231,18 @@ impl WasiHttpHooks for Gate {
         let plugin = self.plugin.clone();
         let grant = self.grant.clone();
         let resolver = self.resolver.clone();
-        Box::new(async move { send(&plugin, &grant, &resolver, request, options).await })
+        let retry_after = self.retry_after.clone();
+        Box::new(async move {
+            let sent = send(&plugin, &grant, &resolver, request, options).await;
+            if let Ok((response, _)) = &sent
+                && matches!(response.status().as_u16(), 429 | 503)
+                && let Some(value) = response.headers().get(http::header::RETRY_AFTER)
+                && let Ok(value) = value.to_str()
+            {
+                retry_after.note(value);
+            }
+            sent
+        })
     }
 }
 
@@ -217,13 +266,23 @@ async fn send(
         return Err(HttpError::HttpRequestDenied);
     }
     let addresses = checked_addresses(plugin, grant, resolver, &origin).await?;
+    // Tokens placed in the path, to hide in the answer.
+    let mut in_path = Vec::new();
     for credential in grant.credentials.iter().filter(|c| c.origin == origin) {
-        let mut value = HeaderValue::from_str(credential.value.expose())
-            .map_err(|_| HttpError::HttpRequestDenied)?;
-        value.set_sensitive(true);
-        request
-            .headers_mut()
-            .insert(credential.header.clone(), value);
+        match &credential.placement {
+            Placement::Header { name, value } => {
+                let mut value = HeaderValue::from_str(value.expose())
+                    .map_err(|_| HttpError::HttpRequestDenied)?;
+                value.set_sensitive(true);
+                request.headers_mut().insert(name.clone(), value);
+            }
+            Placement::BotPath { base, token } => {
+                if let Some(uri) = with_token_in_path(request.uri(), base, token) {
+                    *request.uri_mut() = uri?;
+                    in_path.push(token.clone());
+                }
+            }
+        }
     }
     let options = RequestOptions {
         connect_timeout: Some(cap(
@@ -249,7 +308,96 @@ async fn send(
         }
         .boxed_unsync()
     });
-    Ok((response, io))
+    if in_path.is_empty() {
+        return Ok((response, io));
+    }
+    hide_tokens(response, io, &in_path).await
+}
+
+/// `uri` with `token` placed after `<base>/bot`, when its path is `<base>/bot/…`; `None` when
+/// it is not such a request (it then goes out without the token), an error when the token
+/// makes no valid URI (which says nothing of the token).
+fn with_token_in_path(
+    uri: &http::Uri,
+    base: &str,
+    token: &Secret,
+) -> Option<Result<http::Uri, HttpError>> {
+    let path_and_query = uri.path_and_query()?.as_str();
+    let method = path_and_query.strip_prefix(base)?.strip_prefix("/bot/")?;
+    let mut parts = uri.clone().into_parts();
+    let placed = format!("{base}/bot{}/{method}", token.expose());
+    parts.path_and_query = Some(match placed.parse() {
+        Ok(placed) => placed,
+        Err(_) => return Some(Err(HttpError::HttpRequestUriInvalid)),
+    });
+    Some(http::Uri::from_parts(parts).map_err(|_| HttpError::HttpRequestUriInvalid))
+}
+
+/// The answer of Telegram's Bot API (a request whose path carried a token), with every token of
+/// `tokens` replaced by [`REDACTED`] in its headers and body, as it is and percent-encoded
+/// (Telegram's tokens hold a `:`, which an echoed URL may encode). The body is read whole for
+/// that (it is capped already), while the connection is driven.
+///
+/// Telegram says how long a flood limit lasts only in the body of its 429
+/// (`parameters.retry_after`); the answer gets it as the standard `Retry-After` header too, so
+/// the write-back's schedule honours it as any other provider's.
+async fn hide_tokens(
+    response: http::Response<WasiBody>,
+    io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    tokens: &[Secret],
+) -> Result<Sent, HttpError> {
+    let (mut parts, body) = response.into_parts();
+    let (body, driven) = tokio::join!(body.collect(), Box::into_pin(io));
+    driven?;
+    let body = body?.to_bytes();
+    if parts.status == http::StatusCode::TOO_MANY_REQUESTS
+        && !parts.headers.contains_key(http::header::RETRY_AFTER)
+        && let Ok(reply) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(seconds) = reply["parameters"]["retry_after"].as_u64()
+    {
+        parts
+            .headers
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    let forms: Vec<String> = tokens
+        .iter()
+        .flat_map(|token| {
+            let token = token.expose();
+            let encoded = token.replace(':', "%3A");
+            [
+                token.to_owned(),
+                encoded.clone(),
+                encoded.replace("%3A", "%3a"),
+            ]
+        })
+        .filter(|form| !form.is_empty())
+        .collect();
+    let hide = |text: &str| {
+        forms.iter().fold(text.to_owned(), |text, form| {
+            text.replace(form.as_str(), REDACTED)
+        })
+    };
+    for value in parts.headers.values_mut() {
+        if let Ok(text) = value.to_str()
+            && forms.iter().any(|form| text.contains(form.as_str()))
+        {
+            *value =
+                HeaderValue::from_str(&hide(text)).map_err(|_| HttpError::HttpRequestDenied)?;
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let body = if forms.iter().any(|form| text.contains(form.as_str())) {
+        // The length changed: a stale Content-Length would cut the body or wait for more.
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        Bytes::from(hide(&text))
+    } else {
+        body
+    };
+    let body = http_body_util::Full::new(body)
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+    Ok((http::Response::from_parts(parts, body), done))
 }
 
 fn cap(asked: Option<Duration>, most: Duration) -> Duration {
@@ -444,6 +592,80 @@ mod tests {
         let app = axum::Router::new().fallback(|| async { "pinned" });
         tokio::spawn(async move { axum::serve(listener, app).await });
         port
+    }
+
+    /// An HTTP server on 127.0.0.1 answering every request with its path, as Telegram's error
+    /// messages echo URLs, and in a header too; its port.
+    async fn echo() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let app = axum::Router::new().fallback(|uri: http::Uri| async move {
+            let path = uri.path().to_owned();
+            (
+                [("x-echo", path.clone())],
+                format!(
+                    "{{\"description\":\"Not Found: {path} and {}\"}}",
+                    path.replace(':', "%3A")
+                ),
+            )
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_bot_path_token_goes_into_the_path_and_never_back_to_the_plugin() {
+        let port = echo().await;
+        let api = format!("http://127.0.0.1:{port}/tg");
+        let token = "123456:canary-bot-token";
+        let grant = HttpGrant {
+            credentials: vec![Credential {
+                origin: Origin::parse(&api).expect("origin"),
+                placement: Placement::BotPath {
+                    base: "/tg".to_owned(),
+                    token: Secret::new(token),
+                },
+            }],
+            ..granted(&[&api], false)
+        };
+        let resolver = Resolver::system();
+        let read = |url: String| {
+            let grant = grant.clone();
+            let resolver = resolver.clone();
+            async move {
+                let (response, io) =
+                    match send("test", &grant, &resolver, request(&url), None).await {
+                        Ok(sent) => sent,
+                        Err(err) => panic!("{url} was refused: {err:?}"),
+                    };
+                let echoed = response.headers()["x-echo"]
+                    .to_str()
+                    .expect("text")
+                    .to_owned();
+                let body = response
+                    .into_body()
+                    .collect()
+                    .await
+                    .expect("body")
+                    .to_bytes();
+                Box::into_pin(io).await.expect("connection");
+                (echoed, String::from_utf8(body.to_vec()).expect("utf-8"))
+            }
+        };
+        let (header, body) = read(format!("{api}/bot/sendMessage")).await;
+        assert_eq!(
+            header, "/tg/bot[REDACTED]/sendMessage",
+            "the server got the token"
+        );
+        assert_eq!(
+            body,
+            r#"{"description":"Not Found: /tg/bot[REDACTED]/sendMessage and /tg/bot[REDACTED]/sendMessage"}"#
+        );
+        // Other paths of the origin go out as they are.
+        let (header, _) = read(format!("{api}/health")).await;
+        assert_eq!(header, "/tg/health");
     }
 
     #[tokio::test]

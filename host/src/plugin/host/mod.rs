@@ -68,6 +68,7 @@ pub struct StateBuilder {
     grant: Arc<http::HttpGrant>,
     limits: Limits,
     clock: Option<std::time::SystemTime>,
+    retry_after: http::RetryAfter,
 }
 
 impl StateBuilder {
@@ -80,6 +81,7 @@ impl StateBuilder {
             grant: Arc::new(http::HttpGrant::none()),
             limits,
             clock: None,
+            retry_after: http::RetryAfter::default(),
         }
     }
 
@@ -104,6 +106,13 @@ impl StateBuilder {
     /// The origins the plugin may call over `wasi:http`, and the credentials added to them.
     pub fn http(mut self, grant: Arc<http::HttpGrant>) -> Self {
         self.grant = grant;
+        self
+    }
+
+    /// Where the gate keeps the `Retry-After` of a rate-limited answer, for the caller to read
+    /// after the call.
+    pub fn retry_after(mut self, retry_after: http::RetryAfter) -> Self {
+        self.retry_after = retry_after;
         self
     }
 
@@ -145,7 +154,7 @@ impl StateBuilder {
             wasi: wasi.build(),
             stdout,
             stderr,
-            http: http::HttpContext::new(self.log.plugin().clone(), grant),
+            http: http::HttpContext::new(self.log.plugin().clone(), grant, self.retry_after),
             log: log::LogContext::new(self.log),
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),
