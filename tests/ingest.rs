@@ -15,6 +15,9 @@ async fn signed_delivery_is_stored_and_acknowledged_with_the_event() {
     assert_eq!(event["state"], "received");
     assert_eq!(event["delivery_id"], "delivery-1");
     assert_eq!(event["attrs"]["number"], 2);
+    // The body is not sent back: the sender has it, and the event shows it.
+    assert!(event.get("raw").is_none(), "{event}");
+    assert_eq!(event["raw_bytes"], body.len());
 
     let id = event["id"].as_str().expect("id");
     let (status, stored) = get_json(&daemon, &format!("/event/{id}")).await;

@@ -10,12 +10,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use serde::Serialize;
 
 use super::{ApiError, ApiState, body};
 use crate::config::secrets::Secret;
 use crate::pipeline::ingest::{IngestError, Ingested, ingest};
 use crate::pipeline::sources::SourceSlot;
 use crate::plugin::bindings::source::types;
+use crate::store::{EventId, EventRecord, EventState};
 
 pub fn router() -> Router<ApiState> {
     Router::new().route("/webhook/{source}", post(receive).get(receive))
@@ -117,10 +119,7 @@ fn carries_api_key(api_key: &Secret, name: &str, value: &[u8]) -> bool {
     }
 }
 
-fn stored_response(
-    stored: &[crate::store::EventRecord],
-    duplicates: &[crate::store::EventId],
-) -> Response {
+fn stored_response(stored: &[EventRecord], duplicates: &[EventId]) -> Response {
     match (stored.len(), duplicates.first()) {
         (0, Some(existing)) => (
             StatusCode::OK,
@@ -132,12 +131,49 @@ fn stored_response(
             Json(serde_json::json!({ "status": "ignored" })),
         )
             .into_response(),
-        (1, _) => (StatusCode::ACCEPTED, Json(&stored[0])).into_response(),
-        _ => (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "events": stored })),
-        )
-            .into_response(),
+        (1, _) => (StatusCode::ACCEPTED, Json(Acknowledged::of(&stored[0]))).into_response(),
+        _ => {
+            let events: Vec<Acknowledged<'_>> = stored.iter().map(Acknowledged::of).collect();
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "events": events })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// What a 202 says of a stored event: what it is and where it stands, to find it again
+/// (`GET /event/{id}`), but not its body. The sender has the body, and writing it back,
+/// JSON-escaped, into every answer cost as much as storing it.
+#[derive(Serialize)]
+struct Acknowledged<'a> {
+    id: &'a EventId,
+    delivery_id: &'a str,
+    source: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    actor: &'a str,
+    subject: &'a str,
+    attrs: &'a serde_json::Map<String, serde_json::Value>,
+    /// The size of the body as received, in bytes.
+    raw_bytes: usize,
+    state: EventState,
+}
+
+impl<'a> Acknowledged<'a> {
+    fn of(event: &'a EventRecord) -> Acknowledged<'a> {
+        Acknowledged {
+            id: &event.id,
+            delivery_id: &event.delivery_id,
+            source: &event.source,
+            event_type: &event.event_type,
+            actor: &event.actor,
+            subject: &event.subject,
+            attrs: &event.attrs,
+            raw_bytes: event.raw.len(),
+            state: event.state,
+        }
     }
 }
 
