@@ -332,7 +332,7 @@ impl List {
             .iter()
             .map(|view| {
                 let (runtimes, state) = (runtimes.clone(), view.state);
-                let error = redactor.redact(&view.error).into_owned();
+                let error = view.error.clone().unwrap_or_default();
                 let worker = resolved.remove(&view.name);
                 tokio::spawn(async move {
                     match (state, worker) {
@@ -364,7 +364,7 @@ impl List {
                     worker.name.clone(),
                     worker.kind.to_owned(),
                     worker.state.as_str().to_owned(),
-                    worker.endpoint.clone(),
+                    worker.endpoint.clone().unwrap_or_else(|| "-".to_owned()),
                     health,
                 ]
             })

@@ -409,7 +409,11 @@ mod tests {
 
         let key = keys.add(&public).unwrap();
         let text = std::fs::read_to_string(&public).unwrap();
-        assert!(text.contains(&key.id), "minisign names the same id: {text}");
+        // minisign writes the id without its leading zeros.
+        assert!(
+            text.contains(key.id.trim_start_matches('0')),
+            "minisign names the same id: {text}"
+        );
         assert_eq!(
             keys.verify("file", b"plugin bytes\n", &signature)
                 .unwrap()

@@ -26,12 +26,12 @@ pub struct WorkerRow {
     /// The worker's configuration, as the worker module stored it.
     pub definition: serde_json::Value,
     pub state: WorkerState,
-    /// Why the worker is in `error`; empty otherwise.
-    pub error: String,
-    /// The Docker container running the worker; empty when it has none.
-    pub container_id: String,
-    /// Where the running worker listens; empty when unknown.
-    pub endpoint: String,
+    /// Why the worker is in `error`.
+    pub error: Option<String>,
+    /// The Docker container running the worker, or kept stopped for `mecha worker remove`.
+    pub container_id: Option<String>,
+    /// Where the running worker listens, when recorded (adapters and containers).
+    pub endpoint: Option<String>,
     /// Unix seconds when the worker last came up from offline; `None` while offline.
     pub started_at: Option<i64>,
     /// Unix seconds of the last change.
@@ -334,6 +334,11 @@ fn not_found(name: &str) -> Error {
     Error::WorkerNotFound { name: quote(name) }
 }
 
+/// `text`, unless it is empty.
+fn present(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
 /// One row of [`COLUMNS`] as a worker.
 fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
     /// Index of `definition` in [`COLUMNS`].
@@ -346,9 +351,10 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
         name: row.get(0)?,
         definition,
         state: row.get(2)?,
-        error: row.get(3)?,
-        container_id: row.get(4)?,
-        endpoint: row.get(5)?,
+        // Stored as empty text when absent.
+        error: present(row.get(3)?),
+        container_id: present(row.get(4)?),
+        endpoint: present(row.get(5)?),
         started_at: row.get(6)?,
         updated_at: row.get(7)?,
         restarts: row.get(8)?,
@@ -396,12 +402,8 @@ mod tests {
         assert_eq!(row.definition, worker("reviewer").1);
         assert_eq!(row.state, WorkerState::Offline);
         assert_eq!(
-            (
-                row.error.as_str(),
-                row.container_id.as_str(),
-                row.endpoint.as_str()
-            ),
-            ("", "", "")
+            (row.error, row.container_id, row.endpoint),
+            (None, None, None)
         );
         assert_eq!(row.started_at, None);
         assert_eq!(store.get_worker("nobody").await.unwrap(), None);
@@ -573,8 +575,8 @@ mod tests {
             .unwrap();
         let failed = state(&store, "a").await;
         assert_eq!(
-            (failed.state, failed.error.as_str()),
-            (WorkerState::Error, "gone")
+            (failed.state, failed.error.as_deref()),
+            (WorkerState::Error, Some("gone"))
         );
         assert_eq!(failed.started_at, Some(started));
 
@@ -584,8 +586,8 @@ mod tests {
             .unwrap();
         let recovered = state(&store, "a").await;
         assert_eq!(
-            (recovered.state, recovered.error.as_str()),
-            (WorkerState::Online, "")
+            (recovered.state, recovered.error.as_deref()),
+            (WorkerState::Online, None)
         );
 
         store
@@ -630,8 +632,8 @@ mod tests {
             .await
             .unwrap();
         let row = state(&store, "a").await;
-        assert_eq!(row.container_id, "c0ffee");
-        assert_eq!(row.endpoint, "http://127.0.0.1:9001");
+        assert_eq!(row.container_id.as_deref(), Some("c0ffee"));
+        assert_eq!(row.endpoint.as_deref(), Some("http://127.0.0.1:9001"));
         assert_eq!(row.state, WorkerState::Online);
         assert!(row.started_at.is_some());
 
@@ -653,10 +655,10 @@ mod tests {
         assert_eq!(
             (
                 stopped.state,
-                stopped.container_id.as_str(),
-                stopped.endpoint.as_str()
+                stopped.container_id.as_deref(),
+                stopped.endpoint.as_deref()
             ),
-            (WorkerState::Offline, "c0ffee", "")
+            (WorkerState::Offline, Some("c0ffee"), None)
         );
         assert_eq!(stopped.started_at, None);
         assert!(matches!(

@@ -133,17 +133,14 @@ impl Workers {
             Ok(def) => {
                 // A live worker's is in its definition; an adapter's or a container's is
                 // recorded when it starts.
-                let endpoint = def
-                    .endpoint
-                    .clone()
-                    .or_else(|| Some(row.endpoint.clone()).filter(|endpoint| !endpoint.is_empty()));
+                let endpoint = def.endpoint.clone().or(row.endpoint);
                 Some(Worker {
                     adapter_key: self.adapter_key(&row.name),
                     def,
                     state: row.state,
                     endpoint,
-                    error: Some(row.error).filter(|error| !error.is_empty()),
-                    container: Some(row.container_id).filter(|container| !container.is_empty()),
+                    error: row.error,
+                    container: row.container_id,
                     restarts: row.restarts,
                 })
             }

@@ -147,6 +147,8 @@ mod tests {
         assert!(!text.contains("hunter2-token"), "{text}");
         assert_eq!(records[0].detail["state"], "error");
         let row = store.get_worker("a").await.unwrap().unwrap();
-        assert!(!row.error.contains("hunter2-token"), "{}", row.error);
+        let error = row.error.unwrap_or_default();
+        assert!(error.contains("refused with"), "{error}");
+        assert!(!error.contains("hunter2-token"), "{error}");
     }
 }

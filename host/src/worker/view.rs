@@ -15,13 +15,10 @@ pub struct WorkerView {
     /// `managed`, `adapter` or `live`; `unknown` when the stored definition is unreadable.
     pub kind: &'static str,
     pub state: WorkerState,
-    /// The endpoint to show, with credentials hidden.
-    pub endpoint: String,
-    /// The endpoint as stored, credentials included: what a health probe must reach. Never
-    /// serialized.
-    #[serde(skip)]
-    pub reachable_at: String,
-    pub error: String,
+    /// The endpoint to show, with credentials hidden; `null` until one is known.
+    pub endpoint: Option<String>,
+    /// Why it is in `error`, redacted.
+    pub error: Option<String>,
     pub definition: serde_json::Value,
 }
 
@@ -39,11 +36,7 @@ pub async fn views(
                 Ok(def) => {
                     // Environment values are the operator's and may hold anything: hidden whole.
                     let sanitized = def.sanitized(&|_| REDACTED.to_owned());
-                    let endpoint = if row.endpoint.is_empty() {
-                        def.endpoint.clone().unwrap_or_default()
-                    } else {
-                        row.endpoint.clone()
-                    };
+                    let endpoint = row.endpoint.clone().or_else(|| def.endpoint.clone());
                     let mut definition =
                         serde_json::to_value(&sanitized).unwrap_or(serde_json::Value::Null);
                     redactor.redact_value(&mut definition);
@@ -55,9 +48,8 @@ pub async fn views(
                 name: row.name,
                 kind,
                 state: row.state,
-                endpoint: redactor.redact(&endpoint).into_owned(),
-                reachable_at: endpoint,
-                error: redactor.redact(&row.error).into_owned(),
+                endpoint: endpoint.map(|endpoint| redactor.redact(&endpoint).into_owned()),
+                error: row.error.map(|error| redactor.redact(&error).into_owned()),
                 definition,
             }
         })
