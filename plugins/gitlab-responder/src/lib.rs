@@ -42,7 +42,7 @@ impl Responder for GitLab {
         allowed: TaskResult,
         marker: String,
     ) -> Result<Receipt, RespondError> {
-        let api = responder::api_base(API_URL, DEFAULT_API_URL);
+        let api = write_back::rest_api(&responder::api_base(API_URL, DEFAULT_API_URL));
         write_back::write_back(&mut HostClient, &api, &event, &allowed, &marker)
     }
 }

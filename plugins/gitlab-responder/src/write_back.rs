@@ -55,6 +55,19 @@ pub fn thread_kind(event: &StoredEvent) -> &'static str {
     }
 }
 
+/// The REST API under `base`: GitLab serves it at `/api/v4`, which a bare instance URL
+/// (`https://gitlab.com`, what the host passes when `responders.gitlab.api_url` is unset, or an
+/// operator's `https://gitlab.example.com`) gets added; a base with a path is used as given.
+pub fn rest_api(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let after_scheme = base.split_once("://").map_or(base, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        base.to_owned()
+    } else {
+        format!("{base}/api/v4")
+    }
+}
+
 /// Writes `allowed` back to the merge request or issue of `event`, through `api` (the API base,
 /// e.g. `https://gitlab.com/api/v4`, without a trailing `/`). Every action is attempted; see
 /// [`Report::finish`] for the error.

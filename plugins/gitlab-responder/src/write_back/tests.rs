@@ -428,3 +428,17 @@ fn nothing_to_write_or_nowhere_to_write_is_an_empty_receipt() {
     );
     assert!(http.requests.is_empty());
 }
+
+#[test]
+fn a_bare_instance_url_gets_the_rest_api_path() {
+    assert_eq!(rest_api("https://gitlab.com"), "https://gitlab.com/api/v4");
+    assert_eq!(rest_api("https://gitlab.com/"), "https://gitlab.com/api/v4");
+    assert_eq!(
+        rest_api("https://gitlab.example.com/api/v4"),
+        "https://gitlab.example.com/api/v4"
+    );
+    assert_eq!(
+        rest_api("http://127.0.0.1:8080/gitlab/api/v4/"),
+        "http://127.0.0.1:8080/gitlab/api/v4"
+    );
+}
