@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::support::chat_apps::{Slack, Telegram};
 use crate::support::daemon::{
-    Daemon, Home, client, get_json, send_slack, status_and_json, wait_tasks,
+    Daemon, Home, client, get_json, send_slack, status_and_json, wait_write_back,
 };
 use crate::support::fixtures;
 use crate::support::stand_in::Fault;
@@ -98,20 +98,6 @@ async fn stored_event(daemon: &Daemon, source: &str, count: usize) -> String {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("no {source} event stored:\n{}", daemon.log());
-}
-
-/// Waits until the task of `event_id` has its write-back in `state`; returns the task.
-async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_json::Value {
-    let mut task = serde_json::Value::Null;
-    for _ in 0..1000 {
-        let tasks = wait_tasks(daemon, &format!("event={event_id}&state=completed"), 1).await;
-        task = tasks[0].clone();
-        if task["write_back"] == state {
-            return task;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("write-back never reached {state}: {task}\n{}", daemon.log());
 }
 
 /// Waits until the event `event_id` is in `state`: it gets there just after its task's

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::support::daemon::{
-    Daemon, GITHUB_SECRET, Home, get_json, send_github, status_and_json, wait_tasks,
+    Daemon, GITHUB_SECRET, Home, get_json, send_github, status_and_json, wait_write_back,
 };
 use crate::support::fixtures;
 use crate::support::forge::{Fault, GitHub, GitLab, Noteable};
@@ -39,20 +39,6 @@ async fn worker_with_policy(home: &Home, name: &str, result: String, policy: &st
     );
     home.add_worker(&yaml);
     worker
-}
-
-/// Waits until the task of `event_id` has its write-back in `state`; returns the task.
-async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_json::Value {
-    let mut task = serde_json::Value::Null;
-    for _ in 0..500 {
-        let tasks = wait_tasks(daemon, &format!("event={event_id}&state=completed"), 1).await;
-        task = tasks[0].clone();
-        if task["write_back"] == state {
-            return task;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("write-back never reached {state}: {task}\n{}", daemon.log());
 }
 
 fn reasons(decision: &serde_json::Value, side: &str) -> Vec<String> {

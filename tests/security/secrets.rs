@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::daemon::{
-    Daemon, GITHUB_SECRET, Home, binary, get_json, send_github, wait_tasks,
+    Daemon, GITHUB_SECRET, Home, binary, get_json, send_github, wait_tasks, wait_write_back,
 };
 use crate::support::fixtures;
 use crate::support::forge::GitHub;
@@ -136,20 +136,6 @@ async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
     let (status, event) = send_github(daemon, "pull_request", delivery, &body).await;
     assert_eq!(status, 202, "{event}");
     event["id"].as_str().expect("id").to_owned()
-}
-
-/// Waits until the task of `event_id` has its write-back in `state`; returns the task.
-async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_json::Value {
-    let mut task = serde_json::Value::Null;
-    for _ in 0..500 {
-        let tasks = wait_tasks(daemon, &format!("event={event_id}&state=completed"), 1).await;
-        task = tasks[0].clone();
-        if task["write_back"] == state {
-            return task;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("write-back never reached {state}: {task}\n{}", daemon.log());
 }
 
 /// Waits until the daemon's log holds `count` lines containing `text`.

@@ -376,6 +376,20 @@ pub async fn wait_tasks(daemon: &Daemon, query: &str, count: usize) -> Vec<serde
     );
 }
 
+/// Waits until the task of `event_id` has its write-back in `state`; returns the task.
+pub async fn wait_write_back(daemon: &Daemon, event_id: &str, state: &str) -> serde_json::Value {
+    let mut task = serde_json::Value::Null;
+    for _ in 0..1000 {
+        let tasks = wait_tasks(daemon, &format!("event={event_id}&state=completed"), 1).await;
+        task = tasks[0].clone();
+        if task["write_back"] == state {
+            return task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("write-back never reached {state}: {task}\n{}", daemon.log());
+}
+
 /// Posts `body` (of `content_type`) to `/webhook/slack`, signed now with the signing secret
 /// `secret`, as Slack signs its requests.
 pub async fn send_slack(

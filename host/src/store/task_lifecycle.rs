@@ -411,6 +411,25 @@ mod tests {
 
     const HOLDER: &str = "here/0123456789abcdef";
 
+    fn open_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        (dir, store)
+    }
+
+    /// A new pending task posted directly (no event) for `reviewer`.
+    async fn direct_task(store: &SqliteStore, max_retries: u32) -> TaskRecord {
+        let task = NewTask {
+            worker_name: "reviewer".into(),
+            max_retries,
+            ..NewTask::default()
+        };
+        match store.create_task(task).await.unwrap() {
+            CreateTaskOutcome::Created(task) => task,
+            CreateTaskOutcome::Duplicate { .. } => panic!("a direct task is never a duplicate"),
+        }
+    }
+
     /// A lease of [`HOLDER`] that does not run out.
     fn lease() -> Lease {
         Lease {
@@ -493,15 +512,8 @@ mod tests {
 
     #[tokio::test]
     async fn each_move_happens_once_and_only_from_its_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
-        let task = NewTask {
-            worker_name: "reviewer".into(),
-            ..NewTask::default()
-        };
-        let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
-            panic!("a direct task is never a duplicate");
-        };
+        let (_dir, store) = open_store();
+        let task = direct_task(&store, 3).await;
         let id = task.id;
         let refused = |result: Result<(), Error>, expected: TaskState| match result {
             Err(Error::InvalidTaskTransition { id: refused, to }) => {
@@ -576,15 +588,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_task_is_not_claimed_before_its_retry_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
-        let task = NewTask {
-            worker_name: "reviewer".into(),
-            ..NewTask::default()
-        };
-        let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
-            panic!("a direct task is never a duplicate");
-        };
+        let (_dir, store) = open_store();
+        let task = direct_task(&store, 3).await;
         store.claim_task(&task.id, lease()).await.unwrap();
         let later = timestamp::now_ms() + 3_600_000;
         store
@@ -599,19 +604,10 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_holder_renews_and_ended_or_reclaimed_leases_are_released() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap();
+        let (_dir, store) = open_store();
         let mut ids = Vec::new();
         for max_retries in [3, 3, 3, 1] {
-            let task = NewTask {
-                worker_name: "reviewer".into(),
-                max_retries,
-                ..NewTask::default()
-            };
-            let CreateTaskOutcome::Created(task) = store.create_task(task).await.unwrap() else {
-                panic!("a direct task is never a duplicate");
-            };
-            ids.push(task.id);
+            ids.push(direct_task(&store, max_retries).await.id);
         }
         let [running, ended, mine, last] = &ids[..] else {
             unreachable!()

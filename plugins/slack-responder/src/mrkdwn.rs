@@ -4,7 +4,7 @@
 //! and `&`, `<` and `>` escaped as `&amp;`, `&lt;` and `&gt;` everywhere, code included (Slack
 //! would otherwise read `<!channel>` in an answer as a mention of everyone).
 
-use mecha_plugin_sdk::responder::chat::{self, Dialect};
+use mecha_plugin_sdk::responder::chat::{self, Dialect, escape_entities as escape};
 
 /// 4,000 characters: Slack truncates `text` past 40,000 and advises keeping messages under
 /// 4,000, beyond which they are shown collapsed and some clients cut them.
@@ -80,13 +80,6 @@ impl Dialect for Mrkdwn {
     fn close_code(&self, _language: &str) -> String {
         "\n```".to_owned()
     }
-}
-
-/// `text` with Slack's three control characters escaped.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `markdown` as Slack messages of at most [`MESSAGE_LIMIT`] characters.

@@ -4,7 +4,7 @@
 //! refuses a whole message whose markup it cannot parse, so everything else is escaped: `&`, `<`
 //! and `>` always, and `"` inside a link's `href`.
 
-use mecha_plugin_sdk::responder::chat::{self, Dialect};
+use mecha_plugin_sdk::responder::chat::{self, Dialect, escape_entities as escape};
 
 /// 4,096: the longest `text` `sendMessage` takes, counted in UTF-16 code units after the markup
 /// is parsed. Counting the markup too keeps every message under it.
@@ -83,13 +83,6 @@ impl Dialect for TelegramHtml {
             "</code></pre>".to_owned()
         }
     }
-}
-
-/// `text` with the three characters Telegram's HTML reserves escaped.
-pub fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `markdown` as Telegram messages of at most [`MESSAGE_LIMIT`] UTF-16 code units.

@@ -40,6 +40,14 @@ pub trait Dialect {
     fn close_code(&self, language: &str) -> String;
 }
 
+/// `text` with `&`, `<` and `>` escaped as entities: what Slack's mrkdwn and Telegram's HTML
+/// both reserve.
+pub fn escape_entities(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// `markdown` rendered in `dialect` and cut into messages of at most `dialect.limit()`. Empty
 /// when `markdown` is blank.
 pub fn messages(markdown: &str, dialect: &dyn Dialect) -> Vec<String> {
