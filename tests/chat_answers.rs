@@ -100,6 +100,24 @@ async fn stored_event(daemon: &Daemon, source: &str, count: usize) -> String {
     panic!("no {source} event stored:\n{}", daemon.log());
 }
 
+/// The write-back of `event_id` failed once on a rate limit and was put off by at least the
+/// provider's 1 s, not the test config's 50 ms backoff; the `writeback.failed` records.
+async fn assert_retried_after_a_second(daemon: &Daemon, event_id: &str) -> serde_json::Value {
+    let (_, failed) = get_json(
+        daemon,
+        &format!("/logs?trace={event_id}&action=writeback.failed"),
+    )
+    .await;
+    assert_eq!(failed[0]["outcome"], "retry", "{failed}");
+    assert!(
+        failed[0]["detail"]["retry_in_ms"]
+            .as_u64()
+            .is_some_and(|wait| wait >= 1000),
+        "{failed}"
+    );
+    failed
+}
+
 /// Waits until the event `event_id` is in `state`: it gets there just after its task's
 /// write-back is recorded.
 async fn wait_event(daemon: &Daemon, event_id: &str, state: &str) {
@@ -276,19 +294,8 @@ async fn slack_rate_limits_are_retried_and_a_dead_letter_is_retried_by_hand() {
     let event_id = mention_in_thread(&daemon, "Ev-retry-1").await;
     wait_write_back(&daemon, &event_id, "done").await;
     assert_eq!(slack.replies(CHANNEL, THREAD).len(), 1);
-    let (_, failed) = get_json(
-        &daemon,
-        &format!("/logs?trace={event_id}&action=writeback.failed"),
-    )
-    .await;
-    assert_eq!(failed[0]["outcome"], "retry", "{failed}");
     // Slack's Retry-After (1 s) wins over the 50 ms backoff.
-    assert!(
-        failed[0]["detail"]["retry_in_ms"]
-            .as_u64()
-            .is_some_and(|wait| wait >= 1000),
-        "{failed}"
-    );
+    let failed = assert_retried_after_a_second(&daemon, &event_id).await;
     assert!(
         failed[0]["error"]
             .as_str()
@@ -428,19 +435,8 @@ async fn a_telegram_message_is_answered_with_a_reply_and_the_token_only_in_the_p
         assert_eq!(request.body["parse_mode"], "HTML");
     }
     assert!(telegram.token_elsewhere().is_empty(), "only in the path");
-    let (_, failed) = get_json(
-        &daemon,
-        &format!("/logs?trace={event_id}&action=writeback.failed"),
-    )
-    .await;
-    assert_eq!(failed[0]["outcome"], "retry", "{failed}");
     // Telegram's `parameters.retry_after` (1 s) wins over the 50 ms backoff.
-    assert!(
-        failed[0]["detail"]["retry_in_ms"]
-            .as_u64()
-            .is_some_and(|wait| wait >= 1000),
-        "{failed}"
-    );
+    assert_retried_after_a_second(&daemon, &event_id).await;
     assert_never_shown(&home, &daemon, &event_id, TELEGRAM_TOKEN).await;
 }
 
