@@ -634,3 +634,39 @@ impl Inner {
         self.store.record_detached(entry);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker's concurrency lowered from 3 to 1 while 2 of its tasks run: no new task may
+    /// start until only one runs, and then only up to the new limit; raised, it applies at once.
+    #[tokio::test]
+    async fn a_concurrency_change_never_lets_more_run_than_the_new_limit() {
+        let semaphore = Arc::new(Semaphore::new(3));
+        let first = semaphore.clone().acquire_owned().await.unwrap();
+        let second = semaphore.clone().acquire_owned().await.unwrap();
+        let resizing = {
+            let semaphore = semaphore.clone();
+            tokio::spawn(async move {
+                let mut size = 3;
+                resize(&semaphore, &mut size, 1).await;
+                size
+            })
+        };
+        tokio::task::yield_now().await;
+        drop(first);
+        assert_eq!(resizing.await.unwrap(), 1);
+        assert_eq!(
+            semaphore.available_permits(),
+            0,
+            "the task still running fills the new limit"
+        );
+        drop(second);
+        assert_eq!(semaphore.available_permits(), 1);
+
+        let mut size = 1;
+        resize(&semaphore, &mut size, 4).await;
+        assert_eq!((size, semaphore.available_permits()), (4, 4));
+    }
+}
