@@ -13,6 +13,8 @@
 //!    the daemon refuses a signed body it has seen as a replay), signs it and posts it with a
 //!    fresh delivery id, at saturation and at a fixed rate. Latency at the fixed rate is measured from each
 //!    request's scheduled send time, so a stalled daemon cannot hide its queueing delay.
+//! 3. Storage under sustained load: saturation for 60 s (10 s with `--quick`), then the sizes of
+//!    the WAL and the database, and the database's growth against the bytes received.
 //!
 //! The load generator shares the machine's cores with the daemon, so saturation figures are a
 //! lower bound of what the daemon does with the machine to itself.
@@ -36,6 +38,7 @@ const SECRET: &str = "bench-webhook-secret";
 struct Settings {
     call_iterations: usize,
     load_seconds: u64,
+    sustained_seconds: u64,
     connections: usize,
     fixed_rate: u64,
 }
@@ -50,6 +53,7 @@ fn main() {
         Settings {
             call_iterations: 300,
             load_seconds: 2,
+            sustained_seconds: 10,
             connections: 32,
             fixed_rate: 1000,
         }
@@ -57,6 +61,7 @@ fn main() {
         Settings {
             call_iterations: 3000,
             load_seconds: 5,
+            sustained_seconds: 60,
             connections: 64,
             fixed_rate: 1000,
         }
@@ -265,13 +270,14 @@ impl Payloads {
     }
 
     /// Posts the next fixture, made unique with a `"bench"` counter field and signed, with a
-    /// fresh delivery id; returns whether it was stored (202).
-    async fn send(&self, client: &reqwest::Client, url: &str) -> bool {
+    /// fresh delivery id; returns the body's size if it was stored (202).
+    async fn send(&self, client: &reqwest::Client, url: &str) -> Option<u64> {
         let n = self.next_delivery.fetch_add(1, Ordering::Relaxed);
         let (event, fixture) = &self.items[n as usize % self.items.len()];
         let mut body = format!("{{\"bench\":{n},").into_bytes();
         body.extend_from_slice(fixture.get(1..).unwrap_or_default());
         let signature = mecha::signature::github_signature(SECRET.as_bytes(), &body);
+        let size = body.len() as u64;
         let response = client
             .post(url)
             .header("X-GitHub-Event", event)
@@ -280,8 +286,65 @@ impl Payloads {
             .body(body)
             .send()
             .await;
-        matches!(response, Ok(response) if response.status().as_u16() == 202)
+        matches!(response, Ok(response) if response.status().as_u16() == 202).then_some(size)
     }
+}
+
+/// What a run at saturation did.
+struct Saturation {
+    stored: u64,
+    failed: u64,
+    /// Bytes of the bodies stored.
+    bytes: u64,
+    seconds: f64,
+}
+
+/// Every connection sends its next request as soon as the last one is answered, for `seconds`.
+async fn saturate(
+    client: &reqwest::Client,
+    url: &str,
+    payloads: &Arc<Payloads>,
+    connections: usize,
+    seconds: u64,
+) -> Saturation {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let stored = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let (client, url, payloads) = (client.clone(), url.to_owned(), payloads.clone());
+            let (stored, failed, bytes) = (stored.clone(), failed.clone(), bytes.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    match payloads.send(&client, &url).await {
+                        Some(size) => {
+                            stored.fetch_add(1, Ordering::Relaxed);
+                            bytes.fetch_add(size, Ordering::Relaxed);
+                        }
+                        None => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.expect("worker");
+    }
+    Saturation {
+        stored: stored.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+        bytes: bytes.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+/// The size of the file at `path` in MiB (0 when it does not exist).
+fn mib(path: &Path) -> f64 {
+    std::fs::metadata(path).map_or(0.0, |file| file.len() as f64 / (1024.0 * 1024.0))
 }
 
 async fn daemon(settings: &Settings) {
@@ -320,39 +383,21 @@ async fn daemon(settings: &Settings) {
         .build()
         .expect("client");
 
-    // Saturation: every connection sends its next request as soon as the last one is answered.
-    let deadline = Instant::now() + Duration::from_secs(settings.load_seconds);
-    let stored = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..settings.connections)
-        .map(|_| {
-            let (client, url, payloads) = (client.clone(), url.clone(), payloads.clone());
-            let (stored, failed) = (stored.clone(), failed.clone());
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let counter = if payloads.send(&client, &url).await {
-                        &stored
-                    } else {
-                        &failed
-                    };
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.expect("worker");
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let stored = stored.load(Ordering::Relaxed);
+    let run = saturate(
+        &client,
+        &url,
+        &payloads,
+        settings.connections,
+        settings.load_seconds,
+    )
+    .await;
     println!(
         "saturation ({} connections, {} s): {:.0} durable events/s ({} stored, {} failed)   [target >= 5000]",
         settings.connections,
         settings.load_seconds,
-        stored as f64 / elapsed,
-        stored,
-        failed.load(Ordering::Relaxed)
+        run.stored as f64 / run.seconds,
+        run.stored,
+        run.failed
     );
 
     // Fixed rate: requests are scheduled at exact instants; latency counts from the schedule.
@@ -366,7 +411,7 @@ async fn daemon(settings: &Settings) {
         tokio::time::sleep_until(scheduled.into()).await;
         let (client, url, payloads) = (client.clone(), url.clone(), payloads.clone());
         tasks.push(tokio::spawn(async move {
-            let ok = payloads.send(&client, &url).await;
+            let ok = payloads.send(&client, &url).await.is_some();
             (ok, scheduled.elapsed())
         }));
     }
@@ -388,5 +433,31 @@ async fn daemon(settings: &Settings) {
         percentile(0.50).as_secs_f64() * 1e3,
         percentile(0.99).as_secs_f64() * 1e3,
         latencies[latencies.len() - 1].as_secs_f64() * 1e3,
+    );
+
+    // Sustained saturation: does storage stay bounded?
+    let database = home.path().join("mecha.db");
+    let wal = home.path().join("mecha.db-wal");
+    let database_before = mib(&database) + mib(&wal);
+    let run = saturate(
+        &client,
+        &url,
+        &payloads,
+        settings.connections,
+        settings.sustained_seconds,
+    )
+    .await;
+    let received = run.bytes as f64 / (1024.0 * 1024.0);
+    let growth = mib(&database) + mib(&wal) - database_before;
+    println!(
+        "sustained saturation ({} s): {:.0} durable events/s, {received:.0} MiB of bodies received",
+        settings.sustained_seconds,
+        run.stored as f64 / run.seconds,
+    );
+    println!(
+        "  at its end: WAL {:.1} MiB [target < 64], database {:.1} MiB, grown by {growth:.1} MiB = {:.2} of the bytes received [target <= 0.33]",
+        mib(&wal),
+        mib(&database),
+        growth / received
     );
 }

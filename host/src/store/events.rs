@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde::{Serialize, Serializer};
 use serde_json::Map;
 
+use super::body::StoredBody;
 use super::timestamp::serialize_rfc3339;
 use super::{Error, EventId, EventState};
 
@@ -96,6 +97,22 @@ pub struct EventSummary {
     pub updated_at: i64,
 }
 
+/// A new event with its body encoded for `event_bodies` (see [`StoredBody`]). Made where the
+/// event is handed to the store, so that compression runs on the caller's thread, not the
+/// writer's.
+#[derive(Debug)]
+pub(super) struct EncodedEvent {
+    event: NewEvent,
+    body: StoredBody,
+}
+
+impl From<NewEvent> for EncodedEvent {
+    fn from(event: NewEvent) -> EncodedEvent {
+        let body = StoredBody::encode(&event.raw);
+        EncodedEvent { event, body }
+    }
+}
+
 /// What became of an insert.
 #[expect(
     clippy::large_enum_variant,
@@ -149,21 +166,31 @@ fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::O
     serializer.serialize_str(&String::from_utf8_lossy(raw))
 }
 
-/// Columns in the order [`decode`] reads them.
-const COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, raw, \
-                       state, worker_name, task_id, created_at, updated_at";
+/// The event's own columns, then its body's (`event_bodies`, absent for an empty body), in the
+/// order [`decode`] reads them. Every read joins the two with [`FROM`].
+const COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
+                       state, worker_name, task_id, created_at, updated_at, \
+                       body.size, body.codec, body.data";
 
-/// [`COLUMNS`] with the body's length in place of the body, for [`decode_summary`].
-const SUMMARY_COLUMNS: &str = "id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
-                               length(raw), state, worker_name, task_id, created_at, updated_at";
+/// [`COLUMNS`] without the body's bytes, for [`decode_summary`].
+const SUMMARY_COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, \
+                               attrs, state, worker_name, task_id, created_at, updated_at, \
+                               body.size";
+
+/// Events with their bodies.
+const FROM: &str = "events LEFT JOIN event_bodies AS body ON body.event_id = events.id";
+
+/// Index of the body's size in [`COLUMNS`] and [`SUMMARY_COLUMNS`]; its codec and data follow.
+const BODY: usize = 13;
 
 /// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
 pub(super) fn insert(
     connection: &Connection,
     path: &Path,
-    event: NewEvent,
+    encoded: EncodedEvent,
     now: i64,
 ) -> Result<InsertOutcome, Error> {
+    let EncodedEvent { event, body } = encoded;
     let query_error = |source| Error::Query {
         path: path.to_owned(),
         action: "storing an event",
@@ -183,11 +210,11 @@ pub(super) fn insert(
     let changed = connection
         .prepare_cached(
             "INSERT INTO events (id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
-                                 raw, state, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11 \
+                                 state, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10 \
              WHERE ?3 = '' OR NOT EXISTS ( \
                  SELECT 1 FROM events \
-                 WHERE dedup_key = ?3 AND dedup_key != '' AND state NOT IN (?12, ?13, ?14)) \
+                 WHERE dedup_key = ?3 AND dedup_key != '' AND state NOT IN (?11, ?12, ?13)) \
              ON CONFLICT DO NOTHING",
         )
         .and_then(|mut statement| {
@@ -200,7 +227,6 @@ pub(super) fn insert(
                 event.actor,
                 event.subject,
                 attrs,
-                event.raw,
                 EventState::Received,
                 now,
                 done_a,
@@ -210,6 +236,16 @@ pub(super) fn insert(
         })
         .map_err(query_error)?;
     if changed == 1 {
+        if body.size > 0 {
+            connection
+                .prepare_cached(
+                    "INSERT INTO event_bodies (event_id, size, codec, data) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![id, body.size, body.codec, body.data])
+                })
+                .map_err(query_error)?;
+        }
         return Ok(InsertOutcome::Inserted(EventRecord {
             id,
             delivery_id,
@@ -274,7 +310,7 @@ fn find_duplicate(
 /// The event with this id, if stored.
 pub(super) fn get(connection: &Connection, id: &EventId) -> rusqlite::Result<Option<EventRecord>> {
     connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM events WHERE id = ?1"))?
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE events.id = ?1"))?
         .query_row(params![id], decode)
         .optional()
 }
@@ -311,12 +347,12 @@ fn select<T>(
         conditions.push("source = ?");
         values.push(Value::Text(source.clone()));
     }
-    let mut sql = format!("SELECT {columns} FROM events");
+    let mut sql = format!("SELECT {columns} FROM {FROM}");
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&conditions.join(" AND "));
     }
-    sql.push_str(" ORDER BY created_at DESC, rowid DESC LIMIT ?");
+    sql.push_str(" ORDER BY created_at DESC, events.rowid DESC LIMIT ?");
     values.push(Value::Integer(i64::from(filter.effective_limit())));
     let mut statement = connection.prepare_cached(&sql)?;
     let rows = statement.query_map(params_from_iter(values), decode)?;
@@ -366,10 +402,10 @@ pub(super) fn set_attrs(
     Ok(changed == 1)
 }
 
-/// One row of [`COLUMNS`], with `length(raw)` in place of `raw`, as a summary.
+/// One row of [`SUMMARY_COLUMNS`] as a summary.
 fn decode_summary(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
     let record = decode_with(row, |_| Ok(Vec::new()))?;
-    let raw_bytes: i64 = row.get(8)?;
+    let raw_bytes: Option<u64> = row.get(BODY)?;
     Ok(EventSummary {
         id: record.id,
         delivery_id: record.delivery_id,
@@ -379,7 +415,7 @@ fn decode_summary(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
         actor: record.actor,
         subject: record.subject,
         attrs: record.attrs,
-        raw_bytes: u64::try_from(raw_bytes).unwrap_or_default(),
+        raw_bytes: raw_bytes.unwrap_or_default(),
         state: record.state,
         worker_name: record.worker_name,
         task_id: record.task_id,
@@ -388,9 +424,16 @@ fn decode_summary(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
     })
 }
 
-/// One row of [`COLUMNS`] as a record.
+/// One row of [`COLUMNS`] as a record, its body decoded.
 fn decode(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
-    decode_with(row, |row| row.get(8))
+    decode_with(row, |row| {
+        let Some(size) = row.get::<_, Option<usize>>(BODY)? else {
+            return Ok(Vec::new());
+        };
+        StoredBody::decode(size, row.get(BODY + 1)?, row.get(BODY + 2)?).map_err(|reason| {
+            rusqlite::Error::FromSqlConversionFailure(BODY + 2, Type::Blob, reason.into())
+        })
+    })
 }
 
 /// One row of [`COLUMNS`], its body read by `raw`.
@@ -414,11 +457,11 @@ fn decode_with(
         subject: row.get(6)?,
         attrs,
         raw: raw(row)?,
-        state: row.get(9)?,
-        worker_name: row.get(10)?,
-        task_id: row.get(11)?,
-        created_at: row.get(12)?,
-        updated_at: row.get(13)?,
+        state: row.get(8)?,
+        worker_name: row.get(9)?,
+        task_id: row.get(10)?,
+        created_at: row.get(11)?,
+        updated_at: row.get(12)?,
     })
 }
 
@@ -464,7 +507,7 @@ mod tests {
     #[test]
     fn insert_then_get_returns_the_same_record() {
         let (_dir, path, connection) = database();
-        let record = inserted(insert(&connection, &path, event("github", "d-1"), 1_000).unwrap());
+        let record = inserted(insert(&connection, &path, event("github", "d-1").into(), 1_000).unwrap());
         assert_eq!(record.state, EventState::Received);
         assert_eq!(record.created_at, 1_000);
         let read = get(&connection, &record.id).unwrap().unwrap();
@@ -480,8 +523,8 @@ mod tests {
         let (_dir, path, connection) = database();
         let mut large = event("github", "d-large");
         large.raw = vec![b'x'; 300_000];
-        let large = inserted(insert(&connection, &path, large, 100).unwrap());
-        let small = inserted(insert(&connection, &path, event("github", "d-small"), 200).unwrap());
+        let large = inserted(insert(&connection, &path, large.into(), 100).unwrap());
+        let small = inserted(insert(&connection, &path, event("github", "d-small").into(), 200).unwrap());
         let summaries = list_summaries(&connection, &EventFilter::default()).unwrap();
         let sizes: Vec<(EventId, u64)> = summaries
             .iter()
@@ -500,13 +543,54 @@ mod tests {
         assert_eq!(json["type"], "pull_request");
     }
 
+    /// A body is kept compressed in a table of its own, read back whole, and deleted with its
+    /// event; an empty body takes no row.
+    #[test]
+    fn bodies_are_stored_compressed_beside_their_events_and_go_with_them() {
+        let (_dir, path, connection) = database();
+        let mut large = event("github", "d-large");
+        large.raw = serde_json::to_vec(&json!({
+            "commits": (0..300).map(|n| json!({"id": format!("{n:040x}"), "message": "Fix it"}))
+                .collect::<Vec<_>>()
+        }))
+        .unwrap();
+        let raw = large.raw.clone();
+        let stored = inserted(insert(&connection, &path, large.into(), 1).unwrap());
+        let mut empty = event("github", "d-empty");
+        empty.raw.clear();
+        let empty = inserted(insert(&connection, &path, empty.into(), 2).unwrap());
+
+        let (codec, kept): (String, usize) = connection
+            .query_row(
+                "SELECT codec, length(data) FROM event_bodies WHERE event_id = ?1",
+                params![stored.id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(codec, "zstd");
+        assert!(kept * 3 < raw.len(), "{kept} bytes kept of {}", raw.len());
+        assert_eq!(get(&connection, &stored.id).unwrap().unwrap().raw, raw);
+        assert_eq!(get(&connection, &empty.id).unwrap().unwrap().raw, b"");
+        let rows = |connection: &Connection| -> i64 {
+            connection
+                .query_row("SELECT count(*) FROM event_bodies", [], |row| row.get(0))
+                .unwrap()
+        };
+        assert_eq!(rows(&connection), 1);
+
+        connection
+            .execute("DELETE FROM events WHERE id = ?1", params![stored.id])
+            .unwrap();
+        assert_eq!(rows(&connection), 0);
+    }
+
     #[test]
     fn list_filters_and_orders_newest_first() {
         let (_dir, path, connection) = database();
-        let a = inserted(insert(&connection, &path, event("github", ""), 100).unwrap());
-        let b = inserted(insert(&connection, &path, event("gitlab", ""), 200).unwrap());
-        let c = inserted(insert(&connection, &path, event("github", ""), 200).unwrap());
-        let d = inserted(insert(&connection, &path, event("github", ""), 300).unwrap());
+        let a = inserted(insert(&connection, &path, event("github", "").into(), 100).unwrap());
+        let b = inserted(insert(&connection, &path, event("gitlab", "").into(), 200).unwrap());
+        let c = inserted(insert(&connection, &path, event("github", "").into(), 200).unwrap());
+        let d = inserted(insert(&connection, &path, event("github", "").into(), 300).unwrap());
         assert!(
             transition(
                 &connection,
@@ -572,22 +656,22 @@ mod tests {
     #[test]
     fn duplicates_are_reported_not_raised() {
         let (_dir, path, connection) = database();
-        let first = inserted(insert(&connection, &path, event("github", "d-1"), 1).unwrap());
+        let first = inserted(insert(&connection, &path, event("github", "d-1").into(), 1).unwrap());
         assert_eq!(
-            insert(&connection, &path, event("github", "d-1"), 2).unwrap(),
+            insert(&connection, &path, event("github", "d-1").into(), 2).unwrap(),
             InsertOutcome::Duplicate {
                 existing: first.id.clone()
             }
         );
-        inserted(insert(&connection, &path, event("gitlab", "d-1"), 3).unwrap());
+        inserted(insert(&connection, &path, event("gitlab", "d-1").into(), 3).unwrap());
 
         let keyed = |delivery: &str| NewEvent {
             dedup_key: Some("acme/widgets#1".into()),
             ..event("github", delivery)
         };
-        let held = inserted(insert(&connection, &path, keyed("k-1"), 4).unwrap());
+        let held = inserted(insert(&connection, &path, keyed("k-1").into(), 4).unwrap());
         assert_eq!(
-            insert(&connection, &path, keyed("k-2"), 5).unwrap(),
+            insert(&connection, &path, keyed("k-2").into(), 5).unwrap(),
             InsertOutcome::Duplicate {
                 existing: held.id.clone()
             }
@@ -602,13 +686,13 @@ mod tests {
             )
             .unwrap()
         );
-        inserted(insert(&connection, &path, keyed("k-3"), 7).unwrap());
+        inserted(insert(&connection, &path, keyed("k-3").into(), 7).unwrap());
     }
 
     #[test]
     fn attrs_change_only_while_the_event_is_received() {
         let (_dir, path, connection) = database();
-        let stored = inserted(insert(&connection, &path, event("github", "d-1"), 1).unwrap());
+        let stored = inserted(insert(&connection, &path, event("github", "d-1").into(), 1).unwrap());
         let mut attrs = serde_json::Map::new();
         attrs.insert("diff".into(), "+added".into());
         assert!(set_attrs(&connection, &path, &stored.id, &attrs, 2).unwrap());
@@ -633,7 +717,7 @@ mod tests {
     #[test]
     fn transition_is_guarded_by_the_current_state() {
         let (_dir, path, connection) = database();
-        let record = inserted(insert(&connection, &path, event("github", ""), 1).unwrap());
+        let record = inserted(insert(&connection, &path, event("github", "").into(), 1).unwrap());
         assert!(
             !transition(
                 &connection,
@@ -663,7 +747,7 @@ mod tests {
         let (_dir, path, connection) = database();
         let mut new = event("github", "d-1");
         new.raw = b"caf\xc3\xa9 \xff".to_vec();
-        let record = inserted(insert(&connection, &path, new, 951_782_400).unwrap());
+        let record = inserted(insert(&connection, &path, new.into(), 951_782_400).unwrap());
         let json = serde_json::to_value(&record).unwrap();
         let keys: Vec<&str> = json
             .as_object()
@@ -702,7 +786,7 @@ mod tests {
     #[test]
     fn an_empty_source_is_refused_by_the_schema() {
         let (_dir, path, connection) = database();
-        let error = insert(&connection, &path, event("", ""), 1).unwrap_err();
+        let error = insert(&connection, &path, event("", "").into(), 1).unwrap_err();
         assert!(matches!(error, Error::Query { .. }), "{error}");
     }
 }

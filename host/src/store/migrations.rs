@@ -59,6 +59,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_task_leases",
         sql: include_str!("migrations/0009_task_leases.sql"),
     },
+    Migration {
+        name: "0010_event_bodies",
+        sql: include_str!("migrations/0010_event_bodies.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.
@@ -195,32 +199,35 @@ mod tests {
 
     #[tokio::test]
     async fn a_version_1_database_is_upgraded_with_its_events_kept() {
-        use crate::store::events::{self, InsertOutcome, NewEvent};
         use crate::store::{
-            AuditEntry, AuditLog, Durability, EventStore, LogFilter, SqliteStore, TaskFilter,
-            TaskStore, WorkerStore,
+            AuditEntry, AuditLog, Durability, EventId, EventState, EventStore, LogFilter,
+            SqliteStore, TaskFilter, TaskStore, WorkerStore,
         };
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mecha.db");
-        let old = {
+        let id = EventId::generate().unwrap();
+        let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
+        {
             let mut connection = Connection::open(&path).unwrap();
             apply(&mut connection, &path, &MIGRATIONS[..1]).unwrap();
             assert_eq!(user_version(&connection), 1);
-            let event = NewEvent {
-                source: "github".into(),
-                event_type: "push".into(),
-                delivery_id: Some("d-1".into()),
-                ..NewEvent::default()
-            };
-            match events::insert(&connection, &path, event, 1_000).unwrap() {
-                InsertOutcome::Inserted(record) => record,
-                InsertOutcome::Duplicate { .. } => panic!("an empty database has no duplicates"),
-            }
-        };
+            connection
+                .execute(
+                    "INSERT INTO events (id, delivery_id, source, type, raw, created_at, updated_at) \
+                     VALUES (?1, 'd-1', 'github', 'push', ?2, 1000, 1000)",
+                    rusqlite::params![id, body],
+                )
+                .unwrap();
+        }
 
         let store = SqliteStore::open(&path, Durability::Full).unwrap();
-        assert_eq!(store.get(&old.id).await.unwrap(), Some(old));
+        let old = store.get(&id).await.unwrap().expect("the event is kept");
+        assert_eq!(
+            (old.source.as_str(), old.delivery_id.as_str(), old.state),
+            ("github", "d-1", EventState::Received)
+        );
+        assert_eq!(old.raw, body, "the body moved to its own table");
         store
             .add_workers(vec![("reviewer".into(), serde_json::json!({}))])
             .await

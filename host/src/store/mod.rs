@@ -42,6 +42,7 @@ use std::pin::Pin;
 
 mod audit;
 mod audit_entry;
+mod body;
 mod checkpoint;
 mod error;
 mod event_id;

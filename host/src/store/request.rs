@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::audit;
 use super::audit_entry::AuditEntry;
-use super::events::{self, InsertOutcome, NewEvent};
+use super::events::{self, EncodedEvent, InsertOutcome};
 use super::signed_deliveries::{self, SignedDigest, SignedInsert};
 use super::task_lifecycle::{self, TaskChange};
 use super::task_record::{CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskRecord};
@@ -32,14 +32,14 @@ pub(super) type ResultSender<T> = oneshot::Sender<Result<T, Error>>;
 pub(super) enum Request {
     /// Store an event unless it is a duplicate.
     Insert {
-        event: NewEvent,
+        event: EncodedEvent,
         reply: ResultSender<InsertOutcome>,
     },
     /// Store the events of a signed request unless its signed body was received before.
     InsertSigned {
         source: String,
         digest: SignedDigest,
-        events: Vec<NewEvent>,
+        events: Vec<EncodedEvent>,
         reply: ResultSender<SignedInsert>,
     },
     /// Move an event from one state to another, guarded by its current state.

@@ -135,7 +135,7 @@ mod tests {
         at: i64,
     ) -> EventId {
         let InsertOutcome::Inserted(record) =
-            events::insert(connection, path, event(delivery), at).unwrap()
+            events::insert(connection, path, event(delivery).into(), at).unwrap()
         else {
             panic!("unexpected duplicate");
         };
@@ -176,7 +176,7 @@ mod tests {
         assert!(exists(&connection, &old_unfinished));
         assert!(exists(&connection, &recent_done_delivery));
         assert!(matches!(
-            events::insert(&connection, &path, event("d-new"), now).unwrap(),
+            events::insert(&connection, &path, event("d-new").into(), now).unwrap(),
             InsertOutcome::Duplicate { existing } if existing == recent_done_delivery
         ));
 

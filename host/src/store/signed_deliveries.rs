@@ -18,7 +18,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::error::query_error;
-use super::events::{self, InsertOutcome, NewEvent};
+use super::events::{self, EncodedEvent, InsertOutcome};
 use super::{Error, EventId};
 
 /// The SHA-256 of a message whose signature a source verified (for GitHub, the body itself).
@@ -49,7 +49,7 @@ pub(super) fn insert_events(
     path: &Path,
     source: &str,
     digest: SignedDigest,
-    new_events: Vec<NewEvent>,
+    new_events: Vec<EncodedEvent>,
     now: i64,
 ) -> Result<SignedInsert, Error> {
     let error = query_error(path, "checking a signed request for a replay");
@@ -112,6 +112,7 @@ mod tests {
 
     use super::*;
     use crate::store::migrations::migrate;
+    use crate::store::NewEvent;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
@@ -121,13 +122,14 @@ mod tests {
         (dir, path, connection)
     }
 
-    fn event(source: &str, delivery: Option<&str>) -> NewEvent {
+    fn event(source: &str, delivery: Option<&str>) -> EncodedEvent {
         NewEvent {
             source: source.into(),
             event_type: "push".into(),
             delivery_id: delivery.map(Into::into),
             ..NewEvent::default()
         }
+        .into()
     }
 
     fn count(connection: &Connection, table: &str) -> i64 {

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use super::checkpoint::Checkpointer;
+use super::checkpoint::{Checkpointer, RestartRequest, WAL_FILE_LIMIT_BYTES};
 use super::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome, NewEvent};
 use super::request::{Request, ResultSender};
 use super::signed_deliveries::{SignedDigest, SignedInsert};
@@ -72,7 +72,8 @@ impl SqliteStore {
         })?;
         configure_writer(&connection, path, durability)?;
         migrations::migrate(&mut connection, path)?;
-        let writer = Writer::spawn(connection, path, QUEUE_CAPACITY)?;
+        let restart = RestartRequest::default();
+        let writer = Writer::spawn(connection, path, QUEUE_CAPACITY, restart.clone())?;
         Ok(SqliteStore {
             path: path.to_owned(),
             writer,
@@ -80,7 +81,7 @@ impl SqliteStore {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
             }),
-            _checkpointer: Checkpointer::spawn(path)?,
+            _checkpointer: Checkpointer::spawn(path, restart)?,
         })
     }
 
@@ -134,6 +135,7 @@ impl SqliteStore {
 
 impl EventStore for SqliteStore {
     fn insert(&self, event: NewEvent) -> StoreFuture<'_, InsertOutcome> {
+        let event = event.into();
         self.write(|reply| Request::Insert { event, reply })
     }
 
@@ -144,6 +146,7 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> StoreFuture<'_, SignedInsert> {
         let source = source.to_owned();
+        let events = events.into_iter().map(Into::into).collect();
         self.write(|reply| Request::InsertSigned {
             source,
             digest,
@@ -233,7 +236,7 @@ fn create_private_file(path: &Path) -> Result<(), Error> {
 }
 
 /// Sets the write connection's pragmas: WAL, the durability, lock waiting, foreign keys, no
-/// automatic checkpoints.
+/// automatic checkpoints, and how much of the WAL file to keep when it starts over.
 fn configure_writer(
     connection: &Connection,
     path: &Path,
@@ -268,6 +271,9 @@ fn configure_writer(
     connection
         .pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(pragma_error("wal_autocheckpoint"))?;
+    connection
+        .pragma_update(None, "journal_size_limit", WAL_FILE_LIMIT_BYTES)
+        .map_err(pragma_error("journal_size_limit"))?;
     Ok(())
 }
 

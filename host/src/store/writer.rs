@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
+use super::checkpoint::{self, RestartRequest};
 use super::request::{Answer, Reply, Request};
 use super::{Error, timestamp};
 
@@ -67,11 +68,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread; it owns `connection` from now on.
+    /// Starts the writer thread; it owns `connection` from now on, and restarts the WAL when
+    /// `restart` asks, between two transactions.
     pub(super) fn spawn(
         connection: Connection,
         path: &Path,
         capacity: usize,
+        restart: RestartRequest,
     ) -> Result<Writer, Error> {
         let (queue, requests) = sync_channel(capacity);
         let counters = Arc::new(Counters::default());
@@ -80,7 +83,7 @@ impl Writer {
             .spawn({
                 let counters = Arc::clone(&counters);
                 let path = path.to_owned();
-                move || run(connection, &path, &requests, &counters)
+                move || run(connection, &path, &requests, &counters, &restart)
             })
             .map_err(|source| Error::Spawn {
                 path: path.to_owned(),
@@ -196,7 +199,13 @@ impl Drop for Writer {
 }
 
 /// The thread's loop: wait for a write, take whatever else is queued, commit it all at once.
-fn run(mut connection: Connection, path: &Path, requests: &Receiver<Request>, counters: &Counters) {
+fn run(
+    mut connection: Connection,
+    path: &Path,
+    requests: &Receiver<Request>,
+    counters: &Counters,
+    restart: &RestartRequest,
+) {
     while let Ok(first) = requests.recv() {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         batch.push(first);
@@ -207,6 +216,9 @@ fn run(mut connection: Connection, path: &Path, requests: &Receiver<Request>, co
             }
         }
         commit_batch(&mut connection, path, batch, counters);
+        if restart.take() {
+            checkpoint::restart_wal(&connection, path);
+        }
     }
     tracing::debug!(path = %path.display(), "the store's writer stopped");
 }
@@ -341,7 +353,7 @@ mod tests {
         event: NewEvent,
     ) -> (Request, oneshot::Receiver<Result<InsertOutcome, Error>>) {
         let (reply, answer) = oneshot::channel();
-        (Request::Insert { event, reply }, answer)
+        (Request::Insert { event: event.into(), reply }, answer)
     }
 
     fn count(connection: &Connection) -> i64 {
@@ -418,7 +430,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_makes_senders_wait_without_losing_writes() {
         let (_dir, path, connection) = database();
-        let writer = Arc::new(Writer::spawn(connection, &path, 2).unwrap());
+        let writer = Arc::new(
+            Writer::spawn(connection, &path, 2, checkpoint::RestartRequest::default()).unwrap(),
+        );
         let mut tasks = Vec::new();
         for n in 0..200 {
             let writer = Arc::clone(&writer);
