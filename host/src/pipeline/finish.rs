@@ -33,17 +33,7 @@ pub async fn finish_event(
     store: &dyn Store,
     event_id: &store::EventId,
 ) -> Result<(), store::Error> {
-    let tasks = store
-        .list_tasks(store::TaskFilter {
-            event_id: Some(event_id.clone()),
-            limit: store::MAX_LIST_LIMIT,
-            ..store::TaskFilter::default()
-        })
-        .await?;
-    let states: Vec<(TaskState, WriteBackState)> = tasks
-        .iter()
-        .map(|task| (task.state, task.write_back))
-        .collect();
+    let states = store.task_states(event_id).await?;
     let Some(state) = final_event_state(&states) else {
         return Ok(());
     };

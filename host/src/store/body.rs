@@ -143,7 +143,12 @@ mod tests {
         let stored = StoredBody::encode(&raw);
         assert_eq!(stored.codec, Codec::Zstd);
         assert_eq!(stored.size, raw.len());
-        assert!(stored.data.len() * 3 < raw.len(), "{} of {}", stored.data.len(), raw.len());
+        assert!(
+            stored.data.len() * 3 < raw.len(),
+            "{} of {}",
+            stored.data.len(),
+            raw.len()
+        );
         assert_eq!(
             StoredBody::decode(stored.size, stored.codec, stored.data),
             Ok(raw)

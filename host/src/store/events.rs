@@ -310,7 +310,9 @@ fn find_duplicate(
 /// The event with this id, if stored.
 pub(super) fn get(connection: &Connection, id: &EventId) -> rusqlite::Result<Option<EventRecord>> {
     connection
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM {FROM} WHERE events.id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE events.id = ?1"
+        ))?
         .query_row(params![id], decode)
         .optional()
 }
@@ -507,7 +509,8 @@ mod tests {
     #[test]
     fn insert_then_get_returns_the_same_record() {
         let (_dir, path, connection) = database();
-        let record = inserted(insert(&connection, &path, event("github", "d-1").into(), 1_000).unwrap());
+        let record =
+            inserted(insert(&connection, &path, event("github", "d-1").into(), 1_000).unwrap());
         assert_eq!(record.state, EventState::Received);
         assert_eq!(record.created_at, 1_000);
         let read = get(&connection, &record.id).unwrap().unwrap();
@@ -524,7 +527,8 @@ mod tests {
         let mut large = event("github", "d-large");
         large.raw = vec![b'x'; 300_000];
         let large = inserted(insert(&connection, &path, large.into(), 100).unwrap());
-        let small = inserted(insert(&connection, &path, event("github", "d-small").into(), 200).unwrap());
+        let small =
+            inserted(insert(&connection, &path, event("github", "d-small").into(), 200).unwrap());
         let summaries = list_summaries(&connection, &EventFilter::default()).unwrap();
         let sizes: Vec<(EventId, u64)> = summaries
             .iter()
@@ -692,7 +696,8 @@ mod tests {
     #[test]
     fn attrs_change_only_while_the_event_is_received() {
         let (_dir, path, connection) = database();
-        let stored = inserted(insert(&connection, &path, event("github", "d-1").into(), 1).unwrap());
+        let stored =
+            inserted(insert(&connection, &path, event("github", "d-1").into(), 1).unwrap());
         let mut attrs = serde_json::Map::new();
         attrs.insert("diff".into(), "+added".into());
         assert!(set_attrs(&connection, &path, &stored.id, &attrs, 2).unwrap());

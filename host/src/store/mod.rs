@@ -215,6 +215,11 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Tasks matching `filter`, newest first.
     fn list_tasks(&self, filter: TaskFilter) -> StoreFuture<'_, Vec<TaskRecord>>;
 
+    /// The state and write-back state of every task of event `event_id`: what deciding whether
+    /// the event is finished takes, read after each of its tasks ends, without the tasks'
+    /// prompts and results (an event fanned out to fifty workers has fifty of each).
+    fn task_states(&self, event_id: &EventId) -> StoreFuture<'_, Vec<(TaskState, WriteBackState)>>;
+
     /// `pending` → `dispatched` under `lease`, if the task is pending and due: the task as
     /// claimed. No two claims of one task both succeed; the loser gets
     /// [`Error::InvalidTaskTransition`]. Claim before sending, so no other dispatcher sends it.

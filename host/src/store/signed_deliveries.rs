@@ -111,8 +111,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::store::migrations::migrate;
     use crate::store::NewEvent;
+    use crate::store::migrations::migrate;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();

@@ -25,9 +25,12 @@ use super::{Error, EventId, EventState, EventStore, StoreFuture, migrations};
 /// before failing, as in the Go mecha.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// 8 idle read connections: enough for the API's concurrent reads; more would only hold file
-/// handles and page caches. Busier moments open extra connections and close them afterwards.
-const MAX_IDLE_READERS: usize = 8;
+/// 8 reads at once, each on a connection of its own that is kept for the next: enough for the
+/// API and the pipeline on a few cores, since a read is CPU work on cached pages. Further reads
+/// wait for a connection. Opening one per read instead (a connection parses the schema and
+/// prepares its statements anew) and a blocking thread per waiting read made a busy daemon
+/// spend most of its time switching threads.
+const READERS: usize = 8;
 
 /// How hard SQLite works to keep a commit through a power loss.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -80,6 +83,7 @@ impl SqliteStore {
             readers: Arc::new(ReadPool {
                 path: path.to_owned(),
                 idle: Mutex::new(Vec::new()),
+                turns: Arc::new(tokio::sync::Semaphore::new(READERS)),
             }),
             _checkpointer: Checkpointer::spawn(path, restart)?,
         })
@@ -114,7 +118,8 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `query` on a pooled read connection on a blocking thread.
+    /// Runs `query` on a pooled read connection on a blocking thread, once one of the
+    /// [`READERS`] turns is free.
     pub(super) fn read<T: Send + 'static>(
         &self,
         action: &'static str,
@@ -123,12 +128,22 @@ impl SqliteStore {
         let readers = Arc::clone(&self.readers);
         Box::pin(async move {
             let path = readers.path.clone();
-            tokio::task::spawn_blocking(move || readers.with(action, query))
+            // Owned, and released by the blocking thread when it is done with the connection:
+            // a caller that stops waiting does not free the turn early.
+            let turn = Arc::clone(&readers.turns)
+                .acquire_owned()
                 .await
-                .map_err(|error| Error::Task {
-                    path,
-                    reason: error.to_string(),
-                })?
+                .map_err(|_| Error::Closed { path: path.clone() })?;
+            tokio::task::spawn_blocking(move || {
+                let read = readers.with(action, query);
+                drop(turn);
+                read
+            })
+            .await
+            .map_err(|error| Error::Task {
+                path,
+                reason: error.to_string(),
+            })?
         })
     }
 }
@@ -277,15 +292,18 @@ fn configure_writer(
     Ok(())
 }
 
-/// Idle read-only connections, reused across reads.
+/// Read-only connections, reused across reads, and the turns that bound how many are in use.
 struct ReadPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// [`READERS`] of them: a read holds one while it runs, so at most that many connections
+    /// ever exist.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl ReadPool {
     /// Runs `query` on an idle connection, or a new one if none is idle, then keeps the
-    /// connection for the next read.
+    /// connection for the next read. The caller holds one of the [`ReadPool::turns`].
     fn with<T>(
         &self,
         action: &'static str,
@@ -301,10 +319,7 @@ impl ReadPool {
             action,
             source,
         });
-        let mut idle = self.lock()?;
-        if idle.len() < MAX_IDLE_READERS {
-            idle.push(connection);
-        }
+        self.lock()?.push(connection);
         result
     }
 

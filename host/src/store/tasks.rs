@@ -55,6 +55,19 @@ impl TaskStore for SqliteStore {
         self.read("listing tasks", move |connection| list(connection, &filter))
     }
 
+    fn task_states(&self, event_id: &EventId) -> StoreFuture<'_, Vec<(TaskState, WriteBackState)>> {
+        let event_id = event_id.clone();
+        self.read(
+            "reading the states of an event's tasks",
+            move |connection| {
+                connection
+                    .prepare_cached("SELECT state, write_back FROM tasks WHERE event_id = ?1")?
+                    .query_map(params![event_id], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            },
+        )
+    }
+
     fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord> {
         let id = id.clone();
         self.write(|reply| Request::ClaimTask { id, lease, reply })
@@ -528,6 +541,10 @@ mod tests {
         let tester = again.created[0].id.clone();
         assert_eq!(again.created.len(), 1);
         assert_eq!(ids(&store, by_event).await, [tester, fixer.id, reviewer.id]);
+        let mut states = store.task_states(&event.id).await.unwrap();
+        states.dedup();
+        assert_eq!(states, [(TaskState::Pending, WriteBackState::None)]);
+        assert_eq!(store.task_states(&event.id).await.unwrap().len(), 3);
     }
 
     #[tokio::test]

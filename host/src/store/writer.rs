@@ -353,7 +353,13 @@ mod tests {
         event: NewEvent,
     ) -> (Request, oneshot::Receiver<Result<InsertOutcome, Error>>) {
         let (reply, answer) = oneshot::channel();
-        (Request::Insert { event: event.into(), reply }, answer)
+        (
+            Request::Insert {
+                event: event.into(),
+                reply,
+            },
+            answer,
+        )
     }
 
     fn count(connection: &Connection) -> i64 {
