@@ -9,9 +9,12 @@
 //! tasks: match, prompt, task rows, dispatch, completion and audit records each.
 //!
 //! Overhead per task: single webhooks of type `solo` go to one worker, one at a time. For each,
-//! the time from the daemon's 202 to the task being `completed` (polled every 200 µs) minus the
-//! time the worker itself spent on the request. What remains is mecha: matching, rendering,
-//! two commits, the HTTP round trip and the bookkeeping.
+//! the time from the daemon's 202 to the task being `completed` minus the time the worker
+//! itself spent on the request. What remains is mecha: matching, rendering, the commits, the
+//! HTTP round trip and the bookkeeping. The task's state is polled only once the worker has
+//! answered, back to back, so that the polls neither load the daemon while it dispatches nor
+//! wait for a timer's tick. The solo runs start once the fan-out's events have all ended (their
+//! write-backs and bookkeeping done), so that they measure a task's own path, not a backlog.
 
 use std::path::Path;
 use std::process::Command;
@@ -60,6 +63,8 @@ fn main() {
 struct Counters {
     tasks: AtomicU64,
     busy_nanos: AtomicU64,
+    /// Woken at each answer.
+    answered: tokio::sync::Notify,
 }
 
 async fn start_worker(counters: Arc<Counters>) -> String {
@@ -71,6 +76,7 @@ async fn start_worker(counters: Arc<Counters>) -> String {
         counters
             .busy_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        counters.answered.notify_waiters();
         reply
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -214,12 +220,36 @@ async fn run(settings: &Settings) {
         WORKERS
     );
     println!(
-        "fan-out: {} events x {} workers = {total_tasks} tasks completed in {elapsed:.2} s (events accepted in {:.2} s): {:.0} tasks/s   [target >= 1000]",
+        "fan-out: {} events x {} workers = {total_tasks} tasks completed in {elapsed:.2} s (events accepted in {:.2} s): {:.0} tasks/s   [target >= 2000]",
         settings.events,
         WORKERS,
         accepted.as_secs_f64(),
         total_tasks as f64 / elapsed
     );
+
+    // The fan-out's tasks are completed; their write-backs and events end shortly after.
+    let unfinished = format!("{}/events?state=dispatched&limit=1", daemon.base);
+    loop {
+        let page: serde_json::Value = serde_json::from_str(
+            &client
+                .get(&unfinished)
+                .send()
+                .await
+                .expect("sent")
+                .text()
+                .await
+                .expect("body"),
+        )
+        .expect("json");
+        if page.as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the fan-out's events did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // Overhead: one task at a time, from the 202 to `completed`, minus the worker's own time.
     let solo = &counters[0];
@@ -227,6 +257,7 @@ async fn run(settings: &Settings) {
     let mut last_query = String::new();
     for n in 0..settings.solo_runs {
         let busy_before = solo.busy_nanos.load(Ordering::Relaxed);
+        let tasks_before = solo.tasks.load(Ordering::Relaxed);
         let response = client
             .post(&url)
             .header("X-Event-Type", "solo")
@@ -243,6 +274,14 @@ async fn run(settings: &Settings) {
             daemon.base,
             event["id"].as_str().expect("id")
         );
+        while solo.tasks.load(Ordering::Relaxed) == tasks_before {
+            let answered = solo.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            if solo.tasks.load(Ordering::Relaxed) == tasks_before {
+                answered.await;
+            }
+        }
         loop {
             let page: serde_json::Value = serde_json::from_str(
                 &client
@@ -261,7 +300,6 @@ async fn run(settings: &Settings) {
             {
                 break;
             }
-            tokio::time::sleep(Duration::from_micros(200)).await;
         }
         let total = acknowledged.elapsed();
         last_query = query;

@@ -45,7 +45,7 @@ struct Settings {
 
 mod support;
 
-use support::{rss_kib, start_daemon};
+use support::{cpu_time, rss_kib, start_daemon};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -383,6 +383,7 @@ async fn daemon(settings: &Settings) {
         .build()
         .expect("client");
 
+    let cpu_before = cpu_time(daemon.child.id());
     let run = saturate(
         &client,
         &url,
@@ -391,6 +392,7 @@ async fn daemon(settings: &Settings) {
         settings.load_seconds,
     )
     .await;
+    let cpu = cpu_time(daemon.child.id()).saturating_sub(cpu_before);
     println!(
         "saturation ({} connections, {} s): {:.0} durable events/s ({} stored, {} failed)   [target >= 5000]",
         settings.connections,
@@ -398,6 +400,16 @@ async fn daemon(settings: &Settings) {
         run.stored as f64 / run.seconds,
         run.stored,
         run.failed
+    );
+    // The load generator runs on the same cores: the daemon's own CPU per event says what the
+    // daemon would do with the machine to itself.
+    let cpu_per_event = cpu.as_secs_f64() / run.stored.max(1) as f64;
+    println!(
+        "  the daemon's CPU time: {:.0} µs per event, {:.2} cores busy; {:.0} events/s would fill {} cores",
+        cpu_per_event * 1e6,
+        cpu.as_secs_f64() / run.seconds,
+        std::thread::available_parallelism().map_or(1, usize::from) as f64 / cpu_per_event,
+        std::thread::available_parallelism().map_or(1, usize::from),
     );
 
     // Fixed rate: requests are scheduled at exact instants; latency counts from the schedule.

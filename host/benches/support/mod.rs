@@ -68,3 +68,31 @@ pub fn rss_kib(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The CPU time process `pid` has used so far (user and system), from `/proc` (zero when it
+/// cannot be read).
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; only the ingest benchmark reports CPU time"
+)]
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    // Fields 14 and 15 (utime, stime) of /proc/PID/stat, in clock ticks; the command name
+    // (field 2) may hold spaces, so counting starts after its closing parenthesis.
+    let ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|field| field.parse().ok())
+                .collect();
+            Some(fields.iter().sum())
+        })
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    std::time::Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}

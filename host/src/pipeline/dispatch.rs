@@ -484,8 +484,10 @@ impl Inner {
     /// stops waiting for the worker.
     async fn holding<T>(&self, id: &TaskId, send: impl Future<Output = T>) -> Option<T> {
         let mut send = std::pin::pin!(send);
-        let mut renewals = tokio::time::interval(self.options.lease / 3);
-        renewals.tick().await;
+        // The first renewal a third of a lease from now. (An `interval`'s first tick, due at
+        // once, would still wait for the timer's next millisecond tick before every send.)
+        let period = self.options.lease / 3;
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             tokio::select! {
                 outcome = &mut send => return Some(outcome),

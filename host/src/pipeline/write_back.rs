@@ -30,7 +30,7 @@ use crate::plugin::responder::{ResponderCall, ResponderPlugin};
 use crate::plugin::{LivePlugins, PluginRegistry};
 use crate::redact::Redactor;
 use crate::store::{
-    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, timestamp,
+    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, WriteBackState, timestamp,
 };
 use crate::worker::registry::Workers;
 use crate::worker::retry_after::parse_retry_after;
@@ -124,7 +124,18 @@ impl WriteBacks {
             tried += 1;
             let this = self.clone();
             tokio::spawn(async move {
-                this.write_back(&task).await;
+                // The scan's list may have been read before the commit of a try that ended
+                // since (it leaves `in_flight` only after that commit): what is stored now
+                // decides whether there is anything left to try.
+                match this.store.get_task(&task.id).await {
+                    Ok(Some(current)) if current.write_back == WriteBackState::Pending => {
+                        this.write_back(&current).await;
+                    }
+                    Ok(_) => {}
+                    Err(err) => {
+                        tracing::warn!(task = %task.id, error = %err, "could not read a task due for its write-back");
+                    }
+                }
                 lock(&this.in_flight).remove(&task.id);
             });
         }

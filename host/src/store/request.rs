@@ -153,6 +153,28 @@ pub(super) enum Request {
 }
 
 impl Request {
+    /// Whether the write may commit without waiting for the disk. Such a write, if a power loss
+    /// takes it (with whatever was committed after it), leaves a state the daemon already knows
+    /// how to go on from: a claim or a lease renewal lost puts the task back to `pending`, and
+    /// it is sent again, as after a crash during its send; tasks lost with their event's move
+    /// leave the event `received`, matched again at the next start; a lost audit entry is the
+    /// end of a trace. A crash of mecha itself loses none of them: they are in the operating
+    /// system's hands once committed. What a sender, a worker or a forge was told is stored is
+    /// always synced: events, results, write-backs, workers.
+    pub(super) fn may_skip_sync(&self) -> bool {
+        matches!(
+            self,
+            Request::ClaimTask { .. }
+                | Request::ChangeTask {
+                    change: TaskChange::Renew { .. },
+                    ..
+                }
+                | Request::CreateTasksForEvent { .. }
+                | Request::ReleaseLeases { .. }
+                | Request::Record { .. }
+        )
+    }
+
     /// Runs the write in its own savepoint of `transaction`, at time `now` (unix seconds). The
     /// error side means the savepoint itself broke and the whole transaction must be abandoned.
     pub(super) fn apply(

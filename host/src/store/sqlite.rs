@@ -587,6 +587,28 @@ mod tests {
         assert_eq!(stored, INSERTS as i64);
     }
 
+    /// An audit entry alone commits without waiting for the disk; the event after it, which a
+    /// 202 would promise, waits for it again.
+    #[tokio::test]
+    async fn only_writes_that_can_be_redone_skip_the_sync() {
+        use crate::store::{AuditEntry, AuditLog};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        store
+            .record(AuditEntry::new("t", "event.received"))
+            .await
+            .unwrap();
+        let stats = store.writer_stats();
+        assert_eq!((stats.batches_committed, stats.batches_unsynced), (1, 1));
+        store
+            .insert(event("github", Some("d-1"), None))
+            .await
+            .unwrap();
+        let stats = store.writer_stats();
+        assert_eq!((stats.batches_committed, stats.batches_unsynced), (2, 1));
+    }
+
     #[test]
     fn a_database_from_a_newer_mecha_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,11 @@
 //! - The queue is bounded: when it is full, callers wait (off the async runtime), which pushes
 //!   back on senders instead of growing memory.
 //! - Closing drops the queue's sender; the thread finishes every queued write, then exits.
+//! - A batch made only of writes that may skip the sync ([`Request::may_skip_sync`]: claims,
+//!   lease renewals, tasks made from a stored event, audit entries) commits without waiting
+//!   for the disk (`synchronous=OFF` for that commit). The next synced commit, which writes the
+//!   same WAL after them, makes them durable too. A task's dispatch thereby waits for one
+//!   fsync (its result) instead of three.
 //!
 //! The loop knows nothing of tables: which writes exist, and how each one runs, is in
 //! `request.rs`.
@@ -39,6 +44,10 @@ pub(super) const QUEUE_CAPACITY: usize = 4_096;
 /// the write lock is released often for other processes and a failed commit loses little work.
 const MAX_BATCH: usize = 512;
 
+/// `PRAGMA synchronous` values: no sync at commit, and SQLite's default.
+const SYNCHRONOUS_OFF: i64 = 0;
+const SYNCHRONOUS_FULL: i64 = 2;
+
 /// What the writer has done since the store was opened.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -48,6 +57,9 @@ pub struct WriterStats {
     pub rows_committed: u64,
     /// Transactions that failed to begin or commit; their waiters got the error.
     pub batches_failed: u64,
+    /// Of the committed transactions, those that did not wait for the disk (see the module's
+    /// docs).
+    pub batches_unsynced: u64,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +67,7 @@ struct Counters {
     batches_committed: AtomicU64,
     rows_committed: AtomicU64,
     batches_failed: AtomicU64,
+    batches_unsynced: AtomicU64,
 }
 
 /// Handle to the writer thread.
@@ -146,6 +159,7 @@ impl Writer {
             batches_committed: self.counters.batches_committed.load(Ordering::Relaxed),
             rows_committed: self.counters.rows_committed.load(Ordering::Relaxed),
             batches_failed: self.counters.batches_failed.load(Ordering::Relaxed),
+            batches_unsynced: self.counters.batches_unsynced.load(Ordering::Relaxed),
         }
     }
 
@@ -206,6 +220,11 @@ fn run(
     counters: &Counters,
     restart: &RestartRequest,
 ) {
+    // The configured durability (`PRAGMA synchronous`), and the one in force now.
+    let configured: i64 = connection
+        .pragma_query_value(None, "synchronous", |row| row.get(0))
+        .unwrap_or(SYNCHRONOUS_FULL);
+    let mut current = configured;
     while let Ok(first) = requests.recv() {
         let mut batch = Vec::with_capacity(MAX_BATCH);
         batch.push(first);
@@ -215,7 +234,34 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(&mut connection, path, batch, counters);
+        let wanted = if batch.iter().all(Request::may_skip_sync) {
+            SYNCHRONOUS_OFF
+        } else {
+            configured
+        };
+        if wanted != current {
+            match connection.pragma_update(None, "synchronous", wanted) {
+                Ok(()) => current = wanted,
+                // Committing synced is only slower.
+                Err(error) if wanted == SYNCHRONOUS_OFF => {
+                    tracing::warn!(path = %path.display(), %error, "could not skip a commit's sync");
+                }
+                // Committing unsynced what must be durable is not an option.
+                Err(error) => {
+                    let reason = format!("cannot make the commit durable: {error}");
+                    fail_batch(
+                        path,
+                        &reason,
+                        batch.into_iter().map(Request::into_reply),
+                        counters,
+                    );
+                    continue;
+                }
+            }
+        }
+        if commit_batch(&mut connection, path, batch, counters) && current == SYNCHRONOUS_OFF {
+            counters.batches_unsynced.fetch_add(1, Ordering::Relaxed);
+        }
         if restart.take() {
             checkpoint::restart_wal(&connection, path);
         }
@@ -223,13 +269,14 @@ fn run(
     tracing::debug!(path = %path.display(), "the store's writer stopped");
 }
 
-/// Runs `batch` in one transaction and answers every waiter once it has committed (or failed).
+/// Runs `batch` in one transaction and answers every waiter once it has committed (or failed);
+/// true when it committed.
 fn commit_batch(
     connection: &mut Connection,
     path: &Path,
     batch: Vec<Request>,
     counters: &Counters,
-) {
+) -> bool {
     let rows = batch.len() as u64;
     let now = timestamp::now();
     let mut transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate)
@@ -243,7 +290,7 @@ fn commit_batch(
                 batch.into_iter().map(Request::into_reply),
                 counters,
             );
-            return;
+            return false;
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
@@ -261,7 +308,7 @@ fn commit_batch(
                     .chain([reply])
                     .chain(requests.map(Request::into_reply));
                 fail_batch(path, &reason, replies, counters);
-                return;
+                return false;
             }
         }
     }
@@ -272,10 +319,12 @@ fn commit_batch(
             for answer in answers {
                 answer.send();
             }
+            true
         }
         Err(error) => {
             let replies = answers.into_iter().map(Answer::into_reply);
             fail_batch(path, &error.to_string(), replies, counters);
+            false
         }
     }
 }
