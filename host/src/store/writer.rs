@@ -259,9 +259,8 @@ fn run(
                 }
             }
         }
-        if commit_batch(&mut connection, path, batch, counters) && current == SYNCHRONOUS_OFF {
-            counters.batches_unsynced.fetch_add(1, Ordering::Relaxed);
-        }
+        let synced = current != SYNCHRONOUS_OFF;
+        commit_batch(&mut connection, path, batch, counters, synced);
         if restart.take() {
             checkpoint::restart_wal(&connection, path);
         }
@@ -270,13 +269,14 @@ fn run(
 }
 
 /// Runs `batch` in one transaction and answers every waiter once it has committed (or failed);
-/// true when it committed.
+/// `synced` tells whether the commit waits for the disk, for the counters.
 fn commit_batch(
     connection: &mut Connection,
     path: &Path,
     batch: Vec<Request>,
     counters: &Counters,
-) -> bool {
+    synced: bool,
+) {
     let rows = batch.len() as u64;
     let now = timestamp::now();
     let mut transaction = match connection.transaction_with_behavior(TransactionBehavior::Immediate)
@@ -290,7 +290,7 @@ fn commit_batch(
                 batch.into_iter().map(Request::into_reply),
                 counters,
             );
-            return false;
+            return;
         }
     };
     let mut answers = Vec::with_capacity(batch.len());
@@ -308,7 +308,7 @@ fn commit_batch(
                     .chain([reply])
                     .chain(requests.map(Request::into_reply));
                 fail_batch(path, &reason, replies, counters);
-                return false;
+                return;
             }
         }
     }
@@ -316,15 +316,16 @@ fn commit_batch(
         Ok(()) => {
             counters.batches_committed.fetch_add(1, Ordering::Relaxed);
             counters.rows_committed.fetch_add(rows, Ordering::Relaxed);
+            if !synced {
+                counters.batches_unsynced.fetch_add(1, Ordering::Relaxed);
+            }
             for answer in answers {
                 answer.send();
             }
-            true
         }
         Err(error) => {
             let replies = answers.into_iter().map(Answer::into_reply);
             fail_batch(path, &error.to_string(), replies, counters);
-            false
         }
     }
 }
@@ -431,6 +432,7 @@ mod tests {
             &path,
             vec![good_a, bad, good_c, again_a],
             &counters,
+            true,
         );
 
         let first = match answer_a.blocking_recv().unwrap().unwrap() {
@@ -472,7 +474,7 @@ mod tests {
         let counters = Counters::default();
         let (first, answer_first) = insert_request(event("github", "a"));
         let (second, answer_second) = insert_request(event("github", "b"));
-        commit_batch(&mut connection, &path, vec![first, second], &counters);
+        commit_batch(&mut connection, &path, vec![first, second], &counters, true);
         for answer in [answer_first, answer_second] {
             let error = answer.blocking_recv().unwrap().unwrap_err();
             assert!(matches!(error, Error::Commit { .. }), "{error}");
