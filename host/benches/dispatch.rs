@@ -110,6 +110,19 @@ fn mecha(home: &Path, args: &[&str]) {
 /// The daemon's API key in this benchmark.
 const API_KEY: &str = "bench-key";
 
+/// The JSON the daemon answers `GET url` with.
+async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
+    let text = client
+        .get(url)
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("body");
+    serde_json::from_str(&text).expect("json")
+}
+
 async fn completed(client: &reqwest::Client, daemon: &Daemon) -> u64 {
     let text = client
         .get(format!("{}/metrics", daemon.base))
@@ -230,17 +243,7 @@ async fn run(settings: &Settings) {
     // The fan-out's tasks are completed; their write-backs and events end shortly after.
     let unfinished = format!("{}/events?state=dispatched&limit=1", daemon.base);
     loop {
-        let page: serde_json::Value = serde_json::from_str(
-            &client
-                .get(&unfinished)
-                .send()
-                .await
-                .expect("sent")
-                .text()
-                .await
-                .expect("body"),
-        )
-        .expect("json");
+        let page = get_json(&client, &unfinished).await;
         if page.as_array().is_some_and(Vec::is_empty) {
             break;
         }
@@ -283,17 +286,7 @@ async fn run(settings: &Settings) {
             }
         }
         loop {
-            let page: serde_json::Value = serde_json::from_str(
-                &client
-                    .get(&query)
-                    .send()
-                    .await
-                    .expect("sent")
-                    .text()
-                    .await
-                    .expect("body"),
-            )
-            .expect("json");
+            let page = get_json(&client, &query).await;
             if page["tasks"]
                 .as_array()
                 .is_some_and(|tasks| !tasks.is_empty())

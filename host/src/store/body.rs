@@ -122,6 +122,21 @@ impl StoredBody {
     }
 }
 
+/// `len` bytes with no repetition (xorshift from `seed`), which zstd cannot shrink: for tests
+/// that need bodies stored whole.
+#[cfg(test)]
+pub(super) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,16 +176,8 @@ mod tests {
         assert_eq!(StoredBody::encode(&short).codec, Codec::Identity);
         assert_eq!(StoredBody::encode(&short).data, short);
 
-        // Bytes with no repetition: zstd's frame would only add to them.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let noise: Vec<u8> = (0..4096)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state.to_le_bytes()[0]
-            })
-            .collect();
+        // zstd's frame would only add to these.
+        let noise = noise(4096, 0);
         let stored = StoredBody::encode(&noise);
         assert_eq!((stored.codec, &stored.data), (Codec::Identity, &noise));
     }

@@ -222,17 +222,10 @@ mod tests {
             .map(|writer| {
                 let store = std::sync::Arc::clone(&store);
                 tokio::spawn(async move {
-                    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ (writer as u64 + 1);
                     for n in 0..TOTAL_BYTES / BODY_BYTES / WRITERS {
-                        // xorshift: bytes zstd cannot shrink, so all of them reach the WAL.
-                        let raw = (0..BODY_BYTES)
-                            .map(|_| {
-                                state ^= state << 13;
-                                state ^= state >> 7;
-                                state ^= state << 17;
-                                state.to_le_bytes()[0]
-                            })
-                            .collect();
+                        // Bytes zstd cannot shrink, so all of them reach the WAL.
+                        let raw =
+                            crate::store::body::noise(BODY_BYTES, (writer * 1_000 + n) as u64);
                         let event = NewEvent {
                             source: "test".into(),
                             event_type: "blob".into(),
