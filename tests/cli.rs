@@ -200,6 +200,33 @@ fn worker_add_reports_every_problem_with_file_line_and_column_and_adds_nothing()
     assert!(!stdout.contains("good"), "all or nothing: {stdout}");
 }
 
+/// `stop` and `ls` hand no secrets to any worker, so a `secrets.yml` that cannot be used (here
+/// one others may read) does not stop them; `start`, which may, still refuses it.
+#[test]
+fn a_secrets_file_that_cannot_be_used_blocks_only_worker_start() {
+    let home = Home::empty();
+    let path = home.path().join("w.yaml");
+    std::fs::write(&path, "name: w\nendpoint: http://127.0.0.1:9\n").expect("file");
+    let (ok, _, stderr) = home.mecha(&["worker", "add", path.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
+    let secrets = home.path().join("secrets.yml");
+    std::fs::write(&secrets, "github:\n  webhook_secret: s3cret-canary\n").expect("secrets");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (ok, stdout, stderr) = home.mecha(&["worker", "start", "w"]);
+    assert!(ok, "{stdout}{stderr}");
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let (ok, stdout, stderr) = home.mecha(&["worker", "ls"]);
+    assert!(ok && stdout.contains('w'), "{stdout}{stderr}");
+    let (ok, stdout, stderr) = home.mecha(&["worker", "stop", "w"]);
+    assert!(ok, "{stdout}{stderr}");
+    let (ok, _, stderr) = home.mecha(&["worker", "start", "w"]);
+    assert!(!ok);
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(!stderr.contains("s3cret-canary"), "{stderr}");
+}
+
 #[test]
 fn worker_definitions_interpolate_from_the_environment_but_are_stored_as_written() {
     let home = Home::empty();

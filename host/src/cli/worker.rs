@@ -175,7 +175,7 @@ impl Remove {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let workers = Workers::new(store.clone(), process_environment());
         if let Some(worker) = workers.get(&self.name).await? {
-            let runtimes = runtimes(home, store)?;
+            let runtimes = runtimes(home, store, Secrets::default());
             let removed = runtimes.of(&worker.def).remove(&worker, self.force).await;
             if let Some(warning) = removed.map_err(|reason| anyhow::anyhow!(reason))? {
                 eprintln!("warning: {warning}");
@@ -195,7 +195,7 @@ pub struct Start {
 impl Start {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let worker = resolved(store, &self.name, "start").await?;
-        let runtimes = runtimes(home, store)?;
+        let runtimes = runtimes(home, store, Secrets::load(&home.secrets_file())?);
         let mut progress = PullProgress::new(
             worker
                 .def
@@ -227,10 +227,11 @@ async fn resolved(
     }
 }
 
-/// The worker runtimes for CLI commands, with this user's secrets; they record the moves of
-/// workers' states in `store`.
-fn runtimes(home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<Runtimes> {
-    let secrets = Secrets::load(&home.secrets_file())?;
+/// The worker runtimes for CLI commands; they record the moves of workers' states in `store`.
+/// `secrets` go into the containers they start: `start` loads this user's, while `stop`,
+/// `remove` and `ls` start nothing and pass none, so that a `secrets.yml` they cannot read
+/// (one others may read, say) does not stop them.
+fn runtimes(home: &Home, store: &Arc<SqliteStore>, secrets: Secrets) -> Runtimes {
     let redactor = redactor(home);
     let client = WorkerClient::new(redactor.clone());
     let containers = Containers::new(
@@ -242,13 +243,13 @@ fn runtimes(home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<Runtimes> {
         Timing::default(),
     );
     let store: Arc<dyn Store> = store.clone();
-    Ok(Runtimes::new(Parts {
+    Runtimes::new(Parts {
         client,
         containers: Arc::new(containers),
         states: WorkerStates::new(store.clone(), redactor.clone()),
         store,
         redactor,
-    }))
+    })
 }
 
 /// A one-line progress bar for an image pull, on a terminal only.
@@ -299,7 +300,10 @@ pub struct Stop {
 impl Stop {
     async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
         let worker = resolved(store, &self.name, "stop").await?;
-        let stopped = runtimes(home, store)?.of(&worker.def).stop(&worker).await;
+        let stopped = runtimes(home, store, Secrets::default())
+            .of(&worker.def)
+            .stop(&worker)
+            .await;
         println!("{}", stopped.map_err(|reason| anyhow::anyhow!(reason))?);
         Ok(())
     }
@@ -320,7 +324,7 @@ impl List {
             println!("{}", serde_json::to_string_pretty(&workers)?);
             return Ok(());
         }
-        let runtimes = Arc::new(runtimes(home, &store)?);
+        let runtimes = Arc::new(runtimes(home, &store, Secrets::default()));
         let mut resolved: HashMap<String, RegisteredWorker> =
             Workers::new(store.clone(), process_environment())
                 .all()
