@@ -152,7 +152,18 @@ async fn dev_send_signs_like_github_and_events_ls_shows_the_result() {
         "dev-1",
     ]);
     assert!(ok, "{stdout}{stderr}");
-    assert!(stdout.starts_with("202"), "{stdout}");
+    // One line: status, id, type, actor, subject, state; not the stored event with its body.
+    let line: Vec<&str> = stdout.trim_end().split(' ').collect();
+    assert_eq!(line.len(), 6, "{stdout}");
+    assert_eq!(
+        (line[0], line[2], line[5]),
+        ("202", "pull_request.opened", "received"),
+        "{stdout}"
+    );
+    assert!(
+        line[3].starts_with("actor=") && line[4].starts_with("subject="),
+        "{stdout}"
+    );
 
     let body = fixtures::read("github", "push__payload.json");
     assert_eq!(send_github(&daemon, "push", "p-1", &body).await.0, 202);

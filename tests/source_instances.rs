@@ -412,10 +412,7 @@ async fn dev_send_signs_each_provider_like_the_provider() {
             assert!(stdout.starts_with("200"), "{stdout}");
         } else {
             assert!(stdout.starts_with("202"), "{stdout}");
-            assert!(
-                stdout.contains(&format!("\"type\":\"{event_type}\"")),
-                "{stdout}"
-            );
+            assert!(stdout.contains(&format!(" {event_type} ")), "{stdout}");
         }
     }
     let (_, events) = get_json(&daemon, "/events?source=slack").await;

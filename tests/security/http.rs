@@ -672,18 +672,11 @@ async fn the_cli_uses_the_generated_key() {
         "deploy",
         "--addr",
         &addr,
+        "--json",
     ]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.starts_with("202"), "{stdout}");
-    let stored: serde_json::Value = serde_json::from_str(
-        stdout
-            .lines()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .as_str(),
-    )
-    .expect("the stored event");
+    let stored: serde_json::Value = serde_json::from_str(&stdout).expect("the stored event");
+    assert_eq!(stored["state"], "received", "{stdout}");
     let id = stored["id"].as_str().expect("id");
     let (ok, stdout, stderr) = home.mecha(&["events", "replay", id, "--addr", &addr]);
     assert!(ok, "{stdout}\n{stderr}");

@@ -49,6 +49,9 @@ pub struct Send {
     /// The daemon's address (default: addr from config.yml).
     #[arg(long)]
     addr: Option<String>,
+    /// Print the daemon's answer as it came (JSON), instead of a line per stored event.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Send {
@@ -150,7 +153,11 @@ impl Send {
             http_client::send(request.header("Content-Type", content_type), &url).await?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        println!("{status}\n{text}");
+        if self.json {
+            println!("{text}");
+        } else {
+            println!("{}", summary(status, &text));
+        }
         if !status.is_success() {
             bail!("the daemon answered {status}");
         }
@@ -183,6 +190,52 @@ fn event_from_file_name(path: &std::path::Path) -> Option<String> {
     (!event.is_empty()).then(|| event.to_owned())
 }
 
+/// The daemon's answer in short: a line per stored event (its status, id, type, actor, subject
+/// and state), what became of a duplicate or ignored delivery, or the answer itself when it is
+/// neither (an error, a provider's handshake).
+fn summary(status: reqwest::StatusCode, text: &str) -> String {
+    use serde_json::Value;
+    let code = status.as_u16();
+    let Ok(answer) = serde_json::from_str::<Value>(text) else {
+        return format!("{status}\n{text}");
+    };
+    let events: Vec<&Value> = match answer.get("events").and_then(Value::as_array) {
+        Some(events) => events.iter().collect(),
+        None if answer.get("type").is_some() => vec![&answer],
+        None => Vec::new(),
+    };
+    if events.is_empty() {
+        let field = |name: &str| answer.get(name).and_then(Value::as_str);
+        return match (field("status"), field("id")) {
+            (Some("duplicate"), Some(id)) => format!("{code} duplicate of {id}"),
+            (Some(outcome), _) => format!("{code} {outcome}"),
+            _ => format!("{status}\n{text}"),
+        };
+    }
+    events
+        .iter()
+        .map(|event| {
+            let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("");
+            let or_dash = |value: &str| {
+                if value.is_empty() {
+                    "-".to_owned()
+                } else {
+                    value.to_owned()
+                }
+            };
+            format!(
+                "{code} {} {} actor={} subject={} {}",
+                field("id"),
+                field("type"),
+                or_dash(field("actor")),
+                or_dash(field("subject")),
+                field("state"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn random_delivery_id() -> String {
     let mut bytes = [0u8; 16];
     if getrandom::fill(&mut bytes).is_err() {
@@ -197,8 +250,40 @@ fn random_delivery_id() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{event_from_file_name, gitlab_hook};
+    use super::{event_from_file_name, gitlab_hook, summary};
+    use reqwest::StatusCode;
     use std::path::Path;
+
+    #[test]
+    fn the_answer_is_summed_up_in_a_line_per_event() {
+        let one = r#"{"id":"ab12","delivery_id":"d","source":"github","type":"pull_request.opened",
+            "actor":"octocat","subject":"acme/widgets#7","attrs":{"number":7},"raw_bytes":28000,
+            "state":"received"}"#;
+        assert_eq!(
+            summary(StatusCode::ACCEPTED, one),
+            "202 ab12 pull_request.opened actor=octocat subject=acme/widgets#7 received"
+        );
+        let two = r#"{"events":[{"id":"a","type":"t1","actor":"","subject":"s","state":"received"},
+            {"id":"b","type":"t2","actor":"x","subject":"","state":"received"}]}"#;
+        assert_eq!(
+            summary(StatusCode::ACCEPTED, two),
+            "202 a t1 actor=- subject=s received\n202 b t2 actor=x subject=- received"
+        );
+        assert_eq!(
+            summary(StatusCode::OK, r#"{"status":"duplicate","id":"ab12"}"#),
+            "200 duplicate of ab12"
+        );
+        assert_eq!(
+            summary(StatusCode::OK, r#"{"status":"ignored"}"#),
+            "200 ignored"
+        );
+        // Anything else is shown as it came: an error, or a provider's handshake.
+        assert_eq!(
+            summary(StatusCode::BAD_REQUEST, r#"{"error":"body is not JSON"}"#),
+            "400 Bad Request\n{\"error\":\"body is not JSON\"}"
+        );
+        assert_eq!(summary(StatusCode::OK, "challenge"), "200 OK\nchallenge");
+    }
 
     #[test]
     fn gitlab_hooks_come_from_the_object_kind() {
