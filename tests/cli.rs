@@ -135,6 +135,36 @@ fn a_tampered_installed_plugin_is_refused() {
     );
 }
 
+/// `mecha completions` writes a script each shell accepts, naming the commands; bash, which is
+/// here, checks the syntax of its own.
+#[test]
+fn completion_scripts_name_the_commands_and_bash_accepts_its_own() {
+    let home = Home::empty();
+    for shell in ["bash", "zsh", "fish"] {
+        let (ok, script, stderr) = home.mecha(&["completions", shell]);
+        assert!(ok, "{shell}: {stderr}");
+        for command in ["worker", "events", "plugin", "dev"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+    }
+    let (_, script, _) = home.mecha(&["completions", "bash"]);
+    let path = home.path().join("mecha.bash");
+    std::fs::write(&path, &script).expect("script");
+    let checked = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&path)
+        .output()
+        .expect("bash runs");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let (ok, _, stderr) = home.mecha(&["completions", "tcsh"]);
+    assert!(!ok);
+    assert!(stderr.contains("bash, zsh, fish"), "{stderr}");
+}
+
 #[tokio::test]
 async fn dev_send_signs_like_github_and_events_ls_shows_the_result() {
     let home = Home::new("");

@@ -74,6 +74,23 @@ pub enum Command {
     /// Tools for trying mecha out locally.
     #[command(subcommand)]
     Dev(dev::Dev),
+    /// Print a shell completion script.
+    ///
+    /// For example `mecha completions bash > /etc/bash_completion.d/mecha`,
+    /// `mecha completions zsh > "${fpath[1]}/_mecha"` or
+    /// `mecha completions fish > ~/.config/fish/completions/mecha.fish`.
+    Completions {
+        /// The shell: bash, zsh or fish.
+        shell: Shell,
+    },
+}
+
+/// The shells `mecha completions` writes scripts for.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 impl Cli {
@@ -89,6 +106,24 @@ impl Cli {
             Command::Logs(command) => command.run(home).await,
             Command::Doctor(command) => command.run(home).await,
             Command::Dev(command) => command.run(home).await,
+            Command::Completions { shell } => {
+                let shell = match shell {
+                    Shell::Bash => clap_complete::Shell::Bash,
+                    Shell::Zsh => clap_complete::Shell::Zsh,
+                    Shell::Fish => clap_complete::Shell::Fish,
+                };
+                // Made in memory first: clap_complete panics when it cannot write.
+                let mut script = Vec::new();
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(shell, &mut command, "mecha", &mut script);
+                match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+                    // The reader stopped early (`| head`): nothing is wrong.
+                    Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(
+                        anyhow::anyhow!("could not write the completion script: {err}"),
+                    ),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 }
