@@ -404,12 +404,12 @@ async fn daemon(settings: &Settings) {
     // The load generator runs on the same cores: the daemon's own CPU per event says what the
     // daemon would do with the machine to itself.
     let cpu_per_event = cpu.as_secs_f64() / run.stored.max(1) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
-        "  the daemon's CPU time: {:.0} µs per event, {:.2} cores busy; {:.0} events/s would fill {} cores",
+        "  the daemon's CPU time: {:.0} µs per event, {:.2} cores busy; {:.0} events/s would fill {cores} cores",
         cpu_per_event * 1e6,
         cpu.as_secs_f64() / run.seconds,
-        std::thread::available_parallelism().map_or(1, usize::from) as f64 / cpu_per_event,
-        std::thread::available_parallelism().map_or(1, usize::from),
+        cores as f64 / cpu_per_event,
     );
 
     // Fixed rate: requests are scheduled at exact instants; latency counts from the schedule.

@@ -216,13 +216,9 @@ fn summary(status: reqwest::StatusCode, text: &str) -> String {
         .iter()
         .map(|event| {
             let field = |name: &str| event.get(name).and_then(Value::as_str).unwrap_or("");
-            let or_dash = |value: &str| {
-                if value.is_empty() {
-                    "-".to_owned()
-                } else {
-                    value.to_owned()
-                }
-            };
+            fn or_dash(value: &str) -> &str {
+                if value.is_empty() { "-" } else { value }
+            }
             format!(
                 "{code} {} {} actor={} subject={} {}",
                 field("id"),

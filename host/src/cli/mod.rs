@@ -80,17 +80,24 @@ pub enum Command {
     /// `mecha completions zsh > "${fpath[1]}/_mecha"` or
     /// `mecha completions fish > ~/.config/fish/completions/mecha.fish`.
     Completions {
-        /// The shell: bash, zsh or fish.
-        shell: Shell,
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
-/// The shells `mecha completions` writes scripts for.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum Shell {
-    Bash,
-    Zsh,
-    Fish,
+/// Writes the completion script for `shell` to stdout. It is made in memory first, because
+/// clap_complete panics when it cannot write; a reader that stops early (`| head`) is not an
+/// error.
+fn print_completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "mecha", &mut script);
+    match std::io::Write::write_all(&mut std::io::stdout(), &script) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!(
+            "could not write the completion script: {err}"
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl Cli {
@@ -106,24 +113,7 @@ impl Cli {
             Command::Logs(command) => command.run(home).await,
             Command::Doctor(command) => command.run(home).await,
             Command::Dev(command) => command.run(home).await,
-            Command::Completions { shell } => {
-                let shell = match shell {
-                    Shell::Bash => clap_complete::Shell::Bash,
-                    Shell::Zsh => clap_complete::Shell::Zsh,
-                    Shell::Fish => clap_complete::Shell::Fish,
-                };
-                // Made in memory first: clap_complete panics when it cannot write.
-                let mut script = Vec::new();
-                let mut command = <Cli as clap::CommandFactory>::command();
-                clap_complete::generate(shell, &mut command, "mecha", &mut script);
-                match std::io::Write::write_all(&mut std::io::stdout(), &script) {
-                    // The reader stopped early (`| head`): nothing is wrong.
-                    Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(
-                        anyhow::anyhow!("could not write the completion script: {err}"),
-                    ),
-                    _ => Ok(()),
-                }
-            }
+            Command::Completions { shell } => print_completions(shell),
         }
     }
 }

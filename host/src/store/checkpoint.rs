@@ -154,6 +154,10 @@ impl Drop for Checkpointer {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
     use crate::store::{Durability, EventStore, NewEvent, SqliteStore};
 
     /// The database file itself (read as immutable, ignoring the WAL) catches up with what was
@@ -186,7 +190,7 @@ mod tests {
             if in_file == 50 {
                 break;
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(in_file, 50);
     }
@@ -204,23 +208,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let path = dir.path().join("mecha.db");
         let wal = dir.path().join("mecha.db-wal");
-        let store = std::sync::Arc::new(SqliteStore::open(&path, Durability::Full).expect("opens"));
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let store = Arc::new(SqliteStore::open(&path, Durability::Full).expect("opens"));
+        let done = Arc::new(AtomicBool::new(false));
         let watcher = std::thread::spawn({
-            let done = std::sync::Arc::clone(&done);
+            let done = Arc::clone(&done);
             move || {
                 let mut largest = 0;
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                while !done.load(Ordering::Relaxed) {
                     let size = std::fs::metadata(&wal).map_or(0, |file| file.len());
                     largest = largest.max(size);
-                    std::thread::sleep(std::time::Duration::from_millis(5));
+                    std::thread::sleep(Duration::from_millis(5));
                 }
                 largest
             }
         });
         let writers: Vec<_> = (0..WRITERS)
             .map(|writer| {
-                let store = std::sync::Arc::clone(&store);
+                let store = Arc::clone(&store);
                 tokio::spawn(async move {
                     for n in 0..TOTAL_BYTES / BODY_BYTES / WRITERS {
                         // Bytes zstd cannot shrink, so all of them reach the WAL.
@@ -241,7 +245,7 @@ mod tests {
         for writer in writers {
             writer.await.expect("writer");
         }
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        done.store(true, Ordering::Relaxed);
         let largest = watcher.join().expect("watcher");
         assert!(
             largest < BOUND_BYTES,

@@ -180,6 +180,10 @@ pub enum Error {
     #[error("{value:?} is not a write-back state; expected one of '', pending, done, failed")]
     UnknownWriteBackState { value: String },
 
+    /// A stored body names a codec this mecha does not know.
+    #[error("{value:?} is not a body codec; expected one of identity, zstd")]
+    UnknownBodyCodec { value: String },
+
     /// A string is not an audit outcome.
     #[error("{value:?} is not an audit outcome; expected one of ok, fail, skip, retry, deny")]
     UnknownAuditOutcome { value: String },
