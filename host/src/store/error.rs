@@ -1,12 +1,19 @@
 //! The store's one error type.
 //!
-//! Every variant names what failed and on which database file, and its message ends with the next
-//! step for the operator or the caller. Errors that must reach several waiters at once (a failed
-//! batch commit) carry the cause as text, because `rusqlite::Error` cannot be cloned.
+//! Every variant names what failed and on which database (a SQLite file's path, or a PostgreSQL
+//! URL without its password), and its message ends with the next step for the operator or the
+//! caller. The variants common to both backends carry their cause boxed ([`Cause`]), so that
+//! callers match on what went wrong, never on which database client reported it. Errors that
+//! must reach several waiters at once (a failed batch commit) carry the cause as text, because
+//! `rusqlite::Error` cannot be cloned.
 
 use std::path::{Path, PathBuf};
 
 use super::{EventId, EventState, TaskId, TaskState, WorkerState};
+
+/// The database client's own error behind a [`Error::Query`], [`Error::Migration`] or
+/// [`Error::Connect`].
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything that can go wrong in [`crate::store`].
 #[derive(Debug, thiserror::Error)]
@@ -54,54 +61,75 @@ pub enum Error {
 
     /// A schema migration failed; its transaction was rolled back.
     #[error(
-        "migration {name} (schema version {version}) failed on {path}: {source}; the database was \
-         left at the previous version; restore a backup or report this as a bug"
+        "migration {name} (schema version {version}) failed on {database}: {source}; the \
+         database was left at the previous version; restore a backup or report this as a bug"
     )]
     Migration {
-        path: PathBuf,
+        database: String,
         version: u32,
         name: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: Cause,
     },
 
     /// The database was written by a newer mecha than this one.
     #[error(
-        "database at {path} was written by a newer mecha (schema version {found}, this build knows \
-         {known}); upgrade mecha"
+        "database at {database} was written by a newer mecha (schema version {found}, this build \
+         knows {known}); upgrade mecha"
     )]
     SchemaTooNew {
-        path: PathBuf,
+        database: String,
         found: i64,
         known: u32,
     },
 
     /// A query or statement failed.
-    #[error("{action} on {path} failed: {source}; check the disk and the log, then retry")]
+    #[error("{action} on {database} failed: {source}; check the database and the log, then retry")]
     Query {
-        path: PathBuf,
+        database: String,
         action: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: Cause,
     },
+
+    /// No connection to the database server could be made.
+    #[error(
+        "cannot connect to the database at {database}: {source}; check that the server is \
+         running and that database_url names it with the right user and password"
+    )]
+    Connect {
+        database: String,
+        #[source]
+        source: Cause,
+    },
+
+    /// `database_url` is not a URL this mecha can open. The URL itself is not repeated: it may
+    /// hold a password.
+    #[error(
+        "database_url is not usable: {reason}; expected sqlite://PATH or \
+         postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+    )]
+    InvalidUrl { reason: String },
 
     /// The transaction carrying a batch of writes did not commit; none of them is stored.
     #[error(
-        "the write batch on {path} did not commit, nothing in it was stored: {reason}; the sender \
+        "the write batch on {database} did not commit, nothing in it was stored: {reason}; the sender \
          should retry"
     )]
-    Commit { path: PathBuf, reason: String },
+    Commit { database: String, reason: String },
 
     /// An insert changed no row, and neither deduplication rule explains why.
     #[error(
-        "event {id} was not stored in {path} and no earlier event explains why (an id collision?); \
-         retry the delivery"
+        "event {id} was not stored in {database} and no earlier event explains why (an id \
+         collision?); retry the delivery"
     )]
-    NotInserted { path: PathBuf, id: EventId },
+    NotInserted { database: String, id: EventId },
 
     /// The store no longer accepts writes: [`super::EventStore::close`] was called.
-    #[error("the store at {path} is closed because mecha is shutting down; retry after restart")]
-    Closed { path: PathBuf },
+    #[error(
+        "the store at {database} is closed because mecha is shutting down; retry after restart"
+    )]
+    Closed { database: String },
 
     /// The writer thread stopped without answering.
     #[error("the writer thread for {path} stopped unexpectedly; restart mecha and check the log")]
@@ -219,19 +247,19 @@ pub enum Error {
 
     /// A task insert changed no row, and no earlier task with its dedup key explains why.
     #[error(
-        "task {id} was not stored in {path} and no earlier task explains why (an id collision?); \
-         retry"
+        "task {id} was not stored in {database} and no earlier task explains why (an id \
+         collision?); retry"
     )]
-    TaskNotInserted { path: PathBuf, id: TaskId },
+    TaskNotInserted { database: String, id: TaskId },
 }
 
 /// The mapping of a failed statement to [`Error::Query`], for `map_err`.
 pub(super) fn query_error(path: &Path, action: &'static str) -> impl Fn(rusqlite::Error) -> Error {
-    let path = path.to_owned();
+    let database = path.display().to_string();
     move |source| Error::Query {
-        path: path.clone(),
+        database: database.clone(),
         action,
-        source,
+        source: Box::new(source),
     }
 }
 
@@ -266,7 +294,7 @@ mod tests {
     #[test]
     fn schema_too_new_says_what_to_do() {
         let error = Error::SchemaTooNew {
-            path: PathBuf::from("/var/lib/mecha/mecha.db"),
+            database: "/var/lib/mecha/mecha.db".into(),
             found: 9,
             known: 1,
         };

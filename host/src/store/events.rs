@@ -18,6 +18,7 @@ use serde::{Serialize, Serializer};
 use serde_json::Map;
 
 use super::body::StoredBody;
+use super::error::query_error;
 use super::timestamp::serialize_rfc3339;
 use super::{Error, EventId, EventState};
 
@@ -102,8 +103,8 @@ pub struct EventSummary {
 /// writer's.
 #[derive(Debug)]
 pub(super) struct EncodedEvent {
-    event: NewEvent,
-    body: StoredBody,
+    pub(super) event: NewEvent,
+    pub(super) body: StoredBody,
 }
 
 impl From<NewEvent> for EncodedEvent {
@@ -191,11 +192,7 @@ pub(super) fn insert(
     now: i64,
 ) -> Result<InsertOutcome, Error> {
     let EncodedEvent { event, body } = encoded;
-    let query_error = |source| Error::Query {
-        path: path.to_owned(),
-        action: "storing an event",
-        source,
-    };
+    let query_error = query_error(path, "storing an event");
     let id = EventId::generate()?;
     let attrs = serde_json::to_string(&event.attrs).map_err(|error| Error::Encode {
         source_name: event.source.clone(),
@@ -234,7 +231,7 @@ pub(super) fn insert(
                 done_c,
             ])
         })
-        .map_err(query_error)?;
+        .map_err(&query_error)?;
     if changed == 1 {
         if body.size > 0 {
             connection
@@ -244,7 +241,7 @@ pub(super) fn insert(
                 .and_then(|mut statement| {
                     statement.execute(params![id, body.size, body.codec, body.data])
                 })
-                .map_err(query_error)?;
+                .map_err(&query_error)?;
         }
         return Ok(InsertOutcome::Inserted(EventRecord {
             id,
@@ -264,11 +261,11 @@ pub(super) fn insert(
         }));
     }
     match find_duplicate(connection, &event.source, &delivery_id, &dedup_key)
-        .map_err(query_error)?
+        .map_err(&query_error)?
     {
         Some(existing) => Ok(InsertOutcome::Duplicate { existing }),
         None => Err(Error::NotInserted {
-            path: path.to_owned(),
+            database: path.display().to_string(),
             id,
         }),
     }
@@ -396,11 +393,7 @@ pub(super) fn set_attrs(
         .and_then(|mut statement| {
             statement.execute(params![id, encoded, now, EventState::Received])
         })
-        .map_err(|source| Error::Query {
-            path: path.to_owned(),
-            action: "updating an event's attrs",
-            source,
-        })?;
+        .map_err(query_error(path, "updating an event's attrs"))?;
     Ok(changed == 1)
 }
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::Error;
+use super::error::query_error;
 
 /// One step of the schema.
 pub(super) struct Migration {
@@ -85,22 +86,18 @@ fn version_after(migrations: &[Migration]) -> u32 {
 fn apply(connection: &mut Connection, path: &Path, migrations: &[Migration]) -> Result<(), Error> {
     let known = version_after(migrations);
     loop {
-        let query_error = |source| Error::Query {
-            path: path.to_owned(),
-            action: "reading the schema version",
-            source,
-        };
+        let query_error = query_error(path, "reading the schema version");
         let transaction = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(query_error)?;
+            .map_err(&query_error)?;
         let found: i64 = transaction
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(query_error)?;
+            .map_err(&query_error)?;
         let current = match u32::try_from(found) {
             Ok(current) if current <= known => current,
             _ => {
                 return Err(Error::SchemaTooNew {
-                    path: path.to_owned(),
+                    database: path.display().to_string(),
                     found,
                     known,
                 });
@@ -113,11 +110,11 @@ fn apply(connection: &mut Connection, path: &Path, migrations: &[Migration]) -> 
             return Ok(());
         };
         let version = current + 1;
-        let migration_error = |source| Error::Migration {
-            path: path.to_owned(),
+        let migration_error = |source: rusqlite::Error| Error::Migration {
+            database: path.display().to_string(),
             version,
             name: migration.name,
-            source,
+            source: Box::new(source),
         };
         transaction
             .execute_batch(migration.sql)

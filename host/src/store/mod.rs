@@ -44,11 +44,14 @@ mod audit;
 mod audit_entry;
 mod body;
 mod checkpoint;
+#[cfg(test)]
+mod conformance;
 mod error;
 mod event_id;
 mod event_state;
 mod events;
 mod migrations;
+mod postgres;
 mod request;
 mod retention;
 mod signed_deliveries;
@@ -67,13 +70,14 @@ mod writer;
 
 pub use audit::{DEFAULT_LOG_LIMIT, LogFilter};
 pub use audit_entry::{AuditEntry, AuditOutcome, AuditRecord};
-pub use error::Error;
+pub use error::{Cause, Error};
 pub use event_id::EventId;
 pub use event_state::EventState;
 pub use events::{
     DEFAULT_LIST_LIMIT, EventFilter, EventRecord, EventSummary, InsertOutcome, MAX_LIST_LIMIT,
     NewEvent,
 };
+pub use postgres::PostgresStore;
 pub use retention::DEDUP_RETENTION_SECONDS;
 pub use signed_deliveries::{SignedDigest, SignedInsert};
 pub use sqlite::{Durability, SqliteStore};

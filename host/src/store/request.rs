@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use super::audit;
 use super::audit_entry::AuditEntry;
+use super::error::query_error;
 use super::events::{self, EncodedEvent, InsertOutcome};
 use super::signed_deliveries::{self, SignedDigest, SignedInsert};
 use super::task_lifecycle::{self, TaskChange};
@@ -356,11 +357,7 @@ fn move_event(
     match events::transition(connection, &id, from, to, now) {
         Ok(true) => Ok(()),
         Ok(false) => Err(Error::InvalidTransition { id, from, to }),
-        Err(source) => Err(Error::Query {
-            path: path.to_owned(),
-            action: "changing an event's state",
-            source,
-        }),
+        Err(source) => Err(query_error(path, "changing an event's state")(source)),
     }
 }
 

@@ -25,6 +25,13 @@ use super::{Error, EventId};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignedDigest([u8; 32]);
 
+impl SignedDigest {
+    /// The digest's bytes, as stored.
+    pub(super) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
 impl From<[u8; 32]> for SignedDigest {
     fn from(digest: [u8; 32]) -> SignedDigest {
         SignedDigest(digest)

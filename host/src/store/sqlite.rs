@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::checkpoint::{Checkpointer, RestartRequest, WAL_FILE_LIMIT_BYTES};
+use super::error::query_error;
 use super::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome, NewEvent};
 use super::request::{Request, ResultSender};
 use super::signed_deliveries::{SignedDigest, SignedInsert};
@@ -133,7 +134,9 @@ impl SqliteStore {
             let turn = Arc::clone(&readers.turns)
                 .acquire_owned()
                 .await
-                .map_err(|_| Error::Closed { path: path.clone() })?;
+                .map_err(|_| Error::Closed {
+                    database: path.display().to_string(),
+                })?;
             tokio::task::spawn_blocking(move || {
                 let read = readers.with(action, query);
                 drop(turn);
@@ -314,11 +317,7 @@ impl ReadPool {
             Some(connection) => connection,
             None => self.open()?,
         };
-        let result = query(&connection).map_err(|source| Error::Query {
-            path: self.path.clone(),
-            action,
-            source,
-        });
+        let result = query(&connection).map_err(query_error(&self.path, action));
         self.lock()?.push(connection);
         result
     }

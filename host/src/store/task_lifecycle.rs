@@ -51,9 +51,65 @@ pub(super) enum WriteBackChange {
     Requeue,
 }
 
+/// What a write-back change sets: the state it moves to, the state it moves from, when the
+/// next try is due, the error, the policies' decision (`None` keeps the stored one) and how many
+/// attempts it counts.
+type WriteBackColumns<'a> = (
+    WriteBackState,
+    WriteBackState,
+    Option<i64>,
+    &'a str,
+    Option<&'a String>,
+    u32,
+);
+
+impl WriteBackChange {
+    /// The columns the change sets, for either backend's guarded update.
+    pub(super) fn columns(&self) -> WriteBackColumns<'_> {
+        match self {
+            WriteBackChange::Outcome(WriteBack::Done { decision }) => (
+                WriteBackState::Done,
+                WriteBackState::Pending,
+                None,
+                "",
+                Some(decision),
+                0,
+            ),
+            WriteBackChange::Outcome(WriteBack::Retry {
+                decision,
+                next_at,
+                error,
+            }) => (
+                WriteBackState::Pending,
+                WriteBackState::Pending,
+                Some(*next_at),
+                error.as_str(),
+                Some(decision),
+                1,
+            ),
+            WriteBackChange::Outcome(WriteBack::Failed { decision, error }) => (
+                WriteBackState::Failed,
+                WriteBackState::Pending,
+                None,
+                error.as_str(),
+                Some(decision),
+                1,
+            ),
+            WriteBackChange::Requeue => (
+                WriteBackState::Pending,
+                WriteBackState::Failed,
+                Some(timestamp::now_ms()),
+                "",
+                None,
+                0,
+            ),
+        }
+    }
+}
+
 impl TaskChange {
     /// The state the task is in after the move.
-    fn to(&self) -> TaskState {
+    pub(super) fn to(&self) -> TaskState {
         match self {
             TaskChange::Renew { .. } => TaskState::Dispatched,
             TaskChange::Complete { .. } => TaskState::Completed,
@@ -260,44 +316,7 @@ fn write_back(
     change: &WriteBackChange,
     now: i64,
 ) -> rusqlite::Result<usize> {
-    let (to, from, next_at, error, decision, attempt) = match change {
-        WriteBackChange::Outcome(WriteBack::Done { decision }) => (
-            WriteBackState::Done,
-            WriteBackState::Pending,
-            None,
-            "",
-            Some(decision),
-            0,
-        ),
-        WriteBackChange::Outcome(WriteBack::Retry {
-            decision,
-            next_at,
-            error,
-        }) => (
-            WriteBackState::Pending,
-            WriteBackState::Pending,
-            Some(*next_at),
-            error.as_str(),
-            Some(decision),
-            1,
-        ),
-        WriteBackChange::Outcome(WriteBack::Failed { decision, error }) => (
-            WriteBackState::Failed,
-            WriteBackState::Pending,
-            None,
-            error.as_str(),
-            Some(decision),
-            1,
-        ),
-        WriteBackChange::Requeue => (
-            WriteBackState::Pending,
-            WriteBackState::Failed,
-            Some(timestamp::now_ms()),
-            "",
-            None,
-            0,
-        ),
-    };
+    let (to, from, next_at, error, decision, attempt) = change.columns();
     let reset = matches!(change, WriteBackChange::Requeue);
     connection
         .prepare_cached(

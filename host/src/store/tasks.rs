@@ -265,7 +265,7 @@ pub(super) fn create(
     match existing {
         Some(existing) => Ok(CreateTaskOutcome::Duplicate { existing }),
         None => Err(Error::TaskNotInserted {
-            path: path.to_owned(),
+            database: path.display().to_string(),
             id,
         }),
     }

@@ -33,6 +33,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::checkpoint::{self, RestartRequest};
+use super::error::query_error;
 use super::request::{Answer, Reply, Request};
 use super::{Error, timestamp};
 
@@ -174,7 +175,7 @@ impl Writer {
         self.lock(&self.queue, "writer queue")?
             .clone()
             .ok_or_else(|| Error::Closed {
-                path: self.path.clone(),
+                database: self.path.display().to_string(),
             })
     }
 
@@ -341,7 +342,7 @@ fn fail_batch(
     tracing::error!(path = %path.display(), %reason, "a write batch did not commit");
     for reply in replies {
         reply.fail(Error::Commit {
-            path: path.to_owned(),
+            database: path.display().to_string(),
             reason: reason.to_owned(),
         });
     }
@@ -358,11 +359,7 @@ pub(super) fn in_savepoint<T>(
     match write(&savepoint) {
         Ok(value) => match savepoint.commit() {
             Ok(()) => Ok(Ok(value)),
-            Err(source) => Ok(Err(Error::Query {
-                path: path.to_owned(),
-                action: "releasing a savepoint",
-                source,
-            })),
+            Err(source) => Ok(Err(query_error(path, "releasing a savepoint")(source))),
         },
         Err(error) => {
             // Rolls back to the savepoint and releases it.

@@ -1,0 +1,246 @@
+//! [`PostgresStore`]: the store on a PostgreSQL database, which several daemons may share.
+//!
+//! Every write is one transaction on a pooled connection (`pool.rs`), and a method returns
+//! once it has committed: PostgreSQL's own group commit shares the WAL flush of transactions
+//! that commit together, as the SQLite writer thread does by hand. Reads run on the same pool.
+//! The queries are the SQLite backend's, in PostgreSQL's dialect, so both answer alike; the
+//! conformance tests (`store/conformance.rs`) run the same checks on both.
+//!
+//! What SQLite gets from its single writer, several daemons get here from the database:
+//! - a redelivery is a duplicate whichever daemon receives it (the unique delivery index, and
+//!   `ON CONFLICT DO NOTHING` waiting for the other transaction's outcome);
+//! - a dedup key, and a signed request's digest, are checked under a transaction-scoped
+//!   advisory lock on their value, so two daemons cannot both find them free;
+//! - every move of a task is a guarded `UPDATE`, which PostgreSQL re-checks against the row's
+//!   latest version when another transaction changed it first: of two claims, one wins.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Mutex;
+
+use super::events::{EncodedEvent, EventFilter, EventRecord, EventSummary, InsertOutcome};
+use super::signed_deliveries::{SignedDigest, SignedInsert};
+use super::{Error, EventId, EventState, EventStore, NewEvent, StoreFuture, timestamp};
+
+mod audit;
+mod events;
+mod migrations;
+mod pool;
+mod tasks;
+mod workers;
+
+use audit::AuditWriter;
+use pool::Pool;
+
+/// Classes of the advisory locks mecha takes (the first key of `pg_advisory_xact_lock(int,
+/// int)`; the second is a hash of the value locked), so that locks of different kinds never
+/// wait for each other.
+mod lock {
+    /// Migrating the schema: one daemon at a time.
+    pub(super) const SCHEMA: i32 = 1;
+    /// Checking and taking a dedup key.
+    pub(super) const DEDUP_KEY: i32 = 2;
+    /// Checking and recording a signed request's digest.
+    pub(super) const SIGNED: i32 = 3;
+}
+
+/// The store on a PostgreSQL database.
+pub struct PostgresStore {
+    pool: Arc<Pool>,
+    /// Set by [`EventStore::close`]: writes are refused from then on, reads still work.
+    closed: AtomicBool,
+    audit: Mutex<Option<AuditWriter>>,
+    audit_queue: audit::Queue,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`, or
+    /// PostgreSQL's `key=value` form) and brings its schema up to date; several daemons starting
+    /// at once migrate one after the other.
+    ///
+    /// Fails if the URL is not understood, the server cannot be reached or refuses the login,
+    /// or a newer mecha migrated the database.
+    pub async fn open(url: &str) -> Result<PostgresStore, Error> {
+        let config: tokio_postgres::Config = url.parse().map_err(|error| Error::InvalidUrl {
+            reason: format!("{error}"),
+        })?;
+        let pool = Arc::new(Pool::new(config.clone(), describe(&config)));
+        {
+            let mut connection = pool.get().await?;
+            migrations::migrate(&mut connection).await?;
+        }
+        let (audit_queue, audit) = AuditWriter::spawn(Arc::clone(&pool));
+        Ok(PostgresStore {
+            pool,
+            closed: AtomicBool::new(false),
+            audit: Mutex::new(Some(audit)),
+            audit_queue,
+        })
+    }
+
+    /// A connection for a write, unless the store is closed.
+    async fn writing(&self) -> Result<pool::Pooled<'_>, Error> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                database: self.database().to_owned(),
+            });
+        }
+        self.pool.get().await
+    }
+
+    /// The database, as logs and errors name it: its URL without the password.
+    pub fn database(&self) -> &str {
+        self.pool.database()
+    }
+
+    /// The version of the server, as it reports it (e.g. `15.18`).
+    pub async fn server_version(&self) -> Result<String, Error> {
+        let mut connection = self.pool.get().await?;
+        let row = connection
+            .session()
+            .query_opt("reading the server's version", "SHOW server_version", &[])
+            .await?;
+        let row = row.ok_or_else(|| {
+            pool::failed(self.database(), "reading the server's version")("no answer")
+        })?;
+        row.try_get(0).map_err(pool::failed(
+            self.database(),
+            "reading the server's version",
+        ))
+    }
+
+    /// The schema version the database is at, and the one this build knows.
+    pub async fn schema_version(&self) -> Result<(u32, u32), Error> {
+        let mut connection = self.pool.get().await?;
+        migrations::version(&mut connection).await
+    }
+}
+
+/// `postgres://USER@HOST:PORT/DATABASE` for `config`: what errors and logs show, without the
+/// password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let port = config
+                .get_ports()
+                .get(index)
+                .or(config.get_ports().first())
+                .copied()
+                .unwrap_or(5432);
+            match host {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    format!(
+        "postgres://{}@{}/{}",
+        config.get_user().unwrap_or_default(),
+        hosts.join(","),
+        config.get_dbname().unwrap_or_default()
+    )
+}
+
+impl EventStore for PostgresStore {
+    fn insert(&self, event: NewEvent) -> StoreFuture<'_, InsertOutcome> {
+        // Compressed here, on the caller's task, before a connection is taken.
+        let event = EncodedEvent::from(event);
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            let mut transaction = connection.transaction().await?;
+            let outcome =
+                events::insert(&mut transaction.session(), event, timestamp::now()).await?;
+            transaction.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    fn insert_signed(
+        &self,
+        source: &str,
+        digest: SignedDigest,
+        events: Vec<NewEvent>,
+    ) -> StoreFuture<'_, SignedInsert> {
+        let source = source.to_owned();
+        let events: Vec<EncodedEvent> = events.into_iter().map(Into::into).collect();
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            let mut transaction = connection.transaction().await?;
+            let outcome = events::insert_signed(
+                &mut transaction.session(),
+                &source,
+                digest,
+                events,
+                timestamp::now(),
+            )
+            .await?;
+            transaction.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    fn get(&self, id: &EventId) -> StoreFuture<'_, Option<EventRecord>> {
+        let id = id.clone();
+        Box::pin(async move {
+            let mut connection = self.pool.get().await?;
+            events::get(&mut connection.session(), &id).await
+        })
+    }
+
+    fn list(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventRecord>> {
+        Box::pin(async move {
+            let mut connection = self.pool.get().await?;
+            events::list(&mut connection.session(), &filter).await
+        })
+    }
+
+    fn list_summaries(&self, filter: EventFilter) -> StoreFuture<'_, Vec<EventSummary>> {
+        Box::pin(async move {
+            let mut connection = self.pool.get().await?;
+            events::list_summaries(&mut connection.session(), &filter).await
+        })
+    }
+
+    fn transition(&self, id: &EventId, from: EventState, to: EventState) -> StoreFuture<'_, ()> {
+        let id = id.clone();
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            events::transition(&mut connection.session(), id, from, to, timestamp::now()).await
+        })
+    }
+
+    fn set_attrs(
+        &self,
+        id: &EventId,
+        attrs: serde_json::Map<String, serde_json::Value>,
+    ) -> StoreFuture<'_, bool> {
+        let id = id.clone();
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            events::set_attrs(&mut connection.session(), &id, &attrs, timestamp::now()).await
+        })
+    }
+
+    fn close(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.closed.store(true, Ordering::Release);
+            // The audit entries queued so far are written first: they describe what happened.
+            // Dropping the queue's sender ends the writer once it has written them.
+            drop(
+                self.audit_queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take(),
+            );
+            if let Some(audit) = self.audit.lock().await.take() {
+                audit.finish().await;
+            }
+            Ok(())
+        })
+    }
+}
