@@ -12,7 +12,7 @@ use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
 use crate::plugin::{PluginRegistry, Runtime};
 use crate::redact::without_url_credentials;
-use crate::store::{Durability, EventStore, SqliteStore, WorkerStore};
+use crate::store::{Durability, Store};
 use crate::worker::client::WorkerClient;
 use crate::worker::docker::{Containers, Engine, HostUser, Timing, engine};
 use crate::worker::registry::{Worker, Workers, process_environment};
@@ -86,18 +86,20 @@ impl Doctor {
         {
             check_sources(&registry, config, &secrets, &mut report);
         }
-        let redactor =
-            crate::redact::Redactor::new(secrets.values().map(|secret| secret.expose().to_owned()));
-        match SqliteStore::open(&home.database(), Durability::Full) {
+        let redactor = super::redactor(&home);
+        let opened = match super::database(&home) {
+            Ok(database) => database
+                .open(Durability::Full)
+                .await
+                .map_err(anyhow::Error::from),
+            Err(err) => Err(err),
+        };
+        match opened {
             Ok(store) => {
-                let store = std::sync::Arc::new(store);
+                check_database(&*store, &mut report).await;
                 match store.list_workers().await {
                     Ok(rows) => {
-                        report.ok(&format!(
-                            "database {} ({} workers)",
-                            home.database().display(),
-                            rows.len()
-                        ));
+                        report.ok(&format!("{} workers", rows.len()));
                         let workers = Workers::new(store.clone(), process_environment());
                         let client = WorkerClient::new(redactor.clone());
                         let containers = Containers::new(
@@ -108,13 +110,12 @@ impl Doctor {
                             redactor.clone(),
                             Timing::default(),
                         );
-                        let dyn_store: std::sync::Arc<dyn crate::store::Store> = store.clone();
                         let runtimes = Runtimes::new(Parts {
                             client,
                             containers: std::sync::Arc::new(containers),
-                            states: WorkerStates::new(dyn_store.clone(), redactor.clone()),
-                            store: dyn_store,
-                            redactor,
+                            states: WorkerStates::new(store.clone(), redactor.clone()),
+                            store: store.clone(),
+                            redactor: redactor.clone(),
                         });
                         let all = workers.all().await.unwrap_or_default();
                         check_docker(&all, &mut report).await;
@@ -122,11 +123,11 @@ impl Doctor {
                             check_worker(&workers, &runtimes, &row.name, &mut report).await;
                         }
                     }
-                    Err(err) => report.fail(&format!("database: {err}")),
+                    Err(err) => report.fail(&redactor.redact(&format!("database: {err}"))),
                 }
                 let _ = store.close().await;
             }
-            Err(err) => report.fail(&format!("database: {err}")),
+            Err(err) => report.fail(&redactor.redact(&format!("database: {err:#}"))),
         }
         if report.failed {
             anyhow::bail!("some checks failed");
@@ -254,5 +255,21 @@ async fn check_worker(workers: &Workers, runtimes: &Runtimes, name: &str, report
             Finding::Warn(text) => report.warn(&text),
             Finding::Fail(text) => report.fail(&text),
         }
+    }
+}
+
+/// The database answers, and its schema is the one this build knows (opening it migrated it,
+/// unless a newer mecha had).
+async fn check_database(store: &dyn Store, report: &mut Report) {
+    match store.about().await {
+        Ok(about) if about.schema == about.known => report.ok(&format!(
+            "database {} ({}, schema version {})",
+            about.database, about.server, about.schema
+        )),
+        Ok(about) => report.fail(&format!(
+            "database {} ({}) is at schema version {}, this mecha expects {}",
+            about.database, about.server, about.schema, about.known
+        )),
+        Err(err) => report.fail(&format!("database: {err}")),
     }
 }

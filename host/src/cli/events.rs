@@ -9,7 +9,7 @@ use super::{http_client, table};
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::store::timestamp;
-use crate::store::{EventFilter, EventId, EventState, EventStore, EventSummary, SqliteStore};
+use crate::store::{EventFilter, EventId, EventState, EventSummary, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum Events {
@@ -30,7 +30,7 @@ impl Events {
             Events::Ls(command) => Reader::List(command),
             Events::Show(command) => Reader::Show(command),
         };
-        let store = super::open_store(&home)?;
+        let store = super::open_store(&home).await?;
         let result = match reader {
             Reader::List(command) => command.run(&store).await,
             Reader::Show(command) => command.run(&store).await,
@@ -64,7 +64,7 @@ pub struct List {
 }
 
 impl List {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         // Summaries: a list never loads bodies, which may be megabytes each.
         let events = store
             .list_summaries(EventFilter {
@@ -113,7 +113,7 @@ pub struct Show {
 }
 
 impl Show {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let event = store.get(&self.id).await?.with_context(|| {
             format!("no event with id {}; `mecha events ls` lists them", self.id)
         })?;

@@ -7,7 +7,7 @@ use clap::Args;
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
 use crate::config::worker::duration::parse_age;
-use crate::store::{AuditLog, AuditRecord, EventStore, LogFilter, timestamp};
+use crate::store::{AuditRecord, LogFilter, timestamp};
 
 /// 500 ms between polls with --follow: new records show up promptly without busy-waiting.
 const FOLLOW_POLL: Duration = Duration::from_millis(500);
@@ -46,7 +46,7 @@ pub struct Logs {
 
 impl Logs {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        let store = open_store(&home)?;
+        let store = open_store(&home).await?;
         let redactor = redactor(&home);
         let since = self
             .since
@@ -67,7 +67,7 @@ impl Logs {
         let last = records.last().map(|record| record.id);
         self.print(&records, &redactor, true)?;
         if self.follow {
-            self.follow(&store, &redactor, &filter, last).await?;
+            self.follow(&*store, &redactor, &filter, last).await?;
         }
         store.close().await?;
         Ok(())
@@ -76,7 +76,7 @@ impl Logs {
     /// Prints records as they are written, until Ctrl-C.
     async fn follow(
         &self,
-        store: &crate::store::SqliteStore,
+        store: &dyn crate::store::Store,
         redactor: &crate::redact::Redactor,
         filter: &dyn Fn(Option<i64>) -> LogFilter,
         mut last: Option<i64>,

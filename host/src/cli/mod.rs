@@ -24,7 +24,7 @@ use crate::config::home::Home;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::server::ServerConfig;
 use crate::redact::Redactor;
-use crate::store::{Durability, SqliteStore};
+use crate::store::{Database, Durability, Store};
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
@@ -118,12 +118,24 @@ impl Cli {
     }
 }
 
-/// The database, for commands that read or change it directly.
-fn open_store(home: &Home) -> anyhow::Result<Arc<SqliteStore>> {
+/// The database, for commands that read or change it directly: the one `database_url` (or
+/// `MECHA_DATABASE_URL`) names, as the daemon uses it.
+async fn open_store(home: &Home) -> anyhow::Result<Arc<dyn Store>> {
     home.ensure()?;
-    let store = SqliteStore::open(&home.database(), Durability::Full)
-        .with_context(|| format!("opening the database at {}", home.database().display()))?;
-    Ok(Arc::new(store))
+    let database = database(home)?;
+    database
+        .open(Durability::Full)
+        .await
+        .with_context(|| format!("opening the database {}", database.describe()))
+}
+
+/// The database this home's daemon uses.
+fn database(home: &Home) -> anyhow::Result<Database> {
+    let config = ServerConfig::load(&home.config_file())?;
+    Ok(Database::from_url(
+        config.database_url.as_ref().map(Secret::expose),
+        &home.database(),
+    )?)
 }
 
 /// The key this home's daemon requires, for commands that call its API: `MECHA_API_KEY`,
@@ -146,10 +158,14 @@ fn redactor(home: &Home) -> Redactor {
                 .collect()
         })
         .unwrap_or_default();
-    if let Ok(config) = ServerConfig::load(&home.config_file())
-        && let Some(key) = config.api_key
-    {
-        secrets.push(key.expose().to_owned());
+    if let Ok(config) = ServerConfig::load(&home.config_file()) {
+        if let Some(key) = config.api_key {
+            secrets.push(key.expose().to_owned());
+        }
+        if let Some(url) = config.database_url {
+            secrets.extend(Database::password_in(url.expose()));
+            secrets.push(url.expose().to_owned());
+        }
     }
     if let Ok(Some(key)) = api_key(home) {
         secrets.push(key.expose().to_owned());

@@ -5,7 +5,6 @@ use clap::Args;
 
 use super::{open_store, redactor};
 use crate::config::home::Home;
-use crate::store::EventStore;
 use crate::worker::view::views;
 
 /// Print worker definitions as stored (sanitized), separated by `---`.
@@ -17,7 +16,7 @@ pub struct ShowConfig {
 
 impl ShowConfig {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        let store = open_store(&home)?;
+        let store = open_store(&home).await?;
         let redactor = redactor(&home);
         let workers = views(store.as_ref(), &redactor).await?;
         store.close().await?;

@@ -8,9 +8,7 @@ use clap::{Args, Subcommand};
 use super::{open_store, redactor, table};
 use crate::config::home::Home;
 use crate::pipeline::operator::{self, OperatorError};
-use crate::store::{
-    EventId, EventStore, SqliteStore, TaskFilter, TaskId, TaskState, TaskStore, timestamp,
-};
+use crate::store::{EventId, Store, TaskFilter, TaskId, TaskState, timestamp};
 
 #[derive(Debug, Subcommand)]
 pub enum Tasks {
@@ -25,7 +23,7 @@ pub enum Tasks {
 
 impl Tasks {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        let store = open_store(&home)?;
+        let store = open_store(&home).await?;
         let result = match self {
             Tasks::Ls(command) => command.run(&home, &store).await,
             Tasks::Show(command) => command.run(&home, &store).await,
@@ -59,7 +57,7 @@ pub struct List {
 }
 
 impl List {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let tasks = store
             .list_tasks(TaskFilter {
                 state: self.state,
@@ -116,7 +114,7 @@ pub struct Show {
 }
 
 impl Show {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let task = store
             .get_task(&self.id)
             .await?
@@ -133,7 +131,7 @@ pub struct Retry {
 }
 
 impl Retry {
-    async fn run(self, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         match operator::requeue(store.as_ref(), &self.id, "cli").await {
             Ok(_) => {
                 println!(

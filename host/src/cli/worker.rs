@@ -15,9 +15,7 @@ use crate::config::secrets::Secrets;
 use crate::config::worker::{self as definitions, policy};
 use crate::plugin::World;
 use crate::plugin::install::Installed;
-use crate::store::{
-    AuditEntry, AuditLog, EventStore, SqliteStore, Store, WorkerState, WorkerStore,
-};
+use crate::store::{AuditEntry, Store, WorkerState};
 use crate::worker::client::{Health, WorkerClient};
 use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Worker as RegisteredWorker, Workers, process_environment};
@@ -53,7 +51,7 @@ pub enum Worker {
 
 impl Worker {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        let store = open_store(&home)?;
+        let store = open_store(&home).await?;
         let result = match self {
             Worker::Add(command) => command.run(&home, &store).await,
             Worker::Update(command) => command.run(&home, &store).await,
@@ -74,7 +72,7 @@ pub struct Add {
 }
 
 impl Add {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let (workers, rows) = checked(home, &self.path)?;
         store.add_workers(rows).await?;
         let states = WorkerStates::new(store.clone(), redactor(home));
@@ -93,7 +91,7 @@ pub struct Update {
 }
 
 impl Update {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let (workers, rows) = checked(home, &self.path)?;
         for (name, _) in &rows {
             if store.get_worker(name).await?.is_none() {
@@ -172,7 +170,7 @@ pub struct Remove {
 }
 
 impl Remove {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let workers = Workers::new(store.clone(), process_environment());
         if let Some(worker) = workers.get(&self.name).await? {
             let runtimes = runtimes(home, store, Secrets::default());
@@ -193,7 +191,7 @@ pub struct Start {
 }
 
 impl Start {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let worker = resolved(store, &self.name, "start").await?;
         let runtimes = runtimes(home, store, Secrets::load(&home.secrets_file())?);
         let mut progress = PullProgress::new(
@@ -213,7 +211,7 @@ impl Start {
 
 /// The worker `name` as the daemon resolves it, or why it cannot be `doing`.
 async fn resolved(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     name: &str,
     doing: &str,
 ) -> anyhow::Result<RegisteredWorker> {
@@ -231,7 +229,7 @@ async fn resolved(
 /// `secrets` go into the containers they start: `start` loads this user's, while `stop`,
 /// `remove` and `ls` start nothing and pass none, so that a `secrets.yml` they cannot read
 /// (one others may read, say) does not stop them.
-fn runtimes(home: &Home, store: &Arc<SqliteStore>, secrets: Secrets) -> Runtimes {
+fn runtimes(home: &Home, store: &Arc<dyn Store>, secrets: Secrets) -> Runtimes {
     let redactor = redactor(home);
     let client = WorkerClient::new(redactor.clone());
     let containers = Containers::new(
@@ -298,7 +296,7 @@ pub struct Stop {
 }
 
 impl Stop {
-    async fn run(self, home: &Home, store: &Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         let worker = resolved(store, &self.name, "stop").await?;
         let stopped = runtimes(home, store, Secrets::default())
             .of(&worker.def)
@@ -317,7 +315,7 @@ pub struct List {
 }
 
 impl List {
-    async fn run(self, home: &Home, store: Arc<SqliteStore>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: Arc<dyn Store>) -> anyhow::Result<()> {
         let redactor = redactor(home);
         let workers = views(store.as_ref(), &redactor).await?;
         if self.json {

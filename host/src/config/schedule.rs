@@ -258,7 +258,19 @@ impl Schedule {
     /// could not see through (it refuses the ones it can, like `0 0 30 2 *`).
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
         match &self.kind {
-            Kind::Every(interval) => after.checked_add(*interval).ok(),
+            // At multiples of the interval since the unix epoch, not from whenever the daemon
+            // started: daemons sharing a database then compute the same instants, so a tick's
+            // delivery id (its schedule and due time) is the same on each, and the tick is
+            // stored, and run, once.
+            Kind::Every(interval) => {
+                let step = i64::try_from(interval.as_millis()).ok()?;
+                let next = after
+                    .as_millisecond()
+                    .div_euclid(step)
+                    .checked_add(1)?
+                    .checked_mul(step)?;
+                Timestamp::from_millisecond(next).ok()
+            }
             Kind::Cron(cron) => cron.next_after(after),
         }
     }

@@ -114,6 +114,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     #[serde(default)]
     pub durability: Durability,
+    /// Where the store is: `sqlite://PATH`, or `postgres://USER:PASSWORD@HOST:PORT/DATABASE`
+    /// for a database several daemons share; absent, the SQLite file in the mecha directory.
+    /// `MECHA_DATABASE_URL` overrides it. A secret: it may hold a password.
+    #[serde(default)]
+    pub database_url: Option<Secret>,
     #[serde(default = "default_plugin_pool")]
     pub plugin_pool: u32,
     #[serde(default)]
@@ -384,6 +389,7 @@ impl Default for ServerConfig {
             api_key: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             durability: Durability::default(),
+            database_url: None,
             plugin_pool: DEFAULT_PLUGIN_POOL,
             plugins: PluginsConfig::default(),
             identities: Vec::new(),
@@ -399,7 +405,19 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     /// Reads `path`; a missing file gives the defaults, one that others may read is refused.
+    /// `MECHA_DATABASE_URL`, when set, replaces `database_url`.
     pub fn load(path: &Path) -> Result<ServerConfig, Error> {
+        let mut config = ServerConfig::read(path)?;
+        if let Some(url) = std::env::var("MECHA_DATABASE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+        {
+            config.database_url = Some(Secret::new(url));
+        }
+        Ok(config)
+    }
+
+    fn read(path: &Path) -> Result<ServerConfig, Error> {
         // It may hold `api_key`: refused, like `secrets.yml`, when others may read or change it.
         let Some(text) = private_file::read(path)? else {
             return Ok(ServerConfig::default());

@@ -71,7 +71,8 @@ pub fn start(
             }
         })
     };
-    // Tasks whose daemon died while sending them (this one's own are taken back at start).
+    // Tasks whose daemon died while sending them (this one's own are taken back at start), or
+    // before it could send them.
     let leases = {
         let dispatcher = processor.dispatcher.clone();
         tokio::spawn(async move {
@@ -81,6 +82,9 @@ pub fn start(
                 ticks.tick().await;
                 if let Err(err) = dispatcher.release_leases(false).await {
                     tracing::warn!(error = %err, "could not release ended leases");
+                }
+                if let Err(err) = dispatcher.adopt_unclaimed().await {
+                    tracing::warn!(error = %err, "could not look for unclaimed tasks");
                 }
             }
         })

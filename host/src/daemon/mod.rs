@@ -28,13 +28,13 @@ use crate::pipeline::process::Processor;
 use crate::pipeline::recovery;
 use crate::pipeline::sources::{self, SourceTable};
 use crate::pipeline::triggers;
-use crate::pipeline::write_back::WriteBacks;
+use crate::pipeline::write_back::{WriteBackParts, WriteBacks};
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
 use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
-use crate::store::{self, EventStore, SqliteStore, Store};
+use crate::store::{self, Database};
 use crate::worker::client::WorkerClient;
 use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Workers, process_environment};
@@ -92,12 +92,13 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     config.api_key = Some(api_key.clone());
     let secrets = Secrets::load(&home.secrets_file())?;
     // Shared by every part that redacts, and given new secrets on SIGHUP (see `reload`).
-    let redactor = Redactor::new(reload::redacted_values(&secrets, config.api_key.as_ref()));
-    let sqlite = Arc::new(SqliteStore::open(
+    let redactor = Redactor::new(reload::redacted_values(&secrets, &config));
+    let database = Database::from_url(
+        config.database_url.as_ref().map(Secret::expose),
         &home.database(),
-        durability(config.durability),
-    )?);
-    let store: Arc<dyn Store> = sqlite.clone();
+    )?;
+    let store = database.open(durability(config.durability)).await?;
+    tracing::info!(database = %database.describe(), "opened the database");
     let runtime = Arc::new(Runtime::new(RuntimeOptions::from_config(&config))?);
     runtime.log_sink().set_redactor(redactor.clone());
     let loader = Loader::new(runtime, Some(home.cache_dir()))?;
@@ -144,13 +145,16 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         dispatch_options(&config),
     );
     let write_backs = Arc::new(WriteBacks::new(
-        store.clone(),
-        workers.clone(),
-        plugins.clone(),
-        config.clone(),
+        WriteBackParts {
+            store: store.clone(),
+            workers: workers.clone(),
+            plugins: plugins.clone(),
+            config: config.clone(),
+            redactor: redactor.clone(),
+            backoff: dispatch_options(&config).backoff,
+            holder: home.daemon_id(),
+        },
         &secrets,
-        redactor.clone(),
-        dispatch_options(&config).backoff,
     ));
     let processor = Arc::new(Processor {
         store: store.clone(),
@@ -281,7 +285,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let running = std::mem::take(&mut *adapters.lock().await);
     adapters::stop_all(&store, &workers, &redactor, running).await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
-    sqlite.close().await?;
+    store.close().await?;
     tracing::info!("mecha stopped");
     Ok(())
 }

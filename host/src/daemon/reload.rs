@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use super::adapters;
 use crate::config::home::Home;
-use crate::config::secrets::{Secret, Secrets};
+use crate::config::secrets::Secrets;
 use crate::config::server::ServerConfig;
 use crate::pipeline::sources::{self, SourceTable};
 use crate::pipeline::write_back::WriteBacks;
@@ -24,7 +24,7 @@ use crate::plugin::LivePlugins;
 use crate::plugin::install::{Installed, Stamp};
 use crate::plugin::loader::Loader;
 use crate::redact::Redactor;
-use crate::store::Store;
+use crate::store::{Database, Store};
 use crate::worker::adapter::RunningAdapter;
 use crate::worker::docker::Containers;
 use crate::worker::registry::Workers;
@@ -52,11 +52,14 @@ pub(super) struct Holders {
 }
 
 /// The values the redactor hides: every secret in `secrets.yml`, and the API key.
-pub(super) fn redacted_values(secrets: &Secrets, api_key: Option<&Secret>) -> Vec<String> {
+pub(super) fn redacted_values(secrets: &Secrets, config: &ServerConfig) -> Vec<String> {
+    let database = config.database_url.as_ref();
     secrets
         .values()
-        .chain(api_key)
+        .chain(config.api_key.as_ref())
+        .chain(database)
         .map(|secret| secret.expose().to_owned())
+        .chain(database.and_then(|url| Database::password_in(url.expose())))
         .collect()
 }
 
@@ -138,7 +141,7 @@ impl Holders {
         };
         // The redactor first, so that whatever the other parts log is redacted with the new set.
         self.redactor
-            .set_secrets(redacted_values(&secrets, self.config.api_key.as_ref()));
+            .set_secrets(redacted_values(&secrets, &self.config));
         self.sources.replace(slots);
         self.write_backs.rebuild(&secrets);
         self.containers.set_secrets(secrets.clone());

@@ -201,6 +201,24 @@ impl Dispatcher {
         Ok(released.len())
     }
 
+    /// Queues the tasks another daemon made and never sent (it died first): tasks still pending,
+    /// never tried, a lease after they were made. Run with the lease sweep. A live daemon's
+    /// tasks that merely wait in its queue may be taken too; their claims decide who sends them.
+    pub async fn adopt_unclaimed(&self) -> Result<usize, store::Error> {
+        let age = i64::try_from(self.inner.options.lease.as_secs())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let unclaimed = self
+            .inner
+            .store
+            .unclaimed_tasks(timestamp::now().saturating_sub(age), DUE_BATCH)
+            .await?;
+        for task in &unclaimed {
+            self.inner.enqueue(task.id.clone(), &task.worker_name);
+        }
+        Ok(unclaimed.len())
+    }
+
     /// How often [`Dispatcher::release_leases`] should run: a quarter of a lease, so a dead
     /// daemon's task waits at most a lease and a quarter.
     pub fn lease_sweep(&self) -> Duration {

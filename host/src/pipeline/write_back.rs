@@ -30,7 +30,7 @@ use crate::plugin::responder::{ResponderCall, ResponderPlugin};
 use crate::plugin::{LivePlugins, PluginRegistry};
 use crate::redact::Redactor;
 use crate::store::{
-    self, AuditEntry, AuditOutcome, Store, TaskId, TaskRecord, WriteBack, WriteBackState, timestamp,
+    self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, WriteBack, timestamp,
 };
 use crate::worker::registry::Workers;
 use crate::worker::retry_after::parse_retry_after;
@@ -40,6 +40,10 @@ pub const MAX_ATTEMPTS: u32 = 5;
 
 /// 60 s per write-back call: several API requests, each allowed 30 s to answer.
 const RESPONDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a claimed write-back is left to its try before any daemon may try it again: the
+/// responder's time limit, and a little more for recording the outcome.
+const CLAIM: Duration = Duration::from_secs(RESPONDER_TIMEOUT.as_secs() + 30);
 
 /// 64 due write-backs per scan.
 const DUE_BATCH: u32 = 64;
@@ -67,29 +71,39 @@ pub struct WriteBacks {
     backoff: Backoff,
     /// Tasks whose write-back is being tried, so the scan never runs one twice at once.
     in_flight: Mutex<HashSet<TaskId>>,
+    /// This daemon's id, which holds the write-backs it tries.
+    holder: String,
+}
+
+/// What [`WriteBacks`] is made of.
+pub struct WriteBackParts {
+    pub store: Arc<dyn Store>,
+    pub workers: Arc<Workers>,
+    pub plugins: Arc<LivePlugins>,
+    pub config: ServerConfig,
+    pub redactor: Redactor,
+    pub backoff: Backoff,
+    /// This daemon's id ([`crate::config::home::Home::daemon_id`]).
+    pub holder: String,
 }
 
 impl WriteBacks {
-    pub fn new(
-        store: Arc<dyn Store>,
-        workers: Arc<Workers>,
-        plugins: Arc<LivePlugins>,
-        config: ServerConfig,
-        secrets: &Secrets,
-        redactor: Redactor,
-        backoff: Backoff,
-    ) -> WriteBacks {
-        let destinations =
-            RwLock::new(Arc::new(destinations(&plugins.current(), &config, secrets)));
+    pub fn new(parts: WriteBackParts, secrets: &Secrets) -> WriteBacks {
+        let destinations = RwLock::new(Arc::new(destinations(
+            &parts.plugins.current(),
+            &parts.config,
+            secrets,
+        )));
         WriteBacks {
-            store,
-            workers,
-            plugins,
-            config,
+            store: parts.store,
+            workers: parts.workers,
+            plugins: parts.plugins,
+            config: parts.config,
             destinations,
-            redactor,
-            backoff,
+            redactor: parts.redactor,
+            backoff: parts.backoff,
             in_flight: Mutex::new(HashSet::new()),
+            holder: parts.holder,
         }
     }
 
@@ -124,16 +138,20 @@ impl WriteBacks {
             tried += 1;
             let this = self.clone();
             tokio::spawn(async move {
-                // The scan's list may have been read before the commit of a try that ended
-                // since (it leaves `in_flight` only after that commit): what is stored now
-                // decides whether there is anything left to try.
-                match this.store.get_task(&task.id).await {
-                    Ok(Some(current)) if current.write_back == WriteBackState::Pending => {
-                        this.write_back(&current).await;
-                    }
-                    Ok(_) => {}
+                // Claimed before the try: the scan's list may have been read before the commit
+                // of a try that ended since, and another daemon on the same database may have
+                // listed it too. The claim lasts as long as a try may take, and one cut short
+                // by a crash is due again when it ends.
+                let now = timestamp::now_ms();
+                let lease = Lease {
+                    owner: this.holder.clone(),
+                    until: now + i64::try_from(CLAIM.as_millis()).unwrap_or(i64::MAX),
+                };
+                match this.store.claim_write_back(&task.id, lease, now).await {
+                    Ok(Some(current)) => this.write_back(&current).await,
+                    Ok(None) => {}
                     Err(err) => {
-                        tracing::warn!(task = %task.id, error = %err, "could not read a task due for its write-back");
+                        tracing::warn!(task = %task.id, error = %err, "could not claim a write-back");
                     }
                 }
                 lock(&this.in_flight).remove(&task.id);

@@ -38,7 +38,7 @@ macro_rules! on_both_backends {
 
 /// A fresh database on the test process's PostgreSQL, or `None` (after saying why) where there
 /// is none outside CI.
-async fn postgres_database() -> Option<String> {
+pub(super) async fn postgres_database() -> Option<String> {
     tokio::task::spawn_blocking(|| {
         mecha_test_postgres::available().then(|| mecha_test_postgres::shared().fresh_database())
     })
@@ -310,7 +310,14 @@ on_both_backends! {
         store.claim_task(&a.id, lease("here")).await.unwrap();
         let dispatched = TaskFilter { state: Some(TaskState::Dispatched), ..TaskFilter::default() };
         assert_eq!(task_ids(&store.list_tasks(dispatched).await.unwrap()), [a.id.clone()]);
-        assert_eq!(task_ids(&store.pending_tasks().await.unwrap()), [b.id, c.id]);
+        assert_eq!(task_ids(&store.pending_tasks().await.unwrap()), [b.id.clone(), c.id.clone()]);
+        let later = timestamp::now() + 1;
+        assert_eq!(task_ids(&store.unclaimed_tasks(later, 10).await.unwrap()), [b.id.clone(), c.id.clone()]);
+        assert_eq!(task_ids(&store.unclaimed_tasks(later, 1).await.unwrap()), [b.id.clone()]);
+        assert!(store.unclaimed_tasks(b.created_at, 10).await.unwrap().is_empty());
+        store.claim_task(&b.id, lease("here")).await.unwrap();
+        store.schedule_retry(&b.id, "here", 0, "boom".into()).await.unwrap();
+        assert_eq!(task_ids(&store.unclaimed_tasks(later, 10).await.unwrap()), [c.id], "a retry is the due scan's");
     }
 
     /// A task is claimed once, ended only by its lease's holder, and retried, deferred,
@@ -399,6 +406,19 @@ on_both_backends! {
         let due = store.due_write_backs(i64::MAX, 10).await.unwrap();
         assert_eq!(task_ids(&due), [record.id.clone()]);
         assert_eq!(due[0].result, r#"{"review":"ok"}"#);
+        // One daemon's scan takes it for a try; another's finds it taken until the claim ends,
+        // or until its holder restarts.
+        let now = timestamp::now_ms();
+        let until = |owner: &str, until: i64| Lease { owner: owner.into(), until };
+        let claimed = store.claim_write_back(&record.id, until("here", now + 60_000), now).await.unwrap();
+        assert_eq!(claimed.map(|task| task.lease), Some(Some(until("here", now + 60_000))));
+        assert_eq!(store.claim_write_back(&record.id, until("there", now + 60_000), now).await.unwrap(), None);
+        assert!(store.due_write_backs(now + 59_999, 10).await.unwrap().is_empty());
+        assert!(store.release_leases(now, Some("there".into())).await.unwrap().is_empty());
+        assert!(store.due_write_backs(now + 59_999, 10).await.unwrap().is_empty());
+        store.release_leases(now, Some("here".into())).await.unwrap();
+        assert_eq!(task_ids(&store.due_write_backs(now + 1, 10).await.unwrap()), [record.id.clone()]);
+        assert!(store.claim_write_back(&record.id, until("there", now + 60_000), now + 1).await.unwrap().is_some());
         store.record_write_back(&record.id, WriteBack::Retry {
             decision: r#"{"allowed":[]}"#.into(),
             next_at: i64::MAX - 1,
@@ -421,7 +441,7 @@ on_both_backends! {
         store.requeue_write_back(&record.id).await.unwrap();
         store.record_write_back(&record.id, WriteBack::Done { decision: r#"{"allowed":["comment"]}"#.into() }).await.unwrap();
         let done = store.get_task(&record.id).await.unwrap().unwrap();
-        assert_eq!((done.write_back, done.write_back_attempts), (WriteBackState::Done, 0));
+        assert_eq!((done.write_back, done.write_back_attempts, done.lease), (WriteBackState::Done, 0, None));
         assert_eq!(done.decision, r#"{"allowed":["comment"]}"#);
         assert_eq!(store.task_states(&parent.id).await.unwrap(), [(TaskState::Completed, WriteBackState::Done)]);
     }

@@ -67,7 +67,6 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build creates and understands.
-#[cfg(test)]
 pub(super) fn known_version() -> u32 {
     version_after(MIGRATIONS)
 }

@@ -50,6 +50,7 @@ mod error;
 mod event_id;
 mod event_state;
 mod events;
+mod location;
 mod migrations;
 mod postgres;
 mod request;
@@ -77,6 +78,7 @@ pub use events::{
     DEFAULT_LIST_LIMIT, EventFilter, EventRecord, EventSummary, InsertOutcome, MAX_LIST_LIMIT,
     NewEvent,
 };
+pub use location::Database;
 pub use postgres::PostgresStore;
 pub use retention::DEDUP_RETENTION_SECONDS;
 pub use signed_deliveries::{SignedDigest, SignedInsert};
@@ -236,7 +238,7 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Releases every dispatched task whose lease ended before `now_ms`, or that `reclaim`
     /// holds (a daemon's own leases from before its restart), or that has no lease: each counts
     /// an attempt and is due again at once, or is failed when that was its last attempt. The
-    /// tasks as released.
+    /// tasks as released. The write-backs `reclaim` had claimed are due again at once too.
     fn release_leases(
         &self,
         now_ms: i64,
@@ -284,9 +286,30 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Every pending task, oldest first, for the queues of a starting daemon.
     fn pending_tasks(&self) -> StoreFuture<'_, Vec<TaskRecord>>;
 
+    /// Up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending tasks that were never tried
+    /// (no retry time) and were created before `created_before` (unix seconds), oldest first.
+    /// A daemon queues the tasks it makes at once, so these are mostly tasks whose daemon died
+    /// before sending them: any daemon sharing the database takes them over (its claim decides
+    /// which, if several do).
+    fn unclaimed_tasks(&self, created_before: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
+
     /// Whether `worker_name` has completed a task for event `event_id`.
     fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)
     -> StoreFuture<'_, bool>;
+
+    /// Takes the pending write-back of completed task `id` for one try under `lease`, if it is
+    /// due at `now` (unix milliseconds): its due time moves to `lease.until`, so no other
+    /// daemon's scan tries it meanwhile, and a try cut short by a crash is due again then (or
+    /// at once when its daemon restarts: [`TaskStore::release_leases`] with `reclaim`). The
+    /// responder's marker keeps a repeated try from posting twice. The task as claimed, or
+    /// `None` when its write-back is no longer pending and due (another daemon took it, or it
+    /// ended). Recording the outcome ends the lease.
+    fn claim_write_back(
+        &self,
+        id: &TaskId,
+        lease: Lease,
+        now: i64,
+    ) -> StoreFuture<'_, Option<TaskRecord>>;
 
     /// Records how the pending write-back of completed task `id` went; see [`WriteBack`].
     fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()>;
@@ -349,10 +372,29 @@ pub trait AuditLog: Send + Sync + 'static {
     fn prune_signed_deliveries(&self, before_s: i64) -> StoreFuture<'_, u64>;
 }
 
-/// Everything the daemon stores, as one object: `Arc<dyn Store>`.
-pub trait Store: EventStore + WorkerStore + TaskStore + AuditLog {}
+/// What a database is, and how far its schema is migrated: what `mecha doctor` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    /// The database as messages show it: a path, or a URL without its password.
+    pub database: String,
+    /// The database software and its version, e.g. `SQLite 3.50.2` or `PostgreSQL 15.18`.
+    pub server: String,
+    /// The schema version the database is at.
+    pub schema: u32,
+    /// The schema version this build brings a database to.
+    pub known: u32,
+}
 
-impl<T: EventStore + WorkerStore + TaskStore + AuditLog + ?Sized> Store for T {}
+/// The database behind a store.
+pub trait Describe: Send + Sync + 'static {
+    /// Asks the database what it is.
+    fn about(&self) -> StoreFuture<'_, About>;
+}
+
+/// Everything the daemon stores, as one object: `Arc<dyn Store>`.
+pub trait Store: EventStore + WorkerStore + TaskStore + AuditLog + Describe {}
+
+impl<T: EventStore + WorkerStore + TaskStore + AuditLog + Describe + ?Sized> Store for T {}
 
 #[cfg(test)]
 mod tests {

@@ -115,6 +115,13 @@ pub(super) enum Request {
         lease: Lease,
         reply: ResultSender<TaskRecord>,
     },
+    /// Take a due write-back for one try.
+    ClaimWriteBack {
+        id: TaskId,
+        lease: Lease,
+        now: i64,
+        reply: ResultSender<Option<TaskRecord>>,
+    },
     /// Release the leases that ended (and `reclaim`'s).
     ReleaseLeases {
         now_ms: i64,
@@ -166,6 +173,7 @@ impl Request {
         matches!(
             self,
             Request::ClaimTask { .. }
+                | Request::ClaimWriteBack { .. }
                 | Request::ChangeTask {
                     change: TaskChange::Renew { .. },
                     ..
@@ -272,6 +280,14 @@ impl Request {
                     task_lifecycle::claim(connection, path, id, &lease, now)
                 })
             }
+            Request::ClaimWriteBack {
+                id,
+                lease,
+                now,
+                reply,
+            } => hold(transaction, path, reply, |connection| {
+                task_lifecycle::claim_write_back(connection, path, &id, &lease, now)
+            }),
             Request::ReleaseLeases {
                 now_ms,
                 reclaim,
@@ -320,6 +336,7 @@ impl Request {
             Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
             Request::SetAttrs { reply, .. } => Reply::to(reply),
             Request::ClaimTask { reply, .. } => Reply::to(reply),
+            Request::ClaimWriteBack { reply, .. } => Reply::to(reply),
             Request::ReleaseLeases { reply, .. } => Reply::to(reply),
             Request::PruneLogs { reply, .. }
             | Request::PruneEvents { reply, .. }

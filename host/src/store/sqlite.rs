@@ -20,7 +20,7 @@ use super::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome,
 use super::request::{Request, ResultSender};
 use super::signed_deliveries::{SignedDigest, SignedInsert};
 use super::writer::{QUEUE_CAPACITY, Writer, WriterStats};
-use super::{Error, EventId, EventState, EventStore, StoreFuture, migrations};
+use super::{About, Describe, Error, EventId, EventState, EventStore, StoreFuture, migrations};
 
 /// 5 s: how long a connection waits for another process's lock (a backup, the `sqlite3` shell)
 /// before failing, as in the Go mecha.
@@ -147,6 +147,24 @@ impl SqliteStore {
                 path,
                 reason: error.to_string(),
             })?
+        })
+    }
+}
+
+impl Describe for SqliteStore {
+    fn about(&self) -> StoreFuture<'_, About> {
+        let database = self.path.display().to_string();
+        self.read("describing the database", move |connection| {
+            let version: String =
+                connection.query_row("SELECT sqlite_version()", [], |row| row.get(0))?;
+            let schema: u32 =
+                connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            Ok(About {
+                database,
+                server: format!("SQLite {version}"),
+                schema,
+                known: migrations::known_version(),
+            })
         })
     }
 }

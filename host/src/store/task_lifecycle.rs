@@ -175,7 +175,7 @@ pub(super) fn release(
     reclaim: Option<&str>,
     now: i64,
 ) -> Result<Vec<TaskRecord>, Error> {
-    connection
+    let released = connection
         .prepare_cached(&format!(
             "UPDATE tasks SET \
                  state = CASE WHEN attempts + 1 >= max(max_retries, 1) THEN ?1 ELSE ?2 END, \
@@ -204,7 +204,24 @@ pub(super) fn release(
             )?;
             rows.collect()
         })
-        .map_err(query_error(path, "releasing ended leases"))
+        .map_err(query_error(path, "releasing ended leases"))?;
+    if let Some(owner) = reclaim {
+        connection
+            .prepare_cached(
+                "UPDATE tasks SET write_back_next_at = ?1, lease_owner = NULL, lease_until = NULL \
+                 WHERE state = ?2 AND write_back = ?3 AND lease_owner = ?4",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    now_ms,
+                    TaskState::Completed,
+                    WriteBackState::Pending,
+                    owner
+                ])
+            })
+            .map_err(query_error(path, "releasing claimed write-backs"))?;
+    }
+    Ok(released)
 }
 
 /// Applies `change` to task `id` at `now`, if the task is in a state the change starts from.
@@ -322,6 +339,7 @@ fn write_back(
         .prepare_cached(
             "UPDATE tasks SET write_back = ?2, write_back_next_at = ?3, write_back_error = ?4, \
                               decision = coalesce(?5, decision), updated_at = ?6, \
+                              lease_owner = NULL, lease_until = NULL, \
                               write_back_attempts = CASE WHEN ?9 THEN 0 \
                                                          ELSE write_back_attempts + ?7 END \
              WHERE id = ?1 AND state = ?10 AND write_back = ?8",
@@ -338,6 +356,39 @@ fn write_back(
             reset,
             TaskState::Completed
         ])
+}
+
+/// Takes task `id`'s pending write-back under `lease` if it is due at `now`: its due time
+/// moves to the lease's end. The task as claimed.
+pub(super) fn claim_write_back(
+    connection: &Connection,
+    path: &Path,
+    id: &TaskId,
+    lease: &Lease,
+    now: i64,
+) -> Result<Option<TaskRecord>, Error> {
+    connection
+        .prepare_cached(&format!(
+            "UPDATE tasks SET write_back_next_at = ?2, lease_owner = ?3, lease_until = ?2 \
+             WHERE id = ?1 AND state = ?4 AND write_back = ?5 \
+               AND coalesce(write_back_next_at, 0) <= ?6 \
+             RETURNING {COLUMNS}"
+        ))
+        .and_then(|mut statement| {
+            let mut rows = statement.query_map(
+                params![
+                    id,
+                    lease.until,
+                    lease.owner,
+                    TaskState::Completed,
+                    WriteBackState::Pending,
+                    now
+                ],
+                decode,
+            )?;
+            rows.next().transpose()
+        })
+        .map_err(query_error(path, "claiming a write-back"))
 }
 
 /// Completed tasks whose write-back is pending and due by `now`, earliest first.
@@ -379,6 +430,22 @@ pub(super) fn pending(connection: &Connection) -> rusqlite::Result<Vec<TaskRecor
         "SELECT {COLUMNS} FROM tasks WHERE state = ?1 ORDER BY created_at, rowid"
     ))?;
     let rows = statement.query_map(params![TaskState::Pending], decode)?;
+    rows.collect()
+}
+
+/// Pending tasks never tried and created before `created_before`, oldest first, at most
+/// `limit`.
+pub(super) fn unclaimed(
+    connection: &Connection,
+    created_before: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<TaskRecord>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks \
+         WHERE state = ?1 AND next_retry_at IS NULL AND created_at < ?2 \
+         ORDER BY created_at, rowid LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![TaskState::Pending, created_before, limit], decode)?;
     rows.collect()
 }
 

@@ -103,7 +103,8 @@ pub struct TaskRecord {
     /// The policies' combined decision (`{"allowed":[…],"denied":[…]}`); `null` until decided.
     #[serde(serialize_with = "serialize_json_or_null")]
     pub decision: String,
-    /// Which daemon holds the task while it is `dispatched`, and until when; `null` otherwise.
+    /// Which daemon holds the task while it is `dispatched`, or while it tries the task's
+    /// write-back, and until when; `null` otherwise.
     pub lease: Option<Lease>,
 }
 

@@ -149,6 +149,12 @@ impl TaskStore for SqliteStore {
         self.read("finding pending tasks", task_lifecycle::pending)
     }
 
+    fn unclaimed_tasks(&self, created_before: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
+        self.read("finding unclaimed tasks", move |connection| {
+            task_lifecycle::unclaimed(connection, created_before, limit.clamp(1, MAX_LIST_LIMIT))
+        })
+    }
+
     fn completed_task_exists(
         &self,
         event_id: &EventId,
@@ -157,6 +163,21 @@ impl TaskStore for SqliteStore {
         let key = dedup_key(Some(event_id), worker_name);
         self.read("looking for a completed task", move |connection| {
             task_lifecycle::completed_exists(connection, &key)
+        })
+    }
+
+    fn claim_write_back(
+        &self,
+        id: &TaskId,
+        lease: Lease,
+        now: i64,
+    ) -> StoreFuture<'_, Option<TaskRecord>> {
+        let id = id.clone();
+        self.write(|reply| Request::ClaimWriteBack {
+            id,
+            lease,
+            now,
+            reply,
         })
     }
 

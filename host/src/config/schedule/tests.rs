@@ -484,12 +484,22 @@ fn a_skipped_time_runs_when_the_gap_ends_not_shifted_by_it() {
     assert_eq!(due, Some(instant("2026-03-29T01:00:00Z")));
 }
 
+/// `@every` ticks at the multiples of its interval since the unix epoch, whenever the daemon
+/// started: daemons sharing a database tick at the same instants.
 #[test]
-fn every_adds_its_interval_and_ignores_the_zone() {
+fn every_ticks_at_multiples_of_its_interval_and_ignores_the_zone() {
     let every = schedule("@every 90s", Some("Europe/Berlin"));
     assert_eq!(
         every.next_after(instant("2026-03-29T00:59:00Z")),
-        Some(instant("2026-03-29T01:00:30Z"))
+        Some(instant("2026-03-29T01:00:00Z"))
+    );
+    assert_eq!(
+        every.next_after(instant("2026-03-29T00:59:59.5Z")),
+        Some(instant("2026-03-29T01:00:00Z"))
+    );
+    assert_eq!(
+        every.next_after(instant("2026-03-29T01:00:00Z")),
+        Some(instant("2026-03-29T01:01:30Z"))
     );
     assert_eq!(
         schedule("@every 1.5h", None).next_after(instant("2026-03-29T00:00:00Z")),

@@ -13,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{GenericClient, Row};
 
-use super::PostgresStore;
 use super::pool::{Params, Pool, Session};
+use super::{PostgresStore, lock};
 use crate::store::audit::LogFilter;
 use crate::store::audit_entry::{AuditEntry, AuditRecord};
 use crate::store::error::{Cause, encode_json};
@@ -288,6 +288,9 @@ impl AuditLog for PostgresStore {
 impl PostgresStore {
     /// Runs the chunked delete `sql` (its last parameter the chunk's size) until a chunk comes
     /// back short, each chunk its own transaction, and adds up the rows.
+    ///
+    /// Retention runs on one daemon at a time: each chunk takes the retention lock, and a
+    /// daemon that finds it held stops, leaving the work to the daemon holding it.
     async fn prune(
         &self,
         action: &'static str,
@@ -297,7 +300,24 @@ impl PostgresStore {
         let mut total = 0;
         loop {
             let mut connection = self.writing().await?;
-            let deleted = connection.session().execute(action, sql, params).await?;
+            let mut transaction = connection.transaction().await?;
+            let mut session = transaction.session();
+            let locked = session
+                .query_opt(
+                    action,
+                    "SELECT pg_try_advisory_xact_lock($1, 0)",
+                    &[&lock::RETENTION],
+                )
+                .await?
+                .map(|row| row.try_get::<_, bool>(0))
+                .transpose()
+                .map_err(session.failed(action))?;
+            if locked != Some(true) {
+                return Ok(total);
+            }
+            let deleted = session.execute(action, sql, params).await?;
+            drop(session);
+            transaction.commit().await?;
             total += deleted;
             if deleted < u64::from(PRUNE_CHUNK) {
                 return Ok(total);
@@ -322,4 +342,39 @@ fn decode(row: &Row) -> Result<AuditRecord, Cause> {
         error: row.try_get(9)?,
         detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While another daemon holds the retention lock, pruning leaves the rows to it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn retention_runs_on_one_daemon_at_a_time() {
+        let Some(url) = crate::store::conformance::postgres_database().await else {
+            return;
+        };
+        let store = PostgresStore::open(&url).await.unwrap();
+        store
+            .record(AuditEntry::new("t", "event.received"))
+            .await
+            .unwrap();
+        let (mut other, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let holding = other.transaction().await.unwrap();
+        holding
+            .query_one("SELECT pg_advisory_xact_lock($1, 0)", &[&lock::RETENTION])
+            .await
+            .unwrap();
+        let later = timestamp::now_ms() + 10_000;
+        assert_eq!(store.prune_logs(later).await.unwrap(), 0);
+        assert_eq!(
+            store.query_logs(LogFilter::default()).await.unwrap().len(),
+            1
+        );
+        holding.rollback().await.unwrap();
+        assert_eq!(store.prune_logs(later).await.unwrap(), 1);
+    }
 }

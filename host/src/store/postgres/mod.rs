@@ -21,7 +21,9 @@ use tokio::sync::Mutex;
 
 use super::events::{EncodedEvent, EventFilter, EventRecord, EventSummary, InsertOutcome};
 use super::signed_deliveries::{SignedDigest, SignedInsert};
-use super::{Error, EventId, EventState, EventStore, NewEvent, StoreFuture, timestamp};
+use super::{
+    About, Describe, Error, EventId, EventState, EventStore, NewEvent, StoreFuture, timestamp,
+};
 
 mod audit;
 mod events;
@@ -43,6 +45,8 @@ mod lock {
     pub(super) const DEDUP_KEY: i32 = 2;
     /// Checking and recording a signed request's digest.
     pub(super) const SIGNED: i32 = 3;
+    /// Pruning old rows: one daemon at a time.
+    pub(super) const RETENTION: i32 = 4;
 }
 
 /// The store on a PostgreSQL database.
@@ -93,33 +97,35 @@ impl PostgresStore {
     pub fn database(&self) -> &str {
         self.pool.database()
     }
+}
 
-    /// The version of the server, as it reports it (e.g. `15.18`).
-    pub async fn server_version(&self) -> Result<String, Error> {
-        let mut connection = self.pool.get().await?;
-        let row = connection
-            .session()
-            .query_opt("reading the server's version", "SHOW server_version", &[])
-            .await?;
-        let row = row.ok_or_else(|| {
-            pool::failed(self.database(), "reading the server's version")("no answer")
-        })?;
-        row.try_get(0).map_err(pool::failed(
-            self.database(),
-            "reading the server's version",
-        ))
-    }
-
-    /// The schema version the database is at, and the one this build knows.
-    pub async fn schema_version(&self) -> Result<(u32, u32), Error> {
-        let mut connection = self.pool.get().await?;
-        migrations::version(&mut connection).await
+impl Describe for PostgresStore {
+    fn about(&self) -> StoreFuture<'_, About> {
+        Box::pin(async move {
+            const ACTION: &str = "describing the database";
+            let mut connection = self.pool.get().await?;
+            let (schema, known) = migrations::version(&mut connection).await?;
+            let mut session = connection.session();
+            let row = session
+                .query_opt(ACTION, "SHOW server_version", &[])
+                .await?;
+            let version: String = match row {
+                Some(row) => row.try_get(0).map_err(session.failed(ACTION))?,
+                None => String::new(),
+            };
+            Ok(About {
+                database: self.database().to_owned(),
+                server: format!("PostgreSQL {version}"),
+                schema,
+                known,
+            })
+        })
     }
 }
 
 /// `postgres://USER@HOST:PORT/DATABASE` for `config`: what errors and logs show, without the
 /// password.
-fn describe(config: &tokio_postgres::Config) -> String {
+pub(super) fn describe(config: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let hosts: Vec<String> = config
         .get_hosts()

@@ -70,6 +70,15 @@ static RELEASE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+static CLAIM_WRITE_BACK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE tasks SET write_back_next_at = $2, lease_owner = $3, lease_until = $2 \
+         WHERE id = $1 AND state = $4 AND write_back = $5 \
+           AND coalesce(write_back_next_at, 0) <= $6 \
+         RETURNING {COLUMNS}"
+    )
+});
+
 static DUE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {COLUMNS} FROM tasks \
@@ -83,6 +92,14 @@ static DUE_WRITE_BACKS: LazyLock<String> = LazyLock::new(|| {
         "SELECT {COLUMNS} FROM tasks \
          WHERE write_back = $1 AND coalesce(write_back_next_at, 0) <= $2 \
          ORDER BY write_back_next_at, seq LIMIT $3"
+    )
+});
+
+static UNCLAIMED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {COLUMNS} FROM tasks \
+         WHERE state = $1 AND next_retry_at IS NULL AND created_at < $2 \
+         ORDER BY created_at, seq LIMIT $3"
     )
 });
 
@@ -219,8 +236,9 @@ impl TaskStore for PostgresStore {
     ) -> StoreFuture<'_, Vec<TaskRecord>> {
         Box::pin(async move {
             let mut connection = self.writing().await?;
-            records(
-                &mut connection.session(),
+            let mut session = connection.session();
+            let released = records(
+                &mut session,
                 "releasing ended leases",
                 &RELEASE,
                 &[
@@ -233,7 +251,24 @@ impl TaskStore for PostgresStore {
                     &reclaim,
                 ],
             )
-            .await
+            .await?;
+            if let Some(owner) = &reclaim {
+                session
+                    .execute(
+                        "releasing claimed write-backs",
+                        "UPDATE tasks SET write_back_next_at = $1, lease_owner = NULL, \
+                                          lease_until = NULL \
+                         WHERE state = $2 AND write_back = $3 AND lease_owner = $4",
+                        &[
+                            &now_ms,
+                            &TaskState::Completed,
+                            &WriteBackState::Pending,
+                            owner,
+                        ],
+                    )
+                    .await?;
+            }
+            Ok(released)
         })
     }
 
@@ -314,6 +349,20 @@ impl TaskStore for PostgresStore {
         })
     }
 
+    fn unclaimed_tasks(&self, created_before: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
+        let limit = i64::from(limit.clamp(1, MAX_LIST_LIMIT));
+        Box::pin(async move {
+            let mut connection = self.pool.get().await?;
+            records(
+                &mut connection.session(),
+                "finding unclaimed tasks",
+                &UNCLAIMED,
+                &[&TaskState::Pending, &created_before, &limit],
+            )
+            .await
+        })
+    }
+
     fn completed_task_exists(
         &self,
         event_id: &EventId,
@@ -336,6 +385,33 @@ impl TaskStore for PostgresStore {
                 Some(row) => row.try_get(0).map_err(session.failed(ACTION)),
                 None => Ok(false),
             }
+        })
+    }
+
+    fn claim_write_back(
+        &self,
+        id: &TaskId,
+        lease: Lease,
+        now: i64,
+    ) -> StoreFuture<'_, Option<TaskRecord>> {
+        let id = id.clone();
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            let claimed = records(
+                &mut connection.session(),
+                "claiming a write-back",
+                &CLAIM_WRITE_BACK,
+                &[
+                    &id,
+                    &lease.until,
+                    &lease.owner,
+                    &TaskState::Completed,
+                    &WriteBackState::Pending,
+                    &now,
+                ],
+            )
+            .await?;
+            Ok(claimed.into_iter().next())
         })
     }
 
@@ -578,6 +654,7 @@ async fn write_back<C: GenericClient + Sync>(
             "recording a write-back",
             "UPDATE tasks SET write_back = $2, write_back_next_at = $3, write_back_error = $4, \
                               decision = coalesce($5, decision), updated_at = $6, \
+                              lease_owner = NULL, lease_until = NULL, \
                               write_back_attempts = CASE WHEN $9 THEN 0 \
                                                          ELSE write_back_attempts + $7 END \
              WHERE id = $1 AND state = $10 AND write_back = $8",
