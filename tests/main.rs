@@ -10,6 +10,8 @@ mod adapters;
 mod chat_answers;
 /// `mecha plugin` and the other CLI commands.
 mod cli;
+/// Three daemons on one PostgreSQL database, through a crash.
+mod cluster;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.
 mod containment;
 /// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.

@@ -1,0 +1,288 @@
+//! Three daemons on one PostgreSQL database, as an organisation runs them behind a load
+//! balancer: signed webhooks spread over all three with redeliveries mixed in, one daemon
+//! killed with `kill -9` under load and started again, a schedule every daemon ticks; then no
+//! acknowledged event is lost, each event has one task, done once, each write-back posted
+//! once, and each tick stored once. The database is a real PostgreSQL the test starts on
+//! loopback; GitHub is the API stand-in of `support::forge`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mecha::store::{EventFilter, EventState, PostgresStore, Store, TaskFilter, TaskState};
+
+use crate::support::daemon::{Daemon, GITHUB_SECRET, Home};
+use crate::support::fixtures;
+use crate::support::forge::GitHub;
+use crate::support::worker::{Answer, TestWorker};
+
+const TOKEN: &str = "ghp_clusterTokenNeverShown0123456789abcd";
+
+/// Webhook requests sent in all, redeliveries included.
+const REQUESTS: usize = 1_000;
+
+/// Every tenth request repeats the delivery sent five requests before, to another daemon.
+fn delivery_of(request: usize) -> usize {
+    if request % 10 == 9 {
+        request - 5
+    } else {
+        request
+    }
+}
+
+/// The `pull_request.opened` fixture as delivery `n`, for pull request `n + 1`: each event has
+/// a pull request of its own, so each write-back posts one comment on its own thread.
+fn pull_request(n: usize) -> Vec<u8> {
+    let mut json: serde_json::Value = serde_json::from_slice(&fixtures::read(
+        "github",
+        "pull_request__opened.payload.json",
+    ))
+    .expect("json");
+    json["number"] = (n + 1).into();
+    json["pull_request"]["number"] = (n + 1).into();
+    serde_json::to_vec(&json).expect("encoded")
+}
+
+/// Posts request `request` to `daemon`; the delivery id if it was acknowledged.
+async fn post(daemon_url: String, request: usize) -> Option<usize> {
+    let delivery = delivery_of(request);
+    let response = reqwest::Client::new()
+        .post(format!("{daemon_url}/webhook/github"))
+        .header("X-GitHub-Event", "pull_request")
+        .header("X-GitHub-Delivery", format!("cluster-{delivery}"))
+        .header(
+            "X-Hub-Signature-256",
+            mecha::signature::github_signature(GITHUB_SECRET.as_bytes(), &pull_request(delivery)),
+        )
+        .header("Content-Type", "application/json")
+        .body(pull_request(delivery))
+        .send()
+        .await
+        .ok()?;
+    response.status().is_success().then_some(delivery)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_on_one_database_lose_and_repeat_nothing_through_a_crash() {
+    if !mecha_test_postgres::available() {
+        return;
+    }
+    let url = tokio::task::spawn_blocking(|| mecha_test_postgres::shared().fresh_database())
+        .await
+        .expect("a database");
+    let github = GitHub::start(TOKEN).await;
+    let result = serde_json::json!({ "comment": { "body": "reviewed" } }).to_string();
+    // 30 ms a task: the killed daemon has tasks in flight when it dies.
+    let answer = Answer::Slow {
+        after: Duration::from_millis(30),
+        body: result,
+    };
+    let worker = TestWorker::scripted(Vec::new(), answer).await;
+    let config = format!(
+        "database_url: {url}\n\
+         dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n  lease_ms: 1000\n\
+         sources:\n  github:\n    api_url: {base}\n    allow_private_network: true\n\
+         responders:\n  github:\n    api_url: {base}\n\
+         triggers:\n  heartbeat:\n    schedule: \"@every 2s\"\n",
+        base = github.base
+    );
+    let homes: Vec<Home> = (0..3)
+        .map(|_| {
+            let home = Home::new(&config);
+            home.write_secrets(&format!(
+                "github:\n  webhook_secret: {GITHUB_SECRET}\n  token: {TOKEN}\n"
+            ));
+            home
+        })
+        .collect();
+    // Defined once, through one daemon's CLI: the others see it in the shared database.
+    homes[0].add_worker(&format!(
+        "name: reviewer\nendpoint: {}\nconcurrency: 8\nrate_limit:\n  per_second: 100000\n  burst: 100000\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\n",
+        worker.endpoint
+    ));
+    let started = Instant::now();
+    // Started a second apart: a schedule counted from each daemon's start would tick at
+    // other instants on each.
+    let mut daemons: Vec<Option<Daemon>> = Vec::new();
+    for home in &homes {
+        daemons.push(Some(Daemon::start(home)));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let mut acknowledged = BTreeSet::new();
+    for chunk in (0..REQUESTS).collect::<Vec<_>>().chunks(12) {
+        let first = chunk[0];
+        if first == 696 {
+            daemons[1] = Some(Daemon::start(&homes[1]));
+        }
+        let mut sends = tokio::task::JoinSet::new();
+        for &request in chunk {
+            // Round robin over the daemons running, as a load balancer would.
+            let running: Vec<&Daemon> = daemons.iter().flatten().collect();
+            let daemon = running[request % running.len()];
+            sends.spawn(post(daemon.base.clone(), request));
+        }
+        if first == 396 {
+            // Killed under load: requests to it in flight, its tasks at the worker.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            daemons[1].take().expect("running").kill();
+        }
+        while let Some(sent) = sends.join_next().await {
+            acknowledged.extend(sent.expect("send task"));
+        }
+    }
+
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::open(&url).await.expect("the database"));
+    let events = match wait_until_finished(&store, acknowledged.len()).await {
+        Ok(events) => events,
+        Err(stuck) => {
+            let logs: Vec<String> = daemons.iter().flatten().map(Daemon::log).collect();
+            panic!("{stuck}\n{}", logs.join("\n----\n"));
+        }
+    };
+    let mut stored_deliveries = BTreeMap::new();
+    for event in &events {
+        *stored_deliveries
+            .entry(event.delivery_id.clone())
+            .or_insert(0) += 1;
+    }
+    for delivery in &acknowledged {
+        assert_eq!(
+            stored_deliveries.get(&format!("cluster-{delivery}")),
+            Some(&1),
+            "acknowledged delivery {delivery} is stored once"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .all(|event| event.state == EventState::Completed),
+        "{events:?}"
+    );
+
+    let tasks = store
+        .list_tasks(TaskFilter {
+            limit: mecha::store::MAX_LIST_LIMIT,
+            ..TaskFilter::default()
+        })
+        .await
+        .expect("tasks");
+    assert_eq!(tasks.len(), events.len(), "one task per event");
+    let received = worker.received();
+    let mut sends_per_task: BTreeMap<String, u32> = BTreeMap::new();
+    for request in &received {
+        *sends_per_task
+            .entry(request["id"].as_str().expect("id").to_owned())
+            .or_insert(0) += 1;
+    }
+    for task in &tasks {
+        assert_eq!(task.state, TaskState::Completed, "{task:?}");
+        assert_eq!(
+            task.write_back,
+            mecha::store::WriteBackState::Done,
+            "{task:?}"
+        );
+        let sent = sends_per_task.get(task.id.as_str()).copied().unwrap_or(0);
+        // Sent once, or again only after the daemon holding it died with the task in
+        // flight: that lost attempt is counted.
+        assert!(
+            sent >= 1 && sent <= task.attempts + 1,
+            "{task:?} was sent {sent} times"
+        );
+        let number = task.context["number"].as_u64().expect("number");
+        let comments = github.comments("Codertocat", "Hello-World", number);
+        assert_eq!(comments.len(), 1, "pull request {number}: {comments:?}");
+    }
+    let resent = received.len() - tasks.len();
+    assert!(
+        resent <= 64,
+        "{resent} tasks sent again, more than were in flight"
+    );
+
+    // Each daemon ticked every two seconds; each tick was stored once, by whichever came first.
+    let ticks = store
+        .list_summaries(EventFilter {
+            source: Some("cron".into()),
+            limit: mecha::store::MAX_LIST_LIMIT,
+            ..EventFilter::default()
+        })
+        .await
+        .expect("ticks");
+    let ticking = started.elapsed();
+    let distinct: BTreeSet<&str> = ticks.iter().map(|tick| tick.delivery_id.as_str()).collect();
+    assert_eq!(distinct.len(), ticks.len());
+    // One every two seconds, not one every two seconds per daemon.
+    assert!(
+        !ticks.is_empty() && ticks.len() as u64 <= ticking.as_secs() / 2 + 1,
+        "{} ticks in {ticking:?}",
+        ticks.len()
+    );
+    eprintln!(
+        "{} requests, {} deliveries acknowledged, {} tasks, {resent} sent again after the crash, {} ticks in {ticking:?}",
+        REQUESTS,
+        acknowledged.len(),
+        tasks.len(),
+        ticks.len()
+    );
+    for daemon in daemons.into_iter().flatten() {
+        let log = daemon.stop();
+        assert!(
+            !log.contains(mecha_test_postgres::shared().password()),
+            "{log}"
+        );
+    }
+}
+
+/// Waits until at least `count` webhook events are stored and every one has finished; what is
+/// stuck, if they do not within two minutes.
+async fn wait_until_finished(
+    store: &Arc<dyn Store>,
+    count: usize,
+) -> Result<Vec<mecha::store::EventSummary>, String> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let events = store
+            .list_summaries(EventFilter {
+                source: Some("github".into()),
+                limit: mecha::store::MAX_LIST_LIMIT,
+                ..EventFilter::default()
+            })
+            .await
+            .expect("events");
+        let finished = events
+            .iter()
+            .all(|event| event.state == EventState::Completed);
+        if events.len() >= count && finished {
+            return Ok(events);
+        }
+        if Instant::now() > deadline {
+            let mut states: BTreeMap<String, usize> = BTreeMap::new();
+            for event in &events {
+                *states.entry(event.state.to_string()).or_insert(0) += 1;
+            }
+            let tasks = store
+                .list_tasks(TaskFilter {
+                    limit: mecha::store::MAX_LIST_LIMIT,
+                    ..TaskFilter::default()
+                })
+                .await
+                .expect("tasks");
+            let mut task_states: BTreeMap<String, usize> = BTreeMap::new();
+            for task in &tasks {
+                *task_states
+                    .entry(format!("{}/{}", task.state, task.write_back))
+                    .or_insert(0) += 1;
+            }
+            let stuck: Vec<_> = tasks
+                .iter()
+                .filter(|task| task.state != TaskState::Completed)
+                .take(3)
+                .collect();
+            return Err(format!(
+                "{} of {count} events, by state {states:?}; tasks by state {task_states:?}: {stuck:?}",
+                events.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
