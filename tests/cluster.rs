@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mecha::store::{EventFilter, EventState, PostgresStore, Store, TaskFilter, TaskState};
 
-use crate::support::daemon::{Daemon, GITHUB_SECRET, Home};
+use crate::support::daemon::{Daemon, GITHUB_SECRET, Home, get_json};
 use crate::support::fixtures;
 use crate::support::forge::GitHub;
 use crate::support::worker::{Answer, TestWorker};
@@ -224,6 +224,14 @@ async fn three_daemons_on_one_database_lose_and_repeat_nothing_through_a_crash()
         tasks.len(),
         ticks.len()
     );
+    // Each daemon's /metrics shows its own claims, and no lease held once all is done.
+    for daemon in daemons.iter().flatten() {
+        let (_, metrics) = get_json(daemon, "/metrics").await;
+        let metrics = metrics.as_str().expect("text").to_owned();
+        let claimed = metric(&metrics, "mecha_tasks_claimed");
+        assert!(claimed > 0, "{metrics}");
+        assert_eq!(metric(&metrics, "mecha_leases_held"), 0, "{metrics}");
+    }
     for daemon in daemons.into_iter().flatten() {
         let log = daemon.stop();
         assert!(
@@ -231,6 +239,14 @@ async fn three_daemons_on_one_database_lose_and_repeat_nothing_through_a_crash()
             "{log}"
         );
     }
+}
+
+/// The value of the metric `name` in Prometheus text.
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 /// Waits until at least `count` webhook events are stored and every one has finished; what is
@@ -285,4 +301,61 @@ async fn wait_until_finished(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The CLI works against the database `database_url` names, as the daemon does: workers added
+/// through one home are listed through another, `mecha doctor` reports the server and the
+/// schema, and nothing the CLI prints shows the database's password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_and_doctor_use_the_configured_postgres_database() {
+    if !mecha_test_postgres::available() {
+        return;
+    }
+    let (url, password, port) = tokio::task::spawn_blocking(|| {
+        let server = mecha_test_postgres::shared();
+        (
+            server.fresh_database(),
+            server.password().to_owned(),
+            server.port(),
+        )
+    })
+    .await
+    .expect("a database");
+    let config = format!("database_url: {url}\n");
+    let (one, other) = (Home::new(&config), Home::new(&config));
+    let worker = TestWorker::start("ok").await;
+    one.add_worker(&format!(
+        "name: shared\nendpoint: {}\nevents:\n  - source: generic\n    on: [job]\n    prompt: job\n",
+        worker.endpoint
+    ));
+    let (ok, listed, stderr) = other.mecha(&["worker", "ls"]);
+    assert!(ok, "{stderr}");
+    assert!(listed.contains("shared"), "{listed}");
+
+    let (_, report, stderr) = other.mecha(&["doctor"]);
+    assert!(
+        report.contains(&format!("@127.0.0.1:{port}/"))
+            && report.contains("PostgreSQL ")
+            && report.contains("schema version 1"),
+        "{report}{stderr}"
+    );
+    for text in [&listed, &report, &stderr] {
+        assert!(!text.contains(&password), "{text}");
+    }
+
+    // A database that cannot be reached is a clear error without the password.
+    let unreachable = format!("postgres://mecha:{password}@127.0.0.1:1/mecha");
+    let broken = Home::new(&format!("database_url: {unreachable}\n"));
+    let (ok, stdout, stderr) = broken.mecha(&["events", "ls"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cannot connect to the database"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains(&password) && !stderr.contains(&password),
+        "{stderr}"
+    );
+    let refused = broken.serve_refused();
+    assert!(!refused.contains(&password), "{refused}");
 }

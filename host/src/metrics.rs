@@ -23,6 +23,9 @@ pub enum Counter {
     TasksClaimed,
     /// Found dispatched under a lease that had run out (its daemon died), and sent again.
     LeasesReleased,
+    /// Queued by this daemon although another made them: they were still unsent a lease after
+    /// they were made (their daemon died, or left them waiting in its queue).
+    TasksAdopted,
     TasksDedupSkipped,
     TasksRateLimited,
     TasksDeadLettered,
@@ -31,7 +34,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    const ALL: [Counter; 15] = [
+    const ALL: [Counter; 16] = [
         Counter::WebhooksReceived,
         Counter::EventsDedupSkipped,
         Counter::TasksCreated,
@@ -42,6 +45,7 @@ impl Counter {
         Counter::TasksRecovered,
         Counter::TasksClaimed,
         Counter::LeasesReleased,
+        Counter::TasksAdopted,
         Counter::TasksDedupSkipped,
         Counter::TasksRateLimited,
         Counter::TasksDeadLettered,
@@ -61,6 +65,7 @@ impl Counter {
             Counter::TasksRecovered => "tasks_recovered",
             Counter::TasksClaimed => "tasks_claimed",
             Counter::LeasesReleased => "leases_released",
+            Counter::TasksAdopted => "tasks_adopted",
             Counter::TasksDedupSkipped => "tasks_dedup_skipped",
             Counter::TasksRateLimited => "tasks_rate_limited",
             Counter::TasksDeadLettered => "tasks_dead_letter",
@@ -130,6 +135,7 @@ pub struct Metrics {
     counters: [AtomicU64; Counter::ALL.len()],
     stages: [Histogram; Stage::ALL.len()],
     queue_depth: AtomicU64,
+    leases_held: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -138,6 +144,7 @@ impl Default for Metrics {
             counters: std::array::from_fn(|_| AtomicU64::new(0)),
             stages: std::array::from_fn(|_| Histogram::new()),
             queue_depth: AtomicU64::new(0),
+            leases_held: AtomicU64::new(0),
         }
     }
 }
@@ -164,6 +171,11 @@ impl Metrics {
         self.queue_depth.store(depth, Ordering::Relaxed);
     }
 
+    /// Tasks this daemon is sending now, each under a lease it renews.
+    pub fn set_leases_held(&self, held: u64) {
+        self.leases_held.store(held, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -177,6 +189,12 @@ impl Metrics {
             out,
             "mecha_queue_depth {}",
             self.queue_depth.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# TYPE mecha_leases_held gauge");
+        let _ = writeln!(
+            out,
+            "mecha_leases_held {}",
+            self.leases_held.load(Ordering::Relaxed)
         );
         for stage in Stage::ALL {
             let histogram = &self.stages[stage as usize];

@@ -21,6 +21,7 @@ async fn metrics(
     State(dispatcher): State<Dispatcher>,
 ) -> impl IntoResponse {
     metrics.set_queue_depth(dispatcher.queue_depth() as u64);
+    metrics.set_leases_held(dispatcher.in_flight() as u64);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics.render(),

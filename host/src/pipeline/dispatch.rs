@@ -213,9 +213,13 @@ impl Dispatcher {
             .store
             .unclaimed_tasks(timestamp::now().saturating_sub(age), DUE_BATCH)
             .await?;
+        let mut adopted = 0;
         for task in &unclaimed {
-            self.inner.enqueue(task.id.clone(), &task.worker_name);
+            if self.inner.enqueue(task.id.clone(), &task.worker_name) {
+                adopted += 1;
+            }
         }
+        self.inner.metrics.add(Counter::TasksAdopted, adopted);
         Ok(unclaimed.len())
     }
 
@@ -223,6 +227,12 @@ impl Dispatcher {
     /// daemon's task waits at most a lease and a quarter.
     pub fn lease_sweep(&self) -> Duration {
         (self.inner.options.lease / 4).max(Duration::from_millis(100))
+    }
+
+    /// Tasks being claimed or sent now: the leases this daemon holds, or is about to.
+    pub fn in_flight(&self) -> usize {
+        let limit = self.inner.options.global_limit.max(1);
+        limit.saturating_sub(self.inner.global.available_permits())
     }
 
     /// Tasks waiting or in flight.
@@ -303,13 +313,15 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
-    fn enqueue(self: &Arc<Self>, task: TaskId, worker: &str) {
+    /// Queues `task` for `worker`'s lane; false when it was queued or in flight already.
+    fn enqueue(self: &Arc<Self>, task: TaskId, worker: &str) -> bool {
         if !lock(&self.queued).insert(task.clone()) {
-            return;
+            return false;
         }
         self.metrics
             .set_queue_depth(lock(&self.queued).len() as u64);
         self.send_to_lane(worker, task);
+        true
     }
 
     fn forget(&self, task: &TaskId) {
