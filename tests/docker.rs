@@ -210,6 +210,64 @@ async fn a_container_killed_from_outside_is_marked_error_restarted_and_serves_ag
     assert!(containers_of("phoenix").is_empty());
 }
 
+/// Two daemons share one database (here a SQLite file named by the second's `database_url`).
+/// The managed worker's container belongs to the daemon whose home started it: only that daemon
+/// restarts it when it dies, while both send it tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_worker_is_reconciled_only_by_the_daemon_that_started_it() {
+    if !docker::ready("a_managed_worker_is_reconciled_only_by_the_daemon_that_started_it") {
+        return;
+    }
+    docker::clean("twin");
+    let workspace = tempfile::tempdir().expect("workspace");
+    let owner = Home::new(FAST);
+    add(
+        &owner,
+        "twin",
+        &managed_worker("twin", workspace.path(), ""),
+    );
+    let (ok, _, stderr) = owner.mecha(&["worker", "start", "twin"]);
+    assert!(ok, "worker start: {stderr}");
+    let database = owner.path().join("mecha.db");
+    let other = Home::new(&format!(
+        "{FAST}database_url: sqlite://{}\n",
+        database.display()
+    ));
+    let running = Daemon::start(&owner);
+    let bystander = Daemon::start(&other);
+    wait_state(&bystander, "twin", "online").await;
+
+    docker::docker(&["kill", "mecha-worker-twin"]).expect("docker kill");
+    wait_logs(&running, "twin", "worker.restarted", 1).await;
+    wait_state(&running, "twin", "online").await;
+    // Many health intervals of both daemons: still the one restart, by the owner.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, restarts) = get_json(
+        &bystander,
+        "/logs?trace=worker:twin&action=worker.restarted",
+    )
+    .await;
+    assert_eq!(restarts.as_array().map(Vec::len), Some(1), "{restarts}");
+    assert!(
+        !bystander
+            .log()
+            .contains("restarted a stopped worker container"),
+        "{}",
+        bystander.log()
+    );
+
+    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let (status, event) = send_github(&bystander, "pull_request", "docker-twin", &body).await;
+    assert_eq!(status, 202, "{event}");
+    let event_id = event["id"].as_str().expect("id");
+    let done = wait_tasks(&bystander, &format!("event={event_id}&state=completed"), 1).await;
+    assert_eq!(done[0]["result"]["output"], "Review 2 for twin");
+    drop((running, bystander));
+    let (ok, _, stderr) = owner.mecha(&["worker", "remove", "twin"]);
+    assert!(ok, "worker remove: {stderr}");
+    assert!(containers_of("twin").is_empty());
+}
+
 /// A container that cannot come back (allowed a single process, the worker cannot start its
 /// threads and exits at once) is restarted at most its `restart` budget of times in a row, and
 /// the count survives a `kill -9` of the daemon: the restarted daemon does not give the loop a

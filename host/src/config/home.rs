@@ -93,8 +93,13 @@ impl Home {
     /// being stable across restarts, it lets a restarted daemon take back its own leases at
     /// once instead of waiting for them to run out.
     pub fn daemon_id(&self) -> String {
-        format!("{}/{}", host_name(), self.id())
+        daemon_id(&self.id())
     }
+}
+
+/// The daemon id of the home whose [`Home::id`] is `home_id`, on this machine.
+pub fn daemon_id(home_id: &str) -> String {
+    format!("{}/{home_id}", host_name())
 }
 
 /// This machine's host name, or `localhost` when it has none that is text.

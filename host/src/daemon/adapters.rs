@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::config::secrets::{Secret, Secrets};
 use crate::config::worker::{AdapterConfig, AdapterType, WorkerKind};
 use crate::redact::Redactor;
-use crate::store::{Store, WorkerState};
+use crate::store::{Store, WorkerLocation, WorkerState};
 use crate::worker::adapter::{self, AdapterKind, AdapterSettings, RunningAdapter};
 use crate::worker::registry::{Worker, Workers};
 use crate::worker::state::WorkerStates;
@@ -116,7 +116,15 @@ async fn start_one(
             workers.set_adapter_key(name, Some(runner.key.clone()));
             let why = format!("adapter running at {endpoint}");
             if let Err(err) = states
-                .set_runtime(name, "", &endpoint, WorkerState::Online, &why)
+                .set_runtime(
+                    name,
+                    WorkerLocation {
+                        endpoint: &endpoint,
+                        ..WorkerLocation::default()
+                    },
+                    WorkerState::Online,
+                    &why,
+                )
                 .await
             {
                 tracing::error!(worker = %name, error = %err, "could not record the adapter's state");
@@ -126,7 +134,10 @@ async fn start_one(
         Err(reason) => {
             tracing::error!(worker = %name, reason = %redactor.redact(&reason), "could not start the adapter");
             // No runner, so no endpoint: nothing may be sent to a port from an older run.
-            if let Err(err) = states.moved(name, "", "", WorkerState::Offline).await {
+            if let Err(err) = states
+                .moved(name, WorkerLocation::default(), WorkerState::Offline)
+                .await
+            {
                 tracing::warn!(worker = %name, error = %err, "could not clear the adapter's endpoint");
             }
             if let Err(err) = states
@@ -153,7 +164,12 @@ pub async fn stop_all(
         workers.set_adapter_key(&name, None);
         // The endpoint goes with the runner: the next start binds another port.
         let stopped = states
-            .set_runtime(&name, "", "", WorkerState::Offline, "the daemon stopped")
+            .set_runtime(
+                &name,
+                WorkerLocation::default(),
+                WorkerState::Offline,
+                "the daemon stopped",
+            )
             .await;
         if let Err(err) = stopped {
             tracing::warn!(worker = %name, error = %err, "could not mark the adapter offline");

@@ -474,13 +474,20 @@ on_both_backends! {
             store.remove_worker("b").await,
             Err(Error::WorkerNotOffline { state: WorkerState::Online, .. })
         ));
-        store.set_worker_runtime("b", "c0ffee", "http://127.0.0.1:9", WorkerState::Error, None).await.unwrap();
+        let location = WorkerLocation { container_id: "c0ffee", endpoint: "http://127.0.0.1:9", owner: "here/01" };
+        store.set_worker_runtime("b", location, WorkerState::Error, None).await.unwrap();
+        assert_eq!(store.get_worker("b").await.unwrap().unwrap().runtime_owner.as_deref(), Some("here/01"));
         store.set_worker_state("b", &WorkerState::ALL, WorkerState::Offline, Some("stopped".into()), None).await.unwrap();
         store.set_worker_restarts("b", 3).await.unwrap();
         let b = store.get_worker("b").await.unwrap().unwrap();
         assert_eq!(
             (b.state, b.error.as_deref(), b.container_id.as_deref(), b.started_at, b.restarts),
             (WorkerState::Offline, Some("stopped"), Some("c0ffee"), None, 3)
+        );
+        store.set_worker_runtime("b", WorkerLocation::default(), WorkerState::Offline, None).await.unwrap();
+        assert_eq!(
+            (b.runtime_owner.as_deref(), store.get_worker("b").await.unwrap().unwrap().runtime_owner),
+            (Some("here/01"), None)
         );
         store.remove_worker("b").await.unwrap();
         assert!(matches!(store.remove_worker("b").await, Err(Error::WorkerNotFound { .. })));

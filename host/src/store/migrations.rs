@@ -64,6 +64,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0010_event_bodies",
         sql: include_str!("migrations/0010_event_bodies.sql"),
     },
+    Migration {
+        name: "0011_worker_runtime_owner",
+        sql: include_str!("migrations/0011_worker_runtime_owner.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

@@ -90,7 +90,7 @@ pub use task_record::{
 };
 pub use task_state::TaskState;
 pub use worker_state::WorkerState;
-pub use workers::WorkerRow;
+pub use workers::{WorkerLocation, WorkerRow};
 pub use write_back_state::WriteBackState;
 pub use writer::WriterStats;
 
@@ -184,13 +184,13 @@ pub trait WorkerStore: Send + Sync + 'static {
     /// crash-looping container's restart budget is not renewed by restarting mecha.
     fn set_worker_restarts(&self, name: &str, restarts: u32) -> StoreFuture<'_, ()>;
 
-    /// Records the container and endpoint of worker `name` and moves it to `state`, whatever its
-    /// state, writing `audit` in the same transaction.
+    /// Records the container and endpoint of worker `name`, and the daemon that runs them
+    /// (`owner`, empty for none), and moves it to `state`, whatever its state, writing `audit`
+    /// in the same transaction.
     fn set_worker_runtime(
         &self,
         name: &str,
-        container_id: &str,
-        endpoint: &str,
+        runtime: WorkerLocation<'_>,
         state: WorkerState,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()>;

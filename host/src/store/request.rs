@@ -88,10 +88,10 @@ pub(super) enum Request {
         restarts: u32,
         reply: ResultSender<()>,
     },
-    SetWorkerRuntime {
+    SetWorkerLocation {
         name: String,
-        container_id: String,
-        endpoint: String,
+        /// Container id, endpoint and owner.
+        runtime: [String; 3],
         state: WorkerState,
         audit: Option<AuditEntry>,
         reply: ResultSender<()>,
@@ -250,16 +250,14 @@ impl Request {
             } => hold(transaction, path, reply, |connection| {
                 workers::set_restarts(connection, path, &name, restarts, now)
             }),
-            Request::SetWorkerRuntime {
+            Request::SetWorkerLocation {
                 name,
-                container_id,
-                endpoint,
+                runtime,
                 state,
                 audit,
                 reply,
             } => hold(transaction, path, reply, |connection| {
-                let runtime = (container_id.as_str(), endpoint.as_str());
-                workers::set_runtime(connection, path, &name, runtime, state, now)?;
+                workers::set_runtime(connection, path, &name, &runtime, state, now)?;
                 record(connection, path, audit)
             }),
             Request::CreateTask { task, reply } => hold(transaction, path, reply, |connection| {
@@ -347,7 +345,7 @@ impl Request {
             | Request::RemoveWorker { reply, .. }
             | Request::SetWorkerState { reply, .. }
             | Request::SetWorkerRestarts { reply, .. }
-            | Request::SetWorkerRuntime { reply, .. }
+            | Request::SetWorkerLocation { reply, .. }
             | Request::ChangeTask { reply, .. }
             | Request::Record { reply, .. } => Reply::to(reply),
         }

@@ -38,6 +38,18 @@ pub struct WorkerRow {
     pub updated_at: i64,
     /// Restarts in a row of its container since it was last seen healthy.
     pub restarts: u32,
+    /// The daemon that runs its container (see [`crate::config::home::Home::daemon_id`]);
+    /// `None` when none does.
+    pub runtime_owner: Option<String>,
+}
+
+/// Where a worker runs: its container, its endpoint and the daemon that runs them, each empty
+/// for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerLocation<'a> {
+    pub container_id: &'a str,
+    pub endpoint: &'a str,
+    pub owner: &'a str,
 }
 
 impl WorkerStore for SqliteStore {
@@ -100,18 +112,15 @@ impl WorkerStore for SqliteStore {
     fn set_worker_runtime(
         &self,
         name: &str,
-        container_id: &str,
-        endpoint: &str,
+        runtime: WorkerLocation<'_>,
         state: WorkerState,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()> {
         let name = name.to_owned();
-        let container_id = container_id.to_owned();
-        let endpoint = endpoint.to_owned();
-        self.write(|reply| Request::SetWorkerRuntime {
+        let runtime = [runtime.container_id, runtime.endpoint, runtime.owner].map(str::to_owned);
+        self.write(|reply| Request::SetWorkerLocation {
             name,
-            container_id,
-            endpoint,
+            runtime,
             state,
             audit,
             reply,
@@ -120,8 +129,8 @@ impl WorkerStore for SqliteStore {
 }
 
 /// Columns in the order [`decode`] reads them.
-const COLUMNS: &str =
-    "name, definition, state, error, container_id, endpoint, started_at, updated_at, restarts";
+const COLUMNS: &str = "name, definition, state, error, container_id, endpoint, started_at, \
+                       updated_at, restarts, runtime_owner";
 
 /// Adds `workers`, offline. Fails on the first name already taken (by a stored worker or an
 /// earlier one in `workers`); the caller's savepoint then drops the ones added before it.
@@ -254,7 +263,7 @@ pub(super) fn set_runtime(
     connection: &Connection,
     path: &Path,
     name: &str,
-    (container_id, endpoint): (&str, &str),
+    [container_id, endpoint, owner]: &[String; 3],
     state: WorkerState,
     now: i64,
 ) -> Result<(), Error> {
@@ -263,7 +272,8 @@ pub(super) fn set_runtime(
         .prepare_cached(&format!(
             "UPDATE workers SET container_id = ?2, endpoint = ?3, state = ?4, updated_at = ?5, \
                                 started_at = {STARTED_AT}, \
-                                error = CASE WHEN ?4 = ?8 THEN error ELSE '' END \
+                                error = CASE WHEN ?4 = ?8 THEN error ELSE '' END, \
+                                runtime_owner = ?9 \
              WHERE name = ?1"
         ))
         .and_then(|mut statement| {
@@ -276,6 +286,7 @@ pub(super) fn set_runtime(
                 state == WorkerState::Offline,
                 comes_up(state),
                 WorkerState::Error,
+                owner,
             ])
         })
         .map_err(&query_error)?;
@@ -358,6 +369,7 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<WorkerRow> {
         started_at: row.get(6)?,
         updated_at: row.get(7)?,
         restarts: row.get(8)?,
+        runtime_owner: present(row.get(9)?),
     })
 }
 
@@ -624,8 +636,11 @@ mod tests {
         store
             .set_worker_runtime(
                 "a",
-                "c0ffee",
-                "http://127.0.0.1:9001",
+                WorkerLocation {
+                    container_id: "c0ffee",
+                    endpoint: "http://127.0.0.1:9001",
+                    owner: "here/0123",
+                },
                 WorkerState::Online,
                 None,
             )
@@ -633,6 +648,7 @@ mod tests {
             .unwrap();
         let row = state(&store, "a").await;
         assert_eq!(row.container_id.as_deref(), Some("c0ffee"));
+        assert_eq!(row.runtime_owner.as_deref(), Some("here/0123"));
         assert_eq!(row.endpoint.as_deref(), Some("http://127.0.0.1:9001"));
         assert_eq!(row.state, WorkerState::Online);
         assert!(row.started_at.is_some());
@@ -640,7 +656,15 @@ mod tests {
         // Stopping keeps the container id, as `mecha worker stop` does.
         let stopped = AuditEntry::new("worker:a", "worker.state").worker("a");
         store
-            .set_worker_runtime("a", "c0ffee", "", WorkerState::Offline, Some(stopped))
+            .set_worker_runtime(
+                "a",
+                WorkerLocation {
+                    container_id: "c0ffee",
+                    ..WorkerLocation::default()
+                },
+                WorkerState::Offline,
+                Some(stopped),
+            )
             .await
             .unwrap();
         let records = store
@@ -663,7 +687,7 @@ mod tests {
         assert_eq!(stopped.started_at, None);
         assert!(matches!(
             store
-                .set_worker_runtime("b", "", "", WorkerState::Online, None)
+                .set_worker_runtime("b", WorkerLocation::default(), WorkerState::Online, None)
                 .await,
             Err(Error::WorkerNotFound { .. })
         ));

@@ -28,6 +28,8 @@ pub struct Worker {
     pub container: Option<String>,
     /// Restarts in a row of its container since it was last seen healthy.
     pub restarts: u32,
+    /// The daemon that runs its container, when one does.
+    pub runtime_owner: Option<String>,
     /// The key of a running adapter, which its server asks of every request.
     adapter_key: Option<Secret>,
 }
@@ -142,6 +144,7 @@ impl Workers {
                     error: row.error,
                     container: row.container_id,
                     restarts: row.restarts,
+                    runtime_owner: row.runtime_owner,
                 })
             }
             // Logged once per stored definition, when it is resolved (see `definition`).

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::redact::Redactor;
-use crate::store::{self, AuditEntry, AuditOutcome, Store, WorkerState};
+use crate::store::{self, AuditEntry, AuditOutcome, Store, WorkerLocation, WorkerState};
 
 /// Moves workers between states.
 #[derive(Clone)]
@@ -43,22 +43,15 @@ impl WorkerStates {
     pub async fn set_runtime(
         &self,
         name: &str,
-        container: &str,
-        endpoint: &str,
+        runtime: WorkerLocation<'_>,
         to: WorkerState,
         why: &str,
     ) -> Result<(), store::Error> {
         let why = self.redactor.redact(why).into_owned();
-        let container = (!container.is_empty()).then_some(container);
+        let container = (!runtime.container_id.is_empty()).then_some(runtime.container_id);
         let record = record(name, to, &why, container);
         self.store
-            .set_worker_runtime(
-                name,
-                container.unwrap_or_default(),
-                endpoint,
-                to,
-                Some(record),
-            )
+            .set_worker_runtime(name, runtime, to, Some(record))
             .await
     }
 
@@ -74,12 +67,11 @@ impl WorkerStates {
     pub async fn moved(
         &self,
         name: &str,
-        container: &str,
-        endpoint: &str,
+        runtime: WorkerLocation<'_>,
         state: WorkerState,
     ) -> Result<(), store::Error> {
         self.store
-            .set_worker_runtime(name, container, endpoint, state, None)
+            .set_worker_runtime(name, runtime, state, None)
             .await
     }
 }

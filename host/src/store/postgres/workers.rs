@@ -10,12 +10,12 @@ use super::PostgresStore;
 use super::pool::Session;
 use crate::store::error::{Cause, encode_json, quote};
 use crate::store::{
-    AuditEntry, Error, StoreFuture, WorkerRow, WorkerState, WorkerStore, timestamp,
+    AuditEntry, Error, StoreFuture, WorkerLocation, WorkerRow, WorkerState, WorkerStore, timestamp,
 };
 
 /// Columns in the order [`decode`] reads them.
-const COLUMNS: &str =
-    "name, definition, state, error, container_id, endpoint, started_at, updated_at, restarts";
+const COLUMNS: &str = "name, definition, state, error, container_id, endpoint, started_at, \
+                       updated_at, restarts, runtime_owner";
 
 /// The new `started_at` of an updated row: cleared when it goes offline (`$6`), stamped with
 /// `$5` (now) when it comes up (`$7`) unless already running, kept otherwise.
@@ -37,7 +37,8 @@ static SET_RUNTIME: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE workers SET container_id = $2, endpoint = $3, state = $4, updated_at = $5, \
                             started_at = {STARTED_AT}, \
-                            error = CASE WHEN $4 = $8 THEN error ELSE '' END \
+                            error = CASE WHEN $4 = $8 THEN error ELSE '' END, \
+                            runtime_owner = $9 \
          WHERE name = $1"
     )
 });
@@ -199,14 +200,13 @@ impl WorkerStore for PostgresStore {
     fn set_worker_runtime(
         &self,
         name: &str,
-        container_id: &str,
-        endpoint: &str,
+        runtime: WorkerLocation<'_>,
         state: WorkerState,
         audit: Option<AuditEntry>,
     ) -> StoreFuture<'_, ()> {
         let name = name.to_owned();
-        let container_id = container_id.to_owned();
-        let endpoint = endpoint.to_owned();
+        let [container_id, endpoint, owner] =
+            [runtime.container_id, runtime.endpoint, runtime.owner].map(str::to_owned);
         Box::pin(async move {
             let now = timestamp::now();
             let mut connection = self.writing().await?;
@@ -225,6 +225,7 @@ impl WorkerStore for PostgresStore {
                         &(state == WorkerState::Offline),
                         &comes_up(state),
                         &WorkerState::Error,
+                        &owner,
                     ],
                 )
                 .await?;
@@ -309,5 +310,6 @@ fn decode(row: &Row) -> Result<WorkerRow, Cause> {
         started_at: row.try_get(6)?,
         updated_at: row.try_get(7)?,
         restarts: u32::try_from(row.try_get::<_, i64>(8)?)?,
+        runtime_owner: present(row.try_get(9)?),
     })
 }

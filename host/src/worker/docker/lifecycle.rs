@@ -136,6 +136,12 @@ impl Containers {
         }
     }
 
+    /// The daemon that runs the containers made here ([`crate::config::home::Home::daemon_id`]):
+    /// among daemons sharing a database, the one that checks, restarts and stops them.
+    pub fn daemon_id(&self) -> String {
+        crate::config::home::daemon_id(&self.owner)
+    }
+
     /// Gives containers made from now on the tokens of `secrets` (a reload of `secrets.yml`).
     pub fn set_secrets(&self, secrets: Secrets) {
         *self.secrets.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(secrets);

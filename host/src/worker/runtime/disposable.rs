@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{BoxFuture, Finding, Parts, Progress, WorkerRuntime, managed};
-use crate::store::{TaskId, WorkerState};
+use crate::store::{TaskId, WorkerLocation, WorkerState};
 use crate::worker::client::{Health, SendError, TaskReply, TaskRequest};
 use crate::worker::docker::LifecycleError;
 use crate::worker::registry::Worker;
@@ -92,7 +92,12 @@ impl WorkerRuntime for Disposable {
                 return Err(managed::start_failed(&self.parts, worker, &err).await);
             }
             states
-                .set_runtime(name, "", "", WorkerState::Online, "started")
+                .set_runtime(
+                    name,
+                    WorkerLocation::default(),
+                    WorkerState::Online,
+                    "started",
+                )
                 .await
                 .map_err(|err| err.to_string())?;
             Ok(format!(

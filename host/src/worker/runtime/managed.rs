@@ -2,7 +2,7 @@
 //! `mecha doctor` and the removal of their containers.
 
 use super::{Finding, Parts};
-use crate::store::WorkerState;
+use crate::store::{WorkerLocation, WorkerState};
 use crate::worker::docker::LifecycleError;
 use crate::worker::registry::Worker;
 
@@ -83,7 +83,12 @@ pub(super) async fn remove(
     };
     parts
         .states
-        .set_runtime(worker.name(), "", "", WorkerState::Offline, "removed")
+        .set_runtime(
+            worker.name(),
+            WorkerLocation::default(),
+            WorkerState::Offline,
+            "removed",
+        )
         .await
         .map_err(|err| err.to_string())?;
     Ok(warning)

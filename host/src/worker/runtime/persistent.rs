@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{BoxFuture, Finding, Parts, Progress, WorkerRuntime, managed};
 use crate::config::worker::{DockerConfig, RestartPolicy};
-use crate::store::{AuditEntry, AuditOutcome, WorkerState};
+use crate::store::{AuditEntry, AuditOutcome, WorkerLocation, WorkerState};
 use crate::worker::client::Health;
 use crate::worker::docker::engine::{ContainerStatus, DockerError};
 use crate::worker::registry::Worker;
@@ -20,11 +20,23 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct Persistent {
     parts: Arc<Parts>,
+    /// This daemon's id, stored with the containers it starts: only it reconciles them.
+    owner: String,
 }
 
 impl Persistent {
     pub(super) fn new(parts: Arc<Parts>) -> Persistent {
-        Persistent { parts }
+        let owner = parts.containers.daemon_id();
+        Persistent { parts, owner }
+    }
+
+    /// Where a container of this daemon runs, as stored with its worker.
+    fn runtime<'a>(&'a self, container: &'a str, endpoint: &'a str) -> WorkerLocation<'a> {
+        WorkerLocation {
+            container_id: container,
+            endpoint,
+            owner: &self.owner,
+        }
     }
 
     /// Starts the container, healthy, or says why it could not.
@@ -47,7 +59,12 @@ impl Persistent {
         };
         let (container, endpoint) = (&running.container_id, &running.endpoint);
         states
-            .set_runtime(name, container, endpoint, WorkerState::Online, "started")
+            .set_runtime(
+                name,
+                self.runtime(container, endpoint),
+                WorkerState::Online,
+                "started",
+            )
             .await
             .map_err(|err| err.to_string())?;
         // An operator's start gives the new container a fresh restart budget.
@@ -93,7 +110,11 @@ impl Persistent {
             if let Err(err) = self
                 .parts
                 .states
-                .moved(worker.name(), container, endpoint, worker.state)
+                .moved(
+                    worker.name(),
+                    self.runtime(container, endpoint),
+                    worker.state,
+                )
                 .await
             {
                 tracing::warn!(worker = %worker.name(), error = %err, "could not record the worker's new endpoint");
@@ -178,7 +199,7 @@ impl Persistent {
                 if let Err(err) = self
                     .parts
                     .states
-                    .moved(name, container, &endpoint, WorkerState::Error)
+                    .moved(name, self.runtime(container, &endpoint), WorkerState::Error)
                     .await
                 {
                     tracing::warn!(worker = %name, error = %err, "could not record the restarted container");
@@ -260,7 +281,15 @@ impl WorkerRuntime for Persistent {
                 .map_err(|err| format!("could not stop the container of {name}: {err}"))?;
             self.parts
                 .states
-                .set_runtime(name, container, "", WorkerState::Offline, "stopped")
+                .set_runtime(
+                    name,
+                    WorkerLocation {
+                        container_id: container,
+                        ..WorkerLocation::default()
+                    },
+                    WorkerState::Offline,
+                    "stopped",
+                )
                 .await
                 .map_err(|err| err.to_string())?;
             Ok(format!("stopped {name} (container)"))
@@ -279,9 +308,18 @@ impl WorkerRuntime for Persistent {
         Box::pin(managed::diagnose(&self.parts, worker))
     }
 
-    /// A started worker whose container is known: checked against its container.
+    /// A started worker whose container is known: checked against its container, by the
+    /// daemon that runs it only. Daemons sharing a database leave each other's containers
+    /// alone: another daemon's may be on an engine this one cannot see.
     fn reconcile<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            if worker
+                .runtime_owner
+                .as_deref()
+                .is_some_and(|owner| owner != self.owner)
+            {
+                return;
+            }
             if let (Some(docker), Some(container), true) = (
                 &worker.def.docker,
                 &worker.container,

@@ -49,7 +49,9 @@ CREATE TABLE workers (
     endpoint     TEXT    NOT NULL DEFAULT '',
     started_at   BIGINT,
     updated_at   BIGINT  NOT NULL,
-    restarts     BIGINT  NOT NULL DEFAULT 0 CHECK (restarts >= 0)
+    restarts     BIGINT  NOT NULL DEFAULT 0 CHECK (restarts >= 0),
+    -- The daemon that runs the worker's container; '' when none does.
+    runtime_owner TEXT   NOT NULL DEFAULT ''
 );
 
 CREATE TABLE tasks (
