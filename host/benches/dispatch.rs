@@ -16,8 +16,6 @@
 //! wait for a timer's tick. The solo runs start once the fan-out's events have all ended (their
 //! write-backs and bookkeeping done), so that they measure a task's own path, not a backlog.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -36,7 +34,7 @@ struct Settings {
 
 mod support;
 
-use support::{Daemon, start_daemon};
+use support::{Daemon, mecha, start_daemon, write_private};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -93,20 +91,6 @@ async fn start_worker(counters: Arc<Counters>) -> String {
     endpoint
 }
 
-fn mecha(home: &Path, args: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_mecha"))
-        .args(args)
-        .env("MECHA_HOME", home)
-        .env("MECHA_LOG", "warn")
-        .output()
-        .expect("mecha runs");
-    assert!(
-        output.status.success(),
-        "mecha {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 /// The daemon's API key in this benchmark.
 const API_KEY: &str = "bench-key";
 
@@ -142,15 +126,10 @@ async fn run(settings: &Settings) {
     let home = tempfile::tempdir().expect("home");
     let dir = home.path().join("workers");
     std::fs::create_dir(&dir).expect("dir");
-    let config = home.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!("api_key: {API_KEY}\ndispatch:\n  concurrency: 256\n"),
-    )
-    .expect("config");
-    // Owner-only, as mecha requires of a file that may hold the API key.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_private(
+        &home.path().join("config.yml"),
+        &format!("api_key: {API_KEY}\ndispatch:\n  concurrency: 256\n"),
+    );
     let counters: Vec<Arc<Counters>> = (0..WORKERS).map(|_| Arc::default()).collect();
     for (index, counters) in counters.iter().enumerate() {
         let endpoint = start_worker(counters.clone()).await;

@@ -45,7 +45,7 @@ struct Settings {
 
 mod support;
 
-use support::{cpu_time, rss_kib, start_daemon};
+use support::{cpu_time, rss_kib, start_daemon, write_private};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -350,15 +350,16 @@ fn mib(path: &Path) -> f64 {
 async fn daemon(settings: &Settings) {
     println!("== daemon (real `mecha serve`, SQLite synchronous=FULL)");
     let home = tempfile::tempdir().expect("temp home");
-    let secrets = home.path().join("secrets.yml");
-    std::fs::write(&secrets, format!("github:\n  webhook_secret: {SECRET}\n")).expect("secrets");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_private(
+        &home.path().join("secrets.yml"),
+        &format!("github:\n  webhook_secret: {SECRET}\n"),
+    );
     // One load generator on loopback stands for many senders, so the per-address connection
     // cap would otherwise be what is measured.
-    let config = home.path().join("config.yml");
-    std::fs::write(&config, "http:\n  max_connections_per_ip: 512\n").expect("config");
-    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_private(
+        &home.path().join("config.yml"),
+        "http:\n  max_connections_per_ip: 512\n",
+    );
 
     // The first start fills the compile cache; the second is the one users see every day.
     let (first, cold) = start_daemon(home.path());

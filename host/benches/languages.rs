@@ -27,7 +27,7 @@ use mecha::plugin::{Runtime, World};
 
 mod support;
 
-use support::{rss_kib, start_daemon};
+use support::{rss_kib, start_daemon, write_private};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -249,10 +249,7 @@ async fn serve_and_measure(home: &Path, source: &str) -> u64 {
 
 /// Writes `<home>/config.yml` owner-only, as mecha requires of a file that may hold the API key.
 fn write_config(home: &Path, text: &str) {
-    let path = home.join("config.yml");
-    std::fs::write(&path, text).expect("config");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    write_private(&home.join("config.yml"), text);
 }
 
 async fn daemon_memory(python: &Path) {

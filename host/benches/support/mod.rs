@@ -1,5 +1,5 @@
 //! What the benchmarks share: the real `mecha serve` as a child process on a free loopback
-//! port, and its resident memory.
+//! port, its resident memory and CPU time, its private files and its CLI.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -95,4 +95,30 @@ pub fn cpu_time(pid: u32) -> std::time::Duration {
     // SAFETY: sysconf only reads a constant of the system.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     std::time::Duration::from_secs_f64(ticks as f64 / per_second as f64)
+}
+
+/// Writes `text` to `path`, owner-only, as mecha requires of its config and secrets files.
+pub fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("written");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// Runs `mecha ARGS` with `home` as its home, which must succeed.
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; only some set workers up with the CLI"
+)]
+pub fn mecha(home: &Path, args: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_mecha"))
+        .args(args)
+        .env("MECHA_HOME", home)
+        .env("MECHA_LOG", "warn")
+        .output()
+        .expect("mecha runs");
+    assert!(
+        output.status.success(),
+        "mecha {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -163,6 +163,50 @@ impl EventFilter {
     }
 }
 
+impl EventRecord {
+    /// `event` as stored under `id` at `now` (unix seconds): `received`, no worker yet.
+    pub(super) fn received(id: EventId, event: NewEvent, now: i64) -> EventRecord {
+        EventRecord {
+            id,
+            delivery_id: event.delivery_id.unwrap_or_default(),
+            dedup_key: event.dedup_key.unwrap_or_default(),
+            source: event.source,
+            event_type: event.event_type,
+            actor: event.actor,
+            subject: event.subject,
+            attrs: event.attrs,
+            raw: event.raw,
+            state: EventState::Received,
+            worker_name: String::new(),
+            task_id: String::new(),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+impl EventSummary {
+    /// `record` without its body, which is `raw_bytes` long.
+    pub(super) fn of(record: EventRecord, raw_bytes: u64) -> EventSummary {
+        EventSummary {
+            id: record.id,
+            delivery_id: record.delivery_id,
+            dedup_key: record.dedup_key,
+            source: record.source,
+            event_type: record.event_type,
+            actor: record.actor,
+            subject: record.subject,
+            attrs: record.attrs,
+            raw_bytes,
+            state: record.state,
+            worker_name: record.worker_name,
+            task_id: record.task_id,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
 fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&String::from_utf8_lossy(raw))
 }
@@ -193,13 +237,11 @@ pub(super) fn insert(
 ) -> Result<InsertOutcome, Error> {
     let EncodedEvent { event, body } = encoded;
     let query_error = query_error(path, "storing an event");
-    let id = EventId::generate()?;
+    let event = EventRecord::received(EventId::generate()?, event, now);
     let attrs = serde_json::to_string(&event.attrs).map_err(|error| Error::Encode {
         source_name: event.source.clone(),
         reason: error.to_string(),
     })?;
-    let delivery_id = event.delivery_id.unwrap_or_default();
-    let dedup_key = event.dedup_key.unwrap_or_default();
     let [done_a, done_b, done_c] = EventState::TERMINAL;
     // The SELECT's WHERE refuses a dedup key held by an unfinished event; ON CONFLICT turns a
     // repeated (source, delivery_id) into a no-op. Either way nothing changes and no error is
@@ -216,9 +258,9 @@ pub(super) fn insert(
         )
         .and_then(|mut statement| {
             statement.execute(params![
-                id,
-                delivery_id,
-                dedup_key,
+                event.id,
+                event.delivery_id,
+                event.dedup_key,
                 event.source,
                 event.event_type,
                 event.actor,
@@ -239,34 +281,24 @@ pub(super) fn insert(
                     "INSERT INTO event_bodies (event_id, size, codec, data) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .and_then(|mut statement| {
-                    statement.execute(params![id, body.size, body.codec, body.data])
+                    statement.execute(params![event.id, body.size, body.codec, body.data])
                 })
                 .map_err(&query_error)?;
         }
-        return Ok(InsertOutcome::Inserted(EventRecord {
-            id,
-            delivery_id,
-            dedup_key,
-            source: event.source,
-            event_type: event.event_type,
-            actor: event.actor,
-            subject: event.subject,
-            attrs: event.attrs,
-            raw: event.raw,
-            state: EventState::Received,
-            worker_name: String::new(),
-            task_id: String::new(),
-            created_at: now,
-            updated_at: now,
-        }));
+        return Ok(InsertOutcome::Inserted(event));
     }
-    match find_duplicate(connection, &event.source, &delivery_id, &dedup_key)
-        .map_err(&query_error)?
+    match find_duplicate(
+        connection,
+        &event.source,
+        &event.delivery_id,
+        &event.dedup_key,
+    )
+    .map_err(&query_error)?
     {
         Some(existing) => Ok(InsertOutcome::Duplicate { existing }),
         None => Err(Error::NotInserted {
             database: path.display().to_string(),
-            id,
+            id: event.id,
         }),
     }
 }
@@ -401,22 +433,7 @@ pub(super) fn set_attrs(
 fn decode_summary(row: &Row<'_>) -> rusqlite::Result<EventSummary> {
     let record = decode_with(row, |_| Ok(Vec::new()))?;
     let raw_bytes: Option<u64> = row.get(BODY)?;
-    Ok(EventSummary {
-        id: record.id,
-        delivery_id: record.delivery_id,
-        dedup_key: record.dedup_key,
-        source: record.source,
-        event_type: record.event_type,
-        actor: record.actor,
-        subject: record.subject,
-        attrs: record.attrs,
-        raw_bytes: raw_bytes.unwrap_or_default(),
-        state: record.state,
-        worker_name: record.worker_name,
-        task_id: record.task_id,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-    })
+    Ok(EventSummary::of(record, raw_bytes.unwrap_or_default()))
 }
 
 /// One row of [`COLUMNS`] as a record, its body decoded.

@@ -84,6 +84,7 @@ pub use retention::DEDUP_RETENTION_SECONDS;
 pub use signed_deliveries::{SignedDigest, SignedInsert};
 pub use sqlite::{Durability, SqliteStore};
 pub use task_id::TaskId;
+pub use task_lifecycle::{TaskChange, WriteBackChange};
 pub use task_record::{
     CreateTaskOutcome, CreatedTasks, DEFAULT_MAX_RETRIES, DEFAULT_TASK_LIMIT, Lease, NewTask,
     TaskFilter, TaskRecord,
@@ -231,9 +232,16 @@ pub trait TaskStore: Send + Sync + 'static {
     /// [`Error::InvalidTaskTransition`]. Claim before sending, so no other dispatcher sends it.
     fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord>;
 
+    /// Applies `change` to task `id` with one guarded update, if the task is in a state the
+    /// change starts from; otherwise fails with [`Error::InvalidTaskTransition`]. The moves
+    /// below are made of it; a backend implements this one.
+    fn change_task(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()>;
+
     /// Pushes the lease of a dispatched task to `lease.until`; refused unless `lease.owner`
     /// holds it (it ran out and was released, or another daemon took the task since).
-    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()>;
+    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()> {
+        self.change_task(id, TaskChange::Renew { lease })
+    }
 
     /// Releases every dispatched task whose lease ended before `now_ms`, or that `reclaim`
     /// holds (a daemon's own leases from before its restart), or that has no lease: each counts
@@ -247,11 +255,17 @@ pub trait TaskStore: Send + Sync + 'static {
 
     /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`; only by
     /// the lease's `holder`.
-    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()>;
+    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()> {
+        let holder = holder.to_owned();
+        self.change_task(id, TaskChange::Complete { result, holder })
+    }
 
     /// `dispatched` → `failed` by the lease's `holder`, or `pending` → `failed` when `holder` is
     /// `None` (the task could not be sent at all), with the reason (redacted by the caller).
-    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()>;
+    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()> {
+        let holder = holder.map(str::to_owned);
+        self.change_task(id, TaskChange::Fail { error, holder })
+    }
 
     /// `dispatched` → `pending` by the lease's `holder` after a failed try: one more attempt
     /// counted, the error kept, and not sent again before `next_retry_at` (unix milliseconds).
@@ -261,7 +275,18 @@ pub trait TaskStore: Send + Sync + 'static {
         holder: &str,
         next_retry_at: i64,
         error: String,
-    ) -> StoreFuture<'_, ()>;
+    ) -> StoreFuture<'_, ()> {
+        let holder = holder.to_owned();
+        self.change_task(
+            id,
+            TaskChange::Retry {
+                next_retry_at,
+                error,
+                counted: true,
+                holder,
+            },
+        )
+    }
 
     /// `dispatched` → `pending` by the lease's `holder`, not before `next_retry_at`, without
     /// using up an attempt: the worker was alive but busy and said when to come back
@@ -272,11 +297,24 @@ pub trait TaskStore: Send + Sync + 'static {
         holder: &str,
         next_retry_at: i64,
         reason: String,
-    ) -> StoreFuture<'_, ()>;
+    ) -> StoreFuture<'_, ()> {
+        let holder = holder.to_owned();
+        self.change_task(
+            id,
+            TaskChange::Retry {
+                next_retry_at,
+                error: reason,
+                counted: false,
+                holder,
+            },
+        )
+    }
 
     /// `failed` → `pending` with a fresh budget (attempts 0, no error), due at once: an
     /// operator's retry, which the retry scan of a running daemon picks up.
-    fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+    fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()> {
+        self.change_task(id, TaskChange::Requeue)
+    }
 
     /// Up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending tasks with a retry time at or
     /// before `now` (unix milliseconds), earliest first. New tasks (no retry time) are not
@@ -312,11 +350,15 @@ pub trait TaskStore: Send + Sync + 'static {
     ) -> StoreFuture<'_, Option<TaskRecord>>;
 
     /// Records how the pending write-back of completed task `id` went; see [`WriteBack`].
-    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()>;
+    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()> {
+        self.change_task(id, TaskChange::WriteBack(WriteBackChange::Outcome(outcome)))
+    }
 
     /// `failed` → `pending` for the write-back of task `id`, with a fresh budget, due at once:
     /// an operator's retry.
-    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()>;
+    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()> {
+        self.change_task(id, TaskChange::WriteBack(WriteBackChange::Requeue))
+    }
 
     /// Up to `limit` completed tasks whose write-back is pending and due at or before `now`
     /// (unix milliseconds), earliest first: new ones, retries, and those a crash interrupted.

@@ -16,8 +16,10 @@ use super::error::query_error;
 use super::task_record::{COLUMNS, Lease, TaskRecord, decode};
 use super::{Error, TaskId, TaskState, WriteBack, WriteBackState, timestamp};
 
-/// A move of a task from one state to another.
-pub(super) enum TaskChange {
+/// A move of a task from one state to another, as [`super::TaskStore::change_task`] applies
+/// it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskChange {
     /// The lease of a `dispatched` task pushed to `lease.until`, by its holder only.
     Renew { lease: Lease },
     /// `dispatched` → `completed` with the worker's answer, stamping `completed_at`; by the
@@ -46,8 +48,11 @@ pub(super) enum TaskChange {
 }
 
 /// A move of a completed task's write-back.
-pub(super) enum WriteBackChange {
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteBackChange {
+    /// How a try went: `pending` → `done`, `failed`, or `pending` again to retry.
     Outcome(WriteBack),
+    /// `failed` → `pending`, as new: an operator's retry.
     Requeue,
 }
 

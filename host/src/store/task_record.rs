@@ -232,6 +232,37 @@ pub(super) fn decode(row: &Row<'_>) -> rusqlite::Result<TaskRecord> {
     })
 }
 
+impl TaskRecord {
+    /// `task` as stored under `id` at `now` (unix seconds): pending, never tried.
+    pub(super) fn pending(id: TaskId, task: NewTask, dedup_key: String, now: i64) -> TaskRecord {
+        TaskRecord {
+            id,
+            worker_name: task.worker_name,
+            prompt: task.prompt,
+            context: task.context,
+            event_id: task.event_id,
+            dedup_key,
+            trace_id: task.trace_id,
+            state: TaskState::Pending,
+            result: String::new(),
+            error: String::new(),
+            attempts: 0,
+            max_retries: task.max_retries,
+            next_retry_at: None,
+            created_at: now,
+            updated_at: now,
+            dispatched_at: None,
+            completed_at: None,
+            write_back: WriteBackState::None,
+            write_back_attempts: 0,
+            write_back_next_at: None,
+            write_back_error: String::new(),
+            decision: String::new(),
+            lease: None,
+        }
+    }
+}
+
 /// Serialises `text` as the JSON value it holds, or as a string when it is not JSON.
 fn serialize_json_or_string<S: Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
     match serde_json::from_str::<serde_json::Value>(text) {

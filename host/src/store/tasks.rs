@@ -15,12 +15,12 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use super::error::{encode_json, query_error};
 use super::events::MAX_LIST_LIMIT;
 use super::request::Request;
-use super::task_lifecycle::{self, TaskChange, WriteBackChange};
+use super::task_lifecycle::{self, TaskChange};
 use super::task_record::{
     COLUMNS, CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskFilter, TaskRecord, decode,
 };
 use super::{
-    Error, EventId, EventState, SqliteStore, StoreFuture, TaskId, TaskState, TaskStore, WriteBack,
+    Error, EventId, EventState, SqliteStore, StoreFuture, TaskId, TaskState, TaskStore,
     WriteBackState,
 };
 
@@ -68,13 +68,14 @@ impl TaskStore for SqliteStore {
         )
     }
 
+    fn change_task(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()> {
+        let id = id.clone();
+        self.write(|reply| Request::ChangeTask { id, change, reply })
+    }
+
     fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord> {
         let id = id.clone();
         self.write(|reply| Request::ClaimTask { id, lease, reply })
-    }
-
-    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Renew { lease })
     }
 
     fn release_leases(
@@ -87,56 +88,6 @@ impl TaskStore for SqliteStore {
             reclaim,
             reply,
         })
-    }
-
-    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()> {
-        let holder = holder.to_owned();
-        self.change(id, TaskChange::Complete { result, holder })
-    }
-
-    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()> {
-        let holder = holder.map(str::to_owned);
-        self.change(id, TaskChange::Fail { error, holder })
-    }
-
-    fn schedule_retry(
-        &self,
-        id: &TaskId,
-        holder: &str,
-        next_retry_at: i64,
-        error: String,
-    ) -> StoreFuture<'_, ()> {
-        self.change(
-            id,
-            TaskChange::Retry {
-                next_retry_at,
-                error,
-                counted: true,
-                holder: holder.to_owned(),
-            },
-        )
-    }
-
-    fn defer_task(
-        &self,
-        id: &TaskId,
-        holder: &str,
-        next_retry_at: i64,
-        reason: String,
-    ) -> StoreFuture<'_, ()> {
-        self.change(
-            id,
-            TaskChange::Retry {
-                next_retry_at,
-                error: reason,
-                counted: false,
-                holder: holder.to_owned(),
-            },
-        )
-    }
-
-    fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Requeue)
     }
 
     fn due_tasks(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
@@ -181,25 +132,10 @@ impl TaskStore for SqliteStore {
         })
     }
 
-    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::WriteBack(WriteBackChange::Outcome(outcome)))
-    }
-
-    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::WriteBack(WriteBackChange::Requeue))
-    }
-
     fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
         self.read("finding due write-backs", move |connection| {
             task_lifecycle::due_write_backs(connection, now, limit.clamp(1, MAX_LIST_LIMIT))
         })
-    }
-}
-
-impl SqliteStore {
-    fn change(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()> {
-        let id = id.clone();
-        self.write(|reply| Request::ChangeTask { id, change, reply })
     }
 }
 
@@ -245,31 +181,9 @@ pub(super) fn create(
         })
         .map_err(&query_error)?;
     if created == 1 {
-        return Ok(CreateTaskOutcome::Created(TaskRecord {
-            id,
-            worker_name: task.worker_name,
-            prompt: task.prompt,
-            context: task.context,
-            event_id: task.event_id,
-            dedup_key,
-            trace_id: task.trace_id,
-            state: TaskState::Pending,
-            result: String::new(),
-            error: String::new(),
-            attempts: 0,
-            max_retries: task.max_retries,
-            next_retry_at: None,
-            created_at: now,
-            updated_at: now,
-            dispatched_at: None,
-            completed_at: None,
-            write_back: WriteBackState::None,
-            write_back_attempts: 0,
-            write_back_next_at: None,
-            write_back_error: String::new(),
-            decision: String::new(),
-            lease: None,
-        }));
+        return Ok(CreateTaskOutcome::Created(TaskRecord::pending(
+            id, task, dedup_key, now,
+        )));
     }
     let existing = if dedup_key.is_empty() {
         None

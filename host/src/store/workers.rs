@@ -341,12 +341,12 @@ fn state_of(connection: &Connection, name: &str) -> rusqlite::Result<Option<Work
         .optional()
 }
 
-fn not_found(name: &str) -> Error {
+pub(super) fn not_found(name: &str) -> Error {
     Error::WorkerNotFound { name: quote(name) }
 }
 
-/// `text`, unless it is empty.
-fn present(text: String) -> Option<String> {
+/// `text`, unless it is empty: how optional text columns are stored.
+pub(super) fn present(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 

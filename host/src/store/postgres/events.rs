@@ -52,21 +52,19 @@ pub(super) async fn insert<C: GenericClient + Sync>(
 ) -> Result<InsertOutcome, Error> {
     const ACTION: &str = "storing an event";
     let EncodedEvent { event, body } = encoded;
-    let id = EventId::generate()?;
+    let event = EventRecord::received(EventId::generate()?, event, now);
     let attrs = serde_json::to_string(&event.attrs).map_err(|error| Error::Encode {
         source_name: event.source.clone(),
         reason: error.to_string(),
     })?;
-    let delivery_id = event.delivery_id.unwrap_or_default();
-    let dedup_key = event.dedup_key.unwrap_or_default();
-    if !dedup_key.is_empty() {
+    if !event.dedup_key.is_empty() {
         // Held until the transaction ends: another daemon inserting the same key waits, then
         // finds this event holding it.
         session
             .query(
                 ACTION,
                 "SELECT pg_advisory_xact_lock($1, hashtext($2))",
-                &[&lock::DEDUP_KEY, &dedup_key],
+                &[&lock::DEDUP_KEY, &event.dedup_key],
             )
             .await?;
     }
@@ -83,9 +81,9 @@ pub(super) async fn insert<C: GenericClient + Sync>(
                  WHERE dedup_key = $3::text AND dedup_key <> '' AND state <> ALL($11::text[])) \
              ON CONFLICT DO NOTHING",
             &[
-                &id,
-                &delivery_id,
-                &dedup_key,
+                &event.id,
+                &event.delivery_id,
+                &event.dedup_key,
                 &event.source,
                 &event.event_type,
                 &event.actor,
@@ -99,30 +97,15 @@ pub(super) async fn insert<C: GenericClient + Sync>(
         .await?;
     if changed == 1 {
         if body.size > 0 {
-            insert_body(session, &id, &body).await?;
+            insert_body(session, &event.id, &body).await?;
         }
-        return Ok(InsertOutcome::Inserted(EventRecord {
-            id,
-            delivery_id,
-            dedup_key,
-            source: event.source,
-            event_type: event.event_type,
-            actor: event.actor,
-            subject: event.subject,
-            attrs: event.attrs,
-            raw: event.raw,
-            state: EventState::Received,
-            worker_name: String::new(),
-            task_id: String::new(),
-            created_at: now,
-            updated_at: now,
-        }));
+        return Ok(InsertOutcome::Inserted(event));
     }
-    match find_duplicate(session, &event.source, &delivery_id, &dedup_key).await? {
+    match find_duplicate(session, &event.source, &event.delivery_id, &event.dedup_key).await? {
         Some(existing) => Ok(InsertOutcome::Duplicate { existing }),
         None => Err(Error::NotInserted {
             database: session.database().to_owned(),
-            id,
+            id: event.id,
         }),
     }
 }
@@ -328,22 +311,10 @@ pub(super) async fn set_attrs<C: GenericClient + Sync>(
 fn decode_summary(row: &Row) -> Result<EventSummary, Cause> {
     let record = decode_with(row, Vec::new())?;
     let raw_bytes: Option<i64> = row.try_get(BODY)?;
-    Ok(EventSummary {
-        id: record.id,
-        delivery_id: record.delivery_id,
-        dedup_key: record.dedup_key,
-        source: record.source,
-        event_type: record.event_type,
-        actor: record.actor,
-        subject: record.subject,
-        attrs: record.attrs,
-        raw_bytes: u64::try_from(raw_bytes.unwrap_or_default())?,
-        state: record.state,
-        worker_name: record.worker_name,
-        task_id: record.task_id,
-        created_at: record.created_at,
-        updated_at: record.updated_at,
-    })
+    Ok(EventSummary::of(
+        record,
+        u64::try_from(raw_bytes.unwrap_or_default())?,
+    ))
 }
 
 /// One row of [`COLUMNS`] as a record, its body decoded.

@@ -20,8 +20,8 @@ use crate::store::task_record::{
 };
 use crate::store::tasks::dedup_key;
 use crate::store::{
-    Error, EventId, EventState, StoreFuture, TaskId, TaskState, TaskStore, WriteBack,
-    WriteBackState, timestamp,
+    Error, EventId, EventState, StoreFuture, TaskId, TaskState, TaskStore, WriteBackState,
+    timestamp,
 };
 
 static GET: LazyLock<String> =
@@ -196,6 +196,20 @@ impl TaskStore for PostgresStore {
         })
     }
 
+    fn change_task(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()> {
+        let id = id.clone();
+        Box::pin(async move {
+            let mut connection = self.writing().await?;
+            let to = change.to();
+            let changed = apply(&mut connection.session(), &id, &change).await?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(Error::InvalidTaskTransition { id, to })
+            }
+        })
+    }
+
     fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord> {
         let id = id.clone();
         Box::pin(async move {
@@ -223,10 +237,6 @@ impl TaskStore for PostgresStore {
                     to: TaskState::Dispatched,
                 })
         })
-    }
-
-    fn renew_lease(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Renew { lease })
     }
 
     fn release_leases(
@@ -270,56 +280,6 @@ impl TaskStore for PostgresStore {
             }
             Ok(released)
         })
-    }
-
-    fn complete_task(&self, id: &TaskId, holder: &str, result: String) -> StoreFuture<'_, ()> {
-        let holder = holder.to_owned();
-        self.change(id, TaskChange::Complete { result, holder })
-    }
-
-    fn fail_task(&self, id: &TaskId, holder: Option<&str>, error: String) -> StoreFuture<'_, ()> {
-        let holder = holder.map(str::to_owned);
-        self.change(id, TaskChange::Fail { error, holder })
-    }
-
-    fn schedule_retry(
-        &self,
-        id: &TaskId,
-        holder: &str,
-        next_retry_at: i64,
-        error: String,
-    ) -> StoreFuture<'_, ()> {
-        self.change(
-            id,
-            TaskChange::Retry {
-                next_retry_at,
-                error,
-                counted: true,
-                holder: holder.to_owned(),
-            },
-        )
-    }
-
-    fn defer_task(
-        &self,
-        id: &TaskId,
-        holder: &str,
-        next_retry_at: i64,
-        reason: String,
-    ) -> StoreFuture<'_, ()> {
-        self.change(
-            id,
-            TaskChange::Retry {
-                next_retry_at,
-                error: reason,
-                counted: false,
-                holder: holder.to_owned(),
-            },
-        )
-    }
-
-    fn requeue_failed(&self, id: &TaskId) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::Requeue)
     }
 
     fn due_tasks(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
@@ -415,14 +375,6 @@ impl TaskStore for PostgresStore {
         })
     }
 
-    fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::WriteBack(WriteBackChange::Outcome(outcome)))
-    }
-
-    fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()> {
-        self.change(id, TaskChange::WriteBack(WriteBackChange::Requeue))
-    }
-
     fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
         let limit = i64::from(limit.clamp(1, MAX_LIST_LIMIT));
         Box::pin(async move {
@@ -434,23 +386,6 @@ impl TaskStore for PostgresStore {
                 &[&WriteBackState::Pending, &now, &limit],
             )
             .await
-        })
-    }
-}
-
-impl PostgresStore {
-    /// Applies `change` to task `id`, if the task is in a state the change starts from.
-    fn change(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()> {
-        let id = id.clone();
-        Box::pin(async move {
-            let mut connection = self.writing().await?;
-            let to = change.to();
-            let changed = apply(&mut connection.session(), &id, &change).await?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(Error::InvalidTaskTransition { id, to })
-            }
         })
     }
 }
@@ -491,31 +426,9 @@ async fn create<C: GenericClient + Sync>(
         )
         .await?;
     if created == 1 {
-        return Ok(CreateTaskOutcome::Created(TaskRecord {
-            id,
-            worker_name: task.worker_name,
-            prompt: task.prompt,
-            context: task.context,
-            event_id: task.event_id,
-            dedup_key,
-            trace_id: task.trace_id,
-            state: TaskState::Pending,
-            result: String::new(),
-            error: String::new(),
-            attempts: 0,
-            max_retries: task.max_retries,
-            next_retry_at: None,
-            created_at: now,
-            updated_at: now,
-            dispatched_at: None,
-            completed_at: None,
-            write_back: WriteBackState::None,
-            write_back_attempts: 0,
-            write_back_next_at: None,
-            write_back_error: String::new(),
-            decision: String::new(),
-            lease: None,
-        }));
+        return Ok(CreateTaskOutcome::Created(TaskRecord::pending(
+            id, task, dedup_key, now,
+        )));
     }
     let existing = if dedup_key.is_empty() {
         None

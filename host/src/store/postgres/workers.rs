@@ -7,8 +7,9 @@ use std::sync::LazyLock;
 use tokio_postgres::{GenericClient, Row};
 
 use super::PostgresStore;
-use super::pool::Session;
-use crate::store::error::{Cause, encode_json, quote};
+use super::pool::{Params, Session};
+use crate::store::error::{Cause, encode_json};
+use crate::store::workers::{not_found, present};
 use crate::store::{
     AuditEntry, Error, StoreFuture, WorkerLocation, WorkerRow, WorkerState, WorkerStore, timestamp,
 };
@@ -153,31 +154,23 @@ impl WorkerStore for PostgresStore {
         let name = name.to_owned();
         let from: Vec<&'static str> = from.iter().map(|state| state.as_str()).collect();
         Box::pin(async move {
-            let now = timestamp::now();
-            let mut connection = self.writing().await?;
-            let mut transaction = connection.transaction().await?;
-            let mut session = transaction.session();
-            let changed = session
-                .execute(
-                    "changing a worker's state",
-                    &SET_STATE,
-                    &[
-                        &name,
-                        &from,
-                        &to,
-                        &error.unwrap_or_default(),
-                        &now,
-                        &(to == WorkerState::Offline),
-                        &comes_up(to),
-                    ],
-                )
-                .await?;
-            if changed != 1 {
-                return Err(refusal(&mut session, &name, to).await?);
-            }
-            record(&mut session, audit).await?;
-            drop(session);
-            transaction.commit().await
+            self.move_worker(
+                &name,
+                to,
+                "changing a worker's state",
+                &SET_STATE,
+                &[
+                    &name,
+                    &from,
+                    &to,
+                    &error.unwrap_or_default(),
+                    &timestamp::now(),
+                    &(to == WorkerState::Offline),
+                    &comes_up(to),
+                ],
+                audit,
+            )
+            .await
         })
     }
 
@@ -208,34 +201,50 @@ impl WorkerStore for PostgresStore {
         let [container_id, endpoint, owner] =
             [runtime.container_id, runtime.endpoint, runtime.owner].map(str::to_owned);
         Box::pin(async move {
-            let now = timestamp::now();
-            let mut connection = self.writing().await?;
-            let mut transaction = connection.transaction().await?;
-            let mut session = transaction.session();
-            let changed = session
-                .execute(
-                    "recording a worker's runtime",
-                    &SET_RUNTIME,
-                    &[
-                        &name,
-                        &container_id,
-                        &endpoint,
-                        &state,
-                        &now,
-                        &(state == WorkerState::Offline),
-                        &comes_up(state),
-                        &WorkerState::Error,
-                        &owner,
-                    ],
-                )
-                .await?;
-            if changed != 1 {
-                return Err(refusal(&mut session, &name, state).await?);
-            }
-            record(&mut session, audit).await?;
-            drop(session);
-            transaction.commit().await
+            self.move_worker(
+                &name,
+                state,
+                "recording a worker's runtime",
+                &SET_RUNTIME,
+                &[
+                    &name,
+                    &container_id,
+                    &endpoint,
+                    &state,
+                    &timestamp::now(),
+                    &(state == WorkerState::Offline),
+                    &comes_up(state),
+                    &WorkerState::Error,
+                    &owner,
+                ],
+                audit,
+            )
+            .await
         })
+    }
+}
+
+impl PostgresStore {
+    /// Runs `sql`, a guarded update moving worker `name` to `to`, and writes `audit` with it,
+    /// in one transaction; when nothing changed, says why (the worker is elsewhere, or gone).
+    async fn move_worker(
+        &self,
+        name: &str,
+        to: WorkerState,
+        action: &'static str,
+        sql: &'static str,
+        params: &Params<'_>,
+        audit: Option<AuditEntry>,
+    ) -> Result<(), Error> {
+        let mut connection = self.writing().await?;
+        let mut transaction = connection.transaction().await?;
+        let mut session = transaction.session();
+        if session.execute(action, sql, params).await? != 1 {
+            return Err(refusal(&mut session, name, to).await?);
+        }
+        record(&mut session, audit).await?;
+        drop(session);
+        transaction.commit().await
     }
 }
 
@@ -286,15 +295,6 @@ async fn state_of<C: GenericClient + Sync>(
     row.map(|row| row.try_get(0))
         .transpose()
         .map_err(session.failed(ACTION))
-}
-
-fn not_found(name: &str) -> Error {
-    Error::WorkerNotFound { name: quote(name) }
-}
-
-/// `text`, unless it is empty.
-fn present(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
 }
 
 /// One row of [`COLUMNS`] as a worker.
