@@ -125,8 +125,8 @@ impl SqliteStore {
     }
 }
 
-/// Columns in the order [`decode`] reads them.
-const COLUMNS: &str =
+/// Columns in the order [`decode`] reads them (and the PostgreSQL backend's decoder).
+pub(super) const COLUMNS: &str =
     "id, trace_id, ts, action, outcome, event_id, task_id, worker, attempt, error, detail";
 
 /// Appends `entry`, stamped `ts` (unix milliseconds).

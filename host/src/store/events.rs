@@ -212,21 +212,22 @@ fn serialize_lossy_utf8<S: Serializer>(raw: &[u8], serializer: S) -> Result<S::O
 }
 
 /// The event's own columns, then its body's (`event_bodies`, absent for an empty body), in the
-/// order [`decode`] reads them. Every read joins the two with [`FROM`].
-const COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
+/// order [`decode`] reads them (and the PostgreSQL backend's decoder). Every read joins the two
+/// with [`FROM`].
+pub(super) const COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
                        state, worker_name, task_id, created_at, updated_at, \
                        body.size, body.codec, body.data";
 
 /// [`COLUMNS`] without the body's bytes, for [`decode_summary`].
-const SUMMARY_COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, \
+pub(super) const SUMMARY_COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, \
                                attrs, state, worker_name, task_id, created_at, updated_at, \
                                body.size";
 
 /// Events with their bodies.
-const FROM: &str = "events LEFT JOIN event_bodies AS body ON body.event_id = events.id";
+pub(super) const FROM: &str = "events LEFT JOIN event_bodies AS body ON body.event_id = events.id";
 
 /// Index of the body's size in [`COLUMNS`] and [`SUMMARY_COLUMNS`]; its codec and data follow.
-const BODY: usize = 13;
+pub(super) const BODY: usize = 13;
 
 /// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
 pub(super) fn insert(

@@ -128,8 +128,8 @@ impl WorkerStore for SqliteStore {
     }
 }
 
-/// Columns in the order [`decode`] reads them.
-const COLUMNS: &str = "name, definition, state, error, container_id, endpoint, started_at, \
+/// Columns in the order [`decode`] reads them (and the PostgreSQL backend's decoder).
+pub(super) const COLUMNS: &str = "name, definition, state, error, container_id, endpoint, started_at, \
                        updated_at, restarts, runtime_owner";
 
 /// Adds `workers`, offline. Fails on the first name already taken (by a stored worker or an

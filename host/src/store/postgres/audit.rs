@@ -15,15 +15,11 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::pool::{Params, Pool, Session};
 use super::{PostgresStore, lock};
-use crate::store::audit::LogFilter;
+use crate::store::audit::{COLUMNS, LogFilter};
 use crate::store::audit_entry::{AuditEntry, AuditRecord};
 use crate::store::error::{Cause, encode_json};
 use crate::store::retention::PRUNE_CHUNK;
 use crate::store::{AuditLog, DEDUP_RETENTION_SECONDS, Error, EventState, StoreFuture, timestamp};
-
-/// Columns in the order [`decode`] reads them.
-const COLUMNS: &str =
-    "id, trace_id, ts, action, outcome, event_id, task_id, worker, attempt, error, detail";
 
 /// The conditions of a log query, each applying when its parameter is not null. The `<> ''`
 /// terms repeat the partial indexes' condition, so that the planner uses them.

@@ -14,25 +14,12 @@ use super::lock;
 use super::pool::Session;
 use crate::store::body::{Codec, StoredBody};
 use crate::store::error::{Cause, encode_json};
-use crate::store::events::{EncodedEvent, EventFilter, EventRecord, EventSummary, InsertOutcome};
+use crate::store::events::{
+    BODY, COLUMNS, EncodedEvent, EventFilter, EventRecord, EventSummary, FROM, InsertOutcome,
+    SUMMARY_COLUMNS,
+};
 use crate::store::signed_deliveries::{SignedDigest, SignedInsert};
 use crate::store::{Error, EventId, EventState};
-
-/// The event's own columns, then its body's, in the order [`decode`] reads them.
-const COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
-                       state, worker_name, task_id, created_at, updated_at, \
-                       body.size, body.codec, body.data";
-
-/// [`COLUMNS`] without the body's bytes.
-const SUMMARY_COLUMNS: &str = "events.id, delivery_id, dedup_key, source, type, actor, subject, \
-                               attrs, state, worker_name, task_id, created_at, updated_at, \
-                               body.size";
-
-/// Events with their bodies.
-const FROM: &str = "events LEFT JOIN event_bodies AS body ON body.event_id = events.id";
-
-/// Index of the body's size in [`COLUMNS`] and [`SUMMARY_COLUMNS`]; its codec and data follow.
-const BODY: usize = 13;
 
 /// The filter of event lists: each condition applies when its parameter is not null.
 const FILTER: &str = "WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR source = $2) \
@@ -44,7 +31,8 @@ static LIST: LazyLock<String> = LazyLock::new(|| format!("SELECT {COLUMNS} FROM 
 static LIST_SUMMARIES: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {SUMMARY_COLUMNS} FROM {FROM} {FILTER}"));
 
-/// Stores `event` unless it is a duplicate. Runs inside the caller's transaction.
+/// Stores `event` unless it is a duplicate. An event with a dedup key must be stored in a
+/// transaction, which holds the key's lock until it ends.
 pub(super) async fn insert<C: GenericClient + Sync>(
     session: &mut Session<'_, C>,
     encoded: EncodedEvent,
@@ -69,17 +57,27 @@ pub(super) async fn insert<C: GenericClient + Sync>(
             .await?;
     }
     let terminal = EventState::TERMINAL.map(EventState::as_str);
-    let changed = session
-        .execute(
+    let size = i64::try_from(body.size).map_err(session.failed(ACTION))?;
+    // The event and its body in one statement: without a dedup key, the insert is one round
+    // trip and one commit, outside any explicit transaction.
+    let stored = session
+        .query_opt(
             ACTION,
-            "INSERT INTO events (id, delivery_id, dedup_key, source, type, actor, subject, attrs, \
-                                 state, created_at, updated_at) \
-             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
-                    $8::text, $9::text, $10::bigint, $10::bigint \
-             WHERE $3::text = '' OR NOT EXISTS ( \
-                 SELECT 1 FROM events \
-                 WHERE dedup_key = $3::text AND dedup_key <> '' AND state <> ALL($11::text[])) \
-             ON CONFLICT DO NOTHING",
+            "WITH stored AS ( \
+                 INSERT INTO events (id, delivery_id, dedup_key, source, type, actor, subject, \
+                                     attrs, state, created_at, updated_at) \
+                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, \
+                        $8::text, $9::text, $10::bigint, $10::bigint \
+                 WHERE $3::text = '' OR NOT EXISTS ( \
+                     SELECT 1 FROM events \
+                     WHERE dedup_key = $3::text AND dedup_key <> '' \
+                       AND state <> ALL($11::text[])) \
+                 ON CONFLICT DO NOTHING \
+                 RETURNING id), \
+             body AS ( \
+                 INSERT INTO event_bodies (event_id, size, codec, data) \
+                 SELECT id, $12::bigint, $13::text, $14::bytea FROM stored WHERE $12::bigint > 0) \
+             SELECT count(*) FROM stored",
             &[
                 &event.id,
                 &event.delivery_id,
@@ -92,13 +90,17 @@ pub(super) async fn insert<C: GenericClient + Sync>(
                 &EventState::Received,
                 &now,
                 &terminal.as_slice(),
+                &size,
+                &body.codec,
+                &body.data,
             ],
         )
         .await?;
+    let changed: i64 = match stored {
+        Some(row) => row.try_get(0).map_err(session.failed(ACTION))?,
+        None => 0,
+    };
     if changed == 1 {
-        if body.size > 0 {
-            insert_body(session, &event.id, &body).await?;
-        }
         return Ok(InsertOutcome::Inserted(event));
     }
     match find_duplicate(session, &event.source, &event.delivery_id, &event.dedup_key).await? {
@@ -108,22 +110,6 @@ pub(super) async fn insert<C: GenericClient + Sync>(
             id: event.id,
         }),
     }
-}
-
-async fn insert_body<C: GenericClient + Sync>(
-    session: &mut Session<'_, C>,
-    id: &EventId,
-    body: &StoredBody,
-) -> Result<(), Error> {
-    let size = i64::try_from(body.size).map_err(session.failed("storing an event's body"))?;
-    session
-        .execute(
-            "storing an event's body",
-            "INSERT INTO event_bodies (event_id, size, codec, data) VALUES ($1, $2, $3, $4)",
-            &[id, &size, &body.codec, &body.data],
-        )
-        .await?;
-    Ok(())
 }
 
 /// The event that an insert with these keys duplicates, if any.

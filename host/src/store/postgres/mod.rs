@@ -52,6 +52,11 @@ mod lock {
 /// The store on a PostgreSQL database.
 pub struct PostgresStore {
     pool: Arc<Pool>,
+    /// Connections whose commits do not wait for the disk (`synchronous_commit=off`), for the
+    /// writes a power loss may take because the daemons redo them: claims, lease renewals and
+    /// releases, an event's tasks with its move, write-back claims and audit entries. The next
+    /// durable commit flushes them, as on SQLite (see `Request::may_skip_sync`).
+    relaxed: Arc<Pool>,
     /// Set by [`EventStore::close`]: writes are refused from then on, reads still work.
     closed: AtomicBool,
     audit: Mutex<Option<AuditWriter>>,
@@ -69,14 +74,23 @@ impl PostgresStore {
         let config: tokio_postgres::Config = url.parse().map_err(|error| Error::InvalidUrl {
             reason: format!("{error}"),
         })?;
-        let pool = Arc::new(Pool::new(config.clone(), describe(&config)));
+        let database = describe(&config);
+        let pool = Arc::new(Pool::new(
+            config.clone(),
+            database.clone(),
+            pool::CONNECTIONS,
+        ));
         {
             let mut connection = pool.get().await?;
             migrations::migrate(&mut connection).await?;
         }
-        let (audit_queue, audit) = AuditWriter::spawn(Arc::clone(&pool));
+        let mut relaxed = config;
+        relaxed.options("-c synchronous_commit=off");
+        let relaxed = Arc::new(Pool::new(relaxed, database, pool::CONNECTIONS / 2));
+        let (audit_queue, audit) = AuditWriter::spawn(Arc::clone(&relaxed));
         Ok(PostgresStore {
             pool,
+            relaxed,
             closed: AtomicBool::new(false),
             audit: Mutex::new(Some(audit)),
             audit_queue,
@@ -85,12 +99,24 @@ impl PostgresStore {
 
     /// A connection for a write, unless the store is closed.
     async fn writing(&self) -> Result<pool::Pooled<'_>, Error> {
+        self.open_for_writes()?;
+        self.pool.get().await
+    }
+
+    /// A connection for a write that may commit without waiting for the disk (see
+    /// [`PostgresStore::relaxed`]), unless the store is closed.
+    async fn writing_relaxed(&self) -> Result<pool::Pooled<'_>, Error> {
+        self.open_for_writes()?;
+        self.relaxed.get().await
+    }
+
+    fn open_for_writes(&self) -> Result<(), Error> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed {
                 database: self.database().to_owned(),
             });
         }
-        self.pool.get().await
+        Ok(())
     }
 
     /// The database, as logs and errors name it: its URL without the password.
@@ -158,6 +184,9 @@ impl EventStore for PostgresStore {
         let event = EncodedEvent::from(event);
         Box::pin(async move {
             let mut connection = self.writing().await?;
+            if event.event.dedup_key.as_deref().is_none_or(str::is_empty) {
+                return events::insert(&mut connection.session(), event, timestamp::now()).await;
+            }
             let mut transaction = connection.transaction().await?;
             let outcome =
                 events::insert(&mut transaction.session(), event, timestamp::now()).await?;
@@ -248,5 +277,33 @@ impl EventStore for PostgresStore {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_commit(pool: &Pool) -> String {
+        let mut connection = pool.get().await.unwrap();
+        let row = connection
+            .session()
+            .query_opt("reading a setting", "SHOW synchronous_commit", &[])
+            .await
+            .unwrap()
+            .unwrap();
+        row.get(0)
+    }
+
+    /// Writes that must be durable when they return wait for the disk; those the daemons redo
+    /// after a loss do not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_writes_that_can_be_redone_skip_the_wait_for_the_disk() {
+        let Some(url) = super::super::conformance::postgres_database().await else {
+            return;
+        };
+        let store = PostgresStore::open(&url).await.unwrap();
+        assert_eq!(synchronous_commit(&store.pool).await, "on");
+        assert_eq!(synchronous_commit(&store.relaxed).await, "off");
     }
 }

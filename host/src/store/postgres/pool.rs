@@ -18,8 +18,9 @@ use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use crate::store::Error;
 use crate::store::error::Cause;
 
-/// 16 connections per daemon: more than the work a daemon on a few cores keeps in flight
-/// (the server runs one process per connection), and three daemons stay well under
+/// 16 connections per daemon for what must be durable when it returns, and half as many for
+/// writes that may skip the wait for the disk: more than the work a daemon on a few cores keeps
+/// in flight (the server runs one process per connection), and three daemons stay well under
 /// PostgreSQL's default `max_connections` of 100.
 pub(super) const CONNECTIONS: usize = 16;
 
@@ -47,12 +48,17 @@ pub(super) struct Pooled<'a> {
 }
 
 impl Pool {
-    pub(super) fn new(config: tokio_postgres::Config, database: String) -> Pool {
+    /// At most `connections` connections to `config`'s database, which errors name `database`.
+    pub(super) fn new(
+        config: tokio_postgres::Config,
+        database: String,
+        connections: usize,
+    ) -> Pool {
         Pool {
             config,
             database: database.into(),
             idle: Mutex::new(Vec::new()),
-            turns: Semaphore::new(CONNECTIONS),
+            turns: Semaphore::new(connections),
         }
     }
 
@@ -61,7 +67,7 @@ impl Pool {
         &self.database
     }
 
-    /// A connection, once one of the [`CONNECTIONS`] turns is free: an idle one, or a new one.
+    /// A connection, once one of the pool's turns is free: an idle one, or a new one.
     pub(super) async fn get(&self) -> Result<Pooled<'_>, Error> {
         let turn = self.turns.acquire().await.map_err(|_| Error::Closed {
             database: self.database.to_string(),

@@ -125,7 +125,7 @@ impl TaskStore for PostgresStore {
         let event_id = event_id.clone();
         Box::pin(async move {
             let now = timestamp::now();
-            let mut connection = self.writing().await?;
+            let mut connection = self.writing_relaxed().await?;
             let mut transaction = connection.transaction().await?;
             let mut session = transaction.session();
             super::events::transition(&mut session, event_id.clone(), from, to, now).await?;
@@ -199,7 +199,12 @@ impl TaskStore for PostgresStore {
     fn change_task(&self, id: &TaskId, change: TaskChange) -> StoreFuture<'_, ()> {
         let id = id.clone();
         Box::pin(async move {
-            let mut connection = self.writing().await?;
+            // A lost renewal is redone by the next; other moves are durable when they return.
+            let mut connection = if matches!(change, TaskChange::Renew { .. }) {
+                self.writing_relaxed().await?
+            } else {
+                self.writing().await?
+            };
             let to = change.to();
             let changed = apply(&mut connection.session(), &id, &change).await?;
             if changed == 1 {
@@ -213,7 +218,7 @@ impl TaskStore for PostgresStore {
     fn claim_task(&self, id: &TaskId, lease: Lease) -> StoreFuture<'_, TaskRecord> {
         let id = id.clone();
         Box::pin(async move {
-            let mut connection = self.writing().await?;
+            let mut connection = self.writing_relaxed().await?;
             let claimed = records(
                 &mut connection.session(),
                 "claiming a task",
@@ -245,7 +250,7 @@ impl TaskStore for PostgresStore {
         reclaim: Option<String>,
     ) -> StoreFuture<'_, Vec<TaskRecord>> {
         Box::pin(async move {
-            let mut connection = self.writing().await?;
+            let mut connection = self.writing_relaxed().await?;
             let mut session = connection.session();
             let released = records(
                 &mut session,
@@ -356,7 +361,7 @@ impl TaskStore for PostgresStore {
     ) -> StoreFuture<'_, Option<TaskRecord>> {
         let id = id.clone();
         Box::pin(async move {
-            let mut connection = self.writing().await?;
+            let mut connection = self.writing_relaxed().await?;
             let claimed = records(
                 &mut connection.session(),
                 "claiming a write-back",

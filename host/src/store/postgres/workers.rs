@@ -9,14 +9,10 @@ use tokio_postgres::{GenericClient, Row};
 use super::PostgresStore;
 use super::pool::{Params, Session};
 use crate::store::error::{Cause, encode_json};
-use crate::store::workers::{not_found, present};
+use crate::store::workers::{COLUMNS, not_found, present};
 use crate::store::{
     AuditEntry, Error, StoreFuture, WorkerLocation, WorkerRow, WorkerState, WorkerStore, timestamp,
 };
-
-/// Columns in the order [`decode`] reads them.
-const COLUMNS: &str = "name, definition, state, error, container_id, endpoint, started_at, \
-                       updated_at, restarts, runtime_owner";
 
 /// The new `started_at` of an updated row: cleared when it goes offline (`$6`), stamped with
 /// `$5` (now) when it comes up (`$7`) unless already running, kept otherwise.
