@@ -14,7 +14,6 @@
 //!   once; from the first post until every task is completed (as the daemons' `/metrics` count
 //!   them).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

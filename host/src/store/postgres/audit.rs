@@ -312,7 +312,6 @@ impl PostgresStore {
                 return Ok(total);
             }
             let deleted = session.execute(action, sql, params).await?;
-            drop(session);
             transaction.commit().await?;
             total += deleted;
             if deleted < u64::from(PRUNE_CHUNK) {

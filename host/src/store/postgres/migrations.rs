@@ -56,7 +56,6 @@ pub(super) async fn migrate(connection: &mut Connection) -> Result<(), Error> {
         });
     }
     let database = session.database().to_owned();
-    drop(session);
     for migration in MIGRATIONS
         .iter()
         .filter(|migration| i64::from(migration.version) > found)

@@ -140,7 +140,6 @@ impl TaskStore for PostgresStore {
                     CreateTaskOutcome::Duplicate { existing } => outcome.duplicates.push(existing),
                 }
             }
-            drop(session);
             transaction.commit().await?;
             Ok(outcome)
         })

@@ -64,7 +64,6 @@ impl WorkerStore for PostgresStore {
                     return Err(Error::WorkerExists { name });
                 }
             }
-            drop(session);
             transaction.commit().await
         })
     }
@@ -239,7 +238,6 @@ impl PostgresStore {
             return Err(refusal(&mut session, name, to).await?);
         }
         record(&mut session, audit).await?;
-        drop(session);
         transaction.commit().await
     }
 }
