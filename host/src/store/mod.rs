@@ -1,17 +1,24 @@
-//! Durable storage (SQLite): events, workers, tasks and the audit log.
+//! Durable storage: events, workers, tasks and the audit log, on SQLite or PostgreSQL.
 //!
-//! This module owns every byte mecha keeps on disk: the schema and its migrations, the SQL, and
-//! the promise behind a webhook's 202, namely that once [`EventStore::insert`] returns, the event
-//! is committed to disk. It knows nothing of plugins, rules or HTTP: the pipeline, the worker
-//! registry, the API and the CLI call the traits below ([`EventStore`], [`WorkerStore`],
-//! [`TaskStore`], [`AuditLog`], together [`Store`]) and never hold SQL themselves. One file per
-//! table holds its row types and queries (`events.rs`, `workers.rs`, `tasks.rs`, `audit.rs`).
+//! This module owns every byte mecha keeps: the schemas and their migrations, the SQL, and the
+//! promise behind a webhook's 202, namely that once [`EventStore::insert`] returns, the event is
+//! committed. It knows nothing of plugins, rules or HTTP: the pipeline, the worker registry, the
+//! API and the CLI call the traits below ([`EventStore`], [`WorkerStore`], [`TaskStore`],
+//! [`AuditLog`], [`Describe`], together [`Store`]) and never hold SQL themselves. Which database
+//! a daemon uses is [`Database`], from `database_url`.
 //!
-//! The traits are the seam: today [`SqliteStore`] implements them on one file, with a single
-//! group-commit writer thread (see `writer.rs`) through which every write of every table goes,
-//! for throughput, and pooled read connections; a PostgreSQL store for several daemons sharing
-//! one database can be added beside it without touching its callers. Methods return boxed futures
-//! ([`StoreFuture`]) so that the store can be shared as `Arc<dyn Store>`.
+//! The traits are the seam between two backends:
+//! - [`SqliteStore`], the embedded default, on one file, with a single group-commit writer
+//!   thread (`writer.rs`) through which every write of every table goes, and pooled read
+//!   connections. Its SQL is in the file of each table (`events.rs`, `workers.rs`, `tasks.rs`,
+//!   `task_lifecycle.rs`, `audit.rs`, `retention.rs`, `signed_deliveries.rs`), beside the row
+//!   types both backends share;
+//! - [`PostgresStore`] (`postgres/`), for several daemons sharing one database: a transaction
+//!   per write on a small pool, with advisory locks where SQLite's single writer was the guard.
+//!
+//! Errors name what failed and on which database, never which client reported it. The
+//! conformance suite (`conformance.rs`) runs every check of the contract on both backends.
+//! Methods return boxed futures ([`StoreFuture`]) so that a store is shared as `Arc<dyn Store>`.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), mecha::store::Error> {
