@@ -15,8 +15,8 @@ use rusqlite::{Connection, Row, params, params_from_iter};
 use super::audit_entry::{AuditEntry, AuditRecord};
 use super::error::{encode_json, query_error};
 use super::events::MAX_LIST_LIMIT;
-use super::request::{Request, ResultSender};
 use super::retention::PRUNE_CHUNK;
+use super::sqlite::request::{Request, ResultSender};
 use super::{AuditLog, Error, SqliteStore, StoreFuture, timestamp};
 
 /// 100 entries: the Go mecha's default page of `mecha logs`.
@@ -240,7 +240,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
     use crate::store::{AuditOutcome, Durability};
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {

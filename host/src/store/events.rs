@@ -1,8 +1,8 @@
-//! The `events` table: its row types and the SQL that reads and writes it.
+//! The `events` table: its row types, both backends' record types, and the SQLite statements.
 //!
 //! The functions here are plain, synchronous queries on a connection handed to them. Which
 //! connection, on which thread, inside which transaction, is decided by the writer
-//! ([`super::writer`]) and the read pool ([`super::sqlite`]); that keeps the SQL in one place
+//! ([`super::sqlite::writer`]) and the read pool ([`super::sqlite`]); that keeps the SQL in one place
 //! and testable on a bare connection.
 //!
 //! Deduplication (reference 4.4) happens inside the insert statement itself, so that it holds
@@ -485,7 +485,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();

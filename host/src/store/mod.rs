@@ -9,7 +9,7 @@
 //!
 //! The traits are the seam between two backends:
 //! - [`SqliteStore`], the embedded default, on one file, with a single group-commit writer
-//!   thread (`writer.rs`) through which every write of every table goes, and pooled read
+//!   thread (`sqlite/writer.rs`) through which every write of every table goes, and pooled read
 //!   connections. Its SQL is in the file of each table (`events.rs`, `workers.rs`, `tasks.rs`,
 //!   `task_lifecycle.rs`, `audit.rs`, `retention.rs`, `signed_deliveries.rs`), beside the row
 //!   types both backends share;
@@ -50,7 +50,6 @@ use std::pin::Pin;
 mod audit;
 mod audit_entry;
 mod body;
-mod checkpoint;
 #[cfg(test)]
 mod conformance;
 mod error;
@@ -58,9 +57,7 @@ mod event_id;
 mod event_state;
 mod events;
 mod location;
-mod migrations;
 mod postgres;
-mod request;
 mod retention;
 mod signed_deliveries;
 mod sqlite;
@@ -74,7 +71,6 @@ pub mod timestamp;
 mod worker_state;
 mod workers;
 mod write_back_state;
-mod writer;
 
 pub use audit::{DEFAULT_LOG_LIMIT, LogFilter};
 pub use audit_entry::{AuditEntry, AuditOutcome, AuditRecord};
@@ -89,6 +85,7 @@ pub use location::Database;
 pub use postgres::PostgresStore;
 pub use retention::DEDUP_RETENTION_SECONDS;
 pub use signed_deliveries::{SignedDigest, SignedInsert};
+pub use sqlite::writer::WriterStats;
 pub use sqlite::{Durability, SqliteStore};
 pub use task_id::TaskId;
 pub use task_lifecycle::{TaskChange, WriteBackChange};
@@ -100,7 +97,6 @@ pub use task_state::TaskState;
 pub use worker_state::WorkerState;
 pub use workers::{WorkerLocation, WorkerRow};
 pub use write_back_state::WriteBackState;
-pub use writer::WriterStats;
 
 /// The future every store method returns: boxed and `Send`, so that the trait stays
 /// object-safe and usable across tokio tasks.

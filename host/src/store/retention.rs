@@ -103,7 +103,7 @@ mod tests {
     use super::*;
     use crate::store::audit::{self, LogFilter};
     use crate::store::events::{self, InsertOutcome, NewEvent};
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
     use crate::store::{AuditEntry, AuditLog, Durability, EventId, SqliteStore};
 
     /// A day in seconds.

@@ -119,7 +119,7 @@ mod tests {
 
     use super::*;
     use crate::store::NewEvent;
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();

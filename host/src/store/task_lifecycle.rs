@@ -469,7 +469,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
     use crate::store::task_record::{CreateTaskOutcome, NewTask};
     use crate::store::tasks::{self, get};
     use crate::store::{Durability, EventId, SqliteStore, TaskStore};

@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::error::{encode_json, query_error};
 use super::events::MAX_LIST_LIMIT;
-use super::request::Request;
+use super::sqlite::request::Request;
 use super::task_lifecycle::{self, TaskChange};
 use super::task_record::{
     COLUMNS, CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskFilter, TaskRecord, decode,

@@ -12,7 +12,7 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::error::{encode_json, query_error, quote};
-use super::request::Request;
+use super::sqlite::request::Request;
 use super::{AuditEntry, Error, SqliteStore, StoreFuture, WorkerState, WorkerStore};
 
 /// A stored worker.

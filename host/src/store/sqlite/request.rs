@@ -15,22 +15,22 @@ use std::path::Path;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
-use super::audit;
-use super::audit_entry::AuditEntry;
-use super::error::query_error;
-use super::events::{self, EncodedEvent, InsertOutcome};
-use super::signed_deliveries::{self, SignedDigest, SignedInsert};
-use super::task_lifecycle::{self, TaskChange};
-use super::task_record::{CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskRecord};
-use super::tasks;
 use super::writer::in_savepoint;
-use super::{Error, EventId, EventState, TaskId, WorkerState, retention, workers};
+use crate::store::audit;
+use crate::store::audit_entry::AuditEntry;
+use crate::store::error::query_error;
+use crate::store::events::{self, EncodedEvent, InsertOutcome};
+use crate::store::signed_deliveries::{self, SignedDigest, SignedInsert};
+use crate::store::task_lifecycle::{self, TaskChange};
+use crate::store::task_record::{CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskRecord};
+use crate::store::tasks;
+use crate::store::{Error, EventId, EventState, TaskId, WorkerState, retention, workers};
 
 /// The channel on which a write's result goes back to its caller.
-pub(super) type ResultSender<T> = oneshot::Sender<Result<T, Error>>;
+pub(in crate::store) type ResultSender<T> = oneshot::Sender<Result<T, Error>>;
 
 /// A write for the writer thread, with the channel its result goes back on.
-pub(super) enum Request {
+pub(in crate::store) enum Request {
     /// Store an event unless it is a duplicate.
     Insert {
         event: EncodedEvent,
@@ -169,7 +169,7 @@ impl Request {
     /// end of a trace. A crash of mecha itself loses none of them: they are in the operating
     /// system's hands once committed. What a sender, a worker or a forge was told is stored is
     /// always synced: events, results, write-backs, workers.
-    pub(super) fn may_skip_sync(&self) -> bool {
+    pub(in crate::store) fn may_skip_sync(&self) -> bool {
         matches!(
             self,
             Request::ClaimTask { .. }
@@ -186,7 +186,7 @@ impl Request {
 
     /// Runs the write in its own savepoint of `transaction`, at time `now` (unix seconds). The
     /// error side means the savepoint itself broke and the whole transaction must be abandoned.
-    pub(super) fn apply(
+    pub(in crate::store) fn apply(
         self,
         transaction: &mut Transaction<'_>,
         path: &Path,
@@ -326,7 +326,7 @@ impl Request {
     }
 
     /// The waiter of a request that will not run (its batch could not begin, or broke before it).
-    pub(super) fn into_reply(self) -> Reply {
+    pub(in crate::store) fn into_reply(self) -> Reply {
         match self {
             Request::Insert { reply, .. } => Reply::to(reply),
             Request::InsertSigned { reply, .. } => Reply::to(reply),
@@ -355,7 +355,7 @@ impl Request {
 /// Writes the audit record of a change, stamped now, if it has one.
 fn record(connection: &Connection, path: &Path, audit: Option<AuditEntry>) -> Result<(), Error> {
     match audit {
-        Some(entry) => audit::insert(connection, path, &entry, super::timestamp::now_ms()),
+        Some(entry) => audit::insert(connection, path, &entry, crate::store::timestamp::now_ms()),
         None => Ok(()),
     }
 }
@@ -390,7 +390,7 @@ fn hold<T: Send + 'static>(
 }
 
 /// Where a request's result goes, whatever its type.
-pub(super) struct Reply(Box<dyn Waiter>);
+pub(in crate::store) struct Reply(Box<dyn Waiter>);
 
 impl Reply {
     fn to<T: Send + 'static>(reply: ResultSender<T>) -> Reply {
@@ -399,7 +399,7 @@ impl Reply {
 
     /// Sends `error`. A waiter that has gone away (its request was cancelled) is ignored here and
     /// in [`Answer::send`]: the outcome stands either way.
-    pub(super) fn fail(self, error: Error) {
+    pub(in crate::store) fn fail(self, error: Error) {
         self.0.fail(error);
     }
 }
@@ -416,16 +416,16 @@ impl<T: Send + 'static> Waiter for ResultSender<T> {
 }
 
 /// A result held back until its batch has committed.
-pub(super) struct Answer(Box<dyn Settle>);
+pub(in crate::store) struct Answer(Box<dyn Settle>);
 
 impl Answer {
     /// Sends the result: its batch has committed.
-    pub(super) fn send(self) {
+    pub(in crate::store) fn send(self) {
         self.0.send();
     }
 
     /// The reply channel, for when the batch failed and the result no longer holds.
-    pub(super) fn into_reply(self) -> Reply {
+    pub(in crate::store) fn into_reply(self) -> Reply {
         self.0.into_reply()
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::Error;
+use crate::store::Error;
 
 /// 100 ms between checkpoints: at full speed (several thousand webhooks a second, a few KB of
 /// WAL each) the WAL grows by about 5 MB in that time, which one passive checkpoint copies
@@ -38,7 +38,7 @@ const RESTART_ABOVE_BYTES: u64 = 16 << 20;
 
 /// 32 MiB: the size the WAL file is cut back to when it starts over (`journal_size_limit`, set on
 /// the writer's connection, whose first commit after the restart does the cutting).
-pub(super) const WAL_FILE_LIMIT_BYTES: u64 = 32 << 20;
+pub(in crate::store) const WAL_FILE_LIMIT_BYTES: u64 = 32 << 20;
 
 /// 10 ms: how long a RESTART checkpoint waits for readers still looking at the WAL (reads take
 /// milliseconds) before it settles for a passive one, to be asked for again after the next
@@ -47,7 +47,7 @@ const RESTART_WAIT: Duration = Duration::from_millis(10);
 
 /// The checkpointer's request that the writer restart the WAL; see the module's docs.
 #[derive(Debug, Clone, Default)]
-pub(super) struct RestartRequest(Arc<AtomicBool>);
+pub(in crate::store) struct RestartRequest(Arc<AtomicBool>);
 
 impl RestartRequest {
     fn ask(&self) {
@@ -55,14 +55,14 @@ impl RestartRequest {
     }
 
     /// Whether a restart was asked for since the last call.
-    pub(super) fn take(&self) -> bool {
+    pub(in crate::store) fn take(&self) -> bool {
         self.0.swap(false, Ordering::Relaxed)
     }
 }
 
 /// Runs a RESTART checkpoint on the writer's `connection`, between two transactions, waiting
 /// at most [`RESTART_WAIT`] for readers; the connection's own wait is restored afterwards.
-pub(super) fn restart_wal(connection: &Connection, path: &Path) {
+pub(in crate::store) fn restart_wal(connection: &Connection, path: &Path) {
     let restarted = connection
         .pragma_query_value(None, "busy_timeout", |row| row.get::<_, u64>(0))
         .and_then(|own| {
@@ -82,7 +82,7 @@ struct Progress {
     wal_frames: u64,
 }
 
-pub(super) struct Checkpointer {
+pub(in crate::store) struct Checkpointer {
     /// Dropping it wakes the thread at once and ends it.
     stop: Option<Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -90,7 +90,10 @@ pub(super) struct Checkpointer {
 
 impl Checkpointer {
     /// Starts the thread; it asks for WAL restarts through `restart`.
-    pub(super) fn spawn(path: &Path, restart: RestartRequest) -> Result<Checkpointer, Error> {
+    pub(in crate::store) fn spawn(
+        path: &Path,
+        restart: RestartRequest,
+    ) -> Result<Checkpointer, Error> {
         let connection = Connection::open(path).map_err(|source| Error::Open {
             path: path.to_owned(),
             source,

@@ -33,13 +33,13 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::checkpoint::{self, RestartRequest};
-use super::error::query_error;
 use super::request::{Answer, Reply, Request};
-use super::{Error, timestamp};
+use crate::store::error::query_error;
+use crate::store::{Error, timestamp};
 
 /// 4,096 queued writes: several seconds of a busy forge's webhooks, a few MB of bodies at most,
 /// before senders are made to wait.
-pub(super) const QUEUE_CAPACITY: usize = 4_096;
+pub(in crate::store) const QUEUE_CAPACITY: usize = 4_096;
 
 /// 512 writes per transaction: large enough that the fsync is shared widely, small enough that
 /// the write lock is released often for other processes and a failed commit loses little work.
@@ -72,7 +72,7 @@ struct Counters {
 }
 
 /// Handle to the writer thread.
-pub(super) struct Writer {
+pub(in crate::store) struct Writer {
     path: PathBuf,
     /// `None` once closed.
     queue: Mutex<Option<SyncSender<Request>>>,
@@ -84,7 +84,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread; it owns `connection` from now on, and restarts the WAL when
     /// `restart` asks, between two transactions.
-    pub(super) fn spawn(
+    pub(in crate::store) fn spawn(
         connection: Connection,
         path: &Path,
         capacity: usize,
@@ -112,7 +112,7 @@ impl Writer {
     }
 
     /// Queues `request` if there is room right now; gives it back when the queue is full.
-    pub(super) fn try_submit(&self, request: Request) -> Result<Option<Request>, Error> {
+    pub(in crate::store) fn try_submit(&self, request: Request) -> Result<Option<Request>, Error> {
         match self.sender()?.try_send(request) {
             Ok(()) => Ok(None),
             Err(TrySendError::Full(request)) => Ok(Some(request)),
@@ -121,7 +121,7 @@ impl Writer {
     }
 
     /// Queues `request`, waiting for room if the queue is full.
-    pub(super) async fn submit(&self, request: Request) -> Result<(), Error> {
+    pub(in crate::store) async fn submit(&self, request: Request) -> Result<(), Error> {
         let queue = self.sender()?;
         match queue.try_send(request) {
             Ok(()) => Ok(()),
@@ -140,7 +140,7 @@ impl Writer {
     }
 
     /// Stops accepting writes, lets the thread finish the queued ones, and waits for it.
-    pub(super) async fn close(&self) -> Result<(), Error> {
+    pub(in crate::store) async fn close(&self) -> Result<(), Error> {
         drop(self.lock(&self.queue, "writer queue")?.take());
         let Some(thread) = self.lock(&self.thread, "writer thread")?.take() else {
             return Ok(());
@@ -155,7 +155,7 @@ impl Writer {
     }
 
     /// The counters so far.
-    pub(super) fn stats(&self) -> WriterStats {
+    pub(in crate::store) fn stats(&self) -> WriterStats {
         WriterStats {
             batches_committed: self.counters.batches_committed.load(Ordering::Relaxed),
             rows_committed: self.counters.rows_committed.load(Ordering::Relaxed),
@@ -165,7 +165,7 @@ impl Writer {
     }
 
     /// The error a caller gets when the thread is no longer there to answer.
-    pub(super) fn gone(&self) -> Error {
+    pub(in crate::store) fn gone(&self) -> Error {
         Error::WriterGone {
             path: self.path.clone(),
         }
@@ -350,7 +350,7 @@ fn fail_batch(
 
 /// Runs `write` inside a savepoint: kept if it succeeds, rolled back if it fails. The outer error
 /// is a failure of the savepoint itself; the inner one is the write's own.
-pub(super) fn in_savepoint<T>(
+pub(in crate::store) fn in_savepoint<T>(
     transaction: &mut Transaction<'_>,
     path: &Path,
     write: impl FnOnce(&Connection) -> Result<T, Error>,
@@ -377,7 +377,7 @@ mod tests {
 
     use super::*;
     use crate::store::events::{InsertOutcome, NewEvent};
-    use crate::store::migrations::migrate;
+    use crate::store::sqlite::migrations::migrate;
 
     fn database() -> (tempfile::TempDir, PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,10 +1,15 @@
 //! [`SqliteStore`]: the store on one SQLite file, and its [`EventStore`] implementation.
 //!
 //! Opening sets up the file (owner-only permissions, WAL, durability), runs the migrations, and
-//! hands the write connection to the group-commit thread ([`super::writer`]). Reads never queue
+//! hands the write connection to the group-commit thread ([`writer`]). Reads never queue
 //! behind writes: WAL lets them run on their own connections, taken from a small pool on tokio's
 //! blocking threads, while the writer commits. The other tables' traits are implemented beside
 //! their SQL (`workers.rs`, `tasks.rs`, `audit.rs`) on the two helpers here, `write` and `read`.
+
+pub(in crate::store) mod checkpoint;
+pub(in crate::store) mod migrations;
+pub(in crate::store) mod request;
+pub(in crate::store) mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,13 +19,13 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use super::checkpoint::{Checkpointer, RestartRequest, WAL_FILE_LIMIT_BYTES};
-use super::error::query_error;
-use super::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome, NewEvent};
-use super::request::{Request, ResultSender};
-use super::signed_deliveries::{SignedDigest, SignedInsert};
-use super::writer::{QUEUE_CAPACITY, Writer, WriterStats};
-use super::{About, Describe, Error, EventId, EventState, EventStore, StoreFuture, migrations};
+use crate::store::error::query_error;
+use crate::store::events::{self, EventFilter, EventRecord, EventSummary, InsertOutcome, NewEvent};
+use crate::store::signed_deliveries::{SignedDigest, SignedInsert};
+use crate::store::{About, Describe, Error, EventId, EventState, EventStore, StoreFuture};
+use checkpoint::{Checkpointer, RestartRequest, WAL_FILE_LIMIT_BYTES};
+use request::{Request, ResultSender};
+use writer::{QUEUE_CAPACITY, Writer, WriterStats};
 
 /// 5 s: how long a connection waits for another process's lock (a backup, the `sqlite3` shell)
 /// before failing, as in the Go mecha.
@@ -102,7 +107,7 @@ impl SqliteStore {
 
     /// Queues the write that `request` builds around its reply channel, and waits until it has
     /// committed. Every write of every table goes this way, so that all of them are group-committed.
-    pub(super) fn write<T: Send + 'static>(
+    pub(in crate::store) fn write<T: Send + 'static>(
         &self,
         request: impl FnOnce(ResultSender<T>) -> Request,
     ) -> StoreFuture<'_, T> {
@@ -121,7 +126,7 @@ impl SqliteStore {
 
     /// Runs `query` on a pooled read connection on a blocking thread, once one of the
     /// [`READERS`] turns is free.
-    pub(super) fn read<T: Send + 'static>(
+    pub(in crate::store) fn read<T: Send + 'static>(
         &self,
         action: &'static str,
         query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

@@ -11,11 +11,11 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::Error;
-use super::error::query_error;
+use crate::store::Error;
+use crate::store::error::query_error;
 
 /// One step of the schema.
-pub(super) struct Migration {
+pub(in crate::store) struct Migration {
     /// File name without extension, for error messages.
     name: &'static str,
     /// SQL run as one batch.
@@ -71,12 +71,12 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// The schema version this build creates and understands.
-pub(super) fn known_version() -> u32 {
+pub(in crate::store) fn known_version() -> u32 {
     version_after(MIGRATIONS)
 }
 
 /// Brings the database on `connection` up to [`known_version`].
-pub(super) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
+pub(in crate::store) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
     apply(connection, path, MIGRATIONS)
 }
 
