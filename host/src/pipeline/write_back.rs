@@ -125,35 +125,26 @@ impl WriteBacks {
     }
 
     /// Tries every write-back that is due; returns how many were tried.
+    ///
+    /// The due write-backs are claimed, in one write, before they are tried: another daemon
+    /// scanning the same database takes others, or none, and a try cut short by a crash is due
+    /// again when its claim ends (it lasts as long as a try may take).
     pub async fn run_due(self: &Arc<Self>) -> Result<usize, store::Error> {
-        let due = self
-            .store
-            .due_write_backs(timestamp::now_ms(), DUE_BATCH)
-            .await?;
+        let now = timestamp::now_ms();
+        let lease = Lease {
+            owner: self.holder.clone(),
+            until: now + i64::try_from(CLAIM.as_millis()).unwrap_or(i64::MAX),
+        };
+        let claimed = self.store.claim_write_backs(lease, now, DUE_BATCH).await?;
         let mut tried = 0;
-        for task in due {
+        for task in claimed {
             if !lock(&self.in_flight).insert(task.id.clone()) {
                 continue;
             }
             tried += 1;
             let this = self.clone();
             tokio::spawn(async move {
-                // Claimed before the try: the scan's list may have been read before the commit
-                // of a try that ended since, and another daemon on the same database may have
-                // listed it too. The claim lasts as long as a try may take, and one cut short
-                // by a crash is due again when it ends.
-                let now = timestamp::now_ms();
-                let lease = Lease {
-                    owner: this.holder.clone(),
-                    until: now + i64::try_from(CLAIM.as_millis()).unwrap_or(i64::MAX),
-                };
-                match this.store.claim_write_back(&task.id, lease, now).await {
-                    Ok(Some(current)) => this.write_back(&current).await,
-                    Ok(None) => {}
-                    Err(err) => {
-                        tracing::warn!(task = %task.id, error = %err, "could not claim a write-back");
-                    }
-                }
+                this.write_back(&task).await;
                 lock(&this.in_flight).remove(&task.id);
             });
         }

@@ -394,37 +394,41 @@ on_both_backends! {
         assert_eq!(store.get_task(&held.id).await.unwrap().unwrap().state, TaskState::Dispatched);
     }
 
-    /// A completed event task's write-back is due at once, retried, failed and requeued.
+    /// A completed event task's write-back is due at once, claimed by one daemon for a try,
+    /// retried, failed and requeued.
     async fn a_write_back_goes_from_pending_to_done_or_failed(store) {
         let parent = inserted(&*store, event("github", None, None)).await;
         let record = task(&*store, "reviewer", Some(&parent.id)).await;
+        let other = task(&*store, "reviewer", None).await;
         store.claim_task(&record.id, lease("here")).await.unwrap();
-        assert!(store.due_write_backs(i64::MAX, 10).await.unwrap().is_empty());
+        let until = |owner: &str, until: i64| Lease { owner: owner.into(), until };
+        assert!(store.claim_write_backs(until("here", 0), i64::MAX, 10).await.unwrap().is_empty());
         store.complete_task(&record.id, "here", r#"{"review":"ok"}"#.into()).await.unwrap();
         assert!(store.completed_task_exists(&parent.id, "reviewer").await.unwrap());
         assert!(!store.completed_task_exists(&parent.id, "other").await.unwrap());
-        let due = store.due_write_backs(i64::MAX, 10).await.unwrap();
-        assert_eq!(task_ids(&due), std::slice::from_ref(&record.id));
-        assert_eq!(due[0].result, r#"{"review":"ok"}"#);
+        // A direct task has nothing to write back.
+        store.claim_task(&other.id, lease("here")).await.unwrap();
+        store.complete_task(&other.id, "here", "{}".into()).await.unwrap();
+        let now = timestamp::now_ms();
+
         // One daemon's scan takes it for a try; another's finds it taken until the claim ends,
         // or until its holder restarts.
-        let now = timestamp::now_ms();
-        let until = |owner: &str, until: i64| Lease { owner: owner.into(), until };
-        let claimed = store.claim_write_back(&record.id, until("here", now + 60_000), now).await.unwrap();
-        assert_eq!(claimed.map(|task| task.lease), Some(Some(until("here", now + 60_000))));
-        assert_eq!(store.claim_write_back(&record.id, until("there", now + 60_000), now).await.unwrap(), None);
-        assert!(store.due_write_backs(now + 59_999, 10).await.unwrap().is_empty());
+        let claimed = store.claim_write_backs(until("here", now + 60_000), now, 10).await.unwrap();
+        assert_eq!(task_ids(&claimed), std::slice::from_ref(&record.id));
+        assert_eq!(claimed[0].result, r#"{"review":"ok"}"#);
+        assert_eq!(claimed[0].lease, Some(until("here", now + 60_000)));
+        assert!(store.claim_write_backs(until("there", now + 60_000), now + 59_999, 10).await.unwrap().is_empty());
         assert!(store.release_leases(now, Some("there".into())).await.unwrap().is_empty());
-        assert!(store.due_write_backs(now + 59_999, 10).await.unwrap().is_empty());
+        assert!(store.claim_write_backs(until("there", now + 60_000), now + 59_999, 10).await.unwrap().is_empty());
         store.release_leases(now, Some("here".into())).await.unwrap();
-        assert_eq!(task_ids(&store.due_write_backs(now + 1, 10).await.unwrap()), std::slice::from_ref(&record.id));
-        assert!(store.claim_write_back(&record.id, until("there", now + 60_000), now + 1).await.unwrap().is_some());
+        let retaken = store.claim_write_backs(until("there", now + 60_000), now + 1, 10).await.unwrap();
+        assert_eq!(task_ids(&retaken), std::slice::from_ref(&record.id));
         store.record_write_back(&record.id, WriteBack::Retry {
             decision: r#"{"allowed":[]}"#.into(),
             next_at: i64::MAX - 1,
             error: "github: 502".into(),
         }).await.unwrap();
-        assert!(store.due_write_backs(1_000, 10).await.unwrap().is_empty());
+        assert!(store.claim_write_backs(until("there", now), i64::MAX - 2, 10).await.unwrap().is_empty(), "not before its retry time");
         store.record_write_back(&record.id, WriteBack::Failed {
             decision: r#"{"allowed":[]}"#.into(),
             error: "github: 404".into(),

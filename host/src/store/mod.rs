@@ -338,19 +338,19 @@ pub trait TaskStore: Send + Sync + 'static {
     fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)
     -> StoreFuture<'_, bool>;
 
-    /// Takes the pending write-back of completed task `id` for one try under `lease`, if it is
-    /// due at `now` (unix milliseconds): its due time moves to `lease.until`, so no other
-    /// daemon's scan tries it meanwhile, and a try cut short by a crash is due again then (or
-    /// at once when its daemon restarts: [`TaskStore::release_leases`] with `reclaim`). The
-    /// responder's marker keeps a repeated try from posting twice. The task as claimed, or
-    /// `None` when its write-back is no longer pending and due (another daemon took it, or it
-    /// ended). Recording the outcome ends the lease.
-    fn claim_write_back(
+    /// Takes up to `limit` (clamped to `1..=`[`MAX_LIST_LIMIT`]) pending write-backs due at
+    /// `now` (unix milliseconds), earliest first, for one try each under `lease`: their due
+    /// time moves to `lease.until`, so no other daemon's scan takes them meanwhile, and a try
+    /// cut short by a crash is due again then (or at once when its daemon restarts:
+    /// [`TaskStore::release_leases`] with `reclaim`). The responder's marker keeps a repeated
+    /// try from posting twice. Recording the outcome ends the lease. The tasks as claimed: new
+    /// ones, retries whose time has come, and those a crash interrupted.
+    fn claim_write_backs(
         &self,
-        id: &TaskId,
         lease: Lease,
         now: i64,
-    ) -> StoreFuture<'_, Option<TaskRecord>>;
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TaskRecord>>;
 
     /// Records how the pending write-back of completed task `id` went; see [`WriteBack`].
     fn record_write_back(&self, id: &TaskId, outcome: WriteBack) -> StoreFuture<'_, ()> {
@@ -362,10 +362,6 @@ pub trait TaskStore: Send + Sync + 'static {
     fn requeue_write_back(&self, id: &TaskId) -> StoreFuture<'_, ()> {
         self.change_task(id, TaskChange::WriteBack(WriteBackChange::Requeue))
     }
-
-    /// Up to `limit` completed tasks whose write-back is pending and due at or before `now`
-    /// (unix milliseconds), earliest first: new ones, retries, and those a crash interrupted.
-    fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
 }
 
 /// What became of one try at writing a task's result back. Each carries the policies'

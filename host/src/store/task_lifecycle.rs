@@ -363,52 +363,39 @@ fn write_back(
         ])
 }
 
-/// Takes task `id`'s pending write-back under `lease` if it is due at `now`: its due time
-/// moves to the lease's end. The task as claimed.
-pub(super) fn claim_write_back(
+/// Takes up to `limit` pending write-backs due at `now`, earliest first, under `lease`: their
+/// due time moves to the lease's end. The tasks as claimed.
+pub(super) fn claim_write_backs(
     connection: &Connection,
     path: &Path,
-    id: &TaskId,
     lease: &Lease,
     now: i64,
-) -> Result<Option<TaskRecord>, Error> {
+    limit: u32,
+) -> Result<Vec<TaskRecord>, Error> {
     connection
         .prepare_cached(&format!(
-            "UPDATE tasks SET write_back_next_at = ?2, lease_owner = ?3, lease_until = ?2 \
-             WHERE id = ?1 AND state = ?4 AND write_back = ?5 \
-               AND coalesce(write_back_next_at, 0) <= ?6 \
+            "UPDATE tasks SET write_back_next_at = ?1, lease_owner = ?2, lease_until = ?1 \
+             WHERE id IN ( \
+                 SELECT id FROM tasks \
+                 WHERE write_back = ?3 AND state = ?4 AND coalesce(write_back_next_at, 0) <= ?5 \
+                 ORDER BY write_back_next_at, rowid LIMIT ?6) \
              RETURNING {COLUMNS}"
         ))
         .and_then(|mut statement| {
-            let mut rows = statement.query_map(
+            let rows = statement.query_map(
                 params![
-                    id,
                     lease.until,
                     lease.owner,
-                    TaskState::Completed,
                     WriteBackState::Pending,
-                    now
+                    TaskState::Completed,
+                    now,
+                    limit
                 ],
                 decode,
             )?;
-            rows.next().transpose()
+            rows.collect()
         })
-        .map_err(query_error(path, "claiming a write-back"))
-}
-
-/// Completed tasks whose write-back is pending and due by `now`, earliest first.
-pub(super) fn due_write_backs(
-    connection: &Connection,
-    now: i64,
-    limit: u32,
-) -> rusqlite::Result<Vec<TaskRecord>> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks \
-         WHERE write_back = ?1 AND coalesce(write_back_next_at, 0) <= ?2 \
-         ORDER BY write_back_next_at, rowid LIMIT ?3"
-    ))?;
-    let rows = statement.query_map(params![WriteBackState::Pending, now, limit], decode)?;
-    rows.collect()
+        .map_err(query_error(path, "claiming due write-backs"))
 }
 
 /// Pending tasks whose retry time has come by `now`, earliest first, at most `limit`. Tasks
@@ -533,16 +520,22 @@ mod tests {
         tasks.into_iter().map(|task| task.id).collect()
     }
 
+    /// The write-backs due at `now`, claimed for a try that ends at once (so that they stay
+    /// due for the next look).
+    fn due_write_backs(connection: &Connection, path: &Path, now: i64) -> Vec<TaskRecord> {
+        let lease = Lease {
+            owner: HOLDER.into(),
+            until: 0,
+        };
+        claim_write_backs(connection, path, &lease, now, 10).unwrap()
+    }
+
     #[test]
     fn a_write_back_is_due_with_its_completion_and_moves_only_from_pending() {
         let (_dir, path, connection) = database();
         let id = create(&connection, &path, "reviewer", 10);
         claim(&connection, &path, id.clone(), &lease(), 11).unwrap();
-        assert!(
-            due_write_backs(&connection, i64::MAX, 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(due_write_backs(&connection, &path, i64::MAX).is_empty());
         let complete = TaskChange::Complete {
             result: "{}".into(),
             holder: HOLDER.into(),
@@ -550,7 +543,7 @@ mod tests {
         apply(&connection, &path, id.clone(), complete, 12).unwrap();
         assert_eq!(read(&connection, &id).write_back, WriteBackState::Pending);
         assert_eq!(
-            ids(due_write_backs(&connection, i64::MAX, 10).unwrap()),
+            ids(due_write_backs(&connection, &path, i64::MAX)),
             std::slice::from_ref(&id)
         );
 
@@ -567,7 +560,7 @@ mod tests {
             (1, "github: 502")
         );
         assert!(
-            due_write_backs(&connection, 1_000, 10).unwrap().is_empty(),
+            due_write_backs(&connection, &path, 1_000).is_empty(),
             "not due before its retry time"
         );
         let failed = WriteBack::Failed {

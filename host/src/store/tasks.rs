@@ -117,24 +117,18 @@ impl TaskStore for SqliteStore {
         })
     }
 
-    fn claim_write_back(
+    fn claim_write_backs(
         &self,
-        id: &TaskId,
         lease: Lease,
         now: i64,
-    ) -> StoreFuture<'_, Option<TaskRecord>> {
-        let id = id.clone();
-        self.write(|reply| Request::ClaimWriteBack {
-            id,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TaskRecord>> {
+        let limit = limit.clamp(1, MAX_LIST_LIMIT);
+        self.write(|reply| Request::ClaimWriteBacks {
             lease,
             now,
+            limit,
             reply,
-        })
-    }
-
-    fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
-        self.read("finding due write-backs", move |connection| {
-            task_lifecycle::due_write_backs(connection, now, limit.clamp(1, MAX_LIST_LIMIT))
         })
     }
 }

@@ -70,11 +70,16 @@ static RELEASE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static CLAIM_WRITE_BACK: LazyLock<String> = LazyLock::new(|| {
+/// The due write-backs, earliest first, each taken under the lease. `SKIP LOCKED`: a daemon
+/// scanning at the same moment takes the others instead of waiting for these.
+static CLAIM_WRITE_BACKS: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE tasks SET write_back_next_at = $2, lease_owner = $3, lease_until = $2 \
-         WHERE id = $1 AND state = $4 AND write_back = $5 \
-           AND coalesce(write_back_next_at, 0) <= $6 \
+        "UPDATE tasks SET write_back_next_at = $1, lease_owner = $2, lease_until = $1 \
+         WHERE id IN ( \
+             SELECT id FROM tasks \
+             WHERE write_back = $3 AND state = $4 AND coalesce(write_back_next_at, 0) <= $5 \
+             ORDER BY write_back_next_at, seq LIMIT $6 \
+             FOR UPDATE SKIP LOCKED) \
          RETURNING {COLUMNS}"
     )
 });
@@ -84,14 +89,6 @@ static DUE: LazyLock<String> = LazyLock::new(|| {
         "SELECT {COLUMNS} FROM tasks \
          WHERE state = $1 AND next_retry_at IS NOT NULL AND next_retry_at <= $2 \
          ORDER BY next_retry_at, seq LIMIT $3"
-    )
-});
-
-static DUE_WRITE_BACKS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {COLUMNS} FROM tasks \
-         WHERE write_back = $1 AND coalesce(write_back_next_at, 0) <= $2 \
-         ORDER BY write_back_next_at, seq LIMIT $3"
     )
 });
 
@@ -352,42 +349,27 @@ impl TaskStore for PostgresStore {
         })
     }
 
-    fn claim_write_back(
+    fn claim_write_backs(
         &self,
-        id: &TaskId,
         lease: Lease,
         now: i64,
-    ) -> StoreFuture<'_, Option<TaskRecord>> {
-        let id = id.clone();
-        Box::pin(async move {
-            let mut connection = self.writing_relaxed().await?;
-            let claimed = records(
-                &mut connection.session(),
-                "claiming a write-back",
-                &CLAIM_WRITE_BACK,
-                &[
-                    &id,
-                    &lease.until,
-                    &lease.owner,
-                    &TaskState::Completed,
-                    &WriteBackState::Pending,
-                    &now,
-                ],
-            )
-            .await?;
-            Ok(claimed.into_iter().next())
-        })
-    }
-
-    fn due_write_backs(&self, now: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>> {
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<TaskRecord>> {
         let limit = i64::from(limit.clamp(1, MAX_LIST_LIMIT));
         Box::pin(async move {
-            let mut connection = self.pool.get().await?;
+            let mut connection = self.writing_relaxed().await?;
             records(
                 &mut connection.session(),
-                "finding due write-backs",
-                &DUE_WRITE_BACKS,
-                &[&WriteBackState::Pending, &now, &limit],
+                "claiming due write-backs",
+                &CLAIM_WRITE_BACKS,
+                &[
+                    &lease.until,
+                    &lease.owner,
+                    &WriteBackState::Pending,
+                    &TaskState::Completed,
+                    &now,
+                    &limit,
+                ],
             )
             .await
         })

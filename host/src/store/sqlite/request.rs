@@ -115,12 +115,12 @@ pub(in crate::store) enum Request {
         lease: Lease,
         reply: ResultSender<TaskRecord>,
     },
-    /// Take a due write-back for one try.
-    ClaimWriteBack {
-        id: TaskId,
+    /// Take the due write-backs for one try each.
+    ClaimWriteBacks {
         lease: Lease,
         now: i64,
-        reply: ResultSender<Option<TaskRecord>>,
+        limit: u32,
+        reply: ResultSender<Vec<TaskRecord>>,
     },
     /// Release the leases that ended (and `reclaim`'s).
     ReleaseLeases {
@@ -173,7 +173,7 @@ impl Request {
         matches!(
             self,
             Request::ClaimTask { .. }
-                | Request::ClaimWriteBack { .. }
+                | Request::ClaimWriteBacks { .. }
                 | Request::ChangeTask {
                     change: TaskChange::Renew { .. },
                     ..
@@ -278,13 +278,13 @@ impl Request {
                     task_lifecycle::claim(connection, path, id, &lease, now)
                 })
             }
-            Request::ClaimWriteBack {
-                id,
+            Request::ClaimWriteBacks {
                 lease,
                 now,
+                limit,
                 reply,
             } => hold(transaction, path, reply, |connection| {
-                task_lifecycle::claim_write_back(connection, path, &id, &lease, now)
+                task_lifecycle::claim_write_backs(connection, path, &lease, now, limit)
             }),
             Request::ReleaseLeases {
                 now_ms,
@@ -334,7 +334,7 @@ impl Request {
             Request::CreateTasksForEvent { reply, .. } => Reply::to(reply),
             Request::SetAttrs { reply, .. } => Reply::to(reply),
             Request::ClaimTask { reply, .. } => Reply::to(reply),
-            Request::ClaimWriteBack { reply, .. } => Reply::to(reply),
+            Request::ClaimWriteBacks { reply, .. } => Reply::to(reply),
             Request::ReleaseLeases { reply, .. } => Reply::to(reply),
             Request::PruneLogs { reply, .. }
             | Request::PruneEvents { reply, .. }
