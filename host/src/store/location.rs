@@ -58,8 +58,8 @@ impl Database {
     pub fn describe(&self) -> String {
         match self {
             Database::Sqlite(path) => path.display().to_string(),
-            Database::Postgres(url) => match url.parse::<tokio_postgres::Config>() {
-                Ok(config) => super::postgres::describe(&config),
+            Database::Postgres(url) => match super::postgres::parse(url) {
+                Ok((config, _)) => super::postgres::describe(&config),
                 Err(_) => "a PostgreSQL database (its URL cannot be read)".into(),
             },
         }
@@ -78,7 +78,7 @@ impl Database {
         let Database::Postgres(url) = self else {
             return None;
         };
-        let config = url.parse::<tokio_postgres::Config>().ok()?;
+        let (config, _) = super::postgres::parse(url).ok()?;
         let password = String::from_utf8_lossy(config.get_password()?).into_owned();
         (!password.is_empty()).then_some(password)
     }

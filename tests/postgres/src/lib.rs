@@ -39,6 +39,8 @@ pub struct Server {
     password: String,
     bin: PathBuf,
     directory: PathBuf,
+    /// The certificate authority of the server's TLS certificate, when it serves TLS.
+    ca: Option<PathBuf>,
     /// Kept so that the child is not reaped as a zombie before the process ends.
     _postgres: Mutex<Child>,
     databases: AtomicU32,
@@ -74,6 +76,21 @@ pub fn shared() -> &'static Server {
 impl Server {
     /// Starts a new cluster. Its server lives as long as the test process.
     pub fn start() -> io::Result<Server> {
+        Server::start_with(false)
+    }
+
+    /// [`Server::start`] with TLS: a certificate for `127.0.0.1` and `localhost`, signed by a
+    /// throwaway authority ([`Server::ca_file`]). Needs `openssl`.
+    pub fn start_tls() -> io::Result<Server> {
+        Server::start_with(true)
+    }
+
+    /// The PEM file of the authority that signed the server's certificate, when it serves TLS.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca.as_deref()
+    }
+
+    fn start_with(tls: bool) -> io::Result<Server> {
         let bin =
             binaries().ok_or_else(|| io::Error::other("no PostgreSQL server is installed"))?;
         remove_abandoned_directories();
@@ -101,6 +118,11 @@ impl Server {
             "initdb",
         )?;
         std::fs::remove_file(&password_file)?;
+        let ca = if tls {
+            Some(certificates(&directory, &data, owner)?)
+        } else {
+            None
+        };
 
         let port = free_port()?;
         let mut postgres = as_owner(Command::new(bin.join("postgres")), owner);
@@ -115,6 +137,18 @@ impl Server {
                 "max_connections=300",
             ])
             .args(["-c", "shared_buffers=32MB", "-c", "fsync=on"])
+            .args(if tls {
+                &[
+                    "-c",
+                    "ssl=on",
+                    "-c",
+                    "ssl_cert_file=server.crt",
+                    "-c",
+                    "ssl_key_file=server.key",
+                ][..]
+            } else {
+                &[][..]
+            })
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(directory.join("server.log"))?);
@@ -124,6 +158,7 @@ impl Server {
             password,
             bin,
             directory,
+            ca,
             _postgres: Mutex::new(postgres),
             databases: AtomicU32::new(0),
         };
@@ -307,4 +342,68 @@ fn remove_abandoned_directories() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Makes a throwaway certificate authority in `directory` and a server certificate it signed
+/// (for `127.0.0.1` and `localhost`) in the cluster's `data` directory, owned by the server's
+/// user; returns the authority's PEM file.
+fn certificates(directory: &Path, data: &Path, owner: Option<(u32, u32)>) -> io::Result<PathBuf> {
+    let ca_key = directory.join("ca.key");
+    let ca = directory.join("ca.pem");
+    let request = directory.join("server.csr");
+    let extensions = directory.join("server.ext");
+    std::fs::write(&extensions, "subjectAltName=IP:127.0.0.1,DNS:localhost\n")?;
+    let (key, certificate) = (data.join("server.key"), data.join("server.crt"));
+    let openssl = |args: &[&std::ffi::OsStr]| run(Command::new("openssl").args(args), "openssl");
+    let os = std::ffi::OsStr::new;
+    openssl(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        ca.as_os_str(),
+        os("-days"),
+        os("2"),
+        os("-subj"),
+        os("/CN=mecha test authority"),
+    ])?;
+    openssl(&[
+        os("req"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-keyout"),
+        key.as_os_str(),
+        os("-out"),
+        request.as_os_str(),
+        os("-subj"),
+        os("/CN=localhost"),
+    ])?;
+    openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        request.as_os_str(),
+        os("-CA"),
+        ca.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-out"),
+        certificate.as_os_str(),
+        os("-days"),
+        os("2"),
+        os("-extfile"),
+        extensions.as_os_str(),
+    ])?;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&key, Some(uid), Some(gid))?;
+        std::os::unix::fs::chown(&certificate, Some(uid), Some(gid))?;
+    }
+    Ok(ca)
 }

@@ -14,6 +14,7 @@
 //! - every move of a task is a guarded `UPDATE`, which PostgreSQL re-checks against the row's
 //!   latest version when another transaction changed it first: of two claims, one wins.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -30,6 +31,7 @@ mod events;
 mod migrations;
 mod pool;
 mod tasks;
+mod tls;
 mod workers;
 
 use audit::AuditWriter;
@@ -71,12 +73,13 @@ impl PostgresStore {
     /// Fails if the URL is not understood, the server cannot be reached or refuses the login,
     /// or a newer mecha migrated the database.
     pub async fn open(url: &str) -> Result<PostgresStore, Error> {
-        let config: tokio_postgres::Config = url.parse().map_err(|error| Error::InvalidUrl {
-            reason: format!("{error}"),
-        })?;
+        let (config, root_cert) = parse(url)?;
+        let tls =
+            tls::Tls::new(root_cert.as_deref()).map_err(|reason| Error::InvalidUrl { reason })?;
         let database = describe(&config);
         let pool = Arc::new(Pool::new(
             config.clone(),
+            tls.clone(),
             database.clone(),
             pool::CONNECTIONS,
         ));
@@ -86,7 +89,7 @@ impl PostgresStore {
         }
         let mut relaxed = config;
         relaxed.options("-c synchronous_commit=off");
-        let relaxed = Arc::new(Pool::new(relaxed, database, pool::CONNECTIONS / 2));
+        let relaxed = Arc::new(Pool::new(relaxed, tls, database, pool::CONNECTIONS / 2));
         let (audit_queue, audit) = AuditWriter::spawn(Arc::clone(&relaxed));
         Ok(PostgresStore {
             pool,
@@ -147,6 +150,41 @@ impl Describe for PostgresStore {
             })
         })
     }
+}
+
+/// The connection settings of `url`, and the file of the certificate authority its
+/// `sslrootcert` parameter names (as libpq calls it; tokio-postgres does not know it, so it is
+/// taken out before the rest is read). The error never repeats the URL: it may hold a password.
+pub(super) fn parse(url: &str) -> Result<(tokio_postgres::Config, Option<PathBuf>), Error> {
+    let mut root_cert = None;
+    let url = match url.split_once('?') {
+        Some((base, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|parameter| match parameter.strip_prefix("sslrootcert=") {
+                    Some(path) => {
+                        root_cert = Some(PathBuf::from(
+                            percent_encoding::percent_decode_str(path)
+                                .decode_utf8_lossy()
+                                .into_owned(),
+                        ));
+                        false
+                    }
+                    None => true,
+                })
+                .collect();
+            if kept.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            }
+        }
+        None => url.to_owned(),
+    };
+    let config = url.parse().map_err(|error| Error::InvalidUrl {
+        reason: format!("{error}"),
+    })?;
+    Ok((config, root_cert))
 }
 
 /// `postgres://USER@HOST:PORT/DATABASE` for `config`: what errors and logs show, without the
@@ -283,6 +321,7 @@ impl EventStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Database;
 
     async fn synchronous_commit(pool: &Pool) -> String {
         let mut connection = pool.get().await.unwrap();
@@ -305,5 +344,51 @@ mod tests {
         let store = PostgresStore::open(&url).await.unwrap();
         assert_eq!(synchronous_commit(&store.pool).await, "on");
         assert_eq!(synchronous_commit(&store.relaxed).await, "off");
+    }
+
+    /// Over TLS the server's certificate is verified, against the authority `sslrootcert`
+    /// names; a server that cannot prove its name is refused, not trusted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_connections_verify_the_server() {
+        if !mecha_test_postgres::available() {
+            return;
+        }
+        let server = tokio::task::spawn_blocking(mecha_test_postgres::Server::start_tls)
+            .await
+            .unwrap()
+            .unwrap();
+        let url = server.fresh_database();
+        let ca = server.ca_file().unwrap();
+        let verified = format!("{url}?sslmode=require&sslrootcert={}", ca.display());
+        let store = PostgresStore::open(&verified).await.unwrap();
+        let mut connection = store.pool.get().await.unwrap();
+        let row = connection
+            .session()
+            .query_opt(
+                "reading the connection's encryption",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row.get::<_, bool>(0), "the connection is encrypted");
+        assert_eq!(
+            Database::from_url(Some(&verified), std::path::Path::new(""))
+                .unwrap()
+                .password()
+                .as_deref(),
+            Some(server.password())
+        );
+
+        let unverified = format!("{url}?sslmode=require");
+        let error = PostgresStore::open(&unverified)
+            .await
+            .err()
+            .expect("refused");
+        let text = error.to_string();
+        assert!(matches!(error, Error::Connect { .. }), "{text}");
+        assert!(text.contains("certificate"), "{text}");
+        assert!(!text.contains(server.password()), "{text}");
     }
 }

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use tokio_postgres::{Client, GenericClient, Row, Statement, Transaction};
+
+use super::tls::Tls;
 
 use crate::store::Error;
 use crate::store::error::Cause;
@@ -27,6 +29,7 @@ pub(super) const CONNECTIONS: usize = 16;
 /// The connections to one database.
 pub(super) struct Pool {
     config: tokio_postgres::Config,
+    tls: Tls,
     /// The database as errors name it, without its password.
     database: Arc<str>,
     idle: Mutex<Vec<Connection>>,
@@ -51,11 +54,13 @@ impl Pool {
     /// At most `connections` connections to `config`'s database, which errors name `database`.
     pub(super) fn new(
         config: tokio_postgres::Config,
+        tls: Tls,
         database: String,
         connections: usize,
     ) -> Pool {
         Pool {
             config,
+            tls,
             database: database.into(),
             idle: Mutex::new(Vec::new()),
             turns: Semaphore::new(connections),
@@ -98,11 +103,13 @@ impl Pool {
     pub(super) async fn connect(&self) -> Result<Connection, Error> {
         let (client, connection) =
             self.config
-                .connect(NoTls)
+                .connect(self.tls.clone())
                 .await
                 .map_err(|source| Error::Connect {
                     database: self.database.to_string(),
-                    source: Box::new(source),
+                    // With its causes: tokio-postgres says "error performing TLS handshake" and
+                    // keeps why (an unknown certificate authority, say) in its source.
+                    source: with_causes(&source).into(),
                 })?;
         let database = Arc::clone(&self.database);
         tokio::spawn(async move {
@@ -204,6 +211,21 @@ impl<'a> Transacted<'a> {
             .await
             .map_err(failed(database, "committing a transaction"))
     }
+}
+
+/// `error` and every error it was caused by, as one line.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text.push_str(": ");
+            text.push_str(&inner_text);
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// The mapping of a failure while doing `action` on `database` to [`Error::Query`].
