@@ -235,21 +235,12 @@ fn decode(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use serde_json::json;
 
     use super::*;
-    use crate::store::sqlite::migrations::migrate;
+    use crate::store::sqlite::migrations::migrated_database as database;
     use crate::store::{AuditOutcome, Durability};
-
-    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mecha.db");
-        let mut connection = Connection::open(&path).unwrap();
-        migrate(&mut connection, &path).unwrap();
-        (dir, path, connection)
-    }
 
     fn actions(connection: &Connection, filter: LogFilter) -> Vec<String> {
         let records = query(connection, &filter).unwrap();

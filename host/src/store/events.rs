@@ -480,20 +480,11 @@ fn decode_with(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use serde_json::json;
 
     use super::*;
-    use crate::store::sqlite::migrations::migrate;
-
-    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mecha.db");
-        let mut connection = Connection::open(&path).unwrap();
-        migrate(&mut connection, &path).unwrap();
-        (dir, path, connection)
-    }
+    use crate::store::sqlite::migrations::migrated_database as database;
 
     fn event(source: &str, delivery: &str) -> NewEvent {
         let mut attrs = Map::new();

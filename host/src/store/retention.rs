@@ -98,24 +98,15 @@ pub(super) fn prune_signed_deliveries(
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
     use crate::store::audit::{self, LogFilter};
     use crate::store::events::{self, InsertOutcome, NewEvent};
-    use crate::store::sqlite::migrations::migrate;
+    use crate::store::sqlite::migrations::migrated_database as database;
     use crate::store::{AuditEntry, AuditLog, Durability, EventId, SqliteStore};
 
     /// A day in seconds.
     const DAY: i64 = 86_400;
-
-    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mecha.db");
-        let mut connection = Connection::open(&path).unwrap();
-        migrate(&mut connection, &path).unwrap();
-        (dir, path, connection)
-    }
 
     fn event(delivery: &str) -> NewEvent {
         NewEvent {

@@ -453,21 +453,12 @@ pub(super) fn completed_exists(connection: &Connection, key: &str) -> rusqlite::
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::*;
-    use crate::store::sqlite::migrations::migrate;
+    use crate::store::sqlite::migrations::migrated_database as database;
     use crate::store::task_record::{CreateTaskOutcome, NewTask};
     use crate::store::tasks::{self, get};
     use crate::store::{Durability, EventId, SqliteStore, TaskStore};
-
-    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mecha.db");
-        let mut connection = Connection::open(&path).unwrap();
-        migrate(&mut connection, &path).unwrap();
-        (dir, path, connection)
-    }
 
     fn create(connection: &Connection, path: &Path, worker: &str, now: i64) -> TaskId {
         let task = NewTask {

@@ -75,6 +75,17 @@ pub(in crate::store) fn known_version() -> u32 {
     version_after(MIGRATIONS)
 }
 
+/// A fresh database in a directory of its own, migrated: what the tests of the SQL in each
+/// table's file run on.
+#[cfg(test)]
+pub(in crate::store) fn migrated_database() -> (tempfile::TempDir, std::path::PathBuf, Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mecha.db");
+    let mut connection = Connection::open(&path).unwrap();
+    migrate(&mut connection, &path).unwrap();
+    (dir, path, connection)
+}
+
 /// Brings the database on `connection` up to [`known_version`].
 pub(in crate::store) fn migrate(connection: &mut Connection, path: &Path) -> Result<(), Error> {
     apply(connection, path, MIGRATIONS)

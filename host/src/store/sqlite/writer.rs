@@ -377,15 +377,7 @@ mod tests {
 
     use super::*;
     use crate::store::events::{InsertOutcome, NewEvent};
-    use crate::store::sqlite::migrations::migrate;
-
-    fn database() -> (tempfile::TempDir, PathBuf, Connection) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("mecha.db");
-        let mut connection = Connection::open(&path).unwrap();
-        migrate(&mut connection, &path).unwrap();
-        (dir, path, connection)
-    }
+    use crate::store::sqlite::migrations::migrated_database as database;
 
     fn event(source: &str, delivery: &str) -> NewEvent {
         NewEvent {
