@@ -23,7 +23,7 @@ use axum::routing::{get, post};
 
 mod support;
 
-use support::{Daemon, mecha, start_daemon, write_private};
+use support::{Daemon, mecha, metric, start_daemon, write_private};
 
 /// The daemons' API key, which the generic source asks of its senders.
 const API_KEY: &str = "bench-key";
@@ -233,20 +233,4 @@ fn client() -> reqwest::Client {
         .default_headers(headers)
         .build()
         .expect("client")
-}
-
-/// The value of counter `name` in the daemon's `/metrics`.
-async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
 }

@@ -34,7 +34,7 @@ struct Settings {
 
 mod support;
 
-use support::{Daemon, mecha, start_daemon, write_private};
+use support::{mecha, metric, start_daemon, write_private};
 
 fn main() {
     let quick = std::env::args().any(|arg| arg == "--quick");
@@ -107,21 +107,6 @@ async fn get_json(client: &reqwest::Client, url: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-async fn completed(client: &reqwest::Client, daemon: &Daemon) -> u64 {
-    let text = client
-        .get(format!("{}/metrics", daemon.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("body");
-    text.lines()
-        .find_map(|line| line.strip_prefix("mecha_tasks_completed "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 async fn run(settings: &Settings) {
     let home = tempfile::tempdir().expect("home");
     let dir = home.path().join("workers");
@@ -191,7 +176,7 @@ async fn run(settings: &Settings) {
         sender.await.expect("sender");
     }
     let accepted = started.elapsed();
-    while completed(&client, &daemon).await < total_tasks {
+    while metric(&client, &daemon.base, "mecha_tasks_completed").await < total_tasks {
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "tasks did not complete"

@@ -122,3 +122,23 @@ pub fn mecha(home: &Path, args: &[&str]) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The value of counter `name` in the daemon's `/metrics`.
+#[allow(
+    dead_code,
+    reason = "each benchmark compiles this module; only those that wait on counters read them"
+)]
+pub async fn metric(client: &reqwest::Client, base: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}

@@ -150,25 +150,11 @@ fn api_key(home: &Home) -> anyhow::Result<Option<Secret>> {
 /// Hides credentials and the configured secrets in what commands print. A secrets file that
 /// cannot be read still leaves the credential patterns.
 fn redactor(home: &Home) -> Redactor {
-    let mut secrets: Vec<String> = Secrets::load(&home.secrets_file())
-        .map(|secrets| {
-            secrets
-                .values()
-                .map(|secret| secret.expose().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Ok(config) = ServerConfig::load(&home.config_file()) {
-        if let Some(key) = config.api_key {
-            secrets.push(key.expose().to_owned());
-        }
-        if let Some(url) = config.database_url {
-            secrets.extend(Database::password_in(url.expose()));
-            secrets.push(url.expose().to_owned());
-        }
-    }
+    let secrets = Secrets::load(&home.secrets_file()).unwrap_or_default();
+    let config = ServerConfig::load(&home.config_file()).unwrap_or_default();
+    let mut values = crate::daemon::redacted_values(&secrets, &config);
     if let Ok(Some(key)) = api_key(home) {
-        secrets.push(key.expose().to_owned());
+        values.push(key.expose().to_owned());
     }
-    Redactor::new(secrets)
+    Redactor::new(values)
 }

@@ -7,6 +7,7 @@ mod loops;
 mod plugins;
 mod reload;
 
+pub(crate) use reload::redacted_values;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

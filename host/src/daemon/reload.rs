@@ -51,8 +51,9 @@ pub(super) struct Holders {
     pub secrets: Secrets,
 }
 
-/// The values the redactor hides: every secret in `secrets.yml`, and the API key.
-pub(super) fn redacted_values(secrets: &Secrets, config: &ServerConfig) -> Vec<String> {
+/// The values the redactor hides: every secret in `secrets.yml`, the API key, and the database
+/// URL with its password on its own. The CLI hides the same.
+pub(crate) fn redacted_values(secrets: &Secrets, config: &ServerConfig) -> Vec<String> {
     let database = config.database_url.as_ref();
     secrets
         .values()

@@ -46,7 +46,8 @@ pub(super) async fn postgres_database() -> Option<String> {
     .unwrap()
 }
 
-fn event(source: &str, delivery: Option<&str>, dedup_key: Option<&str>) -> NewEvent {
+/// A small `issues` event from `source`, shared by the store's tests.
+pub(super) fn event(source: &str, delivery: Option<&str>, dedup_key: Option<&str>) -> NewEvent {
     let mut attrs = serde_json::Map::new();
     attrs.insert("number".into(), json!(7));
     NewEvent {
@@ -61,7 +62,8 @@ fn event(source: &str, delivery: Option<&str>, dedup_key: Option<&str>) -> NewEv
     }
 }
 
-async fn inserted(store: &dyn Store, new: NewEvent) -> EventRecord {
+/// `new` as stored, which must not be a duplicate.
+pub(super) async fn inserted(store: &dyn Store, new: NewEvent) -> EventRecord {
     match store.insert(new).await.unwrap() {
         InsertOutcome::Inserted(record) => record,
         InsertOutcome::Duplicate { existing } => panic!("unexpected duplicate of {existing}"),

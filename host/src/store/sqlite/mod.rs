@@ -374,34 +374,11 @@ impl ReadPool {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::store::conformance::{event, inserted};
 
     fn open(dir: &tempfile::TempDir) -> SqliteStore {
         SqliteStore::open(&dir.path().join("mecha.db"), Durability::Full).unwrap()
-    }
-
-    fn event(source: &str, delivery: Option<&str>, dedup_key: Option<&str>) -> NewEvent {
-        let mut attrs = serde_json::Map::new();
-        attrs.insert("number".into(), json!(7));
-        NewEvent {
-            source: source.into(),
-            event_type: "issues".into(),
-            delivery_id: delivery.map(Into::into),
-            dedup_key: dedup_key.map(Into::into),
-            actor: "octocat".into(),
-            subject: "acme/widgets#7".into(),
-            attrs,
-            raw: br#"{"number":7}"#.to_vec(),
-        }
-    }
-
-    async fn inserted(store: &dyn EventStore, new: NewEvent) -> EventRecord {
-        match store.insert(new).await.unwrap() {
-            InsertOutcome::Inserted(record) => record,
-            InsertOutcome::Duplicate { existing } => panic!("unexpected duplicate of {existing}"),
-        }
     }
 
     async fn count(store: &dyn EventStore) -> usize {
