@@ -200,14 +200,7 @@ async fn three_daemons_on_one_database_lose_and_repeat_nothing_through_a_crash()
     );
 
     // Each daemon ticked every two seconds; each tick was stored once, by whichever came first.
-    let ticks = store
-        .list_summaries(EventFilter {
-            source: Some("cron".into()),
-            limit: mecha::store::MAX_LIST_LIMIT,
-            ..EventFilter::default()
-        })
-        .await
-        .expect("ticks");
+    let ticks = events_of(&store, "cron").await;
     let ticking = started.elapsed();
     let distinct: BTreeSet<&str> = ticks.iter().map(|tick| tick.delivery_id.as_str()).collect();
     assert_eq!(distinct.len(), ticks.len());
@@ -241,6 +234,18 @@ async fn three_daemons_on_one_database_lose_and_repeat_nothing_through_a_crash()
     }
 }
 
+/// The stored events of `source`, newest first.
+async fn events_of(store: &Arc<dyn Store>, source: &str) -> Vec<mecha::store::EventSummary> {
+    store
+        .list_summaries(EventFilter {
+            source: Some(source.into()),
+            limit: mecha::store::MAX_LIST_LIMIT,
+            ..EventFilter::default()
+        })
+        .await
+        .expect("events")
+}
+
 /// The value of the metric `name` in Prometheus text.
 fn metric(text: &str, name: &str) -> u64 {
     text.lines()
@@ -257,14 +262,7 @@ async fn wait_until_finished(
 ) -> Result<Vec<mecha::store::EventSummary>, String> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let events = store
-            .list_summaries(EventFilter {
-                source: Some("github".into()),
-                limit: mecha::store::MAX_LIST_LIMIT,
-                ..EventFilter::default()
-            })
-            .await
-            .expect("events");
+        let events = events_of(store, "github").await;
         let finished = events
             .iter()
             .all(|event| event.state == EventState::Completed);
