@@ -238,3 +238,76 @@ async fn adapters_answer_through_ollama_and_openai_and_no_secret_leaks() {
         "token references stay visible: {config}"
     );
 }
+
+/// Posts a task for `worker` through `daemon`'s API and waits for it to complete.
+async fn completed_task(daemon: &Daemon, worker: &str, prompt: &str) -> serde_json::Value {
+    let response = client()
+        .post(daemon.url("/task"))
+        .header("content-type", "application/json")
+        .header("X-API-Key", CANARY_API_KEY)
+        .body(serde_json::json!({"prompt": prompt, "worker": worker}).to_string())
+        .send()
+        .await
+        .expect("sent");
+    let (status, task) = status_and_json(response).await;
+    assert_eq!(status, 202, "{task}");
+    wait_task(daemon, task["id"].as_str().expect("id"), "completed").await
+}
+
+/// Two daemons on one database each run their own runner of an adapter worker, and each sends
+/// its tasks to its own: the other's runner asks for a key only the other holds. A daemon that
+/// stops leaves the worker to the daemon still running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_daemon_on_a_shared_database_sends_to_its_own_adapter_runner() {
+    let ollama = LlmServer::ollama("hello from llama").await;
+    let config = format!(
+        "api_key: {CANARY_API_KEY}\ndispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n"
+    );
+    let first = Home::new(&config);
+    add(
+        &first,
+        "llama",
+        &format!(
+            "name: llama\nadapter:\n  type: ollama\n  upstream: {}\n  model: llama3\n",
+            ollama.url
+        ),
+    );
+    let second = Home::new(&format!(
+        "{config}database_url: sqlite://{}\n",
+        first.path().join("mecha.db").display()
+    ));
+    let early = Daemon::start(&first);
+    // Started second, so its runner's endpoint is the one stored.
+    let late = Daemon::start(&second);
+
+    for (daemon, prompt) in [(&early, "to the first"), (&late, "to the second")] {
+        let done = completed_task(daemon, "llama", prompt).await;
+        assert_eq!(done["result"]["output"], "hello from llama", "{done}");
+    }
+    let prompts: Vec<serde_json::Value> = ollama
+        .requests()
+        .iter()
+        .map(|request| request["messages"][0]["content"].clone())
+        .collect();
+    assert_eq!(prompts, ["to the first", "to the second"]);
+
+    // The first daemon stopping does not mark the worker offline: the second started the
+    // runner the store names, and still serves it.
+    early.stop();
+    let (_, workers) = get(&late, "/workers").await;
+    let workers: serde_json::Value = serde_json::from_str(&workers).expect("json");
+    assert_eq!(workers[0]["state"], "online", "{workers}");
+    let (ok, listed, stderr) = second.mecha(&["worker", "ls", "--json"]);
+    assert!(ok, "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed[0]["state"], "online", "{listed}");
+    let done = completed_task(&late, "llama", "after the first stopped").await;
+    assert_eq!(done["result"]["output"], "hello from llama", "{done}");
+
+    // The daemon that started the stored runner marks it offline when it stops.
+    late.stop();
+    let (ok, listed, stderr) = second.mecha(&["worker", "ls", "--json"]);
+    assert!(ok, "{stderr}");
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    assert_eq!(listed[0]["state"], "offline", "{listed}");
+}

@@ -334,7 +334,8 @@ async fn the_cli_and_doctor_use_the_configured_postgres_database() {
     assert!(
         report.contains(&format!("@127.0.0.1:{port}/"))
             && report.contains("PostgreSQL ")
-            && report.contains("schema version 1"),
+            && report.contains("schema version ")
+            && !report.contains("this mecha expects"),
         "{report}{stderr}"
     );
     for text in [&listed, &report, &stderr] {
@@ -356,4 +357,109 @@ async fn the_cli_and_doctor_use_the_configured_postgres_database() {
     );
     let refused = broken.serve_refused();
     assert!(!refused.contains(&password), "{refused}");
+}
+
+/// The sha256 of the installed plugin `name` that `daemon` runs now, if it runs one.
+async fn running_plugin(daemon: &Daemon, name: &str) -> Option<String> {
+    let (_, running) = get_json(daemon, "/plugins").await;
+    running
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|plugin| plugin["name"] == name && plugin["origin"] == "installed")
+        .and_then(|plugin| plugin["sha256"].as_str())
+        .map(str::to_owned)
+}
+
+/// Waits until every daemon of `daemons` runs `sha256` as the plugin `name` (`None`: runs no
+/// installed plugin of that name).
+async fn wait_running(daemons: &[&Daemon], name: &str, sha256: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for daemon in daemons {
+        loop {
+            let running = running_plugin(daemon, name).await;
+            if running.as_deref() == sha256 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: {running:?}, not {sha256:?}\n{}",
+                daemon.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Plugin installs made through one daemon's home reach every daemon of the database, without
+/// a restart: an install, an upgrade, a rollback and a removal; a daemon started later gets
+/// them at its start; a plugin installed on a home before it used the database is shared when
+/// its daemon starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_installs_made_through_one_daemon_reach_the_others() {
+    if !mecha_test_postgres::available() {
+        return;
+    }
+    let url = tokio::task::spawn_blocking(|| mecha_test_postgres::shared().fresh_database())
+        .await
+        .expect("a database");
+    let config = format!("database_url: {url}\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("versioned.wasm");
+    let text = |path: &std::path::Path| path.to_str().expect("utf-8").to_owned();
+
+    // Installed while this home still had its own database.
+    let late = Home::new("");
+    let tally = crate::support::plugins::path("tally");
+    let (ok, _, stderr) = late.mecha(&["plugin", "install", "--yes", &text(&tally)]);
+    assert!(ok, "{stderr}");
+    late.write_config(&config);
+
+    let first = Home::new(&config);
+    let second = Home::new(&config);
+    let a = Daemon::start(&first);
+    let b = Daemon::start(&second);
+
+    std::fs::copy(crate::support::plugins::versioned(1), &file).expect("copied");
+    let one = mecha::digest::sha256_hex(&std::fs::read(&file).expect("read"));
+    let (ok, stdout, stderr) = first.mecha(&["plugin", "install", "--yes", &text(&file)]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("shared with every daemon"), "{stdout}");
+    wait_running(&[&a, &b], "versioned", Some(&one)).await;
+    // The second home holds it as installed, with what was granted through the first.
+    let entry = second
+        .installed("versioned")
+        .expect("installed on the second home");
+    assert_eq!(entry["sha256"], one);
+
+    std::fs::copy(crate::support::plugins::versioned(2), &file).expect("copied");
+    let two = mecha::digest::sha256_hex(&std::fs::read(&file).expect("read"));
+    let (ok, _, stderr) = first.mecha(&["plugin", "upgrade", "versioned", "--yes"]);
+    assert!(ok, "{stderr}");
+    wait_running(&[&a, &b], "versioned", Some(&two)).await;
+    assert_eq!(
+        second.installed("versioned").expect("installed")["hosts"],
+        serde_json::json!(["https://api.upgrade.example"])
+    );
+
+    // A rollback through the second home reaches the first: the version kept for it was
+    // shared with the upgrade.
+    let (ok, _, stderr) = second.mecha(&["plugin", "rollback", "versioned"]);
+    assert!(ok, "{stderr}");
+    wait_running(&[&a, &b], "versioned", Some(&one)).await;
+
+    // A daemon started now gets what was shared before, and shares what it had.
+    let c = Daemon::start(&late);
+    wait_running(&[&c], "versioned", Some(&one)).await;
+    let tally_sha = mecha::digest::sha256_hex(&std::fs::read(&tally).expect("read"));
+    wait_running(&[&a, &b, &c], "tally", Some(&tally_sha)).await;
+
+    let (ok, _, stderr) = first.mecha(&["plugin", "rm", "versioned"]);
+    assert!(ok, "{stderr}");
+    wait_running(&[&a, &b, &c], "versioned", None).await;
+    assert!(second.installed("versioned").is_none());
+    for daemon in [a, b, c] {
+        let log = daemon.stop();
+        assert!(!log.contains("could not apply"), "{log}");
+    }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::pipeline::process::Processor;
 use crate::pipeline::write_back::WriteBacks;
@@ -18,7 +18,8 @@ use crate::worker::runtime::Runtimes;
 use crate::worker::state::WorkerStates;
 
 /// 500 ms between scans for due retries: a retry is never late by more than that, and an idle
-/// daemon does two cheap indexed queries a second.
+/// daemon does two cheap indexed queries a second. On PostgreSQL, work another daemon makes due
+/// at once is looked for when it says so (`TaskStore::task_notices`), not at the next tick.
 const RETRY_SCAN: Duration = Duration::from_millis(500);
 
 /// How long the write-back loop waits, once a task completes, for others to complete.
@@ -31,22 +32,39 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(3600);
 /// after the acknowledgement (normal processing takes milliseconds).
 const STALE_EVENTS: Duration = Duration::from_secs(30);
 
-/// Write-backs: tried as soon as a task completes, and every [`RETRY_SCAN`] for retries and
-/// for those an earlier run left pending.
-pub async fn write_backs(write_backs: Arc<WriteBacks>, completed: Arc<Notify>) {
+/// Write-backs: tried as soon as a task completes, when another daemon says some are due
+/// (`notices`), and every [`RETRY_SCAN`] for retries and for those an earlier run left pending.
+pub async fn write_backs(
+    write_backs: Arc<WriteBacks>,
+    completed: Arc<Notify>,
+    mut notices: Option<watch::Receiver<u64>>,
+) {
     loop {
         if let Err(err) = write_backs.run_due().await {
             tracing::warn!(error = %err, "could not scan for due write-backs");
         }
-        if tokio::time::timeout(RETRY_SCAN, completed.notified())
-            .await
-            .is_ok()
-        {
-            // A scan claims what is due in one write: under load, the completions of the next
-            // moment share it instead of each paying for a scan of its own.
-            tokio::time::sleep(COMPLETIONS_GATHERED).await;
+        tokio::select! {
+            () = completed.notified() => {
+                // A scan claims what is due in one write: under load, the completions of the
+                // next moment share it instead of each paying for a scan of its own.
+                tokio::time::sleep(COMPLETIONS_GATHERED).await;
+            }
+            () = notified(&mut notices) => {}
+            () = tokio::time::sleep(RETRY_SCAN) => {}
         }
     }
+}
+
+/// Resolves when another daemon on the database notifies due work; never when the store has
+/// no such notices, or stopped giving them (the scans' ticks still run).
+async fn notified(notices: &mut Option<watch::Receiver<u64>>) {
+    if let Some(receiver) = notices
+        && receiver.changed().await.is_ok()
+    {
+        return;
+    }
+    *notices = None;
+    std::future::pending().await
 }
 
 /// Brings every worker's state in line with what runs for it, as its runtime sees it.
@@ -73,8 +91,12 @@ pub fn start(
         let processor = processor.clone();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(RETRY_SCAN);
+            let mut notices = processor.store.task_notices();
             loop {
-                ticks.tick().await;
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    () = notified(&mut notices) => {}
+                }
                 if let Err(err) = processor.dispatcher.queue_due().await {
                     tracing::warn!(error = %err, "could not scan for due tasks");
                 }

@@ -33,6 +33,7 @@ use crate::pipeline::write_back::{WriteBackParts, WriteBacks};
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
+use crate::plugin::shared::SharedInstalls;
 use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, Database};
@@ -105,6 +106,13 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let loader = Loader::new(runtime, Some(home.cache_dir()))?;
     let allocator = loader.runtime().allocator();
     let installed = Installed::new(home.plugins_dir());
+    let shared = config
+        .database_url
+        .is_some()
+        .then(|| SharedInstalls::new(store.clone(), installed.clone()));
+    if let Some(shared) = &shared {
+        plugins::share_at_start(shared, &redactor).await;
+    }
     // Taken before loading: a change made while loading is noticed at the first poll.
     let plugins_stamp = installed.stamp();
     let registry = PluginRegistry::load(&loader, &installed).await?;
@@ -184,9 +192,13 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             source,
         })?;
     let addr = listener.local_addr().unwrap_or(config.addr);
-    let adapters = adapters::start_all(&store, &workers, &secrets, &redactor).await;
-    let adapter_count = adapters.len();
-    let adapters: reload::RunningAdapters = Arc::new(tokio::sync::Mutex::new(adapters));
+    let adapters = Arc::new(adapters::Adapters::new(
+        store.clone(),
+        workers.clone(),
+        redactor.clone(),
+        home.daemon_id(),
+    ));
+    let adapter_count = adapters.start_all(&secrets).await;
     let recovery = {
         let processor = processor.clone();
         tokio::spawn(async move {
@@ -216,6 +228,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     loops.push(tokio::spawn(loops::write_backs(
         write_backs.clone(),
         completed,
+        store.task_notices(),
     )));
     let schedule_count = schedules.len();
     for scheduled in schedules {
@@ -234,8 +247,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             loader,
             installed,
             stamp: plugins_stamp,
-            store: store.clone(),
-            workers: workers.clone(),
+            shared: shared.map(|shared| (shared, None)),
             sources: sources.clone(),
             redactor: redactor.clone(),
             write_backs,
@@ -283,8 +295,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         handle.abort();
     }
     dispatcher.drain(SHUTDOWN_GRACE).await;
-    let running = std::mem::take(&mut *adapters.lock().await);
-    adapters::stop_all(&store, &workers, &redactor, running).await;
+    adapters.stop_all().await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
     store.close().await?;
     tracing::info!("mecha stopped");

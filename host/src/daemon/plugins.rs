@@ -8,20 +8,73 @@
 //! removed) is logged and the daemon keeps what it runs. A call in flight holds its plugin, so
 //! it finishes on the version it started with, and a webhook arriving during the switch is
 //! served by one version or the other, never refused.
+//!
+//! When installs are shared through the database (`plugin::shared`), each poll first applies
+//! the changes other daemons published, which changes the lock file like a local install.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::reload::Holders;
 use crate::pipeline::sources;
+use crate::plugin::shared::SharedInstalls;
+use crate::redact::Redactor;
 
 /// 500 ms: a change is live well within the second `mecha plugin install` promises, for one
 /// `stat` of the lock file per poll.
 pub(super) const POLL: Duration = Duration::from_millis(500);
 
+/// At start, before the plugins are loaded: applies what other daemons published, then
+/// publishes what this home holds that the database has never seen. A failure is logged; the
+/// daemon starts with the plugins its home has.
+pub(super) async fn share_at_start(shared: &SharedInstalls, redactor: &Redactor) {
+    let outcome = match shared.apply().await {
+        Ok(applied) => shared
+            .publish_unknown()
+            .await
+            .map(|published| (applied, published)),
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok((applied, published)) => {
+            if !applied.is_empty() || !published.is_empty() {
+                tracing::info!(applied = %applied.join(","), published = %published.join(","), "plugin installs shared through the database");
+            }
+        }
+        Err(err) => {
+            let err = redactor.redact(&err.to_string()).into_owned();
+            tracing::error!(error = %err, "could not share plugin installs through the database; starting with the plugins installed here");
+        }
+    }
+}
+
 impl Holders {
+    /// Applies the plugin changes other daemons published, when installs are shared; an error
+    /// is logged when it first occurs, and the change is tried again at the next poll.
+    async fn apply_shared(&mut self) {
+        let Some((shared, last_error)) = &mut self.shared else {
+            return;
+        };
+        match shared.apply().await {
+            Ok(applied) => {
+                *last_error = None;
+                if !applied.is_empty() {
+                    tracing::info!(plugins = %applied.join(","), "applied plugin changes made through another daemon");
+                }
+            }
+            Err(err) => {
+                let err = self.redactor.redact(&err.to_string()).into_owned();
+                if last_error.as_ref() != Some(&err) {
+                    tracing::error!(error = %err, "could not apply plugin changes made through another daemon; trying again");
+                    *last_error = Some(err);
+                }
+            }
+        }
+    }
+
     /// Loads the installed plugins again if the lock file changed since they were loaded.
     pub(super) async fn reload_plugins(&mut self) {
+        self.apply_shared().await;
         let stamp = self.installed.stamp();
         if stamp == self.stamp {
             return;

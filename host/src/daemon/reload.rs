@@ -12,9 +12,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Mutex;
-
-use super::adapters;
+use super::adapters::Adapters;
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
 use crate::config::server::ServerConfig;
@@ -23,14 +21,10 @@ use crate::pipeline::write_back::WriteBacks;
 use crate::plugin::LivePlugins;
 use crate::plugin::install::{Installed, Stamp};
 use crate::plugin::loader::Loader;
+use crate::plugin::shared::SharedInstalls;
 use crate::redact::Redactor;
-use crate::store::{Database, Store};
-use crate::worker::adapter::RunningAdapter;
+use crate::store::Database;
 use crate::worker::docker::Containers;
-use crate::worker::registry::Workers;
-
-/// The adapters' runners, by worker name; shared by the reload and the shutdown.
-pub(super) type RunningAdapters = Arc<Mutex<Vec<(String, RunningAdapter)>>>;
 
 /// Everything a reload replaces or restarts, and the secrets it was last built from.
 pub(super) struct Holders {
@@ -41,13 +35,14 @@ pub(super) struct Holders {
     pub installed: Installed,
     /// The lock file as the running plugins were loaded from it.
     pub stamp: Option<Stamp>,
-    pub store: Arc<dyn Store>,
-    pub workers: Arc<Workers>,
+    /// Where plugin installs are shared with other daemons, when they are, and the last error
+    /// applying them (logged once, not at every poll).
+    pub shared: Option<(SharedInstalls, Option<String>)>,
     pub sources: Arc<SourceTable>,
     pub redactor: Redactor,
     pub write_backs: Arc<WriteBacks>,
     pub containers: Arc<Containers>,
-    pub adapters: RunningAdapters,
+    pub adapters: Arc<Adapters>,
     pub secrets: Secrets,
 }
 
@@ -146,15 +141,7 @@ impl Holders {
         self.sources.replace(slots);
         self.write_backs.rebuild(&secrets);
         self.containers.set_secrets(secrets.clone());
-        adapters::reload(
-            &self.store,
-            &self.workers,
-            &self.secrets,
-            &secrets,
-            &self.redactor,
-            &mut *self.adapters.lock().await,
-        )
-        .await;
+        self.adapters.reload(&self.secrets, &secrets).await;
         self.secrets = secrets;
         tracing::info!(sources = %self.sources.ready_names().join(","), "reloaded secrets.yml");
     }

@@ -118,6 +118,14 @@ pub struct Provenance {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct LockFile {
     plugins: Vec<LockEntry>,
+    /// The last shared change (`plugin::shared`) this directory holds: every one up to it has
+    /// been applied here. Written in the same commit as the entries it changed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    shared_revision: i64,
+}
+
+fn is_zero(revision: &i64) -> bool {
+    *revision == 0
 }
 
 /// What identifies one state of the lock file, for noticing that it changed.
@@ -145,17 +153,24 @@ impl Installed {
 
     /// The entries of the lock file; none when nothing was ever installed.
     pub fn entries(&self) -> Result<Vec<LockEntry>, Error> {
+        Ok(self.lock()?.plugins)
+    }
+
+    /// The last shared change applied here (0: none), see `plugin::shared`.
+    pub fn shared_revision(&self) -> Result<i64, Error> {
+        Ok(self.lock()?.shared_revision)
+    }
+
+    fn lock(&self) -> Result<LockFile, Error> {
         let path = self.dir.join(LOCK_FILE);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<LockFile>(&bytes)
-                .map(|lock| lock.plugins)
-                .map_err(|err| {
-                    Error::Lock(format!(
-                        "{} is damaged ({err}); remove it and install the plugins again",
-                        path.display()
-                    ))
-                }),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Ok(bytes) => serde_json::from_slice::<LockFile>(&bytes).map_err(|err| {
+                Error::Lock(format!(
+                    "{} is damaged ({err}); remove it and install the plugins again",
+                    path.display()
+                ))
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(LockFile::default()),
             Err(source) => Err(Error::Io { path, source }),
         }
     }
@@ -182,6 +197,69 @@ impl Installed {
             inode: metadata.ino(),
             #[cfg(not(unix))]
             inode: 0,
+        })
+    }
+
+    /// The versions of `entry` whose component is not here intact: what applying a shared
+    /// change of it must bring.
+    pub fn lacking<'e>(&self, entry: &'e LockEntry) -> Vec<&'e Version> {
+        versions(entry)
+            .filter(|version| {
+                component_file::read(&self.dir.join(&version.file))
+                    .map_or(true, |bytes| sha256_hex(&bytes) != version.sha256)
+            })
+            .collect()
+    }
+
+    /// Applies the shared change `revision` of plugin `name`: `entry` becomes its entry (or,
+    /// `None`, it is removed), with `components` (by sha256) written for the versions
+    /// [`Installed::lacking`] named. The entry comes from the database, so each version's file
+    /// name must be the one this directory would give it, and each component must match its
+    /// digest.
+    pub fn adopt(
+        &self,
+        name: &str,
+        entry: Option<LockEntry>,
+        revision: i64,
+        components: &std::collections::HashMap<String, Vec<u8>>,
+    ) -> Result<(), Error> {
+        if let Some(entry) = &entry {
+            check_shared(name, entry)?;
+        }
+        self.change_lock(|dir, lock| {
+            if let Some(entry) = &entry {
+                for version in versions(entry) {
+                    let Some(bytes) = components.get(&version.sha256) else {
+                        continue;
+                    };
+                    if sha256_hex(bytes) != version.sha256 {
+                        return Err(Error::Lock(format!(
+                            "the shared component of {name} {} does not match its sha256",
+                            version.version
+                        )));
+                    }
+                    write_durably(&dir.join(&version.file), bytes)?;
+                }
+            }
+            lock.plugins.retain(|kept| kept.name != name);
+            lock.plugins.extend(entry);
+            lock.shared_revision = lock.shared_revision.max(revision);
+            Ok(())
+        })
+    }
+
+    /// Records that this directory's own change was shared as `revision`, when it is the next
+    /// revision after the last applied here: applying it again would change nothing. With an
+    /// earlier change still unapplied, the daemon applies both in order instead.
+    pub fn shared_as(&self, revision: i64) -> Result<(), Error> {
+        if self.shared_revision()? != revision - 1 {
+            return Ok(());
+        }
+        self.change_lock(|_, lock| {
+            if lock.shared_revision == revision - 1 {
+                lock.shared_revision = revision;
+            }
+            Ok(())
         })
     }
 
@@ -287,6 +365,14 @@ impl Installed {
         &self,
         apply: impl FnOnce(&Path, &mut Vec<LockEntry>) -> Result<T, Error>,
     ) -> Result<T, Error> {
+        self.change_lock(|dir, lock| apply(dir, &mut lock.plugins))
+    }
+
+    /// [`Installed::change`] with the whole lock file.
+    fn change_lock<T>(
+        &self,
+        apply: impl FnOnce(&Path, &mut LockFile) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| Error::Io { path, source }
@@ -299,10 +385,9 @@ impl Installed {
             .open(&guard_path)
             .map_err(io(&guard_path))?;
         lock_exclusive(&guard).map_err(io(&guard_path))?;
-        let mut entries = self.entries()?;
-        let outcome = apply(&self.dir, &mut entries)?;
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        let lock = LockFile { plugins: entries };
+        let mut lock = self.lock()?;
+        let outcome = apply(&self.dir, &mut lock)?;
+        lock.plugins.sort_by(|a, b| a.name.cmp(&b.name));
         let bytes = serde_json::to_vec_pretty(&lock)
             .map_err(|err| Error::Lock(format!("could not encode the lock file: {err}")))?;
         write_durably(&self.dir.join(LOCK_FILE), &bytes)?;
@@ -317,7 +402,7 @@ impl Installed {
     fn collect_garbage(&self, entries: &[LockEntry]) {
         let named: Vec<&str> = entries
             .iter()
-            .flat_map(|entry| std::iter::once(&entry.current).chain(&entry.previous))
+            .flat_map(versions)
             .map(|version| version.file.as_str())
             .collect();
         let Ok(listing) = std::fs::read_dir(&self.dir) else {
@@ -335,6 +420,35 @@ impl Installed {
                 tracing::debug!(file = %item.path().display(), error = %err, "could not remove an unused plugin file");
             }
         }
+    }
+}
+
+/// Every version an entry names: the current one, then the kept ones.
+pub fn versions(entry: &LockEntry) -> impl Iterator<Item = &Version> {
+    std::iter::once(&entry.current).chain(&entry.previous)
+}
+
+/// Checks an entry that came from the database before anything of it touches the plugins
+/// directory: its name is the one it is shared under and safe for a path, and every file it
+/// names is the one this directory would give that version.
+fn check_shared(name: &str, entry: &LockEntry) -> Result<(), Error> {
+    let sound = entry.name == name
+        && crate::config::name::is_safe_name(name)
+        && versions(entry).all(|version| {
+            version.sha256.len() == 64
+                && version
+                    .sha256
+                    .bytes()
+                    .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+                && version.file == file_name(name, &version.sha256)
+        });
+    if sound {
+        Ok(())
+    } else {
+        Err(Error::Lock(format!(
+            "the shared install of {name:?} in the database is not one mecha wrote; it was not \
+             applied"
+        )))
     }
 }
 

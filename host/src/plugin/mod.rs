@@ -9,7 +9,8 @@
 //! call alone. What the daemon runs is assembled in [`registry`] from the bundled plugins
 //! ([`bundled`]) and those the operator installed ([`install`]), brought from a file, a URL or
 //! an OCI registry ([`fetch`]), checked against a digest or a trusted signature ([`trust`]), and
-//! run with what the operator granted them ([`grants`]).
+//! run with what the operator granted them ([`grants`]). Daemons on one database share what is
+//! installed through it ([`shared`]).
 
 pub mod bindings;
 pub mod bundled;
@@ -27,6 +28,7 @@ pub mod oci;
 pub mod policy;
 pub mod registry;
 pub mod responder;
+pub mod shared;
 pub mod source;
 pub mod spare;
 pub mod trigger;
@@ -119,6 +121,8 @@ pub enum Error {
     NotInstalled(String),
     #[error("{0}")]
     Lock(String),
+    #[error("sharing plugin installs through the database: {0}")]
+    Shared(#[from] crate::store::Error),
 }
 
 /// How one call into a plugin went wrong. The daemon keeps serving whatever happens here. Each

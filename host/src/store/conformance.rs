@@ -569,6 +569,47 @@ on_both_backends! {
         assert_eq!(store.get(&record.id).await.unwrap(), Some(record));
         store.close().await.unwrap();
     }
+
+    /// Plugin installs are read back in the order of their changes, after a revision; each
+    /// publication keeps the components its entry names and drops the others; a publication
+    /// naming a component nobody stored changes nothing.
+    async fn plugin_installs_are_shared_in_the_order_of_their_changes(store) {
+        assert!(store.plugin_installs(0).await.unwrap().is_empty());
+        let publication = |name: &str, entry: Option<&str>, named: &[&str], components: &[(&str, &[u8])]| {
+            PluginPublication {
+                name: name.into(),
+                entry: entry.map(Into::into),
+                named: named.iter().map(|sha| sha.to_string()).collect(),
+                components: components.iter().map(|(sha, bytes)| (sha.to_string(), bytes.to_vec())).collect(),
+            }
+        };
+        let first = store.publish_plugin(publication("echo", Some("{\"v\":1}"), &["a1"], &[("a1", b"one")])).await.unwrap();
+        let second = store.publish_plugin(publication("greet", Some("{\"v\":1}"), &["b1"], &[("b1", b"hi")])).await.unwrap();
+        assert!(second > first, "{first} {second}");
+        assert_eq!(store.missing_components("echo", vec!["a1".into(), "a2".into()]).await.unwrap(), ["a2"]);
+        // An upgrade keeps the old version for rollback and adds the new.
+        let third = store.publish_plugin(publication("echo", Some("{\"v\":2}"), &["a2", "a1"], &[("a2", b"two")])).await.unwrap();
+        let names = |installs: Vec<PluginInstall>| installs.into_iter().map(|install| (install.name, install.entry)).collect::<Vec<_>>();
+        assert_eq!(
+            names(store.plugin_installs(first).await.unwrap()),
+            [("greet".into(), Some("{\"v\":1}".into())), ("echo".into(), Some("{\"v\":2}".into()))]
+        );
+        assert_eq!(names(store.plugin_installs(third).await.unwrap()), []);
+        assert_eq!(store.plugin_component("echo", "a2").await.unwrap().as_deref(), Some(&b"two"[..]));
+        assert_eq!(store.plugin_component("greet", "a2").await.unwrap(), None);
+
+        // Naming what is not stored fails and changes nothing.
+        let refused = store.publish_plugin(publication("echo", Some("{\"v\":3}"), &["a3"], &[])).await;
+        assert!(matches!(refused, Err(Error::PluginComponentMissing { ref sha256, .. }) if sha256 == "a3"), "{refused:?}");
+        assert_eq!(names(store.plugin_installs(third).await.unwrap()), []);
+        assert!(store.plugin_component("echo", "a1").await.unwrap().is_some());
+
+        // A removal is a change too, and drops every component of the plugin.
+        let removed = store.publish_plugin(publication("echo", None, &[], &[])).await.unwrap();
+        let changes = store.plugin_installs(third).await.unwrap();
+        assert_eq!(changes, [PluginInstall { revision: removed, name: "echo".into(), entry: None }]);
+        assert!(store.missing_components("echo", vec!["a1".into()]).await.unwrap() == ["a1"]);
+    }
 }
 
 /// Several PostgreSQL stores on one database, as several daemons share it: whichever receives a
@@ -639,6 +680,147 @@ mod shared_database {
             InsertOutcome::Inserted(record) => record.id == first.id,
             InsertOutcome::Duplicate { existing } => *existing == first.id,
         }));
+    }
+
+    /// Events arriving together share a transaction (`postgres/batch.rs`); one the database
+    /// refuses (a NUL in its text) fails alone, and the others, duplicates included, get their
+    /// own outcomes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn an_event_the_database_refuses_fails_alone_among_those_stored_together() {
+        let Some(stores) = daemons().await else {
+            return;
+        };
+        let mut handles = Vec::new();
+        for n in 0..200 {
+            let store = Arc::clone(&stores[n % 2]);
+            handles.push(tokio::spawn(async move {
+                // Every fifth repeats an earlier delivery.
+                let delivery = if n % 5 == 4 { n - 2 } else { n };
+                let mut new = event("generic", Some(&format!("d-{delivery}")), None);
+                if n == 101 {
+                    new.actor = "nul\0".into();
+                }
+                store.insert(new).await
+            }));
+        }
+        let mut outcomes = Vec::new();
+        for handle in handles {
+            outcomes.push(handle.await.unwrap());
+        }
+        assert!(
+            matches!(outcomes[101], Err(Error::Query { .. })),
+            "{:?}",
+            outcomes[101]
+        );
+        let inserted: Vec<EventId> = outcomes
+            .iter()
+            .filter_map(|outcome| match outcome {
+                Ok(InsertOutcome::Inserted(record)) => Some(record.id.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(inserted.len(), 159, "200 requests, 40 repeats, 1 refused");
+        let filter = EventFilter {
+            limit: 500,
+            ..EventFilter::default()
+        };
+        let mut stored = event_ids(&*stores[1], filter).await;
+        stored.sort();
+        let mut expected = inserted.clone();
+        expected.sort();
+        assert_eq!(stored, expected);
+        for outcome in &outcomes {
+            if let Ok(InsertOutcome::Duplicate { existing }) = outcome {
+                assert!(inserted.contains(existing), "{existing}");
+            }
+        }
+    }
+
+    /// An operator's requeue, and leases released, through one daemon's store change the
+    /// notices of another's once committed: its due scans look at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn work_made_due_through_one_daemon_notifies_the_others() {
+        let Some(stores) = daemons().await else {
+            return;
+        };
+        let mut notices = stores[1].task_notices().expect("PostgreSQL notifies");
+        let notified = |notices: &mut tokio::sync::watch::Receiver<u64>| {
+            let mut notices = notices.clone();
+            async move {
+                tokio::time::timeout(std::time::Duration::from_secs(30), notices.changed())
+                    .await
+                    .expect("notified")
+                    .unwrap();
+            }
+        };
+        // The listener counts one when it starts listening.
+        notified(&mut notices).await;
+        notices.mark_unchanged();
+
+        let record = task(&*stores[0], "reviewer", None).await;
+        stores[0]
+            .fail_task(&record.id, None, "no such worker".into())
+            .await
+            .unwrap();
+        assert!(
+            !notices.has_changed().unwrap(),
+            "a failure makes nothing due"
+        );
+        stores[0].requeue_failed(&record.id).await.unwrap();
+        notified(&mut notices).await;
+        notices.mark_unchanged();
+
+        let lease = Lease {
+            owner: "gone".into(),
+            until: 0,
+        };
+        stores[2].claim_task(&record.id, lease).await.unwrap();
+        let released = stores[0]
+            .release_leases(timestamp::now_ms(), None)
+            .await
+            .unwrap();
+        assert_eq!(released.len(), 1);
+        notified(&mut notices).await;
+    }
+
+    /// Publications from several daemons take revisions in commit order with no gap, so a
+    /// daemon reading "after the last I applied" while others publish misses none: each read
+    /// here, taken while the publications run, is a prefix of the final order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn plugin_installs_from_several_daemons_are_read_without_gaps() {
+        let Some(stores) = daemons().await else {
+            return;
+        };
+        let reader = Arc::clone(&stores[0]);
+        let watching = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < 90 {
+                let after = seen.last().copied().unwrap_or(0);
+                let installs = reader.plugin_installs(after).await.unwrap();
+                seen.extend(installs.iter().map(|install| install.revision));
+            }
+            seen
+        });
+        let revisions = race(&stores, |store| async move {
+            let name = EventId::generate().unwrap().to_string();
+            store
+                .publish_plugin(PluginPublication {
+                    name,
+                    entry: Some("{}".into()),
+                    ..PluginPublication::default()
+                })
+                .await
+                .unwrap()
+        })
+        .await;
+        let mut sorted = revisions.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (1..=90).collect::<Vec<i64>>());
+        let seen = tokio::time::timeout(std::time::Duration::from_secs(60), watching)
+            .await
+            .expect("the reader saw every publication")
+            .unwrap();
+        assert_eq!(seen, (1..=90).collect::<Vec<i64>>());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

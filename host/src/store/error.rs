@@ -227,6 +227,13 @@ pub enum Error {
     #[error("no worker is named {name:?}; check the name against the list of workers")]
     WorkerNotFound { name: String },
 
+    /// A shared plugin change named a component that another change has dropped since.
+    #[error(
+        "a component of plugin {name} (sha256 {sha256}) is no longer in the database: another \
+         daemon's change to {name} replaced it meanwhile; run the command again"
+    )]
+    PluginComponentMissing { name: String, sha256: String },
+
     /// Only an offline worker can be removed.
     #[error("worker {name} is {state}; stop it (so that it is offline) before removing it")]
     WorkerNotOffline { name: String, state: WorkerState },

@@ -101,7 +101,7 @@ pub struct EventSummary {
 /// A new event with its body encoded for `event_bodies` (see [`StoredBody`]). Made where the
 /// event is handed to the store, so that compression runs on the caller's thread, not the
 /// writer's.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct EncodedEvent {
     pub(super) event: NewEvent,
     pub(super) body: StoredBody,

@@ -57,6 +57,7 @@ mod event_id;
 mod event_state;
 mod events;
 mod location;
+mod plugin_installs;
 mod postgres;
 mod retention;
 mod signed_deliveries;
@@ -82,6 +83,7 @@ pub use events::{
     NewEvent,
 };
 pub use location::Database;
+pub use plugin_installs::{PluginInstall, PluginInstallStore, PluginPublication};
 pub use postgres::PostgresStore;
 pub use retention::DEDUP_RETENTION_SECONDS;
 pub use signed_deliveries::{SignedDigest, SignedInsert};
@@ -334,6 +336,12 @@ pub trait TaskStore: Send + Sync + 'static {
     /// which, if several do).
     fn unclaimed_tasks(&self, created_before: i64, limit: u32) -> StoreFuture<'_, Vec<TaskRecord>>;
 
+    /// A value that changes when another daemon's write made tasks or write-backs due at once
+    /// (an operator's requeue, leases released), so that the due scans look then instead of
+    /// at their next tick; `None` where the database has no such signal (SQLite, whose one
+    /// daemon queues what it makes due itself, and whose scans find what the CLI does).
+    fn task_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>>;
+
     /// Whether `worker_name` has completed a task for event `event_id`.
     fn completed_task_exists(&self, event_id: &EventId, worker_name: &str)
     -> StoreFuture<'_, bool>;
@@ -433,9 +441,15 @@ pub trait Describe: Send + Sync + 'static {
 }
 
 /// Everything the daemon stores, as one object: `Arc<dyn Store>`.
-pub trait Store: EventStore + WorkerStore + TaskStore + AuditLog + Describe {}
+pub trait Store:
+    EventStore + WorkerStore + TaskStore + AuditLog + PluginInstallStore + Describe
+{
+}
 
-impl<T: EventStore + WorkerStore + TaskStore + AuditLog + Describe + ?Sized> Store for T {}
+impl<T> Store for T where
+    T: EventStore + WorkerStore + TaskStore + AuditLog + PluginInstallStore + Describe + ?Sized
+{
+}
 
 #[cfg(test)]
 mod tests {

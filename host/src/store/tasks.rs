@@ -106,6 +106,10 @@ impl TaskStore for SqliteStore {
         })
     }
 
+    fn task_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     fn completed_task_exists(
         &self,
         event_id: &EventId,

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::secrets::Secret;
-use crate::config::worker::WorkerDef;
+use crate::config::worker::{WorkerDef, WorkerKind};
 use crate::store::{self, Store, WorkerRow, WorkerState};
 
 /// A worker ready for matching and dispatch.
@@ -19,7 +19,8 @@ pub struct Worker {
     pub def: Arc<WorkerDef>,
     pub state: WorkerState,
     /// Where its `/task` and `/health` are: the definition's `endpoint` for live workers, the
-    /// runtime endpoint of a started container or adapter otherwise.
+    /// runtime endpoint of a started container, or the endpoint of this daemon's own runner of
+    /// an adapter.
     pub endpoint: Option<String>,
     /// Why it is in `error`, redacted.
     pub error: Option<String>,
@@ -30,8 +31,15 @@ pub struct Worker {
     pub restarts: u32,
     /// The daemon that runs its container, when one does.
     pub runtime_owner: Option<String>,
-    /// The key of a running adapter, which its server asks of every request.
+    /// The key of this daemon's runner of an adapter, which it asks of every request.
     adapter_key: Option<Secret>,
+}
+
+/// This daemon's runner of an adapter worker: where it answers and the key it asks for.
+#[derive(Debug, Clone)]
+pub struct LocalAdapter {
+    pub endpoint: String,
+    pub key: Secret,
 }
 
 impl Worker {
@@ -67,9 +75,11 @@ pub struct Workers {
     environment: Environment,
     /// name → its last resolution
     cache: Mutex<HashMap<String, Resolution>>,
-    /// name → the key of its running adapter. In memory only: a key lives as long as the
-    /// adapter of this daemon it opens, and is never written anywhere.
-    adapter_keys: Mutex<HashMap<String, Secret>>,
+    /// name → this daemon's runner of that adapter worker. In memory only: a key lives as long
+    /// as the runner it opens, and is never written anywhere. The endpoint is kept here too,
+    /// and not taken from the store, because every daemon on a shared database runs its own
+    /// runner, which only its own key opens.
+    adapters: Mutex<HashMap<String, LocalAdapter>>,
 }
 
 impl Workers {
@@ -78,29 +88,29 @@ impl Workers {
             store,
             environment,
             cache: Mutex::new(HashMap::new()),
-            adapter_keys: Mutex::new(HashMap::new()),
+            adapters: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Records the key of the adapter now running for worker `name`, or forgets it (`None`)
-    /// when the adapter stops.
-    pub fn set_adapter_key(&self, name: &str, key: Option<Secret>) {
-        let mut keys = match self.adapter_keys.lock() {
-            Ok(keys) => keys,
+    /// Records this daemon's runner of adapter worker `name`, or forgets it (`None`) when the
+    /// runner stops.
+    pub fn set_adapter(&self, name: &str, runner: Option<LocalAdapter>) {
+        let mut adapters = match self.adapters.lock() {
+            Ok(adapters) => adapters,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match key {
-            Some(key) => keys.insert(name.to_owned(), key),
-            None => keys.remove(name),
+        match runner {
+            Some(runner) => adapters.insert(name.to_owned(), runner),
+            None => adapters.remove(name),
         };
     }
 
-    fn adapter_key(&self, name: &str) -> Option<Secret> {
-        let keys = match self.adapter_keys.lock() {
-            Ok(keys) => keys,
+    fn local_adapter(&self, name: &str) -> Option<LocalAdapter> {
+        let adapters = match self.adapters.lock() {
+            Ok(adapters) => adapters,
             Err(poisoned) => poisoned.into_inner(),
         };
-        keys.get(name).cloned()
+        adapters.get(name).cloned()
     }
 
     /// Every worker whose definition resolves, by name. Workers that do not resolve (e.g. an
@@ -133,13 +143,25 @@ impl Workers {
     fn resolve(&self, row: WorkerRow) -> Option<Worker> {
         match self.definition(&row.name, &row.definition) {
             Ok(def) => {
-                // A live worker's is in its definition; an adapter's or a container's is
-                // recorded when it starts.
-                let endpoint = def.endpoint.clone().or(row.endpoint);
+                let (endpoint, adapter_key, state) = if def.kind() == WorkerKind::Adapter {
+                    // This daemon's runner or none. A stored `offline` means the daemon that
+                    // started a runner last has stopped; this one's may still run.
+                    let local = self.local_adapter(&row.name);
+                    let state = match (&local, row.state) {
+                        (Some(_), WorkerState::Offline) => WorkerState::Online,
+                        (_, state) => state,
+                    };
+                    let (endpoint, key) = local.map(|local| (local.endpoint, local.key)).unzip();
+                    (endpoint, key, state)
+                } else {
+                    // A live worker's is in its definition; a container's is recorded when it
+                    // starts.
+                    (def.endpoint.clone().or(row.endpoint), None, row.state)
+                };
                 Some(Worker {
-                    adapter_key: self.adapter_key(&row.name),
+                    adapter_key,
                     def,
-                    state: row.state,
+                    state,
                     endpoint,
                     error: row.error,
                     container: row.container_id,

@@ -116,7 +116,7 @@ impl Install {
                 arrived.plugin.info.version
             ),
         }
-        Ok(())
+        super::share(home, &name).await
     }
 }
 
@@ -206,7 +206,7 @@ impl Upgrade {
             current.label(),
             Version::of(plugin, Provenance::default()).label()
         );
-        Ok(())
+        super::share(home, name).await
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Installing and upgrading are `install.rs`; the installed versions, and the atomic changes to
 //! them, are `plugin::install`. A running daemon notices every change (`daemon::plugins`) and
-//! switches to it without a restart.
+//! switches to it without a restart. When the home's database is shared, each change is also
+//! published to it for the other daemons ([`share`]).
 
 mod install;
 mod new;
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::table;
@@ -23,6 +25,7 @@ use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::grants::{Grants, listed};
 use crate::plugin::install::{Installed, LockEntry};
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
+use crate::plugin::shared::SharedInstalls;
 use crate::plugin::{PluginRegistry, Runtime, component_file};
 
 #[derive(Debug, Subcommand)]
@@ -68,14 +71,38 @@ impl Plugin {
             Plugin::Ls(command) => command.run(&home).await,
             Plugin::Install(command) => command.run(&home).await,
             Plugin::Upgrade(command) => command.run(&home).await,
-            Plugin::Rollback(command) => command.run(&home),
-            Plugin::Rm(command) => command.run(&home),
+            Plugin::Rollback(command) => command.run(&home).await,
+            Plugin::Rm(command) => command.run(&home).await,
             Plugin::Inspect(command) => command.run(&home).await,
             Plugin::Test(command) => command.run(&home).await,
             Plugin::Trust(command) => command.run(&home),
             Plugin::Push(command) => command.run(&home).await,
         }
     }
+}
+
+/// Publishes the change just made to the plugin `name` to the database, for the other daemons
+/// that use it, when installs are shared through it (`plugin::shared`): when `database_url`
+/// names it.
+async fn share(home: &Home, name: &str) -> anyhow::Result<()> {
+    let config = ServerConfig::load(&home.config_file())?;
+    if config.database_url.is_none() {
+        return Ok(());
+    }
+    let not_shared = || {
+        format!(
+            "{name} was changed here but not shared with the other daemons of the database; \
+             run the command again to share it"
+        )
+    };
+    let store = super::open_store(home).await.with_context(not_shared)?;
+    let published = SharedInstalls::new(store.clone(), Installed::new(home.plugins_dir()))
+        .publish(name)
+        .await;
+    store.close().await?;
+    let revision = published.with_context(not_shared)?;
+    println!("shared with every daemon of the database (change {revision})");
+    Ok(())
 }
 
 /// A loader on the engine the daemon would run, from the home's `config.yml`.
@@ -229,13 +256,13 @@ pub struct Remove {
 }
 
 impl Remove {
-    fn run(self, home: &Home) -> anyhow::Result<()> {
+    async fn run(self, home: &Home) -> anyhow::Result<()> {
         let entry = Installed::new(home.plugins_dir()).remove(&self.name)?;
         println!(
             "removed {} {}; a running daemon stops using it within a second",
             entry.name, entry.current.version
         );
-        Ok(())
+        share(home, &self.name).await
     }
 }
 
@@ -246,7 +273,7 @@ pub struct Rollback {
 }
 
 impl Rollback {
-    fn run(self, home: &Home) -> anyhow::Result<()> {
+    async fn run(self, home: &Home) -> anyhow::Result<()> {
         let (left, restored) = Installed::new(home.plugins_dir()).rollback(&self.name)?;
         println!(
             "rolled {} back from {} to {}; a running daemon switches to it within a second",
@@ -254,7 +281,7 @@ impl Rollback {
             left.label(),
             restored.label()
         );
-        Ok(())
+        share(home, &self.name).await
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_postgres::{GenericClient, Row};
 
+use super::batch::gather;
 use super::pool::{Params, Pool, Session};
 use super::{PostgresStore, lock};
 use crate::store::audit::{COLUMNS, LogFilter};
@@ -61,13 +62,7 @@ impl AuditWriter {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Queued>();
         let task = tokio::spawn(async move {
             while let Some(first) = receiver.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < BATCH {
-                    match receiver.try_recv() {
-                        Ok(next) => batch.push(next),
-                        Err(_) => break,
-                    }
-                }
+                let batch = gather(first, &mut receiver, BATCH);
                 let (entries, replies): (Vec<_>, Vec<_>) = batch
                     .into_iter()
                     .map(|queued| ((queued.entry, queued.ts), queued.reply))

@@ -17,11 +17,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_schema",
-    sql: include_str!("migrations/0001_schema.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_schema",
+        sql: include_str!("migrations/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_plugin_installs",
+        sql: include_str!("migrations/0002_plugin_installs.sql"),
+    },
+];
 
 /// The version this build brings a database to.
 fn known_version() -> u32 {

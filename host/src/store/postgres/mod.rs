@@ -27,8 +27,11 @@ use super::{
 };
 
 mod audit;
+mod batch;
 mod events;
 mod migrations;
+mod notices;
+mod plugin_installs;
 mod pool;
 mod tasks;
 mod tls;
@@ -49,6 +52,8 @@ mod lock {
     pub(super) const SIGNED: i32 = 3;
     /// Pruning old rows: one daemon at a time.
     pub(super) const RETENTION: i32 = 4;
+    /// Sharing a plugin install: one publication at a time, so revisions follow commits.
+    pub(super) const PLUGIN_INSTALLS: i32 = 5;
 }
 
 /// The store on a PostgreSQL database.
@@ -63,6 +68,11 @@ pub struct PostgresStore {
     closed: AtomicBool,
     audit: Mutex<Option<AuditWriter>>,
     audit_queue: audit::Queue,
+    /// Stores events without a dedup key in shared transactions (`batch.rs`).
+    inserts: batch::InsertBatcher,
+    /// Counts other daemons' notifications (`notices.rs`), once a daemon asks for them: a CLI
+    /// command never opens the listening connection.
+    notices: notices::Notices,
 }
 
 impl PostgresStore {
@@ -87,16 +97,19 @@ impl PostgresStore {
             let mut connection = pool.get().await?;
             migrations::migrate(&mut connection).await?;
         }
+        let notices = notices::Notices::new(config.clone(), tls.clone(), database.clone());
         let mut relaxed = config;
         relaxed.options("-c synchronous_commit=off");
         let relaxed = Arc::new(Pool::new(relaxed, tls, database, pool::CONNECTIONS / 2));
         let (audit_queue, audit) = AuditWriter::spawn(Arc::clone(&relaxed));
         Ok(PostgresStore {
-            pool,
             relaxed,
             closed: AtomicBool::new(false),
             audit: Mutex::new(Some(audit)),
             audit_queue,
+            inserts: batch::InsertBatcher::spawn(Arc::clone(&pool)),
+            pool,
+            notices,
         })
     }
 
@@ -221,10 +234,11 @@ impl EventStore for PostgresStore {
         // Compressed here, on the caller's task, before a connection is taken.
         let event = EncodedEvent::from(event);
         Box::pin(async move {
-            let mut connection = self.writing().await?;
             if event.event.dedup_key.as_deref().is_none_or(str::is_empty) {
-                return events::insert(&mut connection.session(), event, timestamp::now()).await;
+                self.open_for_writes()?;
+                return self.inserts.insert(event).await;
             }
+            let mut connection = self.writing().await?;
             let mut transaction = connection.transaction().await?;
             let outcome =
                 events::insert(&mut transaction.session(), event, timestamp::now()).await?;

@@ -10,8 +10,8 @@ use std::sync::LazyLock;
 
 use tokio_postgres::{GenericClient, Row};
 
-use super::PostgresStore;
 use super::pool::Session;
+use super::{PostgresStore, notices};
 use crate::store::error::{Cause, encode_json};
 use crate::store::events::MAX_LIST_LIMIT;
 use crate::store::task_lifecycle::{RELEASED, TaskChange, WriteBackChange};
@@ -202,12 +202,21 @@ impl TaskStore for PostgresStore {
                 self.writing().await?
             };
             let to = change.to();
-            let changed = apply(&mut connection.session(), &id, &change).await?;
-            if changed == 1 {
-                Ok(())
-            } else {
-                Err(Error::InvalidTaskTransition { id, to })
+            let mut session = connection.session();
+            let changed = apply(&mut session, &id, &change).await?;
+            if changed != 1 {
+                return Err(Error::InvalidTaskTransition { id, to });
             }
+            // Due at once for whichever daemon looks first.
+            if matches!(
+                change,
+                TaskChange::Requeue | TaskChange::WriteBack(WriteBackChange::Requeue)
+            ) {
+                session
+                    .query("telling the other daemons", notices::NOTIFY, &[])
+                    .await?;
+            }
+            Ok(())
         })
     }
 
@@ -279,6 +288,11 @@ impl TaskStore for PostgresStore {
                     )
                     .await?;
             }
+            if !released.is_empty() {
+                session
+                    .query("telling the other daemons", notices::NOTIFY, &[])
+                    .await?;
+            }
             Ok(released)
         })
     }
@@ -322,6 +336,10 @@ impl TaskStore for PostgresStore {
             )
             .await
         })
+    }
+
+    fn task_notices(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.notices.receiver())
     }
 
     fn completed_task_exists(

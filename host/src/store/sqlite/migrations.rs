@@ -68,6 +68,10 @@ const MIGRATIONS: &[Migration] = &[
         name: "0011_worker_runtime_owner",
         sql: include_str!("migrations/0011_worker_runtime_owner.sql"),
     },
+    Migration {
+        name: "0012_plugin_installs",
+        sql: include_str!("migrations/0012_plugin_installs.sql"),
+    },
 ];
 
 /// The schema version this build creates and understands.

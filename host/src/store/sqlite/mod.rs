@@ -8,6 +8,7 @@
 
 pub(in crate::store) mod checkpoint;
 pub(in crate::store) mod migrations;
+mod plugin_installs;
 pub(in crate::store) mod request;
 pub(in crate::store) mod writer;
 

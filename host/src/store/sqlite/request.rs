@@ -15,11 +15,13 @@ use std::path::Path;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::oneshot;
 
+use super::plugin_installs;
 use super::writer::in_savepoint;
 use crate::store::audit;
 use crate::store::audit_entry::AuditEntry;
 use crate::store::error::query_error;
 use crate::store::events::{self, EncodedEvent, InsertOutcome};
+use crate::store::plugin_installs::PluginPublication;
 use crate::store::signed_deliveries::{self, SignedDigest, SignedInsert};
 use crate::store::task_lifecycle::{self, TaskChange};
 use crate::store::task_record::{CreateTaskOutcome, CreatedTasks, Lease, NewTask, TaskRecord};
@@ -133,6 +135,11 @@ pub(in crate::store) enum Request {
         id: TaskId,
         change: TaskChange,
         reply: ResultSender<()>,
+    },
+    /// Share a change of a plugin's install under the next revision.
+    PublishPlugin {
+        publication: PluginPublication,
+        reply: ResultSender<i64>,
     },
     /// Append an entry to the audit log, stamped `ts` (unix milliseconds).
     Record {
@@ -298,6 +305,11 @@ impl Request {
                     task_lifecycle::apply(connection, path, id, change, now)
                 })
             }
+            Request::PublishPlugin { publication, reply } => {
+                hold(transaction, path, reply, |connection| {
+                    plugin_installs::publish(connection, path, &publication, now)
+                })
+            }
             Request::Record { entry, ts, reply } => hold(transaction, path, reply, |connection| {
                 audit::insert(connection, path, &entry, ts)
             }),
@@ -348,6 +360,7 @@ impl Request {
             | Request::SetWorkerLocation { reply, .. }
             | Request::ChangeTask { reply, .. }
             | Request::Record { reply, .. } => Reply::to(reply),
+            Request::PublishPlugin { reply, .. } => Reply::to(reply),
         }
     }
 }
