@@ -291,23 +291,40 @@ async fn every_daemon_on_a_shared_database_sends_to_its_own_adapter_runner() {
         .collect();
     assert_eq!(prompts, ["to the first", "to the second"]);
 
-    // The first daemon stopping does not mark the worker offline: the second started the
-    // runner the store names, and still serves it.
-    early.stop();
-    let (_, workers) = get(&late, "/workers").await;
-    let workers: serde_json::Value = serde_json::from_str(&workers).expect("json");
-    assert_eq!(workers[0]["state"], "online", "{workers}");
-    let (ok, listed, stderr) = second.mecha(&["worker", "ls", "--json"]);
-    assert!(ok, "{stderr}");
-    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
-    assert_eq!(listed[0]["state"], "online", "{listed}");
-    let done = completed_task(&late, "llama", "after the first stopped").await;
-    assert_eq!(done["result"]["output"], "hello from llama", "{done}");
-
-    // The daemon that started the stored runner marks it offline when it stops.
+    // The daemon whose runner the store names stops and leaves the worker offline; the other
+    // still sends to its own runner, and takes the stored runner over.
     late.stop();
-    let (ok, listed, stderr) = second.mecha(&["worker", "ls", "--json"]);
+    let done = completed_task(&early, "llama", "after the second stopped").await;
+    assert_eq!(done["result"]["output"], "hello from llama", "{done}");
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..500 {
+        let (ok, stdout, stderr) = first.mecha(&["worker", "ls", "--json"]);
+        assert!(ok, "{stderr}");
+        listed = serde_json::from_str(&stdout).expect("json");
+        if listed[0]["state"] == "online" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(listed[0]["state"], "online", "{listed}\n{}", early.log());
+
+    // An operator's stop holds whatever runner a daemon has.
+    let (ok, _, stderr) = first.mecha(&["worker", "stop", "llama"]);
     assert!(ok, "{stderr}");
-    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
-    assert_eq!(listed[0]["state"], "offline", "{listed}");
+    let (_, workers) = get(&early, "/workers").await;
+    let workers: serde_json::Value = serde_json::from_str(&workers).expect("json");
+    assert_eq!(workers[0]["state"], "offline", "{workers}");
+    let asked = ollama.requests().len();
+    let response = client()
+        .post(early.url("/task"))
+        .header("content-type", "application/json")
+        .header("X-API-Key", CANARY_API_KEY)
+        .body(r#"{"prompt":"while stopped","worker":"llama"}"#)
+        .send()
+        .await
+        .expect("sent");
+    let (_, task) = status_and_json(response).await;
+    wait_task(&early, task["id"].as_str().expect("id"), "failed").await;
+    assert_eq!(ollama.requests().len(), asked, "nothing reached the model");
+    early.stop();
 }

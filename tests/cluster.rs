@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mecha::store::{EventFilter, EventState, PostgresStore, Store, TaskFilter, TaskState};
 
-use crate::support::daemon::{Daemon, GITHUB_SECRET, Home, get_json};
+use crate::support::daemon::{Daemon, GITHUB_SECRET, Home, get_json, running_sha256};
 use crate::support::fixtures;
 use crate::support::forge::GitHub;
 use crate::support::worker::{Answer, TestWorker};
@@ -359,25 +359,13 @@ async fn the_cli_and_doctor_use_the_configured_postgres_database() {
     assert!(!refused.contains(&password), "{refused}");
 }
 
-/// The sha256 of the installed plugin `name` that `daemon` runs now, if it runs one.
-async fn running_plugin(daemon: &Daemon, name: &str) -> Option<String> {
-    let (_, running) = get_json(daemon, "/plugins").await;
-    running
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|plugin| plugin["name"] == name && plugin["origin"] == "installed")
-        .and_then(|plugin| plugin["sha256"].as_str())
-        .map(str::to_owned)
-}
-
-/// Waits until every daemon of `daemons` runs `sha256` as the plugin `name` (`None`: runs no
-/// installed plugin of that name).
+/// Waits until every daemon of `daemons` runs `sha256` as the source plugin `name` (`None`:
+/// runs none of that name).
 async fn wait_running(daemons: &[&Daemon], name: &str, sha256: Option<&str>) {
     let deadline = Instant::now() + Duration::from_secs(30);
     for daemon in daemons {
         loop {
-            let running = running_plugin(daemon, name).await;
+            let running = running_sha256(daemon, name, "source").await;
             if running.as_deref() == sha256 {
                 break;
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use mecha::digest::sha256_hex;
 
-use crate::support::daemon::{Daemon, Home, binary, get_json, send_github};
+use crate::support::daemon::{Daemon, Home, binary, get_json, running_sha256, send_github};
 use crate::support::fixtures;
 use crate::support::minisign::{Key, minisign_present};
 use crate::support::plugins;
@@ -296,22 +296,9 @@ fn rebuilt(wasm: &[u8], note: &str) -> Vec<u8> {
     out
 }
 
-/// The digest of the `github` source the daemon runs now.
-async fn running_github(daemon: &Daemon) -> String {
-    let (_, running) = get_json(daemon, "/plugins").await;
-    running
-        .as_array()
-        .expect("array")
-        .iter()
-        .find(|plugin| plugin["name"] == "github" && plugin["world"] == "source")
-        .and_then(|plugin| plugin["sha256"].as_str())
-        .expect("a github source runs")
-        .to_owned()
-}
-
 async fn wait_running_github(daemon: &Daemon, sha256: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while running_github(daemon).await != sha256 {
+    while running_sha256(daemon, "github", "source").await.as_deref() != Some(sha256) {
         assert!(
             Instant::now() < deadline,
             "the daemon never ran {sha256}\n{}",

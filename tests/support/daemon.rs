@@ -358,6 +358,19 @@ pub async fn get_json(daemon: &Daemon, path: &str) -> (u16, serde_json::Value) {
     status_and_json(response).await
 }
 
+/// The sha256 of the `world` plugin `name` that `daemon` runs now (`GET /plugins`), if it runs
+/// one.
+pub async fn running_sha256(daemon: &Daemon, name: &str, world: &str) -> Option<String> {
+    let (_, running) = get_json(daemon, "/plugins").await;
+    running
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|plugin| plugin["name"] == name && plugin["world"] == world)
+        .and_then(|plugin| plugin["sha256"].as_str())
+        .map(str::to_owned)
+}
+
 /// Polls `GET /tasks?…` until `count` tasks are in `state`.
 pub async fn wait_tasks(daemon: &Daemon, query: &str, count: usize) -> Vec<serde_json::Value> {
     let mut tasks = Vec::new();

@@ -33,7 +33,7 @@ use crate::pipeline::write_back::{WriteBackParts, WriteBacks};
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::install::Installed;
 use crate::plugin::loader::Loader;
-use crate::plugin::shared::SharedInstalls;
+use crate::plugin::shared::{Admission, SharedInstalls};
 use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, Database};
@@ -111,7 +111,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         .is_some()
         .then(|| SharedInstalls::new(store.clone(), installed.clone()));
     if let Some(shared) = &shared {
-        plugins::share_at_start(shared, &redactor).await;
+        let admission = Admission::of(&home, &config);
+        plugins::share_at_start(shared, &admission, &redactor).await;
     }
     // Taken before loading: a change made while loading is noticed at the first poll.
     let plugins_stamp = installed.stamp();

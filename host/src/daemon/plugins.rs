@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use super::reload::Holders;
 use crate::pipeline::sources;
-use crate::plugin::shared::SharedInstalls;
+use crate::plugin::shared::{Admission, SharedInstalls};
 use crate::redact::Redactor;
 
 /// 500 ms: a change is live well within the second `mecha plugin install` promises, for one
@@ -27,8 +27,12 @@ pub(super) const POLL: Duration = Duration::from_millis(500);
 /// At start, before the plugins are loaded: applies what other daemons published, then
 /// publishes what this home holds that the database has never seen. A failure is logged; the
 /// daemon starts with the plugins its home has.
-pub(super) async fn share_at_start(shared: &SharedInstalls, redactor: &Redactor) {
-    let outcome = match shared.apply().await {
+pub(super) async fn share_at_start(
+    shared: &SharedInstalls,
+    admission: &Admission,
+    redactor: &Redactor,
+) {
+    let outcome = match shared.apply(admission).await {
         Ok(applied) => shared
             .publish_unknown()
             .await
@@ -55,7 +59,7 @@ impl Holders {
         let Some((shared, last_error)) = &mut self.shared else {
             return;
         };
-        match shared.apply().await {
+        match shared.apply(&Admission::of(&self.home, &self.config)).await {
             Ok(applied) => {
                 *last_error = None;
                 if !applied.is_empty() {

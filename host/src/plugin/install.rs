@@ -200,15 +200,20 @@ impl Installed {
         })
     }
 
-    /// The versions of `entry` whose component is not here intact: what applying a shared
-    /// change of it must bring.
-    pub fn lacking<'e>(&self, entry: &'e LockEntry) -> Vec<&'e Version> {
-        versions(entry)
-            .filter(|version| {
-                component_file::read(&self.dir.join(&version.file))
-                    .map_or(true, |bytes| sha256_hex(&bytes) != version.sha256)
-            })
-            .collect()
+    /// The versions of `entry`, shared as plugin `name`, whose component is not here intact:
+    /// what applying the change must bring. The entry is checked first ([`check_shared`]), so
+    /// no path it names is read unless it is one mecha would write.
+    pub fn lacking<'e>(&self, name: &str, entry: &'e LockEntry) -> Result<Vec<&'e Version>, Error> {
+        check_shared(name, entry)?;
+        Ok(versions(entry)
+            .filter(|version| !self.intact(version))
+            .collect())
+    }
+
+    /// Whether the component of `version` is here and matches its digest.
+    fn intact(&self, version: &Version) -> bool {
+        component_file::read(&self.dir.join(&version.file))
+            .is_ok_and(|bytes| sha256_hex(&bytes) == version.sha256)
     }
 
     /// Applies the shared change `revision` of plugin `name`: `entry` becomes its entry (or,
@@ -229,16 +234,27 @@ impl Installed {
         self.change_lock(|dir, lock| {
             if let Some(entry) = &entry {
                 for version in versions(entry) {
-                    let Some(bytes) = components.get(&version.sha256) else {
-                        continue;
-                    };
-                    if sha256_hex(bytes) != version.sha256 {
-                        return Err(Error::Lock(format!(
-                            "the shared component of {name} {} does not match its sha256",
-                            version.version
-                        )));
+                    match components.get(&version.sha256) {
+                        Some(bytes) if sha256_hex(bytes) == version.sha256 => {
+                            write_durably(&dir.join(&version.file), bytes)?;
+                        }
+                        Some(_) => {
+                            return Err(Error::Lock(format!(
+                                "the shared component of {name} {} does not match its sha256",
+                                version.version
+                            )));
+                        }
+                        // Checked under the guard: a local change since `lacking` may have
+                        // removed it.
+                        None if self.intact(version) => {}
+                        None => {
+                            return Err(Error::Lock(format!(
+                                "the component of {name} {} is no longer here; the shared \
+                                 change is applied again at the next poll",
+                                version.version
+                            )));
+                        }
                     }
-                    write_durably(&dir.join(&version.file), bytes)?;
                 }
             }
             lock.plugins.retain(|kept| kept.name != name);
@@ -248,17 +264,11 @@ impl Installed {
         })
     }
 
-    /// Records that this directory's own change was shared as `revision`, when it is the next
-    /// revision after the last applied here: applying it again would change nothing. With an
-    /// earlier change still unapplied, the daemon applies both in order instead.
-    pub fn shared_as(&self, revision: i64) -> Result<(), Error> {
-        if self.shared_revision()? != revision - 1 {
-            return Ok(());
-        }
+    /// Records the shared change `revision` as dealt with although it was not applied (it
+    /// cannot be, here): the changes after it are applied, not held up behind it.
+    pub fn pass_over(&self, revision: i64) -> Result<(), Error> {
         self.change_lock(|_, lock| {
-            if lock.shared_revision == revision - 1 {
-                lock.shared_revision = revision;
-            }
+            lock.shared_revision = lock.shared_revision.max(revision);
             Ok(())
         })
     }
@@ -431,7 +441,7 @@ pub fn versions(entry: &LockEntry) -> impl Iterator<Item = &Version> {
 /// Checks an entry that came from the database before anything of it touches the plugins
 /// directory: its name is the one it is shared under and safe for a path, and every file it
 /// names is the one this directory would give that version.
-fn check_shared(name: &str, entry: &LockEntry) -> Result<(), Error> {
+pub fn check_shared(name: &str, entry: &LockEntry) -> Result<(), Error> {
     let sound = entry.name == name
         && crate::config::name::is_safe_name(name)
         && versions(entry).all(|version| {
@@ -589,6 +599,61 @@ mod tests {
         let (version, bytes) = version(1);
         installed.install("echo", version.clone(), &bytes).unwrap();
         assert_eq!(files(dir.path()), [version.file]);
+    }
+
+    #[test]
+    fn a_shared_change_is_applied_only_as_mecha_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let installed = Installed::new(dir.path().to_owned());
+        let (version, bytes) = version(1);
+        let entry = LockEntry {
+            name: "echo".into(),
+            current: version.clone(),
+            previous: Vec::new(),
+        };
+        let components = std::collections::HashMap::from([(version.sha256.clone(), bytes)]);
+        assert_eq!(installed.lacking("echo", &entry).unwrap(), [&version]);
+
+        // A file name outside the plugins directory, or a name shared under another one.
+        let mut escaping = entry.clone();
+        escaping.current.file = "../escaped.wasm".into();
+        assert!(installed.lacking("echo", &escaping).is_err());
+        let refused = installed.adopt("echo", Some(escaping), 1, &components);
+        assert!(matches!(refused, Err(Error::Lock(_))), "{refused:?}");
+        let refused = installed.adopt("other", Some(entry.clone()), 1, &components);
+        assert!(matches!(refused, Err(Error::Lock(_))), "{refused:?}");
+        // A component that is not what the entry names.
+        let wrong = std::collections::HashMap::from([(version.sha256.clone(), b"x".to_vec())]);
+        assert!(
+            installed
+                .adopt("echo", Some(entry.clone()), 1, &wrong)
+                .is_err()
+        );
+        assert!(installed.entries().unwrap().is_empty());
+        assert!(!dir.path().parent().unwrap().join("escaped.wasm").exists());
+
+        // A version neither given nor here is not recorded as installed.
+        let refused = installed.adopt("echo", Some(entry.clone()), 4, &Default::default());
+        assert!(matches!(refused, Err(Error::Lock(_))), "{refused:?}");
+        assert!(installed.entries().unwrap().is_empty());
+
+        installed
+            .adopt("echo", Some(entry.clone()), 4, &components)
+            .unwrap();
+        assert_eq!(installed.entry("echo").unwrap(), entry);
+        assert!(installed.lacking("echo", &entry).unwrap().is_empty());
+        assert_eq!(installed.shared_revision().unwrap(), 4);
+        // Once here, the same entry again needs no component.
+        installed
+            .adopt("echo", Some(entry.clone()), 5, &Default::default())
+            .unwrap();
+        installed.pass_over(5).unwrap();
+        assert_eq!(installed.shared_revision().unwrap(), 5);
+
+        installed.adopt("echo", None, 6, &components).unwrap();
+        assert!(installed.entries().unwrap().is_empty());
+        assert_eq!(installed.shared_revision().unwrap(), 6);
+        assert!(files(dir.path()).is_empty());
     }
 
     #[test]

@@ -14,20 +14,48 @@
 //!
 //! What one operator installs, with the grant given then, runs on every daemon of the
 //! database: the database is trusted as the daemons' configuration is. An entry read from it
-//! must still name files the way mecha does, and each component must match its sha256.
+//! must still name files the way mecha does, each component must match its sha256, and a
+//! daemon whose `config.yml` requires signatures takes only versions signed by a key it trusts.
+//! A change a daemon refuses is logged and passed over, so that the changes after it still
+//! apply.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::Error;
-use super::install::{Installed, LockEntry, versions};
-use crate::store::{PluginPublication, Store};
+use super::install::{Installed, LockEntry, check_shared, versions};
+use super::trust::TrustedKeys;
+use crate::config::home::Home;
+use crate::config::server::ServerConfig;
+use crate::store::{self, PluginInstall, PluginPublication, Store};
+
+/// Publications tried again when another daemon's change to the same plugin dropped a
+/// component between the question of what is missing and the publication.
+const PUBLISH_TRIES: usize = 3;
 
 /// A home's installed plugins and the database they are shared through.
 #[derive(Clone)]
 pub struct SharedInstalls {
     store: Arc<dyn Store>,
     installed: Installed,
+}
+
+/// What this home requires of a plugin before it runs it, applied to what other daemons
+/// share as to what its own operator installs: with `plugins.require_signature`, a version
+/// signed by a key this home trusts (`mecha plugin trust`).
+pub struct Admission {
+    pub require_signature: bool,
+    pub trusted: TrustedKeys,
+}
+
+impl Admission {
+    /// What the home `home`, configured by `config`, requires.
+    pub fn of(home: &Home, config: &ServerConfig) -> Admission {
+        Admission {
+            require_signature: config.plugins.require_signature,
+            trusted: TrustedKeys::in_home(home.root()),
+        }
+    }
 }
 
 impl SharedInstalls {
@@ -38,6 +66,18 @@ impl SharedInstalls {
     /// Publishes the current entry of `name` in this home (its removal, when it has none), with
     /// the components the database lacks; returns the revision it was given.
     pub async fn publish(&self, name: &str) -> Result<i64, Error> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.publish_once(name).await {
+                Err(Error::Shared(store::Error::PluginComponentMissing { .. }))
+                    if tries < PUBLISH_TRIES => {}
+                outcome => return outcome,
+            }
+        }
+    }
+
+    async fn publish_once(&self, name: &str) -> Result<i64, Error> {
         let entry = match self.installed.entry(name) {
             Ok(entry) => Some(entry),
             Err(Error::NotInstalled(_)) => None,
@@ -61,7 +101,7 @@ impl SharedInstalls {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|err| Error::Lock(format!("could not encode the entry of {name}: {err}")))?;
-        let revision = self
+        Ok(self
             .store
             .publish_plugin(PluginPublication {
                 name: name.to_owned(),
@@ -69,38 +109,35 @@ impl SharedInstalls {
                 named,
                 components,
             })
-            .await?;
-        self.installed.shared_as(revision)?;
-        Ok(revision)
+            .await?)
     }
 
-    /// Applies, in order, every change published after the last one this home applied; returns
-    /// the names of the plugins changed. A change that cannot be applied stops there (it is
-    /// tried again at the next call) and is the error.
-    pub async fn apply(&self) -> Result<Vec<String>, Error> {
+    /// Applies, in order, every change published after the last one this home applied
+    /// (its own included: applying it again changes nothing); returns the names of the plugins
+    /// changed. A change this home refuses (unreadable, not as mecha writes entries, or not
+    /// signed as `admission` requires) is logged and passed over; any other failure stops
+    /// there, and the change is tried again at the next call.
+    pub async fn apply(&self, admission: &Admission) -> Result<Vec<String>, Error> {
         let after = self.installed.shared_revision()?;
         let mut changed = Vec::new();
         for install in self.store.plugin_installs(after).await? {
+            let entry = match admitted(&install, admission) {
+                Ok(entry) => entry,
+                Err(reason) => {
+                    tracing::error!(plugin = %install.name, %reason, "a plugin change made through another daemon is refused here; this daemon keeps what it had installed");
+                    self.installed.pass_over(install.revision)?;
+                    continue;
+                }
+            };
             let name = &install.name;
-            let entry = install
-                .entry
-                .as_deref()
-                .map(serde_json::from_str::<LockEntry>)
-                .transpose()
-                .map_err(|err| {
-                    Error::Lock(format!(
-                        "the shared install of {name:?} in the database cannot be read ({err}); \
-                         it was not applied"
-                    ))
-                })?;
             let mut components = HashMap::new();
             if let Some(entry) = &entry {
-                for version in self.installed.lacking(entry) {
+                for version in self.installed.lacking(name, entry)? {
                     let bytes = self
                         .store
                         .plugin_component(name, &version.sha256)
                         .await?
-                        .ok_or_else(|| crate::store::Error::PluginComponentMissing {
+                        .ok_or_else(|| store::Error::PluginComponentMissing {
                             name: name.clone(),
                             sha256: version.sha256.clone(),
                         })?;
@@ -133,5 +170,95 @@ impl SharedInstalls {
             }
         }
         Ok(published)
+    }
+}
+
+/// The entry `install` shares, if this home takes it; why not, otherwise.
+fn admitted(install: &PluginInstall, admission: &Admission) -> Result<Option<LockEntry>, String> {
+    let Some(text) = &install.entry else {
+        return Ok(None);
+    };
+    let entry: LockEntry = serde_json::from_str(text)
+        .map_err(|err| format!("its entry in the database cannot be read: {err}"))?;
+    check_shared(&install.name, &entry).map_err(|err| err.to_string())?;
+    if admission.require_signature {
+        let trusted = admission.trusted.list().map_err(|err| err.to_string())?;
+        let signer = entry.current.signer.as_deref();
+        if !trusted.iter().any(|key| Some(key.id.as_str()) == signer) {
+            return Err(format!(
+                "{} is not signed by a key this daemon trusts, and plugins.require_signature \
+                 in its config.yml requires one (`mecha plugin trust add`)",
+                entry.current.label()
+            ));
+        }
+    }
+    Ok(Some(entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::World;
+    use crate::plugin::install::Version;
+
+    fn install(entry: Option<&LockEntry>) -> PluginInstall {
+        PluginInstall {
+            revision: 1,
+            name: "echo".into(),
+            entry: entry.map(|entry| serde_json::to_string(entry).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_home_that_requires_signatures_refuses_an_unsigned_shared_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha256 = "ab".repeat(32);
+        let entry = LockEntry {
+            name: "echo".into(),
+            current: Version {
+                file: format!("echo-{}.wasm", &sha256[..16]),
+                sha256,
+                world: World::Source,
+                version: "1.0.0".into(),
+                wit_version: "0.1.0".into(),
+                source: None,
+                signer: None,
+                granted: None,
+                replaces_bundled: false,
+            },
+            previous: Vec::new(),
+        };
+        let open = Admission {
+            require_signature: false,
+            trusted: TrustedKeys::in_home(dir.path()),
+        };
+        assert_eq!(
+            admitted(&install(Some(&entry)), &open),
+            Ok(Some(entry.clone()))
+        );
+        assert_eq!(admitted(&install(None), &open), Ok(None));
+
+        let strict = Admission {
+            require_signature: true,
+            ..open
+        };
+        let refused = admitted(&install(Some(&entry)), &strict).unwrap_err();
+        assert!(refused.contains("plugins.require_signature"), "{refused}");
+        let mut signed = entry.clone();
+        signed.current.signer = Some("0123456789ABCDEF".into());
+        assert!(
+            admitted(&install(Some(&signed)), &strict).is_err(),
+            "a key not trusted here"
+        );
+        // A removal needs no signature.
+        assert_eq!(admitted(&install(None), &strict), Ok(None));
+
+        let mut unreadable = install(Some(&entry));
+        unreadable.entry = Some("{".into());
+        assert!(
+            admitted(&unreadable, &strict)
+                .unwrap_err()
+                .contains("cannot be read")
+        );
     }
 }

@@ -144,12 +144,15 @@ impl Workers {
         match self.definition(&row.name, &row.definition) {
             Ok(def) => {
                 let (endpoint, adapter_key, state) = if def.kind() == WorkerKind::Adapter {
-                    // This daemon's runner or none. A stored `offline` means the daemon that
-                    // started a runner last has stopped; this one's may still run.
+                    // This daemon's runner or none. `offline` with no daemon named is what a
+                    // daemon leaves when it stops (`daemon::adapters`), not an operator's stop:
+                    // this daemon's runner still serves.
                     let local = self.local_adapter(&row.name);
-                    let state = match (&local, row.state) {
-                        (Some(_), WorkerState::Offline) => WorkerState::Online,
-                        (_, state) => state,
+                    let left = row.state == WorkerState::Offline
+                        && row.runtime_owner.as_deref().is_none_or(str::is_empty);
+                    let state = match local {
+                        Some(_) if left => WorkerState::Online,
+                        _ => row.state,
                     };
                     let (endpoint, key) = local.map(|local| (local.endpoint, local.key)).unzip();
                     (endpoint, key, state)

@@ -1,4 +1,4 @@
-//! `mecha plugin ls|install|upgrade|rollback|rm|inspect|test|new|trust|push`.
+//! `mecha plugin ls|install|upgrade|rollback|rm|share|inspect|test|new|trust|push`.
 //!
 //! Installing and upgrading are `install.rs`; the installed versions, and the atomic changes to
 //! them, are `plugin::install`. A running daemon notices every change (`daemon::plugins`) and
@@ -44,6 +44,10 @@ pub enum Plugin {
     Rollback(Rollback),
     /// Remove an installed plugin and the versions kept of it.
     Rm(Remove),
+    /// Publish this home's install of a plugin (or its removal) to the database again, for
+    /// the other daemons that use it; install, upgrade, rollback and rm do it themselves, and
+    /// say when they could not.
+    Share(Share),
     /// Show what a plugin is and asks for, from a .wasm file or by name.
     Inspect(Inspect),
     /// Create a plugin project (WIT, example code, a fixture, a test, a README) that builds
@@ -73,6 +77,7 @@ impl Plugin {
             Plugin::Upgrade(command) => command.run(&home).await,
             Plugin::Rollback(command) => command.run(&home).await,
             Plugin::Rm(command) => command.run(&home).await,
+            Plugin::Share(command) => command.run(&home).await,
             Plugin::Inspect(command) => command.run(&home).await,
             Plugin::Test(command) => command.run(&home).await,
             Plugin::Trust(command) => command.run(&home),
@@ -92,17 +97,37 @@ async fn share(home: &Home, name: &str) -> anyhow::Result<()> {
     let not_shared = || {
         format!(
             "{name} was changed here but not shared with the other daemons of the database; \
-             run the command again to share it"
+             `mecha plugin share {name}` shares it"
         )
     };
     let store = super::open_store(home).await.with_context(not_shared)?;
     let published = SharedInstalls::new(store.clone(), Installed::new(home.plugins_dir()))
         .publish(name)
         .await;
-    store.close().await?;
+    let closed = store.close().await;
     let revision = published.with_context(not_shared)?;
+    closed?;
     println!("shared with every daemon of the database (change {revision})");
     Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct Share {
+    /// The plugin's name.
+    name: String,
+}
+
+impl Share {
+    async fn run(self, home: &Home) -> anyhow::Result<()> {
+        let config = ServerConfig::load(&home.config_file())?;
+        if config.database_url.is_none() {
+            anyhow::bail!(
+                "plugin installs are shared only through a database that database_url (or \
+                 MECHA_DATABASE_URL) names; this home uses its own"
+            );
+        }
+        share(home, &self.name).await
+    }
 }
 
 /// A loader on the engine the daemon would run, from the home's `config.yml`.

@@ -92,19 +92,25 @@ impl InsertBatcher {
 }
 
 /// Stores `batch` and answers each waiter.
-async fn store(pool: &Pool, batch: Vec<Queued>) {
+async fn store(pool: &Pool, mut batch: Vec<Queued>) {
+    // Every batch takes the unique index's entries in one order: two batches holding the same
+    // two redeliveries cannot each wait for the other.
+    batch.sort_by(|a, b| {
+        let (a, b) = (&a.event.event, &b.event.event);
+        (&a.source, &a.delivery_id).cmp(&(&b.source, &b.delivery_id))
+    });
     let (events, replies): (Vec<EncodedEvent>, Vec<_>) = batch
         .into_iter()
         .map(|queued| (queued.event, queued.reply))
         .unzip();
-    let outcomes = match events.len() {
-        1 => vec![alone(pool, events.into_iter().next()).await],
-        _ => match together(pool, &events).await {
+    let outcomes = match <[EncodedEvent; 1]>::try_from(events) {
+        Ok([event]) => vec![alone(pool, event).await],
+        Err(events) => match together(pool, &events).await {
             Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
             Err(Failure::BeforeCommit) => {
                 let mut outcomes = Vec::with_capacity(events.len());
                 for event in events {
-                    outcomes.push(alone(pool, Some(event)).await);
+                    outcomes.push(alone(pool, event).await);
                 }
                 outcomes
             }
@@ -137,12 +143,7 @@ enum Failure {
 }
 
 /// One event, in one statement of its own.
-async fn alone(pool: &Pool, event: Option<EncodedEvent>) -> Result<InsertOutcome, Error> {
-    let Some(event) = event else {
-        return Err(Error::Closed {
-            database: pool.database().to_owned(),
-        });
-    };
+async fn alone(pool: &Pool, event: EncodedEvent) -> Result<InsertOutcome, Error> {
     let mut connection = pool.get().await?;
     events::insert(&mut connection.session(), event, timestamp::now()).await
 }

@@ -45,13 +45,7 @@ pub(super) async fn migrate(connection: &mut Connection) -> Result<(), Error> {
     const ACTION: &str = "reading the schema version";
     let mut transaction = connection.transaction().await?;
     let mut session = transaction.session();
-    session
-        .query(
-            ACTION,
-            "SELECT pg_advisory_xact_lock($1, 0)",
-            &[&lock::SCHEMA],
-        )
-        .await?;
+    session.lock_class(ACTION, lock::SCHEMA).await?;
     session.execute(ACTION, CREATE_VERSIONS, &[]).await?;
     let found = current(&mut session).await?;
     let known = known_version();

@@ -13,22 +13,35 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio_postgres::AsyncMessage;
+use tokio_postgres::{AsyncMessage, GenericClient};
 
+use super::pool::Session;
 use super::tls::Tls;
 
 /// Listens on the channel every daemon of a database notifies.
 const LISTEN: &str = "LISTEN mecha_tasks";
 
-/// Notifies the channel: delivered when the statement's transaction commits.
-pub(super) const NOTIFY: &str = "SELECT pg_notify('mecha_tasks', '')";
+/// Tells the other daemons that work is due, after the write that made it due has committed.
+/// A failure is logged, not returned: the write stands, and their scans' ticks find the work.
+pub(super) async fn notify<C: GenericClient + Sync>(session: &mut Session<'_, C>) {
+    if let Err(error) = session
+        .query(
+            "telling the other daemons",
+            "SELECT pg_notify('mecha_tasks', '')",
+            &[],
+        )
+        .await
+    {
+        tracing::warn!(%error, "could not tell the other daemons about due work; their scans find it");
+    }
+}
 
 /// 1 s between attempts to listen again: a database that went away is back within seconds,
 /// and the scans' ticks cover the gap.
 const RECONNECT: Duration = Duration::from_secs(1);
 
 /// The notifications of one database, listened for from the first call of
-/// [`Notices::receiver`] until the store is dropped.
+/// [`Notices::receiver`] until the store (which keeps a receiver) is dropped.
 pub(super) struct Notices {
     config: tokio_postgres::Config,
     tls: Tls,
@@ -56,7 +69,7 @@ impl Notices {
 }
 
 /// Starts listening on `config`'s database; the receiver changes with every notification. The
-/// listener stops when every receiver is gone.
+/// listener stops when every receiver is gone: the store's own, and the daemon loops'.
 fn listen(config: tokio_postgres::Config, tls: Tls, database: String) -> watch::Receiver<u64> {
     let (notices, receiver) = watch::channel(0u64);
     tokio::spawn(async move {

@@ -16,13 +16,7 @@ impl PluginInstallStore for PostgresStore {
             let mut connection = self.writing().await?;
             let mut transaction = connection.transaction().await?;
             let mut session = transaction.session();
-            session
-                .query(
-                    ACTION,
-                    "SELECT pg_advisory_xact_lock($1, 0)",
-                    &[&lock::PLUGIN_INSTALLS],
-                )
-                .await?;
+            session.lock_class(ACTION, lock::PLUGIN_INSTALLS).await?;
             for (sha256, bytes) in &publication.components {
                 session
                     .execute(

@@ -302,6 +302,18 @@ impl<C: GenericClient + Sync> Session<'_, C> {
         changed.map_err(self.failed(action))
     }
 
+    /// Waits for, and takes until the transaction ends, the advisory lock of a whole `class`
+    /// (`super::lock`): what it guards runs on one daemon at a time.
+    pub(super) async fn lock_class(
+        &mut self,
+        action: &'static str,
+        class: i32,
+    ) -> Result<(), Error> {
+        self.query(action, "SELECT pg_advisory_xact_lock($1, 0)", &[&class])
+            .await
+            .map(drop)
+    }
+
     /// The database, as errors name it.
     pub(super) fn database(&self) -> &str {
         self.database

@@ -40,11 +40,19 @@ static LIST: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A pending, due task taken under a lease. `FOR UPDATE SKIP LOCKED`: when another daemon is
+/// claiming (or otherwise changing) the row at this moment, this claim gives way at once
+/// instead of waiting for that transaction. The task is then the other's; should that
+/// transaction leave it pending after all, the due scan (a retry) or the sweep of unclaimed
+/// tasks (a new one) finds it.
 static CLAIM: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE tasks SET state = $2, dispatched_at = $3, updated_at = $3, \
                           lease_owner = $4, lease_until = $5 \
-         WHERE id = $1 AND state = $6 AND coalesce(next_retry_at, 0) <= $7 \
+         WHERE id = ( \
+             SELECT id FROM tasks \
+             WHERE id = $1 AND state = $6 AND coalesce(next_retry_at, 0) <= $7 \
+             FOR UPDATE SKIP LOCKED) \
          RETURNING {COLUMNS}"
     )
 });
@@ -212,9 +220,7 @@ impl TaskStore for PostgresStore {
                 change,
                 TaskChange::Requeue | TaskChange::WriteBack(WriteBackChange::Requeue)
             ) {
-                session
-                    .query("telling the other daemons", notices::NOTIFY, &[])
-                    .await?;
+                notices::notify(&mut session).await;
             }
             Ok(())
         })
@@ -289,9 +295,7 @@ impl TaskStore for PostgresStore {
                     .await?;
             }
             if !released.is_empty() {
-                session
-                    .query("telling the other daemons", notices::NOTIFY, &[])
-                    .await?;
+                notices::notify(&mut session).await;
             }
             Ok(released)
         })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{BoxFuture, Finding, Parts, Progress, WorkerRuntime, probe_endpoint};
+use crate::store::{WorkerLocation, WorkerState};
 use crate::worker::client::Health;
 use crate::worker::registry::Worker;
 
@@ -15,11 +16,14 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Adapter {
     parts: Arc<Parts>,
+    /// This daemon's id, recorded when it takes over the stored runner.
+    owner: String,
 }
 
 impl Adapter {
     pub(super) fn new(parts: Arc<Parts>) -> Adapter {
-        Adapter { parts }
+        let owner = parts.containers.daemon_id();
+        Adapter { parts, owner }
     }
 }
 
@@ -54,6 +58,31 @@ impl WorkerRuntime for Adapter {
         Box::pin(async move {
             worker.api_key().ok_or("checked by mecha serve")?;
             probe_endpoint(&self.parts.client, worker, timeout).await
+        })
+    }
+
+    /// When the daemon whose runner the store named stopped (it left the worker offline and
+    /// named no daemon) while this one's runner serves, this daemon's runner becomes the one
+    /// named, and the worker shows online again.
+    fn reconcile<'a>(&'a self, worker: &'a Worker) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let (Some(endpoint), None) = (&worker.endpoint, &worker.runtime_owner) else {
+                return;
+            };
+            let location = WorkerLocation {
+                endpoint,
+                owner: &self.owner,
+                ..WorkerLocation::default()
+            };
+            let why = format!("adapter running at {endpoint}");
+            if let Err(err) = self
+                .parts
+                .states
+                .set_runtime(worker.name(), location, WorkerState::Online, &why)
+                .await
+            {
+                tracing::warn!(worker = %worker.name(), error = %err, "could not record the adapter's state");
+            }
         })
     }
 
