@@ -89,21 +89,27 @@ async fn run(settings: &Settings) {
         let sent = answered.load(Ordering::Relaxed) - before;
         let tasks = (settings.load_events * WORKERS) as u64;
         assert_eq!(sent, tasks, "every task reached its worker exactly once");
+        let commits = figures
+            .2
+            .map(|per_event| format!("   ({per_event:.2} write transactions per ingested event)"))
+            .unwrap_or_default();
         println!(
-            "{backend:<10} x{daemons}: ingest {:7.0} events/s   dispatch {:7.0} tasks/s",
+            "{backend:<10} x{daemons}: ingest {:7.0} events/s   dispatch {:7.0} tasks/s{commits}",
             figures.0, figures.1
         );
     }
 }
 
 /// Ingest events/s and dispatch tasks/s of `daemons` daemons on `database` (the first home's
-/// SQLite file when `None`).
+/// SQLite file when `None`), and on PostgreSQL the write transactions the ingest committed per
+/// event: the daemons' inserts, state changes and audit batches, as transaction ids counted by
+/// the server.
 async fn measure(
     settings: &Settings,
     database: Option<&str>,
     daemons: usize,
     endpoints: &[String],
-) -> (f64, f64) {
+) -> (f64, f64, Option<f64>) {
     let homes: Vec<tempfile::TempDir> = (0..daemons)
         .map(|_| tempfile::tempdir().expect("home"))
         .collect();
@@ -139,9 +145,23 @@ async fn measure(
     let bases: Arc<Vec<String>> = Arc::new(running.iter().map(|d| d.base.clone()).collect());
     let client = client();
 
+    let xid_before = match database {
+        Some(url) => Some(transaction_id(url).await),
+        None => None,
+    };
     let started = Instant::now();
     post_all(&client, &bases, "ingest", settings.ingest_events).await;
     let ingest = settings.ingest_events as f64 / started.elapsed().as_secs_f64();
+    let commits = match (database, xid_before) {
+        (Some(url), Some(before)) => {
+            // What follows each acknowledgement (the event's move, its audit entries) settles.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Less the transaction that read the first id.
+            let after = transaction_id(url).await;
+            Some((after - before - 1) as f64 / settings.ingest_events as f64)
+        }
+        _ => None,
+    };
 
     let tasks = (settings.load_events * endpoints.len()) as u64;
     let started = Instant::now();
@@ -162,7 +182,20 @@ async fn measure(
     }
     let dispatch = tasks as f64 / started.elapsed().as_secs_f64();
     drop(running);
-    (ingest, dispatch)
+    (ingest, dispatch, commits)
+}
+
+/// The next transaction id of the server at `url` (a transaction of its own, which takes it).
+async fn transaction_id(url: &str) -> u64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connected");
+    tokio::spawn(connection);
+    let row = client
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .expect("transaction id");
+    row.get::<_, String>(0).parse().expect("a number")
 }
 
 /// Posts `count` generic webhooks of type `kind` over [`SENDERS`] connections, round robin over
