@@ -14,6 +14,8 @@ mod cli;
 mod cluster;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.
 mod containment;
+/// The dashboard (`/ui`) in a real headless Chromium: signing in, events, traces.
+mod dashboard;
 /// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.
 mod dispatch;
 /// Plugins installed from URLs, pinned by sha256 or signed with minisign by trusted keys.

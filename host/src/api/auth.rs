@@ -1,7 +1,8 @@
 //! API-key authentication, compared in constant time.
 //!
 //! `/health` and `/metrics` are always open. Webhooks of sources that verify their own signatures are open too
-//! (the source proves per request that it verified). Everything else needs
+//! (the source proves per request that it verified). The dashboard's pages check a session of
+//! their own, begun with the same key (`ui::session`). Everything else needs
 //! `Authorization: Bearer <key>` or `X-API-Key: <key>`: the daemon always has a key, configured
 //! or generated at its first start, because "only on loopback" still means every local user
 //! and every web page the operator opens.
@@ -35,7 +36,8 @@ pub async fn require_api_key(
 }
 
 fn is_open(state: &ApiState, path: &str) -> bool {
-    if path == "/health" || path == "/metrics" {
+    // The dashboard's pages ask for their own session (`ui::session`).
+    if path == "/health" || path == "/metrics" || super::ui::is_page(path) {
         return true;
     }
     let Some(encoded) = path.strip_prefix("/webhook/") else {

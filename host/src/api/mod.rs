@@ -15,6 +15,7 @@ pub mod origin;
 pub mod plugins;
 pub mod server;
 pub mod tasks;
+pub mod ui;
 pub mod webhooks;
 pub mod workers;
 
@@ -52,6 +53,8 @@ pub struct ApiState {
     pub round_robin: Arc<RoundRobin>,
     /// The plugins running now, for `GET /plugins`.
     pub plugins: Arc<LivePlugins>,
+    /// The dashboard's sessions and one-time links.
+    pub ui: Arc<ui::session::Sessions>,
 }
 
 /// The parts of [`ApiState`] a handler may take on its own (`State<Arc<dyn Store>>`,
@@ -87,6 +90,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(plugins::router())
         .merge(logs::router())
         .merge(metrics::router())
+        .merge(ui::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,

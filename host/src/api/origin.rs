@@ -1,7 +1,8 @@
 //! Keeps web pages out of the API: the `Host` allow-list and the cross-origin checks.
 //!
-//! The API is for mecha's CLI and the operator's scripts, never for browsers, yet every page
-//! the operator opens can send requests to `127.0.0.1:21212`. Two holes are closed here:
+//! The API is for mecha's CLI and the operator's scripts, and only the dashboard's pages (`/ui`)
+//! are for browsers, yet every page the operator opens can send requests to `127.0.0.1:21212`.
+//! Two holes are closed here:
 //!
 //! - **DNS rebinding**: a page at `rebind.attacker.example` re-resolves its own name to
 //!   127.0.0.1 and reads the answers, since to the browser they are same-origin. Its requests
@@ -119,7 +120,8 @@ fn check(hosts: &AllowedHosts, headers: &HeaderMap) -> Result<(), ApiError> {
         }
     }
     if let Some(site) = headers.get("sec-fetch-site") {
-        // `none`: the user typed the URL; `same-origin`: a page of this host (there are none).
+        // `none`: the user typed the URL or opened a link from elsewhere (a terminal);
+        // `same-origin`: a page of this host (the dashboard's).
         if !matches!(site.as_bytes(), b"same-origin" | b"none") {
             return Err(cross_origin());
         }

@@ -3,6 +3,7 @@
 //! Commands call the same functions as the daemon (`store/`, `plugin/`, `daemon`); none holds
 //! SQL or pipeline decisions. Errors reach `main` as `anyhow` chains.
 
+pub mod dashboard;
 pub mod dev;
 pub mod doctor;
 pub mod events;
@@ -71,6 +72,8 @@ pub enum Command {
     Logs(logs::Logs),
     /// Check the setup and every worker, and say what to fix.
     Doctor(doctor::Doctor),
+    /// Print a one-time link that signs a browser in to the local daemon's dashboard (/ui).
+    Dashboard(dashboard::Dashboard),
     /// Tools for trying mecha out locally.
     #[command(subcommand)]
     Dev(dev::Dev),
@@ -112,6 +115,7 @@ impl Cli {
             Command::Tasks(command) => command.run(home).await,
             Command::Logs(command) => command.run(home).await,
             Command::Doctor(command) => command.run(home).await,
+            Command::Dashboard(command) => command.run(home).await,
             Command::Dev(command) => command.run(home).await,
             Command::Completions { shell } => print_completions(shell),
         }

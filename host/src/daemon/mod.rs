@@ -279,6 +279,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         hosts: Arc::new(AllowedHosts::new(addr, &config.http.allowed_hosts)),
         round_robin: Arc::default(),
         plugins,
+        ui: Arc::default(),
     };
     let header_timeout = Duration::from_millis(config.http.header_timeout_ms);
     let body_timeout = Duration::from_millis(config.http.body_timeout_ms);

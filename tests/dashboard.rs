@@ -1,0 +1,256 @@
+//! The dashboard (`/ui`) of a real daemon: signing in with the API key or a one-time link from
+//! `mecha dashboard`, the events list, an event's trace with every stage in order, and a canary
+//! secret, present in the webhook, absent from every page. Debian's Chromium, headless, renders
+//! each page to a screenshot under `target/dashboard/` for a person to look at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::support::daemon::{Daemon, Home, send_github, target_dir, wait_tasks};
+use crate::support::fixtures;
+use crate::support::worker::TestWorker;
+
+const API_KEY: &str = "dashboard-api-key-0d9e8f";
+const CANARY: &str = "canary-dashboard-secret-93ab51";
+
+/// A browser's part the test needs: no redirects followed (the test reads each step), and the
+/// session cookie kept once the daemon sets it.
+struct Browser {
+    client: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new() -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookie: None,
+        }
+    }
+
+    /// Sends `request` with the cookie, and keeps a cookie the answer sets.
+    async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        let request = match &self.cookie {
+            Some(cookie) => request.header("cookie", cookie),
+            None => request,
+        };
+        let response = request.send().await.expect("sent");
+        if let Some(set) = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+        {
+            self.cookie = set.split(';').next().map(str::to_owned);
+        }
+        response
+    }
+
+    async fn page(&mut self, daemon: &Daemon, path: &str) -> (u16, String) {
+        let request = self.client.get(daemon.url(path));
+        let response = self.send(request).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    async fn post(
+        &mut self,
+        daemon: &Daemon,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let body: Vec<String> = form
+            .iter()
+            .map(|(name, value)| {
+                let value = percent_encoding::utf8_percent_encode(
+                    value,
+                    percent_encoding::NON_ALPHANUMERIC,
+                );
+                format!("{name}={value}")
+            })
+            .collect();
+        let request = self
+            .client
+            .post(daemon.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"));
+        self.send(request).await
+    }
+}
+
+/// A one-time sign-in link from `mecha dashboard`, leading to `next`.
+fn link(home: &Home, daemon: &Daemon, next: &str) -> String {
+    let addr = daemon.url("").trim_start_matches("http://").to_owned();
+    let (ok, stdout, stderr) = home.mecha(&["dashboard", "--json", "--addr", &addr]);
+    assert!(ok, "{stderr}");
+    let reply: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    format!("{}&next={next}", reply["url"].as_str().expect("url"))
+}
+
+/// Renders `url` in headless Chromium to `file`; `false` where Chromium is not installed
+/// outside CI.
+fn screenshot(url: &str, file: &Path) -> bool {
+    let Ok(output) = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--window-size=1280,1100",
+        ])
+        .arg(format!("--screenshot={}", file.display()))
+        .arg(url)
+        .output()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is needed for the dashboard's screenshots (Debian's chromium)"
+        );
+        return false;
+    };
+    assert!(
+        output.status.success(),
+        "chromium: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace() {
+    let worker = TestWorker::start("reviewed").await;
+    let home = Home::new(&format!("api_key: {API_KEY}\n"));
+    home.write_secrets(&format!(
+        "github:\n  webhook_secret: {}\ntokens:\n  openai:\n    main: {CANARY}\n",
+        crate::support::daemon::GITHUB_SECRET
+    ));
+    home.add_worker(&format!(
+        "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: \"Review {{{{.title}}}}\"\n",
+        worker.endpoint
+    ));
+    let daemon = Daemon::start(&home);
+    let mut browser = Browser::new();
+
+    // Without a session every page leads to the sign-in form, which a wrong key does not pass.
+    let (status, _) = browser.page(&daemon, "/ui/events").await;
+    assert_eq!(status, 303);
+    let (status, form) = browser.page(&daemon, "/ui/login").await;
+    assert_eq!(status, 200);
+    assert!(form.contains(r#"name="api_key""#), "{form}");
+    let wrong = browser
+        .post(&daemon, "/ui/login", &[("api_key", "not-the-key")])
+        .await;
+    assert_eq!(wrong.status().as_u16(), 401);
+    let signed_in = browser
+        .post(&daemon, "/ui/login", &[("api_key", API_KEY)])
+        .await;
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(API_KEY), "the cookie is not the key");
+    // The API itself still asks for the key: a session opens pages only.
+    let (status, _) = browser.page(&daemon, "/events").await;
+    assert_eq!(status, 401);
+
+    // A pull request whose title carries the canary.
+    let mut payload: serde_json::Value = serde_json::from_slice(&fixtures::read(
+        "github",
+        "pull_request__opened.payload.json",
+    ))
+    .expect("json");
+    payload["pull_request"]["title"] = format!("Leaks {CANARY}").into();
+    let body = serde_json::to_vec(&payload).expect("json");
+    let (status, event) = send_github(&daemon, "pull_request", "dashboard-1", &body).await;
+    assert_eq!(status, 202, "{event}");
+    let id = event["id"].as_str().expect("id").to_owned();
+    wait_tasks(&daemon, &format!("event={id}&state=completed"), 1).await;
+    // The last stages are audited just after the task's state.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, events) = browser.page(&daemon, "/ui/events?source=github").await;
+    assert_eq!(status, 200);
+    assert!(events.contains(&format!("/ui/events/{id}")), "{events}");
+    let (_, none) = browser.page(&daemon, "/ui/events?source=gitlab").await;
+    assert!(
+        !none.contains(&format!("/ui/events/{id}")),
+        "filtered by source"
+    );
+
+    let (status, shown) = browser.page(&daemon, &format!("/ui/events/{id}")).await;
+    assert_eq!(status, 200);
+    let stages = [
+        "event.received",
+        "event.matched",
+        "task.created",
+        "task.sent",
+        "task.completed",
+    ];
+    let mut last = 0;
+    for stage in stages {
+        let at = shown[last..]
+            .find(&format!(r#"<td class="action">{stage}</td>"#))
+            .unwrap_or_else(|| panic!("{stage} after the stages before it:\n{shown}"));
+        last += at;
+    }
+    assert!(shown.contains("Leaks [REDACTED]"), "{shown}");
+
+    let (status, overview) = browser.page(&daemon, "/ui").await;
+    assert_eq!(status, 200);
+    assert!(overview.contains("reviewer"), "{overview}");
+
+    // Whatever a page shows, the canary and the API key are not in it.
+    for (path, text) in [
+        ("/ui", &overview),
+        ("/ui/events", &events),
+        ("/ui/events/{id}", &shown),
+    ] {
+        assert!(!text.contains(CANARY), "{path} shows the canary");
+        assert!(!text.contains(API_KEY), "{path} shows the API key");
+    }
+
+    // A one-time link signs a browser in once.
+    let once = link(&home, &daemon, "/ui");
+    let mut fresh = Browser::new();
+    let path = once.trim_start_matches(&daemon.url(""));
+    let (status, _) = fresh.page(&daemon, path).await;
+    assert_eq!(status, 303);
+    let (status, _) = fresh.page(&daemon, "/ui").await;
+    assert_eq!(status, 200, "signed in by the link");
+    let (status, _) = Browser::new().page(&daemon, path).await;
+    assert_eq!(status, 401, "a link works once");
+
+    // Signing out ends the session.
+    let signed_in_cookie = browser.cookie.clone();
+    let out = browser.post(&daemon, "/ui/logout", &[]).await;
+    assert_eq!(out.status().as_u16(), 303);
+    browser.cookie = signed_in_cookie;
+    let (status, _) = browser.page(&daemon, "/ui").await;
+    assert_eq!(status, 303);
+
+    // Screenshots for a person to look at, each page signed in by a link of its own.
+    let dir: PathBuf = target_dir().join("dashboard");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    for (name, next) in [
+        ("overview", "/ui".to_owned()),
+        ("events", "/ui/events".to_owned()),
+        ("event", format!("/ui/events/{id}")),
+    ] {
+        let file = dir.join(format!("{name}.png"));
+        let _ = std::fs::remove_file(&file);
+        if !screenshot(&link(&home, &daemon, &next), &file) {
+            return;
+        }
+        let png = std::fs::read(&file).expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+    }
+}
