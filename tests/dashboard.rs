@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::daemon::{Daemon, Home, send_github, target_dir, wait_tasks};
 use crate::support::fixtures;
-use crate::support::worker::TestWorker;
+use crate::support::worker::{Answer, TestWorker};
 
 const API_KEY: &str = "dashboard-api-key-0d9e8f";
 const CANARY: &str = "canary-dashboard-secret-93ab51";
@@ -121,7 +121,10 @@ fn screenshot(url: &str, file: &Path) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace() {
     let worker = TestWorker::start("reviewed").await;
-    let home = Home::new(&format!("api_key: {API_KEY}\n"));
+    let broken = TestWorker::scripted(Vec::new(), Answer::Status(500)).await;
+    let home = Home::new(&format!(
+        "api_key: {API_KEY}\ndispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n"
+    ));
     home.write_secrets(&format!(
         "github:\n  webhook_secret: {}\ntokens:\n  openai:\n    main: {CANARY}\n",
         crate::support::daemon::GITHUB_SECRET
@@ -129,6 +132,10 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
     home.add_worker(&format!(
         "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: \"Review {{{{.title}}}}\"\n",
         worker.endpoint
+    ));
+    home.add_worker(&format!(
+        "name: broken\nendpoint: {}\nmax_retries: 1\n",
+        broken.endpoint
     ));
     let daemon = Daemon::start(&home);
     let mut browser = Browser::new();
@@ -209,14 +216,68 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
     assert!(overview.contains("reviewer"), "{overview}");
 
     // Whatever a page shows, the canary and the API key are not in it.
+    let (_, all_tasks) = browser.page(&daemon, "/ui/tasks").await;
     for (path, text) in [
         ("/ui", &overview),
         ("/ui/events", &events),
         ("/ui/events/{id}", &shown),
+        ("/ui/tasks", &all_tasks),
     ] {
         assert!(!text.contains(CANARY), "{path} shows the canary");
         assert!(!text.contains(API_KEY), "{path} shows the API key");
     }
+
+    // The event's page lists its task; Replay processes the event again as a new one.
+    assert!(shown.contains("/ui/tasks/"), "{shown}");
+    let replayed = browser
+        .post(&daemon, &format!("/ui/events/{id}/replay"), &[])
+        .await;
+    assert_eq!(replayed.status().as_u16(), 303);
+    let copy = replayed
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .expect("the replay's page")
+        .to_owned();
+    assert!(
+        copy.starts_with("/ui/events/") && !copy.ends_with(&id),
+        "{copy}"
+    );
+    let (_, copy_page) = browser.page(&daemon, &copy).await;
+    assert!(
+        copy_page.contains(r#"<td class="action">event.replayed</td>"#),
+        "{copy_page}"
+    );
+
+    // A task that failed shows its error and a Retry button, which sends it again.
+    let response = daemon
+        .client()
+        .post(daemon.url("/task"))
+        .header("content-type", "application/json")
+        .body(r#"{"prompt":"try","worker":"broken"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status().as_u16(), 202);
+    let failed = wait_tasks(&daemon, "worker=broken&state=failed", 1).await;
+    let task = failed[0]["id"].as_str().expect("id").to_owned();
+    let (_, task_page) = browser.page(&daemon, &format!("/ui/tasks/{task}")).await;
+    assert!(
+        task_page.contains(r#"<button class="retry">"#),
+        "{task_page}"
+    );
+    assert!(task_page.contains("try"), "the prompt: {task_page}");
+    let sent_before = broken.received().len();
+    let retried = browser
+        .post(&daemon, &format!("/ui/tasks/{task}/retry"), &[])
+        .await;
+    assert_eq!(retried.status().as_u16(), 303);
+    broken.wait_for(sent_before + 1).await;
+    let (_, tasks_page) = browser.page(&daemon, "/ui/tasks?worker=broken").await;
+    assert!(
+        tasks_page.contains(&format!("/ui/tasks/{task}")),
+        "{tasks_page}"
+    );
 
     // A one-time link signs a browser in once.
     let once = link(&home, &daemon, "/ui");
@@ -244,6 +305,8 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         ("overview", "/ui".to_owned()),
         ("events", "/ui/events".to_owned()),
         ("event", format!("/ui/events/{id}")),
+        ("tasks", "/ui/tasks".to_owned()),
+        ("task", format!("/ui/tasks/{task}")),
     ] {
         let file = dir.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&file);

@@ -1,0 +1,233 @@
+//! `/ui/events` and `/ui/events/{id}`: events, and one event with its trace.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::html::page;
+use super::tasks::task_rows;
+use super::{LISTED, see_other, sign_in_first, text};
+use crate::api::{ApiError, ApiState};
+use crate::pipeline::operator::{self, OperatorError};
+use crate::redact::Redactor;
+use crate::store::timestamp::{rfc3339, rfc3339_ms};
+use crate::store::{AuditRecord, EventFilter, EventId, EventState, LogFilter, Store, TaskFilter};
+
+/// At most this much of a body is shown on an event's page.
+const SHOWN_BODY: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+pub(super) struct EventsQuery {
+    source: Option<String>,
+    state: Option<String>,
+}
+
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    if let Some(redirect) = sign_in_first(&state, &headers) {
+        return Ok(redirect);
+    }
+    let source = query.source.filter(|source| !source.is_empty());
+    let event_state = match query.state.as_deref().filter(|text| !text.is_empty()) {
+        Some(text) => Some(
+            text.parse::<EventState>()
+                .map_err(|err| ApiError::bad_request(format!("state: {err}")))?,
+        ),
+        None => None,
+    };
+    let redactor = &state.processor.redactor;
+    let mut states = String::from(r#"<option value="">any</option>"#);
+    for option in EventState::ALL {
+        let selected = if Some(option) == event_state {
+            " selected"
+        } else {
+            ""
+        };
+        states.push_str(&format!(
+            r#"<option{selected}>{}</option>"#,
+            option.as_str()
+        ));
+    }
+    let filters = format!(
+        r#"<form class="filters" method="get"><label>source <input name="source" value="{}"></label>
+<label>state <select name="state">{states}</select></label><button>Filter</button></form>"#,
+        text(redactor, source.as_deref().unwrap_or(""))
+    );
+    let rows = event_rows(
+        state.processor.store.as_ref(),
+        redactor,
+        EventFilter {
+            state: event_state,
+            source,
+            limit: LISTED,
+        },
+    )
+    .await?;
+    Ok(page("Events", &format!("{filters}{rows}"), true).into_response())
+}
+
+/// The table of the events `filter` selects, newest first.
+pub(super) async fn event_rows(
+    store: &dyn Store,
+    redactor: &Redactor,
+    filter: EventFilter,
+) -> Result<String, ApiError> {
+    let filter = EventFilter {
+        limit: filter.limit.clamp(1, LISTED),
+        ..filter
+    };
+    let events = store
+        .list_summaries(filter)
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+    let mut rows = String::from(
+        "<table><tr><th>received</th><th>source</th><th>type</th><th>actor</th><th>subject</th><th>state</th></tr>",
+    );
+    for event in &events {
+        rows.push_str(&format!(
+            r#"<tr><td><a href="/ui/events/{id}">{time}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{state}</td></tr>"#,
+            text(redactor, &event.source),
+            text(redactor, &event.event_type),
+            text(redactor, &event.actor),
+            text(redactor, &event.subject),
+            id = event.id,
+            time = rfc3339(event.created_at),
+            state = event.state.as_str(),
+        ));
+    }
+    rows.push_str("</table>");
+    Ok(rows)
+}
+
+pub(super) async fn show(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if let Some(redirect) = sign_in_first(&state, &headers) {
+        return Ok(redirect);
+    }
+    let id: EventId = id
+        .parse()
+        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    let store = &state.processor.store;
+    let Some(event) = store
+        .get(&id)
+        .await
+        .map_err(|err| ApiError::internal(&err))?
+    else {
+        return Ok((
+            StatusCode::NOT_FOUND,
+            page(
+                "No such event",
+                "<p>It may have been removed by retention.</p>",
+                true,
+            ),
+        )
+            .into_response());
+    };
+    let trace = store
+        .query_logs(LogFilter {
+            event: Some(id.to_string()),
+            after_id: Some(0),
+            limit: 1000,
+            ..LogFilter::default()
+        })
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
+    let tasks = task_rows(
+        store.as_ref(),
+        TaskFilter {
+            event_id: Some(id.clone()),
+            limit: LISTED,
+            ..TaskFilter::default()
+        },
+    )
+    .await?;
+    let redactor = &state.processor.redactor;
+    let attrs = serde_json::to_string_pretty(&event.attrs).unwrap_or_default();
+    let raw = String::from_utf8_lossy(&event.raw[..event.raw.len().min(SHOWN_BODY)]);
+    let cut = if event.raw.len() > SHOWN_BODY {
+        format!(
+            "<p>The first {SHOWN_BODY} of {} bytes.</p>",
+            event.raw.len()
+        )
+    } else {
+        String::new()
+    };
+    let body = format!(
+        r#"<table>
+<tr><th>id</th><td>{id}</td></tr><tr><th>source</th><td>{}</td></tr>
+<tr><th>type</th><td>{}</td></tr><tr><th>actor</th><td>{}</td></tr>
+<tr><th>subject</th><td>{}</td></tr><tr><th>delivery</th><td>{}</td></tr>
+<tr><th>state</th><td>{state}</td></tr><tr><th>received</th><td>{received}</td></tr></table>
+<form method="post" action="/ui/events/{id}/replay"><button class="replay">Replay</button>
+<span>processes the event again, as a new event linked to this one</span></form>
+<h2>Trace</h2>{timeline}
+<h2>Tasks</h2>{tasks}
+<h2>Attrs</h2><pre>{}</pre>
+<h2>Body</h2>{cut}<pre>{}</pre>"#,
+        text(redactor, &event.source),
+        text(redactor, &event.event_type),
+        text(redactor, &event.actor),
+        text(redactor, &event.subject),
+        text(redactor, &event.delivery_id),
+        text(redactor, &attrs),
+        text(redactor, &raw),
+        state = event.state.as_str(),
+        received = rfc3339(event.created_at),
+        timeline = timeline(redactor, &trace),
+    );
+    let title = format!("{} {}", event.source, event.event_type);
+    Ok(page(&redactor.redact(&title), &body, true).into_response())
+}
+
+/// The stages of a trace in order, each with the time until the next.
+fn timeline(redactor: &Redactor, trace: &[AuditRecord]) -> String {
+    if trace.is_empty() {
+        return "<p>No stage was recorded (the audit log may have been pruned).</p>".to_owned();
+    }
+    let mut rows = String::from(
+        r#"<table class="trace"><tr><th>at</th><th>stage</th><th>to the next</th><th>outcome</th><th>worker</th><th>attempt</th><th>error</th></tr>"#,
+    );
+    for (index, record) in trace.iter().enumerate() {
+        let took = trace
+            .get(index + 1)
+            .map(|next| format!("{} ms", next.ts - record.ts))
+            .unwrap_or_default();
+        let outcome = record.outcome.as_str();
+        rows.push_str(&format!(
+            r#"<tr class="stage"><td>{at}</td><td class="action">{}</td><td>{took}</td><td class="{outcome}">{outcome}</td><td>{}</td><td>{attempt}</td><td>{}</td></tr>"#,
+            text(redactor, &record.action),
+            text(redactor, &record.worker),
+            text(redactor, &record.error),
+            at = rfc3339_ms(record.ts),
+            attempt = if record.attempt > 0 { record.attempt.to_string() } else { String::new() },
+        ));
+    }
+    rows.push_str("</table>");
+    rows
+}
+
+/// `POST /ui/events/{id}/replay`: processes the event again as a new one, then shows it.
+pub(super) async fn replay(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    if let Some(redirect) = sign_in_first(&state, &headers) {
+        return Ok(redirect);
+    }
+    let id: EventId = id
+        .parse()
+        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    match operator::replay_event(&state.processor, &id).await {
+        Ok(replayed) => Ok(see_other(&format!("/ui/events/{}", replayed.id))),
+        Err(OperatorError::EventNotFound) => Err(ApiError::not_found("event not found")),
+        Err(err) => Err(ApiError::internal(&err)),
+    }
+}
