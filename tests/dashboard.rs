@@ -243,7 +243,15 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         copy.starts_with("/ui/events/") && !copy.ends_with(&id),
         "{copy}"
     );
-    let (_, copy_page) = browser.page(&daemon, &copy).await;
+    // Its audit entries are written just after the answer.
+    let mut copy_page = String::new();
+    for _ in 0..200 {
+        copy_page = browser.page(&daemon, &copy).await.1;
+        if copy_page.contains(r#"<td class="action">event.replayed</td>"#) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
         copy_page.contains(r#"<td class="action">event.replayed</td>"#),
         "{copy_page}"
@@ -316,4 +324,162 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         let png = std::fs::read(&file).expect("a screenshot");
         assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
     }
+}
+
+/// A headless Chromium driven over WebDriver by Debian's `chromedriver`, which this process
+/// starts on loopback and stops when dropped.
+struct Chrome {
+    driver: std::process::Child,
+    base: String,
+    session: String,
+    http: reqwest::Client,
+}
+
+impl Chrome {
+    /// `None` where chromedriver is not installed outside CI.
+    async fn start() -> Option<Chrome> {
+        let port = crate::support::daemon::free_port();
+        let driver = match std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(driver) => driver,
+            Err(err) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "chromedriver is needed for the live dashboard test (Debian's chromium-driver): {err}"
+                );
+                return None;
+            }
+        };
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let capabilities = serde_json::json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1100"
+            ]}
+        }}});
+        let mut chrome = Chrome {
+            driver,
+            base,
+            session: String::new(),
+            http,
+        };
+        let created = chrome.call("POST", "/session", capabilities).await;
+        chrome.session = created["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a WebDriver session: {created}"))
+            .to_owned();
+        Some(chrome)
+    }
+
+    /// A WebDriver command; its `value`.
+    async fn call(&self, method: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "POST" => self
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+            "DELETE" => self.http.delete(&url),
+            _ => self.http.get(&url),
+        };
+        let text = request
+            .send()
+            .await
+            .expect("chromedriver answers")
+            .text()
+            .await
+            .expect("a reply");
+        let reply: serde_json::Value = serde_json::from_str(&text).expect("json");
+        reply["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        let path = format!("/session/{}/url", self.session);
+        self.call("POST", &path, serde_json::json!({ "url": url }))
+            .await;
+    }
+
+    /// What `script` (a function body) returns in the page.
+    async fn run(&self, script: &str) -> serde_json::Value {
+        let path = format!("/session/{}/execute/sync", self.session);
+        self.call(
+            "POST",
+            &path,
+            serde_json::json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    async fn screenshot(&self, file: &Path) {
+        use base64::Engine;
+        let path = format!("/session/{}/screenshot", self.session);
+        let png = self.call("GET", &path, serde_json::Value::Null).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().expect("base64"))
+            .expect("a PNG");
+        std::fs::write(file, png).expect("screenshot written");
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The events page, open in a real browser, shows a signed webhook as it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_appears_on_the_open_events_page_without_a_reload() {
+    let home = Home::new(&format!("api_key: {API_KEY}\n"));
+    let daemon = Daemon::start(&home);
+    let Some(chrome) = Chrome::start().await else {
+        return;
+    };
+    chrome.open(&link(&home, &daemon, "/ui/events")).await;
+    let title = chrome.run("return document.title").await;
+    assert_eq!(title, "Events · mecha", "signed in by the link");
+    // The page is open, with its stream, before the webhook is sent.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let body = fixtures::read("github", "pull_request__opened.payload.json");
+    let (status, event) = send_github(&daemon, "pull_request", "live-1", &body).await;
+    assert_eq!(status, 202, "{event}");
+    let id = event["id"].as_str().expect("id").to_owned();
+    let mut live = serde_json::Value::Null;
+    for _ in 0..300 {
+        live = chrome
+            .run("return Array.from(document.querySelectorAll('tr.live a')).map(a => a.getAttribute('href'))")
+            .await;
+        if live.as_array().is_some_and(|links| !links.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live, serde_json::json!([format!("/ui/events/{id}")]));
+    let row = chrome
+        .run("return document.querySelector('tr.live').innerText")
+        .await;
+    assert!(
+        row.as_str()
+            .is_some_and(|row| row.contains("pull_request.opened")),
+        "{row}"
+    );
+    let dir = target_dir().join("dashboard");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    chrome.screenshot(&dir.join("live.png")).await;
+    let path = format!("/session/{}", chrome.session);
+    chrome.call("DELETE", &path, serde_json::Value::Null).await;
 }

@@ -14,7 +14,7 @@ mod cli;
 mod cluster;
 /// Misbehaving plugins fail their own call only; forbidden imports are refused at install.
 mod containment;
-/// The dashboard (`/ui`) in a real headless Chromium: signing in, events, traces.
+/// The dashboard (`/ui`) in a real headless Chromium: signing in, events, traces, live updates.
 mod dashboard;
 /// Matching, fan-out, prompts, retries, dead letters, recovery and the audit trail.
 mod dispatch;

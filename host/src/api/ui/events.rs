@@ -17,6 +17,31 @@ use crate::store::{AuditRecord, EventFilter, EventId, EventState, LogFilter, Sto
 /// At most this much of a body is shown on an event's page.
 const SHOWN_BODY: usize = 64 * 1024;
 
+/// Adds each event `/ui/events/live` sends at the top of the list; its fields go in as text,
+/// never as markup.
+const LIVE: &str = r#"<script>
+const live = new EventSource("/ui/events/live");
+live.addEventListener("event", (message) => {
+  const event = JSON.parse(message.data);
+  const table = document.querySelector("table.events");
+  const header = table.rows[0];
+  const row = document.createElement("tr");
+  row.className = "live";
+  const link = document.createElement("a");
+  link.href = "/ui/events/" + encodeURIComponent(event.id);
+  link.textContent = event.received;
+  const first = document.createElement("td");
+  first.append(link);
+  row.append(first);
+  for (const name of ["source", "type", "actor", "subject", "state"]) {
+    const cell = document.createElement("td");
+    cell.textContent = event[name];
+    row.append(cell);
+  }
+  header.parentNode.insertBefore(row, header.nextSibling);
+});
+</script>"#;
+
 #[derive(Deserialize)]
 pub(super) struct EventsQuery {
     source: Option<String>,
@@ -32,6 +57,7 @@ pub(super) async fn list(
         return Ok(redirect);
     }
     let source = query.source.filter(|source| !source.is_empty());
+    let query_is_empty = source.is_none() && query.state.as_deref().is_none_or(str::is_empty);
     let event_state = match query.state.as_deref().filter(|text| !text.is_empty()) {
         Some(text) => Some(
             text.parse::<EventState>()
@@ -67,7 +93,9 @@ pub(super) async fn list(
         },
     )
     .await?;
-    Ok(page("Events", &format!("{filters}{rows}"), true).into_response())
+    // Unfiltered, the list grows as events arrive.
+    let live = if query_is_empty { LIVE } else { "" };
+    Ok(page("Events", &format!("{filters}{rows}{live}"), true).into_response())
 }
 
 /// The table of the events `filter` selects, newest first.
@@ -85,7 +113,7 @@ pub(super) async fn event_rows(
         .await
         .map_err(|err| ApiError::internal(&err))?;
     let mut rows = String::from(
-        "<table><tr><th>received</th><th>source</th><th>type</th><th>actor</th><th>subject</th><th>state</th></tr>",
+        "<table class=\"events\"><tr><th>received</th><th>source</th><th>type</th><th>actor</th><th>subject</th><th>state</th></tr>",
     );
     for event in &events {
         rows.push_str(&format!(

@@ -7,6 +7,8 @@
 //! - `/ui/events`: events, filtered by source and state; `/ui/events/{id}`: one event with its
 //!   trace (the audit log's stages in order, with the time from each to the next), its tasks,
 //!   attrs and body, and a Replay button (`events.rs`);
+//! - `/ui/events/live`: new events as server-sent events, which the events page adds as they
+//!   arrive (`live.rs`);
 //! - `/ui/tasks`: tasks, filtered by state and worker; `/ui/tasks/{id}`: one task with its
 //!   prompt, result, policy decision and error, and a Retry button when it failed (`tasks.rs`).
 //!
@@ -19,6 +21,7 @@
 
 mod events;
 pub mod html;
+mod live;
 mod overview;
 pub mod session;
 mod tasks;
@@ -45,6 +48,7 @@ pub fn router() -> Router<ApiState> {
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/events", get(events::list))
+        .route("/ui/events/live", get(live::stream))
         .route("/ui/events/{id}", get(events::show))
         .route("/ui/events/{id}/replay", post(events::replay))
         .route("/ui/tasks", get(tasks::list))
