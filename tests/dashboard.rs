@@ -137,6 +137,10 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         "name: broken\nendpoint: {}\nmax_retries: 1\n",
         broken.endpoint
     ));
+    let tally = crate::support::plugins::path("tally");
+    let (ok, _, stderr) =
+        home.mecha(&["plugin", "install", "--yes", tally.to_str().expect("utf-8")]);
+    assert!(ok, "{stderr}");
     let daemon = Daemon::start(&home);
     let mut browser = Browser::new();
 
@@ -287,6 +291,51 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         "{tasks_page}"
     );
 
+    // Workers: a Stop button, and a Start button once stopped.
+    let (_, workers) = browser.page(&daemon, "/ui/workers").await;
+    assert!(
+        workers.contains(r#"action="/ui/workers/reviewer/stop""#),
+        "{workers}"
+    );
+    let stopped = browser
+        .post(&daemon, "/ui/workers/reviewer/stop", &[])
+        .await;
+    assert_eq!(stopped.status().as_u16(), 303);
+    let (_, workers) = browser.page(&daemon, "/ui/workers").await;
+    assert!(
+        workers.contains(r#"action="/ui/workers/reviewer/start""#),
+        "{workers}"
+    );
+    let started = browser
+        .post(&daemon, "/ui/workers/reviewer/start", &[])
+        .await;
+    assert_eq!(started.status().as_u16(), 303);
+    let (_, workers) = browser.page(&daemon, "/ui/workers").await;
+    assert!(
+        workers.contains(r#"action="/ui/workers/reviewer/stop""#),
+        "{workers}"
+    );
+    // Plugins, with what each may reach and read.
+    let (status, plugins) = browser.page(&daemon, "/ui/plugins").await;
+    assert_eq!(status, 200);
+    assert!(
+        plugins.contains("<td>github</td><td>source</td>"),
+        "{plugins}"
+    );
+    assert!(plugins.contains("part of mecha"), "{plugins}");
+    let tally_row = plugins
+        .split("<tr>")
+        .find(|row| row.starts_with("<td>tally</td>"))
+        .expect("the installed plugin's row");
+    assert!(
+        tally_row.contains("installed") && tally_row.contains("nobody (unsigned)"),
+        "{tally_row}"
+    );
+    for (path, text) in [("/ui/workers", &workers), ("/ui/plugins", &plugins)] {
+        assert!(!text.contains(CANARY), "{path} shows the canary");
+        assert!(!text.contains(API_KEY), "{path} shows the API key");
+    }
+
     // A one-time link signs a browser in once.
     let once = link(&home, &daemon, "/ui");
     let mut fresh = Browser::new();
@@ -315,6 +364,8 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         ("event", format!("/ui/events/{id}")),
         ("tasks", "/ui/tasks".to_owned()),
         ("task", format!("/ui/tasks/{task}")),
+        ("workers", "/ui/workers".to_owned()),
+        ("plugins", "/ui/plugins".to_owned()),
     ] {
         let file = dir.join(format!("{name}.png"));
         let _ = std::fs::remove_file(&file);

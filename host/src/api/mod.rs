@@ -31,8 +31,10 @@ use crate::pipeline::operator::RoundRobin;
 use crate::pipeline::process::Processor;
 use crate::pipeline::sources::SourceTable;
 use crate::plugin::LivePlugins;
+use crate::plugin::install::Installed;
 use crate::redact::Redactor;
 use crate::store::Store;
+use crate::worker::runtime::Runtimes;
 
 pub use body::BodyLimits;
 pub use error::ApiError;
@@ -55,6 +57,10 @@ pub struct ApiState {
     pub plugins: Arc<LivePlugins>,
     /// The dashboard's sessions and one-time links.
     pub ui: Arc<ui::session::Sessions>,
+    /// What starts and stops each kind of worker, for the dashboard's buttons.
+    pub runtimes: Arc<Runtimes>,
+    /// The installed plugins' lock, for who signed each.
+    pub installed: Installed,
 }
 
 /// The parts of [`ApiState`] a handler may take on its own (`State<Arc<dyn Store>>`,

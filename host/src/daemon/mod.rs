@@ -220,7 +220,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     };
     let mut loops = loops::start(
         processor.clone(),
-        runtimes,
+        runtimes.clone(),
         Duration::from_millis(config.dispatch.health_interval_ms),
         Duration::from_secs(u64::from(config.retention.logs_days) * 86_400),
         Duration::from_secs(u64::from(config.retention.events_days) * 86_400),
@@ -280,6 +280,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         round_robin: Arc::default(),
         plugins,
         ui: Arc::default(),
+        runtimes,
+        installed: Installed::new(home.plugins_dir()),
     };
     let header_timeout = Duration::from_millis(config.http.header_timeout_ms);
     let body_timeout = Duration::from_millis(config.http.body_timeout_ms);

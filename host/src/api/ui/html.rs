@@ -23,7 +23,7 @@ pub fn escape(text: &str) -> String {
 /// links and the sign-out button.
 pub fn page(title: &str, body: &str, signed_in: bool) -> Html<String> {
     let navigation = if signed_in {
-        r#"<nav><a href="/ui">Overview</a> <a href="/ui/events">Events</a> <a href="/ui/tasks">Tasks</a>
+        r#"<nav><a href="/ui">Overview</a> <a href="/ui/events">Events</a> <a href="/ui/tasks">Tasks</a> <a href="/ui/workers">Workers</a> <a href="/ui/plugins">Plugins</a>
 <form method="post" action="/ui/logout"><button>Sign out</button></form></nav>"#
     } else {
         ""

@@ -10,7 +10,10 @@
 //! - `/ui/events/live`: new events as server-sent events, which the events page adds as they
 //!   arrive (`live.rs`);
 //! - `/ui/tasks`: tasks, filtered by state and worker; `/ui/tasks/{id}`: one task with its
-//!   prompt, result, policy decision and error, and a Retry button when it failed (`tasks.rs`).
+//!   prompt, result, policy decision and error, and a Retry button when it failed (`tasks.rs`);
+//! - `/ui/workers`: workers with their state and last error, and Start and Stop buttons
+//!   (`workers.rs`); `/ui/plugins`: the plugins running, with what each may reach and read
+//!   (`plugins.rs`).
 //!
 //! The buttons are forms posted to the page's own origin: the session cookie is `SameSite=Strict`
 //! and the origin checks (`api::origin`) refuse other sites' requests, so no other page can press
@@ -23,8 +26,10 @@ mod events;
 pub mod html;
 mod live;
 mod overview;
+mod plugins;
 pub mod session;
 mod tasks;
+mod workers;
 
 use axum::extract::{Form, Query, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -54,6 +59,9 @@ pub fn router() -> Router<ApiState> {
         .route("/ui/tasks", get(tasks::list))
         .route("/ui/tasks/{id}", get(tasks::show))
         .route("/ui/tasks/{id}/retry", post(tasks::retry))
+        .route("/ui/workers", get(workers::list))
+        .route("/ui/workers/{name}/{action}", post(workers::change))
+        .route("/ui/plugins", get(plugins::list))
         .route("/ui/links", post(link))
 }
 
