@@ -32,6 +32,8 @@ struct Shared {
     /// Answer once the script is used up.
     otherwise: Option<Answer>,
     received: Vec<serde_json::Value>,
+    /// The `traceparent` header of each request, in order (`None` when absent).
+    traceparents: Vec<Option<String>>,
 }
 
 /// A running test worker; stops when dropped.
@@ -88,6 +90,11 @@ impl TestWorker {
         self.shared.lock().expect("lock").received.clone()
     }
 
+    /// The W3C `traceparent` header of each task request received, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.shared.lock().expect("lock").traceparents.clone()
+    }
+
     /// Waits until `count` tasks were received (up to 30 s).
     pub async fn wait_for(&self, count: usize) -> Vec<serde_json::Value> {
         for _ in 0..1500 {
@@ -112,9 +119,19 @@ impl Drop for TestWorker {
     }
 }
 
-async fn task(State(shared): State<Arc<Mutex<Shared>>>, body: String) -> Response {
+async fn task(
+    State(shared): State<Arc<Mutex<Shared>>>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Response {
     let answer = {
         let mut shared = shared.lock().expect("lock");
+        shared.traceparents.push(
+            headers
+                .get("traceparent")
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned),
+        );
         shared
             .received
             .push(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)));

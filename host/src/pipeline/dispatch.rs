@@ -33,7 +33,7 @@ use crate::store::{
     self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, TaskState, WorkerState,
     timestamp,
 };
-use crate::worker::client::{SendError, TaskRequest};
+use crate::worker::client::{SendError, TaskRequest, traceparent};
 use crate::worker::registry::{Worker, Workers};
 use crate::worker::runtime::Runtimes;
 use crate::worker::state::WorkerStates;
@@ -468,6 +468,7 @@ impl Inner {
             id: id.to_string(),
             prompt: task.prompt.clone(),
             context: task.context.clone(),
+            traceparent: traceparent(&task.trace_id, &id.to_string()),
         };
         let started = Instant::now();
         let outcome = self.holding(id, runtime.send(worker, id, &request)).await;

@@ -49,6 +49,7 @@ fn task(prompt: &str) -> TaskRequest {
         id: "task-1".to_owned(),
         prompt: prompt.to_owned(),
         context: serde_json::json!({}),
+        traceparent: None,
     }
 }
 

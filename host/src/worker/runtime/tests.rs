@@ -108,6 +108,7 @@ fn request() -> TaskRequest {
         id: "task-1".into(),
         prompt: "review".into(),
         context: serde_json::json!({}),
+        traceparent: None,
     }
 }
 
