@@ -279,6 +279,14 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         "{task_page}"
     );
     assert!(task_page.contains("try"), "the prompt: {task_page}");
+    // The overview lists it under what needs attention, and counts the hour's events.
+    let (_, overview) = browser.page(&daemon, "/ui").await;
+    assert!(
+        overview.contains(&format!(r#"<a href="/ui/tasks/{task}">"#))
+            && overview.contains("task failed"),
+        "{overview}"
+    );
+    assert!(overview.contains("2 events in the last hour"), "{overview}");
     let sent_before = broken.received().len();
     let retried = browser
         .post(&daemon, &format!("/ui/tasks/{task}/retry"), &[])

@@ -49,4 +49,6 @@ th{background:#eef1f5}pre{background:#fff;border:1px solid #e3e6ea;padding:.8em;
 .ok{color:#17703a}.fail,.deny{color:#b3261e}.retry,.skip{color:#8a5a00}\
 .cards{display:flex;gap:1em;flex-wrap:wrap}.card{background:#fff;border:1px solid #e3e6ea;padding:.6em 1em;min-width:9em}\
 .card b{display:block;font-size:1.6em}form.filters{margin:.5em 0 1em}label{margin-right:1em}\
-.error{color:#b3261e}";
+.error{color:#b3261e}\
+.minutes{display:flex;align-items:flex-end;gap:2px;height:62px;background:#fff;border:1px solid #e3e6ea;padding:4px}\
+.minutes span{flex:1;background:#4a7bd0;min-width:4px}";
