@@ -3,7 +3,6 @@
 
 use clap::Args;
 
-use super::http_client;
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 
@@ -23,16 +22,7 @@ impl Dashboard {
         let addr = self.addr.unwrap_or_else(|| config.addr.to_string());
         let base = format!("http://{}", loopback_if_unspecified(&addr));
         let url = format!("{base}/ui/links");
-        let mut request = http_client::client()?.post(&url);
-        if let Some(key) = super::api_key(&home)? {
-            request = request.header("X-API-Key", key.expose());
-        }
-        let response = http_client::send(request, &url).await?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            anyhow::bail!("the daemon answered {status}: {text}");
-        }
+        let text = super::post_to_daemon(&home, &url).await?;
         let reply: serde_json::Value = serde_json::from_str(&text)?;
         let Some(path) = reply["path"].as_str() else {
             anyhow::bail!("the daemon's answer has no link: {text}");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::{http_client, table};
+use super::table;
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::store::timestamp;
@@ -142,16 +142,7 @@ impl Replay {
         let config = ServerConfig::load(&home.config_file())?;
         let addr = self.addr.unwrap_or_else(|| config.addr.to_string());
         let url = format!("http://{addr}/events/{}/replay", self.id);
-        let mut request = http_client::client()?.post(&url);
-        if let Some(key) = super::api_key(home)? {
-            request = request.header("X-API-Key", key.expose());
-        }
-        let response = http_client::send(request, &url).await?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            anyhow::bail!("the daemon answered {status}: {text}");
-        }
+        let text = super::post_to_daemon(home, &url).await?;
         let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         println!(
             "replayed {} as {}",

@@ -142,6 +142,22 @@ fn database(home: &Home) -> anyhow::Result<Database> {
     )?)
 }
 
+/// Posts to the running daemon's API at `url` with this home's key; the answer's body, or an
+/// error with the daemon's status and answer.
+async fn post_to_daemon(home: &Home, url: &str) -> anyhow::Result<String> {
+    let mut request = http_client::client()?.post(url);
+    if let Some(key) = api_key(home)? {
+        request = request.header("X-API-Key", key.expose());
+    }
+    let response = http_client::send(request, url).await?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("the daemon answered {status}: {text}");
+    }
+    Ok(text)
+}
+
 /// The key this home's daemon requires, for commands that call its API: `MECHA_API_KEY`,
 /// `api_key` in config.yml, or the key the daemon generated into the mecha directory.
 fn api_key(home: &Home) -> anyhow::Result<Option<Secret>> {

@@ -1,13 +1,12 @@
 //! `/ui/events` and `/ui/events/{id}`: events, and one event with its trace.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::html::page;
+use super::html::{filters, page};
 use super::tasks::task_rows;
-use super::{LISTED, see_other, sign_in_first, text};
+use super::{LISTED, SignedIn, gone, id, optional, see_other, text};
 use crate::api::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
 use crate::redact::Redactor;
@@ -50,38 +49,18 @@ pub(super) struct EventsQuery {
 
 pub(super) async fn list(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
     let source = query.source.filter(|source| !source.is_empty());
     let query_is_empty = source.is_none() && query.state.as_deref().is_none_or(str::is_empty);
-    let event_state = match query.state.as_deref().filter(|text| !text.is_empty()) {
-        Some(text) => Some(
-            text.parse::<EventState>()
-                .map_err(|err| ApiError::bad_request(format!("state: {err}")))?,
-        ),
-        None => None,
-    };
+    let event_state: Option<EventState> = optional("state", query.state.as_deref())?;
     let redactor = &state.processor.redactor;
-    let mut states = String::from(r#"<option value="">any</option>"#);
-    for option in EventState::ALL {
-        let selected = if Some(option) == event_state {
-            " selected"
-        } else {
-            ""
-        };
-        states.push_str(&format!(
-            r#"<option{selected}>{}</option>"#,
-            option.as_str()
-        ));
-    }
-    let filters = format!(
-        r#"<form class="filters" method="get"><label>source <input name="source" value="{}"></label>
-<label>state <select name="state">{states}</select></label><button>Filter</button></form>"#,
-        text(redactor, source.as_deref().unwrap_or(""))
+    let filters = filters(
+        "source",
+        &redactor.redact(source.as_deref().unwrap_or("")),
+        &EventState::ALL.map(EventState::as_str),
+        event_state.map(EventState::as_str),
     );
     let rows = event_rows(
         state.processor.store.as_ref(),
@@ -133,30 +112,17 @@ pub(super) async fn event_rows(
 
 pub(super) async fn show(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
-    let id: EventId = id
-        .parse()
-        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    let id: EventId = self::id(&id)?;
     let store = &state.processor.store;
     let Some(event) = store
         .get(&id)
         .await
         .map_err(|err| ApiError::internal(&err))?
     else {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            page(
-                "No such event",
-                "<p>It may have been removed by retention.</p>",
-                true,
-            ),
-        )
-            .into_response());
+        return Ok(gone("event"));
     };
     let trace = store
         .query_logs(LogFilter {
@@ -244,15 +210,10 @@ fn timeline(redactor: &Redactor, trace: &[AuditRecord]) -> String {
 /// `POST /ui/events/{id}/replay`: processes the event again as a new one, then shows it.
 pub(super) async fn replay(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
-    let id: EventId = id
-        .parse()
-        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    let id: EventId = self::id(&id)?;
     match operator::replay_event(&state.processor, &id).await {
         Ok(replayed) => Ok(see_other(&format!("/ui/events/{}", replayed.id))),
         Err(OperatorError::EventNotFound) => Err(ApiError::not_found("event not found")),

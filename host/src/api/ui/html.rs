@@ -39,6 +39,25 @@ pub fn page(title: &str, body: &str, signed_in: bool) -> Html<String> {
     ))
 }
 
+/// The filter form of a list: a text field (`field` named `name`, holding `value`, escaped
+/// here) and a choice of `states`, `selected` chosen.
+pub fn filters(field: &str, value: &str, states: &[&str], selected: Option<&str>) -> String {
+    let mut options = String::from(r#"<option value="">any</option>"#);
+    for state in states {
+        let chosen = if Some(*state) == selected {
+            " selected"
+        } else {
+            ""
+        };
+        options.push_str(&format!(r#"<option{chosen}>{state}</option>"#));
+    }
+    format!(
+        r#"<form class="filters" method="get"><label>{field} <input name="{field}" value="{}"></label>
+<label>state <select name="state">{options}</select></label><button>Filter</button></form>"#,
+        escape(value)
+    )
+}
+
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}\
 header{display:flex;gap:1.5em;align-items:center;padding:.6em 1.2em;background:#1d2430;color:#fff}\
 header a{color:#cfe0ff;margin-right:1em}nav{display:flex;gap:1em;align-items:center}\

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 
-use super::sign_in_first;
+use super::SignedIn;
 use crate::api::{ApiError, ApiState};
 use crate::redact::Redactor;
 use crate::store::timestamp::rfc3339;
@@ -34,11 +33,8 @@ const REMEMBERED: usize = 500;
 
 pub(super) async fn stream(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
     let store = state.processor.store.clone();
     let redactor = state.processor.redactor.clone();
     // What the page shows already is not new.

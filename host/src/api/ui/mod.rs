@@ -88,12 +88,22 @@ fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
 }
 
-/// The way to the sign-in form, for a request without an open session; `None` lets the page
-/// be served.
-fn sign_in_first(state: &ApiState, headers: &HeaderMap) -> Option<Response> {
-    session(headers, &state.ui)
-        .is_none()
-        .then(|| see_other("/ui/login"))
+/// A request with an open session: taking it as an argument makes a handler a page that
+/// sends everyone else to the sign-in form.
+pub(super) struct SignedIn;
+
+impl axum::extract::FromRequestParts<ApiState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &ApiState,
+    ) -> Result<SignedIn, Response> {
+        match session(&parts.headers, &state.ui) {
+            Some(_) => Ok(SignedIn),
+            None => Err(see_other("/ui/login")),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -185,6 +195,41 @@ async fn link(State(state): State<ApiState>) -> Result<Json<serde_json::Value>, 
     Ok(Json(
         serde_json::json!({ "path": format!("/ui/login?token={token}") }),
     ))
+}
+
+/// The query parameter `name` parsed (a state), or none when absent or empty.
+fn optional<T: std::str::FromStr>(name: &str, text: Option<&str>) -> Result<Option<T>, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.filter(|text| !text.is_empty())
+        .map(|text| {
+            text.parse::<T>()
+                .map_err(|err| ApiError::bad_request(format!("{name}: {err}")))
+        })
+        .transpose()
+}
+
+/// A page's id from its path.
+fn id<T: std::str::FromStr>(text: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|err| ApiError::bad_request(err.to_string()))
+}
+
+/// The page of a record that is not stored (any more).
+fn gone(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        page(
+            &format!("No such {what}"),
+            "<p>It may have been removed by retention.</p>",
+            true,
+        ),
+    )
+        .into_response()
 }
 
 /// `value` redacted, then escaped.

@@ -2,12 +2,11 @@
 //! workers and their last errors, and the newest events.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::events::event_rows;
 use super::html::{escape, page};
-use super::{sign_in_first, text};
+use super::{SignedIn, text};
 use crate::api::{ApiError, ApiState};
 use crate::redact::Redactor;
 use crate::store::{EventFilter, Store, TaskFilter, TaskState, WriteBackState, timestamp};
@@ -21,11 +20,8 @@ const SHOWN: u32 = 10;
 
 pub(super) async fn overview(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
     let store = &state.processor.store;
     let mut cards = String::new();
     for task_state in TaskState::ALL {

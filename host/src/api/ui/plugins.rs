@@ -1,21 +1,14 @@
 //! `/ui/plugins`: the plugins the daemon runs, who signed each, and what each was granted.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::SignedIn;
 use super::html::{escape, page};
-use super::sign_in_first;
 use crate::api::{ApiError, ApiState};
 use crate::plugin::Origin;
 
-pub(super) async fn list(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
+pub(super) async fn list(State(state): State<ApiState>, _: SignedIn) -> Result<Response, ApiError> {
     let registry = state.plugins.current();
     // Who signed what is in the lock file; a lock that cannot be read shows no signer.
     let entries = state.installed.entries().unwrap_or_default();

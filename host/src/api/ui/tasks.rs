@@ -2,12 +2,12 @@
 //! decision.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::html::{escape, page};
-use super::{LISTED, see_other, sign_in_first, text};
+use super::html::{escape, filters, page};
+use super::{LISTED, SignedIn, gone, id, optional, see_other, text};
 use crate::api::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
 use crate::store::timestamp::rfc3339;
@@ -21,37 +21,17 @@ pub(super) struct TasksQuery {
 
 pub(super) async fn list(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Query(query): Query<TasksQuery>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
     let worker = query.worker.filter(|worker| !worker.is_empty());
-    let task_state = match query.state.as_deref().filter(|text| !text.is_empty()) {
-        Some(text) => Some(
-            text.parse::<TaskState>()
-                .map_err(|err| ApiError::bad_request(format!("state: {err}")))?,
-        ),
-        None => None,
-    };
+    let task_state: Option<TaskState> = optional("state", query.state.as_deref())?;
     let redactor = &state.processor.redactor;
-    let mut states = String::from(r#"<option value="">any</option>"#);
-    for option in TaskState::ALL {
-        let selected = if Some(option) == task_state {
-            " selected"
-        } else {
-            ""
-        };
-        states.push_str(&format!(
-            r#"<option{selected}>{}</option>"#,
-            option.as_str()
-        ));
-    }
-    let filters = format!(
-        r#"<form class="filters" method="get"><label>worker <input name="worker" value="{}"></label>
-<label>state <select name="state">{states}</select></label><button>Filter</button></form>"#,
-        text(redactor, worker.as_deref().unwrap_or(""))
+    let filters = filters(
+        "worker",
+        &redactor.redact(worker.as_deref().unwrap_or("")),
+        &TaskState::ALL.map(TaskState::as_str),
+        task_state.map(TaskState::as_str),
     );
     let rows = task_rows(
         state.processor.store.as_ref(),
@@ -92,15 +72,10 @@ pub(super) async fn task_rows(store: &dyn Store, filter: TaskFilter) -> Result<S
 
 pub(super) async fn show(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
-    let id: TaskId = id
-        .parse()
-        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    let id: TaskId = self::id(&id)?;
     let processor = &state.processor;
     let Some(task) = processor
         .store
@@ -108,15 +83,7 @@ pub(super) async fn show(
         .await
         .map_err(|err| ApiError::internal(&err))?
     else {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            page(
-                "No such task",
-                "<p>It may have been removed by retention.</p>",
-                true,
-            ),
-        )
-            .into_response());
+        return Ok(gone("task"));
     };
     let redactor = &processor.redactor;
     let task = redactor.task(task);
@@ -166,15 +133,10 @@ pub(super) async fn show(
 /// then shows it.
 pub(super) async fn retry(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
-    let id: TaskId = id
-        .parse()
-        .map_err(|err: crate::store::Error| ApiError::bad_request(err.to_string()))?;
+    let id: TaskId = self::id(&id)?;
     match operator::retry_task(&state.processor, &id).await {
         Ok(_) => Ok(see_other(&format!("/ui/tasks/{id}"))),
         Err(OperatorError::TaskNotFound) => Err(ApiError::not_found("task not found")),

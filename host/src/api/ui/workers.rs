@@ -2,22 +2,16 @@
 //! which do what `mecha worker start` and `stop` do.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::html::{escape, page};
-use super::{see_other, sign_in_first, text};
+use super::{SignedIn, see_other, text};
 use crate::api::{ApiError, ApiState};
 use crate::config::worker::WorkerKind;
 use crate::worker::registry::Worker;
 
-pub(super) async fn list(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
+pub(super) async fn list(State(state): State<ApiState>, _: SignedIn) -> Result<Response, ApiError> {
     let workers = state
         .processor
         .workers
@@ -55,12 +49,9 @@ pub(super) async fn list(
 /// `POST /ui/workers/{name}/start` and `.../stop`.
 pub(super) async fn change(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    _: SignedIn,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    if let Some(redirect) = sign_in_first(&state, &headers) {
-        return Ok(redirect);
-    }
     let Some(worker) = state
         .processor
         .workers
