@@ -357,11 +357,24 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
 
     // Signing out ends the session.
     let signed_in_cookie = browser.cookie.clone();
+    let stream = browser
+        .client
+        .get(daemon.url("/ui/events/live"))
+        .header("cookie", signed_in_cookie.clone().expect("a session"))
+        .send()
+        .await
+        .expect("a live stream");
+    assert_eq!(stream.status().as_u16(), 200);
     let out = browser.post(&daemon, "/ui/logout", &[]).await;
     assert_eq!(out.status().as_u16(), 303);
     browser.cookie = signed_in_cookie;
     let (status, _) = browser.page(&daemon, "/ui").await;
     assert_eq!(status, 303);
+    // A live stream opened by the session ends with it.
+    tokio::time::timeout(Duration::from_secs(30), stream.text())
+        .await
+        .expect("the live stream ended with its session")
+        .expect("its body");
 
     // Screenshots for a person to look at, each page signed in by a link of its own.
     let dir: PathBuf = target_dir().join("dashboard");

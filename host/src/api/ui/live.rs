@@ -1,7 +1,8 @@
 //! `GET /ui/events/live`: new events as server-sent events, so that the events page shows a
 //! webhook as it arrives, without a reload.
 //!
-//! Each stream reads the newest events every [`POLL`] and sends those it has not sent. Reading
+//! Each stream reads the newest events every [`POLL`] and sends those it has not sent, until
+//! the session that opened it ends: signing out closes the page's stream too. Reading
 //! the store, not a channel inside this daemon, shows what every daemon on a shared database
 //! stored; a few operators' pages cost a few indexed reads a second.
 
@@ -16,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 
 use super::SignedIn;
+use super::session::Sessions;
 use crate::api::{ApiError, ApiState};
 use crate::redact::Redactor;
 use crate::store::timestamp::rfc3339;
@@ -33,7 +35,7 @@ const REMEMBERED: usize = 500;
 
 pub(super) async fn stream(
     State(state): State<ApiState>,
-    _: SignedIn,
+    SignedIn(session): SignedIn,
 ) -> Result<Response, ApiError> {
     let store = state.processor.store.clone();
     let redactor = state.processor.redactor.clone();
@@ -44,7 +46,13 @@ pub(super) async fn stream(
         .into_iter()
         .map(|event| event.id)
         .collect();
-    Ok(Sse::new(events(store, redactor, sent))
+    let watcher = Watcher {
+        store,
+        redactor,
+        sessions: state.ui.clone(),
+        session,
+    };
+    Ok(Sse::new(events(watcher, sent))
         .keep_alive(KeepAlive::default())
         .into_response())
 }
@@ -58,23 +66,34 @@ async fn newest(store: &Arc<dyn Store>) -> Result<Vec<EventSummary>, crate::stor
         .await
 }
 
-/// Every event stored from now on, oldest first, as one `event` message each.
-fn events(
+/// What one stream reads with, and the session it serves.
+struct Watcher {
     store: Arc<dyn Store>,
     redactor: Redactor,
+    sessions: Arc<Sessions>,
+    session: String,
+}
+
+/// Every event stored from now on, oldest first, as one `event` message each, until the
+/// session that opened the stream ends (signed out, or expired).
+fn events(
+    watcher: Watcher,
     sent: VecDeque<EventId>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let pending: VecDeque<Event> = VecDeque::new();
     stream::unfold(
-        (store, redactor, sent, pending),
-        |(store, redactor, mut sent, mut pending)| async move {
+        (watcher, sent, pending),
+        |(watcher, mut sent, mut pending)| async move {
             loop {
+                if !watcher.sessions.is_open(&watcher.session) {
+                    return None;
+                }
                 if let Some(next) = pending.pop_front() {
-                    return Some((Ok(next), (store, redactor, sent, pending)));
+                    return Some((Ok(next), (watcher, sent, pending)));
                 }
                 tokio::time::sleep(POLL).await;
                 // A failed read is tried again at the next poll; the page keeps what it has.
-                let Ok(newest) = newest(&store).await else {
+                let Ok(newest) = newest(&watcher.store).await else {
                     continue;
                 };
                 for event in newest.into_iter().rev() {
@@ -85,7 +104,7 @@ fn events(
                     if sent.len() > REMEMBERED {
                         sent.pop_front();
                     }
-                    pending.push_back(message(&redactor, &event));
+                    pending.push_back(message(&watcher.redactor, &event));
                 }
             }
         },

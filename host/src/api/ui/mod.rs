@@ -90,7 +90,7 @@ fn see_other(to: &str) -> Response {
 
 /// A request with an open session: taking it as an argument makes a handler a page that
 /// sends everyone else to the sign-in form.
-pub(super) struct SignedIn;
+pub(super) struct SignedIn(String);
 
 impl axum::extract::FromRequestParts<ApiState> for SignedIn {
     type Rejection = Response;
@@ -100,7 +100,7 @@ impl axum::extract::FromRequestParts<ApiState> for SignedIn {
         state: &ApiState,
     ) -> Result<SignedIn, Response> {
         match session(&parts.headers, &state.ui) {
-            Some(_) => Ok(SignedIn),
+            Some(token) => Ok(SignedIn(token)),
             None => Err(see_other("/ui/login")),
         }
     }
