@@ -4,9 +4,14 @@
 //! take their revisions one after the other, in commit order: a reader that has seen revision
 //! `r` never misses an `r - 1` committed after it.
 
+use tokio_postgres::GenericClient;
+
 use super::PostgresStore;
 use super::lock;
-use crate::store::{PluginInstall, PluginInstallStore, PluginPublication, StoreFuture, timestamp};
+use super::pool::Session;
+use crate::store::{
+    Error, PluginInstall, PluginInstallStore, PluginPublication, StoreFuture, timestamp,
+};
 
 impl PluginInstallStore for PostgresStore {
     fn publish_plugin(&self, publication: PluginPublication) -> StoreFuture<'_, i64> {
@@ -27,24 +32,9 @@ impl PluginInstallStore for PostgresStore {
                     )
                     .await?;
             }
-            let stored: Vec<String> = session
-                .query(
-                    ACTION,
-                    "SELECT sha256 FROM plugin_components \
-                     WHERE name = $1 AND sha256 = ANY($2::text[])",
-                    &[name, &publication.named],
-                )
-                .await?
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()
-                .map_err(session.failed(ACTION))?;
-            if let Some(missing) = publication
-                .named
-                .iter()
-                .find(|sha256| !stored.contains(sha256))
-            {
-                return Err(publication.missing(missing));
+            let absent = missing(&mut session, ACTION, name, &publication.named).await?;
+            if let Some(sha256) = absent.first() {
+                return Err(publication.missing(sha256));
             }
             session
                 .execute(
@@ -107,24 +97,7 @@ impl PluginInstallStore for PostgresStore {
         Box::pin(async move {
             const ACTION: &str = "reading the shared plugin components";
             let mut connection = self.pool.get().await?;
-            let mut session = connection.session();
-            let rows = session
-                .query(
-                    ACTION,
-                    "SELECT sha256 FROM plugin_components \
-                     WHERE name = $1 AND sha256 = ANY($2::text[])",
-                    &[&name, &sha256s],
-                )
-                .await?;
-            let stored: Vec<String> = rows
-                .iter()
-                .map(|row| row.try_get(0))
-                .collect::<Result<_, _>>()
-                .map_err(session.failed(ACTION))?;
-            Ok(sha256s
-                .into_iter()
-                .filter(|sha256| !stored.contains(sha256))
-                .collect())
+            missing(&mut connection.session(), ACTION, &name, &sha256s).await
         })
     }
 
@@ -146,4 +119,30 @@ impl PluginInstallStore for PostgresStore {
                 .map_err(session.failed(ACTION))
         })
     }
+}
+
+/// Those of `sha256s` not stored for plugin `name`, in their order.
+async fn missing<C: GenericClient + Sync>(
+    session: &mut Session<'_, C>,
+    action: &'static str,
+    name: &str,
+    sha256s: &[String],
+) -> Result<Vec<String>, Error> {
+    let rows = session
+        .query(
+            action,
+            "SELECT sha256 FROM plugin_components WHERE name = $1 AND sha256 = ANY($2::text[])",
+            &[&name, &sha256s],
+        )
+        .await?;
+    let stored: Vec<String> = rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()
+        .map_err(session.failed(action))?;
+    Ok(sha256s
+        .iter()
+        .filter(|sha256| !stored.contains(sha256))
+        .cloned()
+        .collect())
 }
