@@ -63,11 +63,14 @@ async fn a_webhook_fans_out_to_every_matching_worker_with_its_prompt_and_context
     let event_id = event["id"].as_str().expect("id").to_owned();
 
     let received = reviewer.wait_for(1).await;
-    // The task's W3C trace context: the event's trace, the task's own span.
+    // The W3C trace context of the task's first try: the event's trace, the try's span.
     let task_id = received[0]["id"].as_str().expect("task id");
     assert_eq!(
         reviewer.traceparents()[0],
-        Some(format!("00-{event_id}-{}-01", &task_id[..16]))
+        Some(format!(
+            "00-{event_id}-{}-01",
+            mecha::trace::SpanId::task_try(task_id, 1)
+        ))
     );
     let number = payload["number"].as_i64().expect("number");
     let title = payload["pull_request"]["title"].as_str().expect("title");

@@ -52,6 +52,8 @@ mod source_instances;
 mod spares;
 /// The telegram plugin (as wasm) on every Telegram fixture, through the library API.
 mod telegram_source;
+/// A trace per event over OTLP, joined by workers and by responders' requests.
+mod traces;
 /// Cron schedules: ticks to events and tasks, overlapping ticks skipped.
 mod triggers;
 /// Consent to what plugins ask for, upgrades, rollbacks, live changes (also under load) and

@@ -13,11 +13,11 @@ use crate::support::plugins;
 use crate::support::worker::{Answer, TestWorker};
 
 /// Retries in milliseconds, so the tests do not wait for production delays.
-const FAST: &str =
+pub(crate) const FAST: &str =
     "dispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n";
 
 /// A result with every action, as an agent might propose it.
-fn full_result() -> String {
+pub(crate) fn full_result() -> String {
     serde_json::json!({
         "output": "reviewed",
         "comment": { "body": "Looks good overall, but the error handling in the parser needs work." },
@@ -31,7 +31,12 @@ fn full_result() -> String {
 
 /// Adds and starts a live worker answering every task with `result`, under `policy` (YAML
 /// lines indented for the worker's top level, or empty).
-async fn worker_with_policy(home: &Home, name: &str, result: String, policy: &str) -> TestWorker {
+pub(crate) async fn worker_with_policy(
+    home: &Home,
+    name: &str,
+    result: String,
+    policy: &str,
+) -> TestWorker {
     let worker = TestWorker::scripted(Vec::new(), Answer::Ok(result)).await;
     let yaml = format!(
         "name: {name}\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\n{policy}",
@@ -160,13 +165,18 @@ async fn a_chain_naming_a_missing_policy_is_refused_at_add_and_denies_everything
 }
 
 /// The GitHub token the tests configure: a canary that must never show anywhere.
-const GITHUB_TOKEN: &str = "ghp_canaryTokenNeverShown0123456789abcd";
+pub(crate) const GITHUB_TOKEN: &str = "ghp_canaryTokenNeverShown0123456789abcd";
 
 /// A home whose daemon writes GitHub results back to `github` (the stand-in) with
 /// [`GITHUB_TOKEN`].
-fn github_home(github: &GitHub) -> Home {
+pub(crate) fn github_home(github: &GitHub) -> Home {
+    github_home_with(github, "")
+}
+
+/// [`github_home`] with more of `config.yml` (top-level keys, one per line).
+pub(crate) fn github_home_with(github: &GitHub, more: &str) -> Home {
     let home = Home::new(&format!(
-        "{FAST}responders:\n  github:\n    api_url: {}\n",
+        "{FAST}responders:\n  github:\n    api_url: {}\n{more}",
         github.base
     ));
     home.write_secrets(&format!(
@@ -177,7 +187,7 @@ fn github_home(github: &GitHub) -> Home {
 
 /// Sends the `pull_request.opened` fixture (Codertocat/Hello-World#2) as `delivery`, its body
 /// marked with the delivery id: the same signed body again would be answered as a replay.
-async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
+pub(crate) async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
     let mut json: serde_json::Value = serde_json::from_slice(&fixtures::read(
         "github",
         "pull_request__opened.payload.json",

@@ -113,7 +113,7 @@ async fn run(iterations: usize) {
         let before = api.snapshot();
         let started = Instant::now();
         let receipt = github
-            .respond(&call, &event, &allowed, &format!("bench{round:08}"))
+            .respond(&call, &event, &allowed, &format!("bench{round:08}"), None)
             .await
             .expect("the call runs")
             .answer

@@ -18,4 +18,5 @@ pub mod regular_file;
 pub mod signature;
 pub mod store;
 pub mod template;
+pub mod trace;
 pub mod worker;

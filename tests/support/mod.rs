@@ -7,6 +7,7 @@ pub mod fixtures;
 pub mod forge;
 pub mod llm;
 pub mod minisign;
+pub mod otlp;
 pub mod plugins;
 pub mod registry;
 pub mod sources;

@@ -53,6 +53,7 @@
 //!       response_type: in_channel       # slash command answers for everyone (default ephemeral)
 //!   telegram:                           # replies in Telegram chats; secrets.yml telegram.token
 //!     api_url: https://api.telegram.org
+//! otlp_endpoint: http://127.0.0.1:4318   # export a trace per event, a span per stage (OTLP/HTTP)
 //! http:                          # see config::http
 //!   allowed_hosts: [mecha.example.com]  # the API answers loopback names and addr, and these
 //!   header_timeout_ms: 10000
@@ -144,6 +145,10 @@ pub struct ServerConfig {
     /// Timeouts, connection and memory limits, and the host names the API answers to.
     #[serde(default)]
     pub http: HttpConfig,
+    /// An OTLP/HTTP receiver (an OpenTelemetry Collector, Jaeger, ...) to export each event's
+    /// trace to; absent, nothing is exported. See [`ServerConfig::otlp_traces_url`].
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// One webhook endpoint: a source plugin with its own secrets and settings.
@@ -399,6 +404,7 @@ impl Default for ServerConfig {
             sources: BTreeMap::new(),
             triggers: BTreeMap::new(),
             http: HttpConfig::default(),
+            otlp_endpoint: None,
         }
     }
 }
@@ -445,6 +451,9 @@ impl ServerConfig {
         }
         if self.plugin_pool == 0 {
             return Err(invalid("plugin_pool", "must be greater than 0"));
+        }
+        if let Err(message) = self.otlp_traces_url() {
+            return Err(invalid("otlp_endpoint", &message));
         }
         if self
             .api_key
@@ -531,6 +540,31 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// Where spans are posted: `otlp_endpoint` itself when it names a path, else its
+    /// `/v1/traces`, as OpenTelemetry's `OTEL_EXPORTER_OTLP_ENDPOINT` is read. `None` when
+    /// unset. Only `http://`, with no credentials: OTLP receivers usually run beside the daemon
+    /// (a Collector), and forward over TLS from there.
+    pub fn otlp_traces_url(&self) -> Result<Option<reqwest::Url>, String> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(None);
+        };
+        let mut url =
+            reqwest::Url::parse(endpoint).map_err(|err| format!("is not a URL: {err}"))?;
+        if url.scheme() != "http" {
+            return Err(
+                "must be an http:// URL: a collector beside the daemon, which may forward over TLS"
+                    .into(),
+            );
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not carry credentials".into());
+        }
+        if url.path() == "/" || url.path().is_empty() {
+            url.set_path("/v1/traces");
+        }
+        Ok(Some(url))
+    }
+
     /// The write-back settings for the responder `name`, defaults when the operator set none.
     pub fn responder(&self, name: &str) -> ResponderConfig {
         self.responders.get(name).cloned().unwrap_or_default()
@@ -551,6 +585,37 @@ impl ServerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_otlp_endpoint_without_a_path_gets_the_traces_path() {
+        let url = |endpoint: &str| {
+            ServerConfig {
+                otlp_endpoint: Some(endpoint.to_owned()),
+                ..ServerConfig::default()
+            }
+            .otlp_traces_url()
+            .map(|url| url.map(String::from))
+        };
+        assert_eq!(
+            url("http://127.0.0.1:4318").unwrap().as_deref(),
+            Some("http://127.0.0.1:4318/v1/traces")
+        );
+        assert_eq!(
+            url("http://collector:4318/custom/traces")
+                .unwrap()
+                .as_deref(),
+            Some("http://collector:4318/custom/traces")
+        );
+        assert!(url("https://collector:4318").is_err());
+        assert!(url("collector:4318").is_err());
+        let refused = url("http://user:hunter2@collector:4318").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+        assert_eq!(ServerConfig::default().otlp_traces_url(), Ok(None));
+        let error = load("otlp_endpoint: ftp://collector\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("otlp_endpoint"), "{error}");
+    }
 
     fn load(text: &str) -> Result<ServerConfig, Error> {
         let temp = tempfile::tempdir().expect("temp");

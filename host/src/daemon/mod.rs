@@ -37,6 +37,7 @@ use crate::plugin::shared::{Admission, SharedInstalls};
 use crate::plugin::{LivePlugins, PluginRegistry, Runtime};
 use crate::redact::Redactor;
 use crate::store::{self, Database};
+use crate::trace::{Tracer, otlp};
 use crate::worker::client::WorkerClient;
 use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Workers, process_environment};
@@ -124,6 +125,20 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     let plugins = Arc::new(LivePlugins::new(Arc::new(registry)));
 
     let metrics = Arc::new(Metrics::default());
+    let tracer = match config.otlp_traces_url() {
+        Ok(Some(url)) => {
+            tracing::info!(%url, "exporting a trace per event over OTLP");
+            Tracer::export(
+                url,
+                otlp::Resource {
+                    instance: home.daemon_id(),
+                },
+                redactor.clone(),
+            )
+        }
+        // Checked when the configuration was read.
+        Ok(None) | Err(_) => Tracer::off(),
+    };
     let workers = Arc::new(Workers::new(store.clone(), process_environment()));
     let client = WorkerClient::new(redactor.clone());
     let containers = Arc::new(Containers::new(
@@ -151,6 +166,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             redactor: redactor.clone(),
             completed: completed.clone(),
             holder: home.daemon_id(),
+            tracer: tracer.clone(),
         },
         dispatch_options(&config),
     );
@@ -163,6 +179,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
             redactor: redactor.clone(),
             backoff: dispatch_options(&config).backoff,
             holder: home.daemon_id(),
+            tracer: tracer.clone(),
         },
         &secrets,
     ));
@@ -176,6 +193,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         },
         metrics,
         redactor: redactor.clone(),
+        tracer,
     });
 
     // Before listening, as in the Go mecha: once the daemon answers, nothing of an earlier run

@@ -33,7 +33,8 @@ use crate::store::{
     self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, TaskState, WorkerState,
     timestamp,
 };
-use crate::worker::client::{SendError, TaskRequest, traceparent};
+use crate::trace::{SpanId, Tracer, traceparent};
+use crate::worker::client::{SendError, TaskRequest};
 use crate::worker::registry::{Worker, Workers};
 use crate::worker::runtime::Runtimes;
 use crate::worker::state::WorkerStates;
@@ -73,6 +74,8 @@ pub struct DispatcherParts {
     /// This daemon's id, which holds the leases of the tasks it sends
     /// ([`crate::config::home::Home::daemon_id`]).
     pub holder: String,
+    /// Where each stage's span goes besides the audit log.
+    pub tracer: Tracer,
 }
 
 /// Cheap to clone; all clones feed the same lanes.
@@ -89,6 +92,7 @@ struct Inner {
     redactor: Redactor,
     completed: Arc<Notify>,
     holder: String,
+    tracer: Tracer,
     states: WorkerStates,
     options: DispatchOptions,
     global: Arc<Semaphore>,
@@ -121,6 +125,7 @@ impl Dispatcher {
             redactor,
             completed,
             holder,
+            tracer,
         } = parts;
         let states = WorkerStates::new(store.clone(), redactor.clone());
         Dispatcher {
@@ -132,6 +137,7 @@ impl Dispatcher {
                 redactor,
                 completed,
                 holder,
+                tracer,
                 states,
                 global: Arc::new(Semaphore::new(options.global_limit.max(1))),
                 options,
@@ -468,7 +474,7 @@ impl Inner {
             id: id.to_string(),
             prompt: task.prompt.clone(),
             context: task.context.clone(),
-            traceparent: traceparent(&task.trace_id, &id.to_string()),
+            traceparent: traceparent(&task.trace_id, SpanId::task_try(id.as_str(), attempt)),
         };
         let started = Instant::now();
         let outcome = self.holding(id, runtime.send(worker, id, &request)).await;
@@ -664,6 +670,7 @@ impl Inner {
     }
 
     fn audit(&self, entry: AuditEntry) {
+        self.tracer.stage(&entry);
         self.store.record_detached(entry);
     }
 }

@@ -83,8 +83,7 @@ pub async fn submit_task(
     let CreateTaskOutcome::Created(task) = outcome else {
         return Err(OperatorError::NotCreated);
     };
-    audit(
-        processor,
+    processor.audit(
         AuditEntry::new(&trace, "task.created")
             .task(task.id.as_str())
             .worker(worker.name())
@@ -121,14 +120,12 @@ pub async fn replay_event(
     };
     let original_trace = original.id.to_string();
     let replay_trace = replayed.id.to_string();
-    audit(
-        processor,
+    processor.audit(
         AuditEntry::new(&original_trace, "event.replayed")
             .event(&original_trace)
             .detail(serde_json::json!({ "replayed_as": replay_trace })),
     );
-    audit(
-        processor,
+    processor.audit(
         AuditEntry::new(&replay_trace, "event.replayed")
             .event(&replay_trace)
             .detail(serde_json::json!({ "replay_of": original_trace })),
@@ -228,8 +225,4 @@ async fn requeue_write_back(
         .get_task(&task.id)
         .await?
         .ok_or(OperatorError::TaskNotFound)
-}
-
-fn audit(processor: &Processor, entry: AuditEntry) {
-    processor.store.record_detached(entry);
 }

@@ -18,6 +18,7 @@ use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store};
 use crate::template::render_prompt;
+use crate::trace::Tracer;
 use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
@@ -56,6 +57,8 @@ pub struct Processor {
     pub guard: LoopGuard,
     pub metrics: Arc<Metrics>,
     pub redactor: Redactor,
+    /// Where each stage's span goes besides the audit log.
+    pub tracer: Tracer,
 }
 
 impl Processor {
@@ -246,7 +249,9 @@ impl Processor {
         });
     }
 
-    fn audit(&self, entry: AuditEntry) {
+    /// Records a stage in the audit log and as a span.
+    pub(crate) fn audit(&self, entry: AuditEntry) {
+        self.tracer.stage(&entry);
         self.store.record_detached(entry);
     }
 }

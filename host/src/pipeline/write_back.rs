@@ -32,6 +32,7 @@ use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, WriteBack, timestamp,
 };
+use crate::trace::{SpanId, Tracer, traceparent};
 use crate::worker::registry::Workers;
 use crate::worker::retry_after::parse_retry_after;
 
@@ -73,6 +74,7 @@ pub struct WriteBacks {
     in_flight: Mutex<HashSet<TaskId>>,
     /// This daemon's id, which holds the write-backs it tries.
     holder: String,
+    tracer: Tracer,
 }
 
 /// What [`WriteBacks`] is made of.
@@ -85,6 +87,8 @@ pub struct WriteBackParts {
     pub backoff: Backoff,
     /// This daemon's id ([`crate::config::home::Home::daemon_id`]).
     pub holder: String,
+    /// Where each stage's span goes besides the audit log.
+    pub tracer: Tracer,
 }
 
 impl WriteBacks {
@@ -104,6 +108,7 @@ impl WriteBacks {
             backoff: parts.backoff,
             in_flight: Mutex::new(HashSet::new()),
             holder: parts.holder,
+            tracer: parts.tracer,
         }
     }
 
@@ -151,6 +156,12 @@ impl WriteBacks {
         Ok(tried)
     }
 
+    /// Records a stage in the audit log and as a span.
+    fn audit(&self, entry: AuditEntry) {
+        self.tracer.stage(&entry);
+        self.store.record_detached(entry);
+    }
+
     /// One try at writing back `task`'s result, recorded with the task and in the audit trail.
     async fn write_back(&self, task: &TaskRecord) {
         let outcome = self.attempt(task).await;
@@ -164,45 +175,44 @@ impl WriteBacks {
             } => (decision, Err((error, retryable, retry_after))),
         };
         let decision_json = decision.as_ref().map(Decision::to_json).unwrap_or_default();
-        let change = match result {
-            Ok(()) => WriteBack::Done {
-                decision: decision_json,
-            },
-            Err((error, retryable, retry_after)) => {
-                let error = self.redactor.redact(&error).into_owned();
-                let attempt = task.write_back_attempts + 1;
-                let entry = entry(task, "writeback.failed")
-                    .outcome(AuditOutcome::Fail)
-                    .attempt(attempt)
-                    .error(&error);
-                if retryable && attempt < MAX_ATTEMPTS {
-                    let delay = self.backoff.delay(attempt, retry_after, jitter_unit());
-                    let next_at =
-                        timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                    self.store.record_detached(
-                        entry
-                            .outcome(AuditOutcome::Retry)
-                            .detail(serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 })),
-                    );
-                    WriteBack::Retry {
-                        decision: decision_json,
-                        next_at,
-                        error,
-                    }
-                } else {
-                    let error = if retryable {
-                        format!("retries exhausted after {attempt} attempts: {error}")
+        let change =
+            match result {
+                Ok(()) => WriteBack::Done {
+                    decision: decision_json,
+                },
+                Err((error, retryable, retry_after)) => {
+                    let error = self.redactor.redact(&error).into_owned();
+                    let attempt = task.write_back_attempts + 1;
+                    let entry = entry(task, "writeback.failed")
+                        .outcome(AuditOutcome::Fail)
+                        .attempt(attempt)
+                        .error(&error);
+                    if retryable && attempt < MAX_ATTEMPTS {
+                        let delay = self.backoff.delay(attempt, retry_after, jitter_unit());
+                        let next_at = timestamp::now_ms()
+                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                        self.audit(entry.outcome(AuditOutcome::Retry).detail(
+                            serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 }),
+                        ));
+                        WriteBack::Retry {
+                            decision: decision_json,
+                            next_at,
+                            error,
+                        }
                     } else {
-                        error
-                    };
-                    self.store.record_detached(entry);
-                    WriteBack::Failed {
-                        decision: decision_json,
-                        error,
+                        let error = if retryable {
+                            format!("retries exhausted after {attempt} attempts: {error}")
+                        } else {
+                            error
+                        };
+                        self.audit(entry);
+                        WriteBack::Failed {
+                            decision: decision_json,
+                            error,
+                        }
                     }
                 }
-            }
-        };
+            };
         if let Err(err) = self.store.record_write_back(&task.id, change).await {
             tracing::warn!(task = %task.id, error = %err, "could not record a write-back");
             return;
@@ -244,7 +254,7 @@ impl WriteBacks {
             policy_chain::task_result(&proposed),
         )
         .await;
-        self.store.record_detached(
+        self.audit(
             entry(task, "policy.applied")
                 .outcome(if decision.denied_any() {
                     AuditOutcome::Deny
@@ -258,7 +268,7 @@ impl WriteBacks {
         let (plugin, call) = match destinations.get(&event.source).map(Arc::as_ref) {
             Some(Destination::Ready { plugin, call }) => (plugin, call),
             Some(Destination::Unconfigured(reason)) => {
-                self.store.record_detached(
+                self.audit(
                     entry(task, "writeback.skipped")
                         .outcome(AuditOutcome::Skip)
                         .detail(serde_json::json!({ "reason": reason })),
@@ -269,7 +279,16 @@ impl WriteBacks {
             None => return done(decision),
         };
         let responded = plugin
-            .respond(call, &stored, &allowed, task.id.as_str())
+            .respond(
+                call,
+                &stored,
+                &allowed,
+                task.id.as_str(),
+                traceparent(
+                    &task.trace_id,
+                    SpanId::write_back(task.id.as_str(), task.write_back_attempts + 1),
+                ),
+            )
             .await;
         // A provider's rate limit says when to come back; the backoff waits at least that.
         let retry_after = responded
@@ -286,7 +305,7 @@ impl WriteBacks {
                         serde_json::json!({ "action": action.action, "reference": action.reference })
                     })
                     .collect();
-                self.store.record_detached(
+                self.audit(
                     entry(task, "writeback.done").detail(
                         serde_json::json!({ "responder": plugin.name(), "actions": actions }),
                     ),
@@ -330,10 +349,12 @@ impl Attempt {
     }
 }
 
+/// An entry about write-back try `write_back_attempts + 1` of `task`.
 fn entry(task: &TaskRecord, action: &str) -> AuditEntry {
     let entry = AuditEntry::new(&task.trace_id, action)
         .task(&task.id)
-        .worker(&task.worker_name);
+        .worker(&task.worker_name)
+        .attempt(task.write_back_attempts + 1);
     match &task.event_id {
         Some(event) => entry.event(event),
         None => entry,

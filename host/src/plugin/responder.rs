@@ -34,13 +34,15 @@ pub struct Responded {
 }
 
 impl ResponderPlugin {
-    /// Runs `respond` on a pristine instance. The error is the call failing (trap, deadline).
+    /// Runs `respond` on a pristine instance, its requests carrying `traceparent`. The error is
+    /// the call failing (trap, deadline).
     pub async fn respond(
         &self,
         call: &ResponderCall,
         event: &types::StoredEvent,
         allowed: &types::TaskResult,
         marker: &str,
+        traceparent: Option<String>,
     ) -> Result<Responded, CallError> {
         let retry_after = RetryAfter::default();
         let state = self
@@ -48,6 +50,7 @@ impl ResponderPlugin {
             .settings(call.settings.clone())
             .http(call.grant.clone())
             .retry_after(retry_after.clone())
+            .traceparent(traceparent)
             .build();
         let (answer, _) = self
             .run(

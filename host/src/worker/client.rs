@@ -60,26 +60,10 @@ pub struct TaskRequest {
     pub prompt: String,
     /// Facts about the event (`source`, `actor`, `subject`, attrs); `{}` for API tasks.
     pub context: serde_json::Value,
-    /// The W3C `traceparent` of the task ([`traceparent`]), sent as that header, not in the
+    /// The W3C `traceparent` of the task's try ([`crate::trace::traceparent`]), sent as that header, not in the
     /// body: a worker's own tracing joins the event's trace with it.
     #[serde(skip)]
     pub traceparent: Option<String>,
-}
-
-/// The W3C trace context of task `task_id` in trace `trace_id`: `00-<trace>-<span>-01`. The
-/// trace id is the event's (or, for a task sent through the API, its own trace's): 32 hex
-/// digits, as W3C asks. The task's span id is the first 16 hex digits of its id, so the same
-/// task always has the same span. `None` for ids not of that form.
-pub fn traceparent(trace_id: &str, task_id: &str) -> Option<String> {
-    let hex = |text: &str, len: usize| {
-        text.len() == len
-            && text
-                .bytes()
-                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
-            && text.bytes().any(|byte| byte != b'0')
-    };
-    let span = task_id.get(..16)?;
-    (hex(trace_id, 32) && hex(span, 16)).then(|| format!("00-{trace_id}-{span}-01"))
 }
 
 /// A worker's `200` reply. Parse the body with [`parse_result`].

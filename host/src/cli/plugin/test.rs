@@ -183,7 +183,13 @@ impl Test {
                 };
                 let proposed = task_result(&self.worker_result()?);
                 let answer = responder
-                    .respond(&call, &self.stored_event()?, &proposed, "mecha-test-marker")
+                    .respond(
+                        &call,
+                        &self.stored_event()?,
+                        &proposed,
+                        "mecha-test-marker",
+                        None,
+                    )
                     .await
                     .map(|responded| responded.answer);
                 requests = recorder.requests();

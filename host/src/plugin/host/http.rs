@@ -10,7 +10,8 @@
 //! once and the connection goes to the very addresses that were checked (`pinned`), so a DNS
 //! answer that changes between check and connection (rebinding) is never used. Every refusal is
 //! logged with the plugin's name and the origin it tried. A rate limit's `Retry-After` is kept
-//! for the caller ([`RetryAfter`]), which schedules the next try by it.
+//! for the caller ([`RetryAfter`]), which schedules the next try by it. Each request carries the
+//! `traceparent` of the write-back that made it, unless the plugin set its own.
 
 mod pinned;
 
@@ -41,6 +42,8 @@ const BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// 4 MiB per response: the largest answer a responder needs is a page of comments.
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Headers only the host sets: credentials, which the plugin must never choose or see.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "private-token", "proxy-authorization"];
@@ -183,7 +186,12 @@ pub struct HttpContext {
 }
 
 impl HttpContext {
-    pub fn new(plugin: Arc<str>, grant: Arc<HttpGrant>, retry_after: RetryAfter) -> HttpContext {
+    pub fn new(
+        plugin: Arc<str>,
+        grant: Arc<HttpGrant>,
+        retry_after: RetryAfter,
+        traceparent: Option<HeaderValue>,
+    ) -> HttpContext {
         HttpContext {
             ctx: WasiHttpCtx::new(),
             hooks: Gate {
@@ -191,6 +199,7 @@ impl HttpContext {
                 grant,
                 resolver: Resolver::system(),
                 retry_after,
+                traceparent,
             },
         }
     }
@@ -202,6 +211,7 @@ pub struct Gate {
     grant: Arc<HttpGrant>,
     resolver: Resolver,
     retry_after: RetryAfter,
+    traceparent: Option<HeaderValue>,
 }
 
 impl WasiHttpHooks for Gate {
@@ -228,6 +238,13 @@ impl WasiHttpHooks for Gate {
             > + Send,
     > {
         drop(fut);
+        let mut request = request;
+        if let Some(traceparent) = &self.traceparent {
+            request
+                .headers_mut()
+                .entry(TRACEPARENT)
+                .or_insert_with(|| traceparent.clone());
+        }
         let plugin = self.plugin.clone();
         let grant = self.grant.clone();
         let resolver = self.resolver.clone();

@@ -69,6 +69,7 @@ pub struct StateBuilder {
     limits: Limits,
     clock: Option<std::time::SystemTime>,
     retry_after: http::RetryAfter,
+    traceparent: Option<String>,
 }
 
 impl StateBuilder {
@@ -82,6 +83,7 @@ impl StateBuilder {
             limits,
             clock: None,
             retry_after: http::RetryAfter::default(),
+            traceparent: None,
         }
     }
 
@@ -113,6 +115,13 @@ impl StateBuilder {
     /// after the call.
     pub fn retry_after(mut self, retry_after: http::RetryAfter) -> Self {
         self.retry_after = retry_after;
+        self
+    }
+
+    /// The W3C `traceparent` the gate adds to each outgoing request that has none, so the
+    /// provider's side of the call joins the trace of the stage that made it.
+    pub fn traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
         self
     }
 
@@ -154,7 +163,13 @@ impl StateBuilder {
             wasi: wasi.build(),
             stdout,
             stderr,
-            http: http::HttpContext::new(self.log.plugin().clone(), grant, self.retry_after),
+            http: http::HttpContext::new(
+                self.log.plugin().clone(),
+                grant,
+                self.retry_after,
+                self.traceparent
+                    .and_then(|value| ::http::HeaderValue::from_str(&value).ok()),
+            ),
             log: log::LogContext::new(self.log),
             config: config::ConfigContext::new(self.settings),
             verify: verify::VerifyContext::new(self.secrets),

@@ -410,17 +410,3 @@ async fn a_name_is_checked_on_the_answer_the_connection_uses() {
         other => panic!("expected a permanent refusal, got {other:?}"),
     }
 }
-
-#[test]
-fn a_task_s_traceparent_is_its_trace_and_the_start_of_its_id() {
-    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let task = "00f067aa0ba902b7ffeeddccbbaa9988";
-    assert_eq!(
-        traceparent(trace, task).as_deref(),
-        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-    );
-    // Ids W3C would refuse are not sent.
-    assert_eq!(traceparent("0".repeat(32).as_str(), task), None);
-    assert_eq!(traceparent("4BF92F3577B34DA6A3CE929D0E0E4736", task), None);
-    assert_eq!(traceparent(trace, "short"), None);
-}

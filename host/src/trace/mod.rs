@@ -1,0 +1,101 @@
+//! Traces for the rest of the ecosystem: one per event, a span per stage, over OTLP.
+//!
+//! The audit log already records every stage of every event ([`crate::store::AuditEntry`]);
+//! with `otlp_endpoint` set, the pipeline hands each entry it records to the [`Tracer`] too,
+//! which turns it into a span ([`spans`]) and exports it ([`otlp`]). The trace id is the event's
+//! id, so the audit log, the dashboard's trace and the exported trace name the same thing.
+//! Workers get the `traceparent` of their task's try and responders' requests that of their
+//! write-back ([`context`]), so their own spans join the trace.
+
+pub mod context;
+pub mod otlp;
+pub mod spans;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+
+use crate::redact::Redactor;
+use crate::store::AuditEntry;
+
+pub use context::{SpanId, traceparent};
+
+/// 8,192 spans waiting at most: 16 batches, a few seconds of a busy daemon's stages.
+const QUEUE: usize = 8192;
+
+/// Where the pipeline's stages go besides the audit log. Cheap to clone; [`Tracer::off`] when
+/// no `otlp_endpoint` is set, and then it costs a branch per stage.
+#[derive(Clone, Default)]
+pub struct Tracer(Option<Arc<Exporting>>);
+
+struct Exporting {
+    timeline: Mutex<spans::Timeline>,
+    queue: mpsc::Sender<spans::Span>,
+    redactor: Redactor,
+    dropped: AtomicU64,
+}
+
+impl Tracer {
+    /// Exports nothing.
+    pub fn off() -> Tracer {
+        Tracer(None)
+    }
+
+    /// Exports to `url` (see [`otlp::traces_url`]) from a task of its own on the current
+    /// runtime, which ends once every clone of the tracer is gone and the last spans are sent.
+    pub fn export(url: reqwest::Url, resource: otlp::Resource, redactor: Redactor) -> Tracer {
+        let (queue, spans) = mpsc::channel(QUEUE);
+        tokio::spawn(otlp::export(url, resource, spans));
+        Tracer(Some(Arc::new(Exporting {
+            timeline: Mutex::default(),
+            queue,
+            redactor,
+            dropped: AtomicU64::new(0),
+        })))
+    }
+
+    /// Records the span of the stage `entry` stands for, ended now. Its texts are redacted
+    /// again with the current secrets, as the API does when it shows the entry.
+    pub fn stage(&self, entry: &AuditEntry) {
+        let Some(exporting) = &self.0 else {
+            return;
+        };
+        let now_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| {
+                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+            });
+        let span = exporting
+            .timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .span(entry, now_ns);
+        let Some(mut span) = span else {
+            return;
+        };
+        let redact = |text: &mut String| {
+            if let std::borrow::Cow::Owned(redacted) = exporting.redactor.redact(text) {
+                *text = redacted;
+            }
+        };
+        if let Some(error) = &mut span.error {
+            redact(error);
+        }
+        for (_, value) in &mut span.attributes {
+            if let spans::Value::Text(text) = value {
+                redact(text);
+            }
+        }
+        if exporting.queue.try_send(span).is_err() {
+            let dropped = exporting.dropped.fetch_add(1, Ordering::Relaxed);
+            if dropped.is_power_of_two() || dropped == 0 {
+                tracing::warn!(
+                    dropped = dropped + 1,
+                    "the OTLP receiver is not keeping up; spans are dropped"
+                );
+            }
+        }
+    }
+}
