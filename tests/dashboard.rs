@@ -1,6 +1,7 @@
 //! The dashboard (`/ui`) of a real daemon: signing in with the API key or a one-time link from
-//! `mecha dashboard`, the events list, an event's trace with every stage in order, and a canary
-//! secret, present in the webhook, absent from every page. Debian's Chromium, headless, renders
+//! `mecha dashboard`, the events list and its search, an event's trace with every stage in
+//! order, Replay and Retry clicked in a real browser, and a canary secret, present in the
+//! webhook, absent from every page. Debian's Chromium, headless, renders
 //! each page to a screenshot under `target/dashboard/` for a person to look at.
 
 use std::path::{Path, PathBuf};
@@ -494,6 +495,60 @@ impl Chrome {
         .await
     }
 
+    /// What `script` returns, once `done` holds for it (within 15 s).
+    async fn wait_for(
+        &self,
+        script: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut value = serde_json::Value::Null;
+        for _ in 0..300 {
+            value = self.run(script).await;
+            if done(&value) {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("`{script}` gave {value} for 15 s");
+    }
+
+    /// Waits until the page shown is at `path`.
+    async fn wait_for_url(&self, path: &str) {
+        self.wait_for("return location.pathname", |shown| shown == path)
+            .await;
+    }
+
+    /// The WebDriver reference of the first element `css` selects.
+    async fn element(&self, css: &str) -> String {
+        let path = format!("/session/{}/element", self.session);
+        let found = self
+            .call(
+                "POST",
+                &path,
+                serde_json::json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        found["element-6066-11e4-a52e-4f735466cecf"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    /// Clicks the first element `css` selects, as a person would.
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        let path = format!("/session/{}/element/{element}/click", self.session);
+        self.call("POST", &path, serde_json::json!({})).await;
+    }
+
+    /// Types `text` into the first field `css` selects.
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        let path = format!("/session/{}/element/{element}/value", self.session);
+        self.call("POST", &path, serde_json::json!({ "text": text }))
+            .await;
+    }
+
     async fn screenshot(&self, file: &Path) {
         use base64::Engine;
         let path = format!("/session/{}/screenshot", self.session);
@@ -512,14 +567,30 @@ impl Drop for Chrome {
     }
 }
 
-/// The events page, open in a real browser, shows a signed webhook as it arrives.
+/// In a real browser: the open events page shows a signed webhook as it arrives; a click opens
+/// its trace with every stage in order; its failed task is retried with the Retry button and
+/// completes; the Replay button processes the event again; the search box finds events by text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_webhook_appears_on_the_open_events_page_without_a_reload() {
-    let home = Home::new(&format!("api_key: {API_KEY}\n"));
+async fn in_a_browser_a_webhook_appears_live_and_is_traced_retried_replayed_and_found() {
+    // The worker refuses its first task for good (400), then answers.
+    let worker = TestWorker::scripted(
+        vec![Answer::Status(400)],
+        Answer::Ok(serde_json::json!({ "output": "reviewed" }).to_string()),
+    )
+    .await;
+    let home = Home::new(&format!(
+        "api_key: {API_KEY}\ndispatch:\n  retry_base_ms: 50\n  retry_max_ms: 200\n  health_interval_ms: 100\n"
+    ));
+    home.add_worker(&format!(
+        "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\n",
+        worker.endpoint
+    ));
     let daemon = Daemon::start(&home);
     let Some(chrome) = Chrome::start().await else {
         return;
     };
+    let dir = target_dir().join("dashboard");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
     chrome.open(&link(&home, &daemon, "/ui/events")).await;
     let title = chrome.run("return document.title").await;
     assert_eq!(title, "Events · mecha", "signed in by the link");
@@ -530,16 +601,12 @@ async fn a_webhook_appears_on_the_open_events_page_without_a_reload() {
     let (status, event) = send_github(&daemon, "pull_request", "live-1", &body).await;
     assert_eq!(status, 202, "{event}");
     let id = event["id"].as_str().expect("id").to_owned();
-    let mut live = serde_json::Value::Null;
-    for _ in 0..300 {
-        live = chrome
-            .run("return Array.from(document.querySelectorAll('tr.live a')).map(a => a.getAttribute('href'))")
-            .await;
-        if live.as_array().is_some_and(|links| !links.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let live = chrome
+        .wait_for(
+            "return Array.from(document.querySelectorAll('tr.live a')).map(a => a.getAttribute('href'))",
+            |links| links.as_array().is_some_and(|links| !links.is_empty()),
+        )
+        .await;
     assert_eq!(live, serde_json::json!([format!("/ui/events/{id}")]));
     let row = chrome
         .run("return document.querySelector('tr.live').innerText")
@@ -549,9 +616,97 @@ async fn a_webhook_appears_on_the_open_events_page_without_a_reload() {
             .is_some_and(|row| row.contains("pull_request.opened")),
         "{row}"
     );
-    let dir = target_dir().join("dashboard");
-    std::fs::create_dir_all(&dir).expect("screenshot dir");
     chrome.screenshot(&dir.join("live.png")).await;
+
+    // A click on the new row opens the event; once its task has failed, its trace shows every
+    // stage in order.
+    chrome.click("tr.live a").await;
+    chrome.wait_for_url(&format!("/ui/events/{id}")).await;
+    let failed = wait_tasks(&daemon, &format!("event={id}&state=failed"), 1).await;
+    let task = failed[0]["id"].as_str().expect("task id").to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    chrome.run("location.reload(); return null").await;
+    let stages = chrome
+        .wait_for(
+            "return Array.from(document.querySelectorAll('table.trace td.action')).map(td => td.innerText)",
+            |stages| stages.as_array().is_some_and(|stages| stages.iter().any(|stage| stage == "task.failed")),
+        )
+        .await;
+    assert_eq!(
+        stages,
+        serde_json::json!([
+            "event.received",
+            "event.matched",
+            "task.created",
+            "task.sent",
+            "task.failed"
+        ]),
+        "{stages}"
+    );
+    chrome.screenshot(&dir.join("trace.png")).await;
+
+    // Its task's page, and the Retry button: the task is sent again and completes.
+    chrome.click(&format!("a[href='/ui/tasks/{task}']")).await;
+    chrome.wait_for_url(&format!("/ui/tasks/{task}")).await;
+    chrome.click("button.retry").await;
+    wait_tasks(&daemon, &format!("event={id}&state=completed"), 1).await;
+    chrome.run("location.reload(); return null").await;
+    let shown = chrome
+        .wait_for("return document.body.innerText", |text| {
+            text.as_str().is_some_and(|text| text.contains("reviewed"))
+        })
+        .await;
+    assert!(
+        shown
+            .as_str()
+            .is_some_and(|text| text.contains("completed")),
+        "{shown}"
+    );
+    assert_eq!(worker.received().len(), 2, "sent again by the retry");
+    chrome.screenshot(&dir.join("retried.png")).await;
+
+    // The Replay button on the event's page stores and processes a copy, and shows it.
+    chrome.open(&daemon.url(&format!("/ui/events/{id}"))).await;
+    chrome.click("button.replay").await;
+    let replayed = chrome
+        .wait_for("return location.pathname", |path| {
+            path.as_str().is_some_and(|path| {
+                path.starts_with("/ui/events/") && path != format!("/ui/events/{id}")
+            })
+        })
+        .await;
+    let copy = replayed.as_str().expect("path")["/ui/events/".len()..].to_owned();
+    wait_tasks(&daemon, &format!("event={copy}&state=completed"), 1).await;
+    assert_eq!(
+        worker.received().len(),
+        3,
+        "the copy made a task of its own"
+    );
+
+    // The search box finds both by text in their type; text found nowhere finds none.
+    chrome.open(&daemon.url("/ui/events")).await;
+    chrome.type_into("input[name='q']", "request.OPENED").await;
+    chrome.click("form.filters button").await;
+    let found = chrome
+        .wait_for(
+            "return location.search.includes('q=') ? Array.from(document.querySelectorAll('table.events a')).map(a => a.getAttribute('href')) : null",
+            |found| found.is_array(),
+        )
+        .await;
+    let mut found: Vec<String> = serde_json::from_value(found).expect("links");
+    found.sort();
+    let mut expected = vec![format!("/ui/events/{id}"), format!("/ui/events/{copy}")];
+    expected.sort();
+    assert_eq!(found, expected);
+    chrome.screenshot(&dir.join("search.png")).await;
+    chrome
+        .open(&daemon.url("/ui/events?q=nothing-like-this&type=pull_request.opened"))
+        .await;
+    let none = chrome
+        .run("return document.querySelectorAll('table.events a').length")
+        .await;
+    assert_eq!(none, 0);
+
     let path = format!("/session/{}", chrome.session);
     chrome.call("DELETE", &path, serde_json::Value::Null).await;
 }

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use super::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
 use crate::pipeline::process::Processor;
-use crate::store::{EventFilter, EventId, EventRecord, EventState, EventSummary, Store};
+use crate::store::{
+    DEFAULT_LIST_LIMIT, EventFilter, EventId, EventRecord, EventState, EventSummary, Store,
+};
 
 /// 1 MiB of a body on `GET /event/{id}`: enough to read any real webhook, while a
 /// maximum-size body (which JSON escaping can inflate several times) stays out of responses.
@@ -60,31 +62,75 @@ pub fn router() -> Router<ApiState> {
         .route("/events/{id}/replay", post(replay))
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    state: Option<String>,
-    source: Option<String>,
-    limit: Option<u32>,
+/// Which events a list shows, as `GET /events` and the dashboard's events page take it from the
+/// query string. Empty values are no filter, as an HTML form sends its blank fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventQuery {
+    pub state: Option<String>,
+    pub source: Option<String>,
+    #[serde(rename = "type")]
+    pub event_type: Option<String>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    /// Text found, in any case, in the type, actor, subject or delivery id.
+    pub q: Option<String>,
+    /// Received at or after this: RFC 3339 (`2026-12-06T09:30:00Z`), or a date and time
+    /// without a zone (`2026-12-06T09:30`, as a browser's date-time field sends it) in UTC.
+    pub since: Option<String>,
+    /// Received before this; written as `since`.
+    pub until: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl EventQuery {
+    /// The store's filter, or which field is wrong and why.
+    pub fn filter(self) -> Result<EventFilter, ApiError> {
+        let given = |value: Option<String>| value.filter(|value| !value.trim().is_empty());
+        Ok(EventFilter {
+            state: given(self.state)
+                .map(|text| {
+                    text.parse::<EventState>()
+                        .map_err(|err| ApiError::bad_request(format!("state: {err}")))
+                })
+                .transpose()?,
+            source: given(self.source),
+            event_type: given(self.event_type),
+            actor: given(self.actor),
+            subject: given(self.subject),
+            text: given(self.q),
+            since: given(self.since)
+                .map(|text| time("since", &text))
+                .transpose()?,
+            until: given(self.until)
+                .map(|text| time("until", &text))
+                .transpose()?,
+            limit: self.limit.unwrap_or(DEFAULT_LIST_LIMIT),
+        })
+    }
+}
+
+/// Unix seconds of an RFC 3339 time, or of a zoneless date and time taken as UTC.
+fn time(field: &str, text: &str) -> Result<i64, ApiError> {
+    let text = text.trim();
+    text.parse::<jiff::Timestamp>()
+        .or_else(|_| {
+            text.parse::<jiff::civil::DateTime>()
+                .and_then(|civil| civil.to_zoned(jiff::tz::TimeZone::UTC))
+                .map(|zoned| zoned.timestamp())
+        })
+        .map(|at| at.as_second())
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "{field}: expected a time like 2026-12-06T09:30:00Z or 2026-12-06T09:30 (UTC)"
+            ))
+        })
 }
 
 async fn list(
     State(store): State<Arc<dyn Store>>,
-    Query(query): Query<ListQuery>,
+    Query(query): Query<EventQuery>,
 ) -> Result<Json<Vec<EventSummary>>, ApiError> {
-    let event_state = query
-        .state
-        .as_deref()
-        .filter(|text| !text.is_empty())
-        .map(|text| {
-            text.parse::<EventState>()
-                .map_err(|err| ApiError::bad_request(format!("state: {err}")))
-        })
-        .transpose()?;
-    let filter = EventFilter {
-        state: event_state,
-        source: query.source.filter(|source| !source.is_empty()),
-        limit: query.limit.unwrap_or(100),
-    };
+    let filter = query.filter()?;
     let events = store
         .list_summaries(filter)
         .await

@@ -71,6 +71,7 @@ impl List {
                 state: self.state,
                 source: self.source,
                 limit: self.limit,
+                ..EventFilter::default()
             })
             .await?;
         if self.json {

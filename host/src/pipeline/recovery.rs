@@ -76,8 +76,8 @@ async fn list(
         .store
         .list(EventFilter {
             state: Some(state),
-            source: None,
             limit: store::MAX_LIST_LIMIT,
+            ..EventFilter::default()
         })
         .await
 }

@@ -140,6 +140,7 @@ on_both_backends! {
             state: Some(EventState::Received),
             source: Some("github".into()),
             limit: 10,
+            ..EventFilter::default()
         };
         assert_eq!(
             event_ids(&*store, github_received).await,
@@ -147,6 +148,60 @@ on_both_backends! {
         );
         let one = EventFilter { limit: 0, ..EventFilter::default() };
         assert_eq!(event_ids(&*store, one).await, [fourth.id]);
+    }
+
+    /// Events are found by type, actor, subject, received time, and by text in any of those
+    /// or the delivery id, in any case; the text's `%` and `_` are only themselves.
+    async fn events_are_found_by_their_fields_and_by_text(store) {
+        let mut opened = event("github", Some("gh-100"), None);
+        opened.event_type = "pull_request.opened".into();
+        opened.actor = "Octocat".into();
+        opened.subject = "acme/widgets".into();
+        let opened = inserted(&*store, opened).await;
+        let mut pushed = event("gitlab", Some("gl_7%"), None);
+        pushed.event_type = "push".into();
+        pushed.actor = "hubot".into();
+        pushed.subject = "acme/gadgets".into();
+        let pushed = inserted(&*store, pushed).await;
+        let found = |filter: EventFilter| event_ids(&*store, filter);
+
+        let by = |field: fn(&mut EventFilter, String), value: &str| {
+            let mut filter = EventFilter::default();
+            field(&mut filter, value.to_owned());
+            filter
+        };
+        assert_eq!(found(by(|f, v| f.event_type = Some(v), "push")).await, [pushed.id.clone()]);
+        assert_eq!(found(by(|f, v| f.actor = Some(v), "Octocat")).await, [opened.id.clone()]);
+        assert_eq!(found(by(|f, v| f.actor = Some(v), "octocat")).await, [], "exact, as stored");
+        assert_eq!(found(by(|f, v| f.subject = Some(v), "acme/gadgets")).await, [pushed.id.clone()]);
+        for (text, expected) in [
+            ("OCTO", vec![opened.id.clone()]),
+            ("acme/", vec![pushed.id.clone(), opened.id.clone()]),
+            ("opened", vec![opened.id.clone()]),
+            ("gh-1", vec![opened.id.clone()]),
+            ("_7%", vec![pushed.id.clone()]),
+            ("%", vec![pushed.id.clone()]),
+            ("gh_1", vec![]),
+            ("nothing like it", vec![]),
+        ] {
+            assert_eq!(found(by(|f, v| f.text = Some(v), text)).await, expected, "{text:?}");
+        }
+        let now = opened.created_at;
+        let window = |since: Option<i64>, until: Option<i64>| EventFilter {
+            since,
+            until,
+            ..EventFilter::default()
+        };
+        assert_eq!(found(window(Some(now - 60), None)).await.len(), 2);
+        assert_eq!(found(window(Some(now + 60), None)).await, []);
+        assert_eq!(found(window(None, Some(now - 60))).await, []);
+        assert_eq!(found(window(Some(now - 60), Some(now + 60))).await.len(), 2);
+        let combined = EventFilter {
+            source: Some("github".into()),
+            text: Some("acme".into()),
+            ..EventFilter::default()
+        };
+        assert_eq!(found(combined).await, [opened.id]);
     }
 
     /// A delivery id is unique per source; a dedup key is held until its event ends.

@@ -136,6 +136,18 @@ pub struct EventFilter {
     pub state: Option<EventState>,
     /// Only events from this source.
     pub source: Option<String>,
+    /// Only events of this type (`pull_request.opened`).
+    pub event_type: Option<String>,
+    /// Only events of this actor.
+    pub actor: Option<String>,
+    /// Only events about this subject (`owner/repo`).
+    pub subject: Option<String>,
+    /// Only events whose type, actor, subject or delivery id contains this, in any case.
+    pub text: Option<String>,
+    /// Only events received at or after this (unix seconds).
+    pub since: Option<i64>,
+    /// Only events received before this (unix seconds).
+    pub until: Option<i64>,
     /// At most this many; clamped to `1..=`[`MAX_LIST_LIMIT`].
     pub limit: u32,
 }
@@ -151,6 +163,12 @@ impl Default for EventFilter {
         EventFilter {
             state: None,
             source: None,
+            event_type: None,
+            actor: None,
+            subject: None,
+            text: None,
+            since: None,
+            until: None,
             limit: DEFAULT_LIST_LIMIT,
         }
     }
@@ -160,6 +178,22 @@ impl EventFilter {
     /// The limit actually applied.
     pub fn effective_limit(&self) -> u32 {
         self.limit.clamp(1, MAX_LIST_LIMIT)
+    }
+
+    /// [`EventFilter::text`] as a `LIKE` pattern with `\` as its escape: the text's own `%`, `_`
+    /// and `\` match only themselves.
+    pub(super) fn text_pattern(&self) -> Option<String> {
+        let text = self.text.as_deref()?;
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for char in text.chars() {
+            if matches!(char, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(char);
+        }
+        pattern.push('%');
+        Some(pattern)
     }
 }
 
@@ -375,9 +409,32 @@ fn select<T>(
         conditions.push("state = ?");
         values.push(Value::Text(state.as_str().to_owned()));
     }
-    if let Some(source) = &filter.source {
-        conditions.push("source = ?");
-        values.push(Value::Text(source.clone()));
+    for (column, value) in [
+        ("source = ?", &filter.source),
+        ("type = ?", &filter.event_type),
+        ("actor = ?", &filter.actor),
+        ("subject = ?", &filter.subject),
+    ] {
+        if let Some(value) = value {
+            conditions.push(column);
+            values.push(Value::Text(value.clone()));
+        }
+    }
+    // SQLite's LIKE ignores the case of ASCII letters.
+    if let Some(pattern) = filter.text_pattern() {
+        conditions.push(
+            "(type LIKE ? ESCAPE '\\' OR actor LIKE ? ESCAPE '\\' OR subject LIKE ? ESCAPE '\\' \
+             OR delivery_id LIKE ? ESCAPE '\\')",
+        );
+        values.extend(std::iter::repeat_n(Value::Text(pattern), 4));
+    }
+    if let Some(since) = filter.since {
+        conditions.push("created_at >= ?");
+        values.push(Value::Integer(since));
+    }
+    if let Some(until) = filter.until {
+        conditions.push("created_at < ?");
+        values.push(Value::Integer(until));
     }
     let mut sql = format!("SELECT {columns} FROM {FROM}");
     if !conditions.is_empty() {

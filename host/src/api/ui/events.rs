@@ -2,11 +2,11 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::html::{filters, page};
 use super::tasks::task_rows;
-use super::{LISTED, SignedIn, gone, id, optional, see_other, text};
+use super::{LISTED, SignedIn, gone, id, see_other, text};
+use crate::api::events::EventQuery;
 use crate::api::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError};
 use crate::redact::Redactor;
@@ -41,37 +41,41 @@ live.addEventListener("event", (message) => {
 });
 </script>"#;
 
-#[derive(Deserialize)]
-pub(super) struct EventsQuery {
-    source: Option<String>,
-    state: Option<String>,
-}
-
 pub(super) async fn list(
     State(state): State<ApiState>,
     _: SignedIn,
-    Query(query): Query<EventsQuery>,
+    Query(query): Query<EventQuery>,
 ) -> Result<Response, ApiError> {
-    let source = query.source.filter(|source| !source.is_empty());
-    let query_is_empty = source.is_none() && query.state.as_deref().is_none_or(str::is_empty);
-    let event_state: Option<EventState> = optional("state", query.state.as_deref())?;
     let redactor = &state.processor.redactor;
-    let filters = filters(
-        "source",
-        &redactor.redact(source.as_deref().unwrap_or("")),
-        &EventState::ALL.map(EventState::as_str),
-        event_state.map(EventState::as_str),
-    );
-    let rows = event_rows(
-        state.processor.store.as_ref(),
-        redactor,
-        EventFilter {
-            state: event_state,
-            source,
+    let shown =
+        |value: &Option<String>| redactor.redact(value.as_deref().unwrap_or("")).into_owned();
+    let fields = [
+        ("search", "q", shown(&query.q)),
+        ("source", "source", shown(&query.source)),
+        ("type", "type", shown(&query.event_type)),
+        ("actor", "actor", shown(&query.actor)),
+        ("subject", "subject", shown(&query.subject)),
+        ("since (UTC)", "since", shown(&query.since)),
+        ("until", "until", shown(&query.until)),
+    ];
+    let filter = EventQuery {
+        limit: Some(LISTED),
+        ..query
+    }
+    .filter()?;
+    let query_is_empty = filter
+        == EventFilter {
             limit: LISTED,
-        },
-    )
-    .await?;
+            ..EventFilter::default()
+        };
+    let filters = filters(
+        &fields
+            .each_ref()
+            .map(|(label, name, value)| (*label, *name, value.as_str())),
+        &EventState::ALL.map(EventState::as_str),
+        filter.state.map(EventState::as_str),
+    );
+    let rows = event_rows(state.processor.store.as_ref(), redactor, filter).await?;
     // Unfiltered, the list grows as events arrive.
     let live = if query_is_empty { LIVE } else { "" };
     Ok(page("Events", &format!("{filters}{rows}{live}"), true).into_response())

@@ -41,7 +41,21 @@ pub fn page(title: &str, body: &str, signed_in: bool) -> Html<String> {
 
 /// The filter form of a list: a text field (`field` named `name`, holding `value`, escaped
 /// here) and a choice of `states`, `selected` chosen.
-pub fn filters(field: &str, value: &str, states: &[&str], selected: Option<&str>) -> String {
+/// A list's filter form: a text field per `(label, name, value)` (a date-time field for `since`
+/// and `until`), then the state to pick from `states`. Values must already be redacted.
+pub fn filters(fields: &[(&str, &str, &str)], states: &[&str], selected: Option<&str>) -> String {
+    let mut inputs = String::new();
+    for (label, name, value) in fields {
+        let kind = if matches!(*name, "since" | "until") {
+            "datetime-local"
+        } else {
+            "search"
+        };
+        inputs.push_str(&format!(
+            r#"<label>{label} <input type="{kind}" name="{name}" value="{}"></label>"#,
+            escape(value)
+        ));
+    }
     let mut options = String::from(r#"<option value="">any</option>"#);
     for state in states {
         let chosen = if Some(*state) == selected {
@@ -52,9 +66,8 @@ pub fn filters(field: &str, value: &str, states: &[&str], selected: Option<&str>
         options.push_str(&format!(r#"<option{chosen}>{state}</option>"#));
     }
     format!(
-        r#"<form class="filters" method="get"><label>{field} <input name="{field}" value="{}"></label>
-<label>state <select name="state">{options}</select></label><button>Filter</button></form>"#,
-        escape(value)
+        r#"<form class="filters" method="get">{inputs}
+<label>state <select name="state">{options}</select></label><button>Filter</button></form>"#
     )
 }
 

@@ -28,8 +28,11 @@ pub(super) async fn list(
     let task_state: Option<TaskState> = optional("state", query.state.as_deref())?;
     let redactor = &state.processor.redactor;
     let filters = filters(
-        "worker",
-        &redactor.redact(worker.as_deref().unwrap_or("")),
+        &[(
+            "worker",
+            "worker",
+            &redactor.redact(worker.as_deref().unwrap_or("")),
+        )],
         &TaskState::ALL.map(TaskState::as_str),
         task_state.map(TaskState::as_str),
     );

@@ -22,7 +22,14 @@ use crate::store::signed_deliveries::{SignedDigest, SignedInsert};
 use crate::store::{Error, EventId, EventState};
 
 /// The filter of event lists: each condition applies when its parameter is not null.
+/// `$7` is [`EventFilter::text`] as a pattern; `ILIKE` ignores case as SQLite's `LIKE` does.
 const FILTER: &str = "WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR source = $2) \
+                      AND ($4::text IS NULL OR type = $4) AND ($5::text IS NULL OR actor = $5) \
+                      AND ($6::text IS NULL OR subject = $6) \
+                      AND ($7::text IS NULL OR type ILIKE $7 ESCAPE '\\' OR actor ILIKE $7 ESCAPE '\\' \
+                           OR subject ILIKE $7 ESCAPE '\\' OR delivery_id ILIKE $7 ESCAPE '\\') \
+                      AND ($8::bigint IS NULL OR created_at >= $8) \
+                      AND ($9::bigint IS NULL OR created_at < $9) \
                       ORDER BY created_at DESC, events.seq DESC LIMIT $3";
 
 static GET: LazyLock<String> =
@@ -243,7 +250,21 @@ async fn select<C: GenericClient + Sync, T>(
     let state = filter.state.map(EventState::as_str);
     let limit = i64::from(filter.effective_limit());
     let rows = session
-        .query(ACTION, sql, &[&state, &filter.source, &limit])
+        .query(
+            ACTION,
+            sql,
+            &[
+                &state,
+                &filter.source,
+                &limit,
+                &filter.event_type,
+                &filter.actor,
+                &filter.subject,
+                &filter.text_pattern(),
+                &filter.since,
+                &filter.until,
+            ],
+        )
         .await?;
     rows.iter()
         .map(decode)
