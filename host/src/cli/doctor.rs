@@ -1,6 +1,7 @@
 //! `mecha doctor`: checks what mecha needs and says what to fix.
 
 use clap::Args;
+use serde::Serialize;
 
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
@@ -22,62 +23,128 @@ use crate::worker::state::WorkerStates;
 /// Check the config directory, database, secrets, plugins and every worker. Exits 1 when
 /// something failed; warnings ([!!]) do not fail.
 #[derive(Debug, Args)]
-pub struct Doctor {}
-
-#[derive(Default)]
-struct Report {
-    failed: bool,
+pub struct Doctor {
+    /// Print the checks as JSON once all have run: `failed` (whether one did, as the exit code
+    /// says) and `checks`, each with its `name`, `status` (ok, warn or fail) and `message`.
+    #[arg(long)]
+    json: bool,
 }
 
-/// Every line names endpoints and upstreams as resolved, so a URL's credentials are hidden.
+/// How one check came out.
+#[derive(Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// The line's mark in the text output.
+    fn mark(self) -> &'static str {
+        match self {
+            Status::Ok => "[ok]  ",
+            Status::Warn => "[!!]  ",
+            Status::Fail => "[FAIL]",
+        }
+    }
+}
+
+/// One check: what was checked (`config`, `source github`, `worker reviewer`...) and what
+/// was found.
+#[derive(Serialize)]
+struct Check {
+    name: String,
+    status: Status,
+    message: String,
+}
+
+/// The checks so far. For people each is printed as it comes, since some wait on Docker or a
+/// worker; for scripts (`--json`) they are kept and printed together at the end.
+#[derive(Serialize)]
+struct Report {
+    failed: bool,
+    checks: Vec<Check>,
+    #[serde(skip)]
+    json: bool,
+}
+
+/// Every message names endpoints and upstreams as resolved, so a URL's credentials are hidden.
 impl Report {
-    fn ok(&self, what: &str) {
-        println!("[ok]   {}", without_url_credentials(what));
+    fn new(json: bool) -> Report {
+        Report {
+            failed: false,
+            checks: Vec::new(),
+            json,
+        }
     }
 
-    fn warn(&self, what: &str) {
-        println!("[!!]   {}", without_url_credentials(what));
+    fn ok(&mut self, name: &str, what: &str) {
+        self.add(name, Status::Ok, what);
     }
 
-    fn fail(&mut self, what: &str) {
-        self.failed = true;
-        println!("[FAIL] {}", without_url_credentials(what));
+    fn warn(&mut self, name: &str, what: &str) {
+        self.add(name, Status::Warn, what);
+    }
+
+    fn fail(&mut self, name: &str, what: &str) {
+        self.add(name, Status::Fail, what);
+    }
+
+    fn add(&mut self, name: &str, status: Status, what: &str) {
+        let message = without_url_credentials(what).into_owned();
+        self.failed |= status == Status::Fail;
+        if !self.json {
+            println!("{} {message}", status.mark());
+        }
+        self.checks.push(Check {
+            name: name.to_owned(),
+            status,
+            message,
+        });
     }
 }
 
 impl Doctor {
     pub async fn run(self, home: Home) -> anyhow::Result<()> {
-        let mut report = Report::default();
+        let mut report = Report::new(self.json);
         match home.ensure() {
-            Ok(()) => report.ok(&format!("mecha directory {}", home.root().display())),
-            Err(err) => report.fail(&err.to_string()),
+            Ok(()) => report.ok(
+                "home",
+                &format!("mecha directory {}", home.root().display()),
+            ),
+            Err(err) => report.fail("home", &err.to_string()),
         }
         let config = match ServerConfig::load(&home.config_file()) {
             Ok(config) => {
-                report.ok(&format!("config.yml (listens on {})", config.addr));
+                report.ok(
+                    "config",
+                    &format!("config.yml (listens on {})", config.addr),
+                );
                 Some(config)
             }
             Err(err) => {
-                report.fail(&err.to_string());
+                report.fail("config", &err.to_string());
                 None
             }
         };
         let secrets = match Secrets::load(&home.secrets_file()) {
             Ok(secrets) if !home.secrets_file().exists() => {
                 report.warn(
+                    "secrets",
                     "no secrets.yml: sources that verify signatures (github, gitlab, slack, telegram) stay disabled",
                 );
                 secrets
             }
             Ok(secrets) => {
-                report.ok(&format!(
-                    "secrets.yml ({} token groups)",
-                    secrets.token_groups()
-                ));
+                report.ok(
+                    "secrets",
+                    &format!("secrets.yml ({} token groups)", secrets.token_groups()),
+                );
                 secrets
             }
             Err(err) => {
-                report.fail(&err.to_string());
+                report.fail("secrets", &err.to_string());
                 Secrets::default()
             }
         };
@@ -99,7 +166,7 @@ impl Doctor {
                 check_database(&*store, &mut report).await;
                 match store.list_workers().await {
                     Ok(rows) => {
-                        report.ok(&format!("{} workers", rows.len()));
+                        report.ok("workers", &format!("{} workers", rows.len()));
                         let workers = Workers::new(store.clone(), process_environment());
                         let client = WorkerClient::new(redactor.clone());
                         let containers = Containers::new(
@@ -123,11 +190,16 @@ impl Doctor {
                             check_worker(&workers, &runtimes, &row.name, &mut report).await;
                         }
                     }
-                    Err(err) => report.fail(&redactor.redact(&format!("database: {err}"))),
+                    Err(err) => {
+                        report.fail("workers", &redactor.redact(&format!("database: {err}")))
+                    }
                 }
                 let _ = store.close().await;
             }
-            Err(err) => report.fail(&redactor.redact(&format!("database: {err:#}"))),
+            Err(err) => report.fail("database", &redactor.redact(&format!("database: {err:#}"))),
+        }
+        if self.json {
+            super::print_json(&report)?;
         }
         if report.failed {
             anyhow::bail!("some checks failed");
@@ -139,7 +211,7 @@ impl Doctor {
         let runtime = match Runtime::new(RuntimeOptions::with_pool(2)) {
             Ok(runtime) => runtime,
             Err(err) => {
-                report.fail(&err.to_string());
+                report.fail("plugins", &err.to_string());
                 return None;
             }
         };
@@ -149,11 +221,14 @@ impl Doctor {
         };
         match loaded {
             Ok(registry) => {
-                report.ok(&format!("{} plugins load", registry.iter().count()));
+                report.ok(
+                    "plugins",
+                    &format!("{} plugins load", registry.iter().count()),
+                );
                 Some(registry)
             }
             Err(err) => {
-                report.fail(&format!("plugins: {err}"));
+                report.fail("plugins", &format!("plugins: {err}"));
                 None
             }
         }
@@ -171,6 +246,7 @@ fn check_sources(
     match sources::instances(registry, config, secrets) {
         Ok(slots) => {
             for (name, slot) in slots {
+                let check = format!("source {name}");
                 match slot {
                     SourceSlot::Ready(instance) => {
                         let hydrates = if instance.hydrate.is_some() {
@@ -178,13 +254,13 @@ fn check_sources(
                         } else {
                             ""
                         };
-                        report.ok(&format!("source {name}: /webhook/{name}{hydrates}"));
+                        report.ok(&check, &format!("source {name}: /webhook/{name}{hydrates}"));
                     }
-                    SourceSlot::Disabled(reason) => report.warn(&reason),
+                    SourceSlot::Disabled(reason) => report.warn(&check, &reason),
                 }
             }
         }
-        Err(err) => report.fail(&err.to_string()),
+        Err(err) => report.fail("sources", &err.to_string()),
     }
     match triggers::scheduled(registry, config) {
         Ok(all) => {
@@ -193,13 +269,16 @@ fn check_sources(
                     .schedule
                     .next_after(jiff::Timestamp::now())
                     .map_or_else(|| "never".to_owned(), |at| at.to_string());
-                report.ok(&format!(
-                    "trigger {}: {} ({}), next tick {next}",
-                    scheduled.name, scheduled.schedule, scheduled.plugin
-                ));
+                report.ok(
+                    &format!("trigger {}", scheduled.name),
+                    &format!(
+                        "trigger {}: {} ({}), next tick {next}",
+                        scheduled.name, scheduled.schedule, scheduled.plugin
+                    ),
+                );
             }
         }
-        Err(err) => report.fail(&err.to_string()),
+        Err(err) => report.fail("triggers", &err.to_string()),
     }
 }
 
@@ -223,19 +302,24 @@ async fn check_docker(workers: &[Worker], report: &mut Report) {
             Err(err) => Err(err),
         };
         match version {
-            Ok(version) => report.ok(&format!(
-                "Docker {} (API {}) at {address}",
-                version.version, version.api_version
-            )),
-            Err(err) if needed => report.fail(&err.to_string()),
-            Err(err) => report.warn(&format!(
-                "{err} (only managed workers need Docker, and there are none)"
-            )),
+            Ok(version) => report.ok(
+                "docker",
+                &format!(
+                    "Docker {} (API {}) at {address}",
+                    version.version, version.api_version
+                ),
+            ),
+            Err(err) if needed => report.fail("docker", &err.to_string()),
+            Err(err) => report.warn(
+                "docker",
+                &format!("{err} (only managed workers need Docker, and there are none)"),
+            ),
         }
     }
 }
 
 async fn check_worker(workers: &Workers, runtimes: &Runtimes, name: &str, report: &mut Report) {
+    let check = format!("worker {name}");
     let worker = match workers.get(name).await {
         Ok(Some(worker)) => worker,
         Ok(None) => {
@@ -245,15 +329,15 @@ async fn check_worker(workers: &Workers, runtimes: &Runtimes, name: &str, report
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            return report.fail(&format!("worker {name}: {problem}"));
+            return report.fail(&check, &format!("worker {name}: {problem}"));
         }
-        Err(err) => return report.fail(&format!("worker {name}: {err}")),
+        Err(err) => return report.fail(&check, &format!("worker {name}: {err}")),
     };
     for finding in runtimes.of(&worker.def).diagnose(&worker).await {
         match finding {
-            Finding::Ok(text) => report.ok(&text),
-            Finding::Warn(text) => report.warn(&text),
-            Finding::Fail(text) => report.fail(&text),
+            Finding::Ok(text) => report.ok(&check, &text),
+            Finding::Warn(text) => report.warn(&check, &text),
+            Finding::Fail(text) => report.fail(&check, &text),
         }
     }
 }
@@ -262,14 +346,20 @@ async fn check_worker(workers: &Workers, runtimes: &Runtimes, name: &str, report
 /// unless a newer mecha had).
 async fn check_database(store: &dyn Store, report: &mut Report) {
     match store.about().await {
-        Ok(about) if about.schema == about.known => report.ok(&format!(
-            "database {} ({}, schema version {})",
-            about.database, about.server, about.schema
-        )),
-        Ok(about) => report.fail(&format!(
-            "database {} ({}) is at schema version {}, this mecha expects {}",
-            about.database, about.server, about.schema, about.known
-        )),
-        Err(err) => report.fail(&format!("database: {err}")),
+        Ok(about) if about.schema == about.known => report.ok(
+            "database",
+            &format!(
+                "database {} ({}, schema version {})",
+                about.database, about.server, about.schema
+            ),
+        ),
+        Ok(about) => report.fail(
+            "database",
+            &format!(
+                "database {} ({}) is at schema version {}, this mecha expects {}",
+                about.database, about.server, about.schema, about.known
+            ),
+        ),
+        Err(err) => report.fail("database", &format!("database: {err}")),
     }
 }

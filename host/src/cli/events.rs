@@ -75,8 +75,7 @@ impl List {
             })
             .await?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&events)?);
-            return Ok(());
+            return super::print_json(&events);
         }
         let rows: Vec<Vec<String>> = events.iter().map(row).collect();
         print!(
@@ -124,8 +123,7 @@ impl Show {
         {
             object.remove("raw");
         }
-        println!("{}", serde_json::to_string_pretty(&json)?);
-        Ok(())
+        super::print_json(&json)
     }
 }
 
@@ -136,6 +134,10 @@ pub struct Replay {
     /// The daemon's address (default: addr from config.yml).
     #[arg(long)]
     addr: Option<String>,
+    /// Print the daemon's answer as JSON: `replay_of` (the original's id) and `event` (the new
+    /// event, with its id and state).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Replay {
@@ -144,12 +146,16 @@ impl Replay {
         let addr = self.addr.unwrap_or_else(|| config.addr.to_string());
         let url = format!("http://{addr}/events/{}/replay", self.id);
         let text = super::post_to_daemon(home, &url).await?;
-        let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        println!(
-            "replayed {} as {}",
-            self.id,
-            reply["event"]["id"].as_str().unwrap_or("?")
-        );
-        Ok(())
+        let reply: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("the daemon's answer is not JSON: {text}"))?;
+        super::print_outcome(
+            self.json,
+            &reply,
+            &format!(
+                "replayed {} as {}",
+                self.id,
+                reply["event"]["id"].as_str().unwrap_or("?")
+            ),
+        )
     }
 }

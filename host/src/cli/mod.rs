@@ -63,7 +63,7 @@ pub enum Command {
     /// Add, remove, start, stop and list workers.
     #[command(subcommand)]
     Worker(worker::Worker),
-    /// Print stored worker definitions as YAML (secrets hidden).
+    /// Print stored worker definitions as YAML, or JSON with --json (secrets hidden).
     Config(show_config::ShowConfig),
     /// List, show and retry tasks.
     #[command(subcommand)]
@@ -119,6 +119,31 @@ impl Cli {
             Command::Dev(command) => command.run(home).await,
             Command::Completions { shell } => print_completions(shell),
         }
+    }
+}
+
+/// Prints `value` as the one JSON document that a command's `--json` writes on stdout.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints what a command did: `value` as JSON with `--json`, else `text` for people.
+fn print_outcome(json: bool, value: &impl serde::Serialize, text: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(value);
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// Prints `text` for the person at the terminal while a command works: on stdout, or on stderr
+/// with `--json`, whose stdout holds the JSON document alone.
+fn print_note(json: bool, text: &str) {
+    if json {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
     }
 }
 

@@ -1,4 +1,4 @@
-//! `mecha config [NAME]`: stored worker definitions as YAML, secrets hidden.
+//! `mecha config [NAME]`: stored worker definitions as YAML (or JSON), secrets hidden.
 
 use anyhow::bail;
 use clap::Args;
@@ -12,6 +12,10 @@ use crate::worker::view::views;
 pub struct ShowConfig {
     /// Only this worker.
     name: Option<String>,
+    /// Print JSON, secrets hidden as in the YAML: the list of definitions, or the one
+    /// definition when NAME is given.
+    #[arg(long)]
+    json: bool,
 }
 
 impl ShowConfig {
@@ -26,6 +30,14 @@ impl ShowConfig {
             .collect();
         if let (Some(name), true) = (&self.name, selected.is_empty()) {
             bail!("no worker named {name}; `mecha worker ls` lists them");
+        }
+        if self.json {
+            let definitions: Vec<_> = selected.iter().map(|worker| &worker.definition).collect();
+            // A worker asked for by name is one document, as in the YAML.
+            return match definitions.as_slice() {
+                [definition] if self.name.is_some() => super::print_json(definition),
+                all => super::print_json(&all),
+            };
         }
         let documents: Vec<String> = selected
             .iter()

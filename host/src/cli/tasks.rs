@@ -27,7 +27,7 @@ impl Tasks {
         let result = match self {
             Tasks::Ls(command) => command.run(&home, &store).await,
             Tasks::Show(command) => command.run(&home, &store).await,
-            Tasks::Retry(command) => command.run(&store).await,
+            Tasks::Retry(command) => command.run(&home, &store).await,
         };
         store.close().await?;
         result
@@ -72,8 +72,7 @@ impl List {
         // hide a secret from a search of the text.
         let tasks = redactor.tasks(tasks);
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&tasks)?);
-            return Ok(());
+            return super::print_json(&tasks);
         }
         let rows: Vec<Vec<String>> = tasks
             .iter()
@@ -111,6 +110,10 @@ fn first_line(text: &str) -> String {
 #[derive(Debug, Args)]
 pub struct Show {
     id: TaskId,
+    /// Print the task as JSON, as without it: taken so that scripts can pass --json to every
+    /// command.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Show {
@@ -119,27 +122,29 @@ impl Show {
             .get_task(&self.id)
             .await?
             .with_context(|| format!("no task with id {}; `mecha tasks ls` lists them", self.id))?;
-        let task = redactor(home).task(task);
-        println!("{}", serde_json::to_string_pretty(&task)?);
-        Ok(())
+        super::print_json(&redactor(home).task(task))
     }
 }
 
 #[derive(Debug, Args)]
 pub struct Retry {
     id: TaskId,
+    /// Print the requeued task as JSON (as `tasks show` shows it).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Retry {
-    async fn run(self, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
         match operator::requeue(store.as_ref(), &self.id, "cli").await {
-            Ok(_) => {
-                println!(
+            Ok(task) => super::print_outcome(
+                self.json,
+                &redactor(home).task(task),
+                &format!(
                     "task {} is pending again; a running daemon sends it within a second",
                     self.id
-                );
-                Ok(())
-            }
+                ),
+            ),
             Err(OperatorError::TaskNotFound) => {
                 bail!("no task with id {}; `mecha tasks ls` lists them", self.id)
             }

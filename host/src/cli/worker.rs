@@ -1,4 +1,4 @@
-//! `mecha worker add|remove|start|stop|ls`.
+//! `mecha worker add|update|remove|start|stop|ls`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use serde::Serialize;
 
-use super::{open_store, redactor, table};
+use super::{open_store, print_json, redactor, table};
 use crate::config::home::Home;
 use crate::config::secrets::Secrets;
 use crate::config::worker::{self as definitions, policy};
@@ -21,7 +22,7 @@ use crate::worker::docker::{Containers, HostUser, Timing};
 use crate::worker::registry::{Worker as RegisteredWorker, Workers, process_environment};
 use crate::worker::runtime::{Parts, Runtimes};
 use crate::worker::state::WorkerStates;
-use crate::worker::view::views;
+use crate::worker::view::{WorkerView, views};
 
 /// 5 s per health probe, as `mecha worker ls` waits for all of them at once.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,10 +66,85 @@ impl Worker {
     }
 }
 
+/// What a worker command did to one worker, as its `--json` prints it.
+#[derive(Serialize)]
+struct Outcome {
+    /// `added`, `updated`, `removed`, `started` or `stopped`.
+    action: &'static str,
+    /// The worker as `worker ls --json` shows it, secrets hidden: as the command left it, or
+    /// as it was when removed.
+    #[serde(flatten)]
+    worker: WorkerView,
+    /// What the text output says of it.
+    message: String,
+}
+
+/// The outcome of `action` on the worker `name`, with the worker as it is now.
+async fn outcome(
+    home: &Home,
+    store: &Arc<dyn Store>,
+    action: &'static str,
+    name: &str,
+    message: String,
+) -> anyhow::Result<Outcome> {
+    let worker = views(store.as_ref(), &redactor(home))
+        .await?
+        .into_iter()
+        .find(|view| view.name == name)
+        .with_context(|| format!("no worker named {name}; `mecha worker ls` lists them"))?;
+    Ok(Outcome {
+        action,
+        worker,
+        message,
+    })
+}
+
+/// Says what `action` did to the worker `name`: `message` for people, its outcome with `json`.
+async fn print_one(
+    home: &Home,
+    store: &Arc<dyn Store>,
+    json: bool,
+    action: &'static str,
+    name: &str,
+    message: String,
+) -> anyhow::Result<()> {
+    if json {
+        return print_json(&outcome(home, store, action, name, message).await?);
+    }
+    println!("{message}");
+    Ok(())
+}
+
+/// Says what `action` did to each worker of `done` (a name with what to tell of it): the
+/// messages for people, the list of outcomes with `json`.
+async fn print_all(
+    home: &Home,
+    store: &Arc<dyn Store>,
+    json: bool,
+    action: &'static str,
+    done: Vec<(String, String)>,
+) -> anyhow::Result<()> {
+    if !json {
+        for (_, message) in &done {
+            println!("{message}");
+        }
+        return Ok(());
+    }
+    let mut outcomes = Vec::with_capacity(done.len());
+    for (name, message) in done {
+        outcomes.push(outcome(home, store, action, &name, message).await?);
+    }
+    print_json(&outcomes)
+}
+
 #[derive(Debug, Args)]
 pub struct Add {
     /// A worker YAML file, or a directory whose *.yml and *.yaml files are all added.
     path: PathBuf,
+    /// Print a JSON list with an object per added worker: `action`, `message` and the worker
+    /// as `worker ls --json` shows it (`name`, `kind`, `state`, ...).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Add {
@@ -76,11 +152,13 @@ impl Add {
         let (workers, rows) = checked(home, &self.path)?;
         store.add_workers(rows).await?;
         let states = WorkerStates::new(store.clone(), redactor(home));
+        let mut done = Vec::with_capacity(workers.len());
         for worker in &workers {
             states.added(&worker.name).await?;
-            println!("added {} ({})", worker.name, worker.kind().label());
+            let message = format!("added {} ({})", worker.name, worker.kind().label());
+            done.push((worker.name.clone(), message));
         }
-        Ok(())
+        print_all(home, store, self.json, "added", done).await
     }
 }
 
@@ -88,6 +166,9 @@ impl Add {
 pub struct Update {
     /// A worker YAML file, or a directory whose *.yml and *.yaml files all name added workers.
     path: PathBuf,
+    /// Print a JSON list with an object per updated worker, as `add --json` does.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Update {
@@ -98,19 +179,21 @@ impl Update {
                 bail!("no worker named {name}; add it with `mecha worker add`");
             }
         }
+        let mut done = Vec::with_capacity(workers.len());
         for (worker, (name, definition)) in workers.iter().zip(rows) {
             store.replace_definition(&name, definition).await?;
             let entry = AuditEntry::new(format!("worker:{name}"), "worker.updated")
                 .worker(&name)
                 .detail(serde_json::json!({ "reason": "definition replaced" }));
             store.record(entry).await?;
-            println!(
+            let message = format!(
                 "updated {name} ({}); a running daemon applies its events, rate limit, concurrency \
                  and policy from the next task, its container settings when it is restarted",
                 worker.kind().label()
             );
+            done.push((name, message));
         }
-        Ok(())
+        print_all(home, store, self.json, "updated", done).await
     }
 }
 
@@ -167,10 +250,21 @@ pub struct Remove {
     /// the container is then left for `docker rm -f`.
     #[arg(long)]
     force: bool,
+    /// Print JSON: `action`, `message` and the worker as it was when removed (as `worker ls
+    /// --json` shows it).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Remove {
     async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+        let message = format!("removed {}", self.name);
+        // Taken before: once removed, there is nothing left to show.
+        let removed = if self.json {
+            Some(outcome(home, store, "removed", &self.name, message.clone()).await?)
+        } else {
+            None
+        };
         let workers = Workers::new(store.clone(), process_environment());
         if let Some(worker) = workers.get(&self.name).await? {
             let runtimes = runtimes(home, store, Secrets::default());
@@ -180,14 +274,23 @@ impl Remove {
             }
         }
         store.remove_worker(&self.name).await?;
-        println!("removed {}", self.name);
-        Ok(())
+        match removed {
+            Some(outcome) => print_json(&outcome),
+            None => {
+                println!("{message}");
+                Ok(())
+            }
+        }
     }
 }
 
 #[derive(Debug, Args)]
 pub struct Start {
     name: String,
+    /// Print JSON: `action`, `message` and the worker as it is now (as `worker ls --json` shows
+    /// it, with its `state` and `endpoint`). A pull's progress stays on stderr.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Start {
@@ -204,8 +307,8 @@ impl Start {
         let mut show = |done, total| progress.show(done, total);
         let started = runtimes.of(&worker.def).start(&worker, &mut show).await;
         progress.finish();
-        println!("{}", started.map_err(|reason| anyhow::anyhow!(reason))?);
-        Ok(())
+        let message = started.map_err(|reason| anyhow::anyhow!(reason))?;
+        print_one(home, store, self.json, "started", &self.name, message).await
     }
 }
 
@@ -293,6 +396,9 @@ impl PullProgress {
 #[derive(Debug, Args)]
 pub struct Stop {
     name: String,
+    /// Print JSON, as `start --json` does.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Stop {
@@ -302,8 +408,8 @@ impl Stop {
             .of(&worker.def)
             .stop(&worker)
             .await;
-        println!("{}", stopped.map_err(|reason| anyhow::anyhow!(reason))?);
-        Ok(())
+        let message = stopped.map_err(|reason| anyhow::anyhow!(reason))?;
+        print_one(home, store, self.json, "stopped", &self.name, message).await
     }
 }
 
@@ -319,8 +425,7 @@ impl List {
         let redactor = redactor(home);
         let workers = views(store.as_ref(), &redactor).await?;
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&workers)?);
-            return Ok(());
+            return print_json(&workers);
         }
         let runtimes = Arc::new(runtimes(home, &store, Secrets::default()));
         let mut resolved: HashMap<String, RegisteredWorker> =

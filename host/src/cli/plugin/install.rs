@@ -7,6 +7,8 @@
 //! and settings) and asks on a terminal; `--yes` answers for scripts; with neither, nothing is
 //! installed. An upgrade asks again only when the new version asks for an origin or a secret its
 //! current version was not granted. What was accepted is recorded as the version's grant.
+//! `--json` changes none of this: what the plugin asks for then goes to stderr, beside the
+//! question, and stdout holds only what was installed.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -14,7 +16,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{describe, loader_for, push};
+use super::{Change, describe, loader_for, push};
+use crate::cli::{print_note, print_outcome};
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::plugin::bundled;
@@ -60,6 +63,11 @@ pub struct Install {
     replace_bundled: bool,
     #[command(flatten)]
     checks: Checks,
+    /// Print what was installed as JSON: `name`, `current` (its `version`, `sha256`, `world`,
+    /// `source`, `signer`, `granted`), `replaced` (the version kept for rollback, if any) and
+    /// `shared`. What it asks for is shown on stderr; consent still needs a terminal or --yes.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Install {
@@ -77,12 +85,15 @@ impl Install {
             .with_context(|| format!("installing {}", self.source));
         }
         let requested = Grants::requested(&arrived.plugin.info);
-        print!("{}", arrived.shown());
+        print_note(self.json, &arrived.shown());
         if bundled::is_reserved(&name) {
-            println!(
-                "replaces: the bundled {} {} (it receives the `{name}` sections of config.yml \
-                 and secrets.yml)",
-                name, arrived.plugin.world
+            print_note(
+                self.json,
+                &format!(
+                    "replaces: the bundled {} {} (it receives the `{name}` sections of \
+                     config.yml and secrets.yml)\n",
+                    name, arrived.plugin.world
+                ),
             );
         }
         consent(
@@ -96,7 +107,7 @@ impl Install {
                 )
             },
         )?;
-        let replaced = arrived.commit(
+        let change = arrived.commit(
             &installed,
             Provenance {
                 granted: requested,
@@ -104,19 +115,19 @@ impl Install {
                 ..Provenance::default()
             },
         )?;
-        match replaced {
-            Some(old) => println!(
+        let text = match &change.replaced {
+            Some(old) => format!(
                 "installed {name} {} in place of {} (kept: `mecha plugin rollback {name}` \
                  restores it); a running daemon switches to it within a second",
                 arrived.plugin.info.version,
                 old.label()
             ),
-            None => println!(
+            None => format!(
                 "installed {name} {}; a running daemon picks it up within a second",
                 arrived.plugin.info.version
             ),
-        }
-        super::share(home, &name).await
+        };
+        super::announce(home, change, self.json, &text).await
     }
 }
 
@@ -126,6 +137,11 @@ pub struct Upgrade {
     name: String,
     #[command(flatten)]
     checks: Checks,
+    /// Print what was installed as JSON, as `install --json` does; `replaced` is absent when it
+    /// was up to date. What it asks for is shown on stderr; consent to more than its current
+    /// version was granted still needs a terminal or --yes.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Upgrade {
@@ -147,8 +163,14 @@ impl Upgrade {
         let arrived = Arrival::fetch(home, &config, &next, &self.checks, options).await?;
         let plugin = &arrived.plugin;
         if plugin.sha256 == current.sha256 {
-            println!("{name} is up to date: {} from {next}", current.label());
-            return Ok(());
+            let text = format!("{name} is up to date: {} from {next}", current.label());
+            let change = Change {
+                name: name.clone(),
+                current: Some(current),
+                replaced: None,
+                shared: None,
+            };
+            return print_outcome(self.json, &change, &text);
         }
         if plugin.info.name != *name || plugin.world != current.world {
             anyhow::bail!(
@@ -169,15 +191,18 @@ impl Upgrade {
                 current.version
             );
         }
-        print!("{}", arrived.shown());
+        print_note(self.json, &arrived.shown());
         let requested = Grants::requested(&plugin.info);
         let granted = current.granted.clone().unwrap_or_default();
         let extra = requested.beyond(&granted);
         if !extra.is_capability_free() {
-            println!(
-                "asks for more than {} was granted:\n{}",
-                current.label(),
-                extra.describe()
+            print_note(
+                self.json,
+                &format!(
+                    "asks for more than {} was granted:\n{}\n",
+                    current.label(),
+                    extra.describe()
+                ),
             );
             consent(
                 &format!("Upgrade {name} and grant it the above?"),
@@ -192,7 +217,7 @@ impl Upgrade {
                 },
             )?;
         }
-        arrived.commit(
+        let change = arrived.commit(
             &installed,
             Provenance {
                 granted: requested,
@@ -200,13 +225,13 @@ impl Upgrade {
                 ..Provenance::default()
             },
         )?;
-        println!(
+        let text = format!(
             "upgraded {name} from {} to {} ({next}); a running daemon switches to it within a \
              second; `mecha plugin rollback {name}` goes back",
             current.label(),
             Version::of(plugin, Provenance::default()).label()
         );
-        super::share(home, name).await
+        super::announce(home, change, self.json, &text).await
     }
 }
 
@@ -294,19 +319,23 @@ impl Arrival {
         text
     }
 
-    /// Installs it as the plugin's current version with `provenance`'s grant.
-    fn commit(
-        &self,
-        installed: &Installed,
-        provenance: Provenance,
-    ) -> anyhow::Result<Option<Version>> {
+    /// Installs it as the plugin's current version with `provenance`'s grant; says what that
+    /// changed, not yet shared.
+    fn commit(&self, installed: &Installed, provenance: Provenance) -> anyhow::Result<Change> {
         let provenance = Provenance {
             source: self.source.clone(),
             signer: self.signer.as_ref().map(|key| key.id.clone()),
             ..provenance
         };
         let version = Version::of(&self.plugin, provenance);
-        Ok(installed.install(&self.plugin.info.name, version, &self.bytes)?)
+        let name = self.plugin.info.name.clone();
+        let replaced = installed.install(&name, version.clone(), &self.bytes)?;
+        Ok(Change {
+            name,
+            current: Some(version),
+            replaced,
+            shared: None,
+        })
     }
 }
 

@@ -18,12 +18,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::table;
+use super::{print_json, print_outcome, table};
 use crate::config::home::Home;
 use crate::config::server::ServerConfig;
 use crate::plugin::engine::RuntimeOptions;
 use crate::plugin::grants::{Grants, listed};
-use crate::plugin::install::{Installed, LockEntry};
+use crate::plugin::install::{Installed, LockEntry, Version};
 use crate::plugin::loader::{LoadedPlugin, Loader, Origin};
 use crate::plugin::shared::SharedInstalls;
 use crate::plugin::{PluginRegistry, Runtime, component_file};
@@ -86,13 +86,52 @@ impl Plugin {
     }
 }
 
+/// What a plugin command changed, as its `--json` prints it. Versions are as
+/// `plugins/lock.json` records them: `version`, `sha256`, `world`, `source`, `signer`,
+/// `granted`...
+#[derive(serde::Serialize)]
+struct Change {
+    name: String,
+    /// The version that runs now; absent once removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current: Option<Version>,
+    /// The version it took the place of (`install` and `upgrade` keep it for `rollback`), or
+    /// that `rm` removed; absent when there was none or nothing changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<Version>,
+    /// The number of the shared change that published it to the other daemons of the
+    /// database ([`share`]); absent when installs are not shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared: Option<i64>,
+}
+
+/// Publishes `change` ([`share`]) and says what it was: `text` and where it was shared for
+/// people, `change` with `json`. `text` comes first, so that a failure to share follows it.
+async fn announce(home: &Home, mut change: Change, json: bool, text: &str) -> anyhow::Result<()> {
+    if !json {
+        println!("{text}");
+    }
+    change.shared = share(home, &change.name).await?;
+    match change.shared {
+        _ if json => print_json(&change)?,
+        Some(revision) => println!("{}", shared(revision)),
+        None => {}
+    }
+    Ok(())
+}
+
+/// What people are told when a change went out as the shared change `revision`.
+fn shared(revision: i64) -> String {
+    format!("shared with every daemon of the database (change {revision})")
+}
+
 /// Publishes the change just made to the plugin `name` to the database, for the other daemons
 /// that use it, when installs are shared through it (`plugin::shared`): when `database_url`
-/// names it.
-async fn share(home: &Home, name: &str) -> anyhow::Result<()> {
+/// names it. The shared change's number, if it was.
+async fn share(home: &Home, name: &str) -> anyhow::Result<Option<i64>> {
     let config = ServerConfig::load(&home.config_file())?;
     if config.database_url.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let not_shared = || {
         format!(
@@ -107,26 +146,37 @@ async fn share(home: &Home, name: &str) -> anyhow::Result<()> {
     let closed = store.close().await;
     let revision = published.with_context(not_shared)?;
     closed?;
-    println!("shared with every daemon of the database (change {revision})");
-    Ok(())
+    Ok(Some(revision))
 }
 
 #[derive(Debug, Args)]
 pub struct Share {
     /// The plugin's name.
     name: String,
+    /// Print JSON: `name`, `current` (the version published; absent when its removal was) and
+    /// `shared` (the shared change's number).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Share {
     async fn run(self, home: &Home) -> anyhow::Result<()> {
-        let config = ServerConfig::load(&home.config_file())?;
-        if config.database_url.is_none() {
+        let Some(revision) = share(home, &self.name).await? else {
             anyhow::bail!(
                 "plugin installs are shared only through a database that database_url (or \
                  MECHA_DATABASE_URL) names; this home uses its own"
             );
-        }
-        share(home, &self.name).await
+        };
+        let change = Change {
+            current: Installed::new(home.plugins_dir())
+                .entry(&self.name)
+                .ok()
+                .map(|entry| entry.current),
+            name: self.name,
+            replaced: None,
+            shared: Some(revision),
+        };
+        print_outcome(self.json, &change, &shared(revision))
     }
 }
 
@@ -232,8 +282,7 @@ impl List {
                 .iter()
                 .map(|plugin| Listed::of(plugin, &entries))
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&listed)?);
-            return Ok(());
+            return print_json(&listed);
         }
         let rows: Vec<Vec<String>> = plugins
             .iter()
@@ -278,16 +327,25 @@ fn origin(origin: &Origin) -> String {
 pub struct Remove {
     /// The installed plugin's name.
     name: String,
+    /// Print JSON: `name`, `replaced` (the version removed) and `shared`.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Remove {
     async fn run(self, home: &Home) -> anyhow::Result<()> {
         let entry = Installed::new(home.plugins_dir()).remove(&self.name)?;
-        println!(
+        let text = format!(
             "removed {} {}; a running daemon stops using it within a second",
             entry.name, entry.current.version
         );
-        share(home, &self.name).await
+        let change = Change {
+            name: entry.name,
+            current: None,
+            replaced: Some(entry.current),
+            shared: None,
+        };
+        announce(home, change, self.json, &text).await
     }
 }
 
@@ -295,18 +353,28 @@ impl Remove {
 pub struct Rollback {
     /// The installed plugin's name.
     name: String,
+    /// Print JSON: `name`, `current` (the version restored), `replaced` (the one it left) and
+    /// `shared`.
+    #[arg(long)]
+    json: bool,
 }
 
 impl Rollback {
     async fn run(self, home: &Home) -> anyhow::Result<()> {
         let (left, restored) = Installed::new(home.plugins_dir()).rollback(&self.name)?;
-        println!(
+        let text = format!(
             "rolled {} back from {} to {}; a running daemon switches to it within a second",
             self.name,
             left.label(),
             restored.label()
         );
-        share(home, &self.name).await
+        let change = Change {
+            name: self.name,
+            current: Some(restored),
+            replaced: Some(left),
+            shared: None,
+        };
+        announce(home, change, self.json, &text).await
     }
 }
 
@@ -354,8 +422,8 @@ impl Inspect {
                 .map(|plugin| Listed::of(plugin, &entries))
                 .collect();
             match listed.as_slice() {
-                [plugin] => println!("{}", serde_json::to_string_pretty(plugin)?),
-                listed => println!("{}", serde_json::to_string_pretty(listed)?),
+                [plugin] => print_json(plugin)?,
+                listed => print_json(&listed)?,
             }
         } else {
             let described: Vec<String> = plugins

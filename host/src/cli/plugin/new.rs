@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
+use crate::cli::print_outcome;
 use crate::config::name::is_safe_name;
 use crate::plugin::World;
 
@@ -33,6 +34,20 @@ pub struct New {
     /// Where to create the project; default: a new directory named after the plugin.
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Print what was created as JSON: `name`, `world`, `lang`, `path` (the project's
+    /// directory) and `files` (how many).
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `new --json` prints.
+#[derive(serde::Serialize)]
+struct Created<'a> {
+    name: &'a str,
+    world: World,
+    lang: &'static str,
+    path: &'a Path,
+    files: usize,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -107,7 +122,7 @@ impl New {
         for (relative, contents) in &files {
             write(&dir.join(relative), contents)?;
         }
-        println!(
+        let text = format!(
             "created {} ({} {world} plugin, {} files)\n\nnext:\n  cd {}\n  ./test.sh      \
              # builds it and runs it once with `mecha plugin test`\n  see README.md for \
              installing it",
@@ -116,7 +131,14 @@ impl New {
             files.len(),
             dir.display()
         );
-        Ok(())
+        let created = Created {
+            name: &self.name,
+            world,
+            lang: self.lang.as_str(),
+            path: &dir,
+            files: files.len(),
+        };
+        print_outcome(self.json, &created, &text)
     }
 }
 

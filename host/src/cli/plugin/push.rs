@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use crate::cli::print_outcome;
 use crate::config::home::Home;
-use crate::plugin::component_file;
 use crate::plugin::loader::Origin;
 use crate::plugin::oci::{self, Credentials, MAX_SIGNATURE_BYTES};
+use crate::plugin::{World, component_file};
 
 /// 4 KiB read from standard input for a password or token: registry tokens are under 2 KiB.
 const MAX_PASSWORD_BYTES: u64 = 4096;
@@ -77,6 +78,25 @@ pub struct Push {
     /// Allow plain http:// to a registry that is not loopback.
     #[arg(long)]
     insecure: bool,
+    /// Print what was published as JSON: the plugin's `name`, `version`, `world` and `sha256`,
+    /// the `reference` pushed to, the manifest's `digest`, the `pinned` reference to install,
+    /// and the `signature` tag if one was pushed.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `push --json` prints.
+#[derive(serde::Serialize)]
+struct Published<'a> {
+    name: &'a str,
+    version: &'a str,
+    world: World,
+    sha256: &'a str,
+    reference: &'a str,
+    digest: &'a str,
+    pinned: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: Option<&'a str>,
 }
 
 impl Push {
@@ -115,15 +135,27 @@ impl Push {
         )
         .await
         .with_context(|| format!("pushing {label} to {}", self.reference))?;
-        println!(
-            "pushed {} {} to {}",
+        let mut text = format!(
+            "pushed {} {} to {}\n",
             plugin.info.name, plugin.info.version, self.reference
         );
         if let Some(tag) = &pushed.signature_tag {
-            println!("signature: {tag}");
+            text.push_str(&format!("signature: {tag}\n"));
         }
-        println!("digest: {}", pushed.digest);
-        println!("install it with: mecha plugin install {}", pushed.pinned);
-        Ok(())
+        text.push_str(&format!(
+            "digest: {}\ninstall it with: mecha plugin install {}",
+            pushed.digest, pushed.pinned
+        ));
+        let published = Published {
+            name: &plugin.info.name,
+            version: &plugin.info.version,
+            world: plugin.world,
+            sha256: &plugin.sha256,
+            reference: &self.reference,
+            digest: &pushed.digest,
+            pinned: &pushed.pinned,
+            signature: pushed.signature_tag.as_deref(),
+        };
+        print_outcome(self.json, &published, &text)
     }
 }

@@ -245,7 +245,7 @@ impl Test {
             requests,
         };
         if self.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::cli::print_json(&report)?;
         } else {
             print!("{}", text(&report, &plugin));
         }
