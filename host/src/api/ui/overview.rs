@@ -71,16 +71,17 @@ pub(super) async fn overview(
 }
 
 /// The events of each of the last 60 minutes, oldest first, as bars; counted among the newest
-/// [`COUNTED`] events.
+/// [`COUNTED`] events of the hour.
 async fn per_minute(store: &dyn Store) -> Result<String, ApiError> {
+    let now = timestamp::now();
     let events = store
         .list_summaries(EventFilter {
+            since: Some(now - 3600),
             limit: COUNTED,
             ..EventFilter::default()
         })
         .await
         .map_err(|err| ApiError::internal(&err))?;
-    let now = timestamp::now();
     let mut minutes = [0u32; 60];
     for event in &events {
         if let Ok(ago @ 0..60) = usize::try_from((now - event.created_at) / 60) {
