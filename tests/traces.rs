@@ -1,7 +1,7 @@
 //! Traces over OTLP: with `otlp_endpoint` set, each event is one trace with a span per stage,
 //! exported to a receiver on loopback (`support::otlp`, standing in for an OpenTelemetry
-//! Collector); the worker gets the `traceparent` of its try's span, and the responder's
-//! requests to the provider that of their write-back's span.
+//! Collector); the worker gets the `traceparent` of its try's span, and the requests to the
+//! provider that of their stage's span: the source's hydration, the responder's write-back.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +27,14 @@ fn by_name(spans: &[&Span]) -> BTreeMap<String, Vec<String>> {
 async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_provider() {
     let receiver = Receiver::start().await;
     let github = GitHub::start(GITHUB_TOKEN).await;
-    let home = github_home_with(&github, &format!("otlp_endpoint: {}\n", receiver.endpoint));
+    // The source hydrates pull requests from the same stand-in the responder writes to.
+    let home = github_home_with(
+        &github,
+        &format!(
+            "otlp_endpoint: {}\nsources:\n  github:\n    api_url: {}\n",
+            receiver.endpoint, github.base
+        ),
+    );
     // The first try of each task fails, so each trace also has a retry.
     let worker = TestWorker::scripted(
         vec![Answer::Status(503), Answer::Status(503)],
@@ -73,16 +80,21 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
     }
 
     let worker_parents = worker.traceparents();
-    let provider_parents: Vec<String> = github
-        .requests()
-        .iter()
-        .map(|request| {
-            request
-                .header("traceparent")
-                .expect("every request to the provider carries a traceparent")
-                .to_owned()
-        })
-        .collect();
+    let parents = |hydration: bool| -> Vec<String> {
+        github
+            .requests()
+            .iter()
+            .filter(|request| request.path.contains("/pulls/") == hydration)
+            .map(|request| {
+                request
+                    .header("traceparent")
+                    .expect("every request to the provider carries a traceparent")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let (hydration_parents, provider_parents) = (parents(true), parents(false));
+    assert!(!hydration_parents.is_empty(), "the source hydrated");
     for event in [&first, &second] {
         let trace: Vec<&Span> = spans
             .iter()
@@ -143,6 +155,11 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
                 "{parent} not among {worker_parents:?}"
             );
         }
+        let hydration = format!("00-{event}-{}-01", names["event.hydrated"][0]);
+        assert!(
+            hydration_parents.contains(&hydration),
+            "{hydration} not among {hydration_parents:?}"
+        );
         let write_back = format!("00-{event}-{}-01", names["writeback.done"][0]);
         assert!(
             provider_parents.contains(&write_back),

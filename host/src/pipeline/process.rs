@@ -18,7 +18,7 @@ use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store};
 use crate::template::render_prompt;
-use crate::trace::Tracer;
+use crate::trace::{SpanId, Tracer, traceparent};
 use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
@@ -196,7 +196,11 @@ impl Processor {
         let entry = AuditEntry::new(trace, "event.hydrated").event(trace);
         let failure = match source
             .plugin
-            .hydrate(call, &stored_event(event).event)
+            .hydrate(
+                call,
+                &stored_event(event).event,
+                traceparent(trace, SpanId::hydration(trace)),
+            )
             .await
         {
             Ok(Ok(hydrated)) => {

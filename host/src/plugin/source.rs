@@ -84,17 +84,20 @@ impl SourcePlugin {
         })
     }
 
-    /// Runs `hydrate` on a pristine instance: the event with what the provider's API adds to it.
-    /// The outer error is the call failing (trap, deadline); the inner one is the plugin's own.
+    /// Runs `hydrate` on a pristine instance: the event with what the provider's API adds to it,
+    /// its requests carrying `traceparent`. The outer error is the call failing (trap,
+    /// deadline); the inner one is the plugin's own.
     pub async fn hydrate(
         &self,
         call: &HydrateCall,
         event: &types::Event,
+        traceparent: Option<String>,
     ) -> Result<Result<types::Event, types::Error>, CallError> {
         let state = self
             .state(call.limits)
             .settings(call.settings.clone())
             .http(call.grant.clone())
+            .traceparent(traceparent)
             .build();
         let (hydrated, _) = self
             .run(

@@ -5,7 +5,8 @@
 //! drawn: the span of a task's try is known to the dispatcher, which sends it to the worker as
 //! the parent of the worker's spans, and to the exporter, which writes the span when the try
 //! ends, with no state shared between them. The same holds for a write-back's try and the
-//! responder's requests to the provider.
+//! responder's requests to the provider, and for an event's hydration and the source's requests
+//! to the provider's API.
 
 use std::fmt;
 
@@ -19,6 +20,12 @@ impl SpanId {
     /// The span of the event itself, the root of its trace.
     pub fn event(trace_id: &str) -> SpanId {
         SpanId::derive(&["event", trace_id])
+    }
+
+    /// The span of the event's hydration: the source's requests to the provider's API are its
+    /// children.
+    pub fn hydration(trace_id: &str) -> SpanId {
+        SpanId::derive(&["hydration", trace_id])
     }
 
     /// The span of try `attempt` (from 1) of task `task_id`: from sending it to its worker's
@@ -128,6 +135,7 @@ mod tests {
         assert_ne!(SpanId::task_try(task, 1), SpanId::task_try(task, 2));
         assert_ne!(SpanId::task_try(task, 1), SpanId::write_back(task, 1));
         assert_ne!(SpanId::event(TRACE), SpanId::event(task));
+        assert_ne!(SpanId::event(TRACE), SpanId::hydration(TRACE));
         assert_ne!(SpanId::random(), SpanId::random());
     }
 }

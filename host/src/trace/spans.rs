@@ -73,6 +73,11 @@ impl Timeline {
         let task = entry.task_id.as_deref();
         let (span_id, parent, kind) = match (action, task) {
             ("event.received", _) => (SpanId::event(trace), None, SpanKind::Server),
+            ("event.hydrated", _) => (
+                SpanId::hydration(trace),
+                Some(SpanId::event(trace)),
+                SpanKind::Client,
+            ),
             (
                 "task.completed" | "task.retry" | "task.failed" | "task.dead_letter"
                 | "task.deferred",

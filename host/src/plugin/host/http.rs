@@ -11,7 +11,8 @@
 //! answer that changes between check and connection (rebinding) is never used. Every refusal is
 //! logged with the plugin's name and the origin it tried. A rate limit's `Retry-After` is kept
 //! for the caller ([`RetryAfter`]), which schedules the next try by it. Each request carries the
-//! `traceparent` of the write-back that made it, unless the plugin set its own.
+//! `traceparent` of the stage that made it (a write-back, a hydration), unless the plugin set
+//! its own.
 
 mod pinned;
 
