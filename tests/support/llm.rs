@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::stand_in::{Running, spawn};
+
 #[derive(Default)]
 struct Seen {
     requests: Vec<Value>,
@@ -27,7 +29,7 @@ struct Config {
 pub struct LlmServer {
     pub url: String,
     config: Arc<Config>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _running: Running,
 }
 
 impl LlmServer {
@@ -58,18 +60,10 @@ impl LlmServer {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let router = router.with_state(config.clone());
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
         LlmServer {
             url,
             config,
-            shutdown: Some(shutdown),
+            _running: spawn(listener, router),
         }
     }
 
@@ -81,14 +75,6 @@ impl LlmServer {
     /// The Authorization headers of the chat requests.
     pub fn authorizations(&self) -> Vec<Option<String>> {
         self.config.seen.lock().expect("lock").authorization.clone()
-    }
-}
-
-impl Drop for LlmServer {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
     }
 }
 

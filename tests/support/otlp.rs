@@ -18,6 +18,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
 
+use super::stand_in::{Running, spawn};
+
 /// One span as received.
 #[derive(Debug, Clone)]
 pub struct Span {
@@ -49,15 +51,7 @@ pub struct Receiver {
     /// `http://127.0.0.1:PORT`, the value for `otlp_endpoint`.
     pub endpoint: String,
     received: Arc<Mutex<Received>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
+    _running: Running,
 }
 
 impl Receiver {
@@ -70,18 +64,10 @@ impl Receiver {
         let router = Router::new()
             .route("/v1/traces", post(export))
             .with_state(received.clone());
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
         Receiver {
             endpoint,
             received,
-            shutdown: Some(shutdown),
+            _running: spawn(listener, router),
         }
     }
 

@@ -78,7 +78,7 @@ impl Request {
 }
 
 /// A running loopback server; stops when dropped.
-pub(super) struct Running {
+pub struct Running {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -102,7 +102,15 @@ pub(super) async fn bind() -> (tokio::net::TcpListener, String) {
 /// Serves `api` on `listener`. Every request goes to one handler, which routes on the raw
 /// (still percent-encoded) path itself.
 pub(super) fn serve<F: StandIn>(listener: tokio::net::TcpListener, api: Arc<F>) -> Running {
-    let router = Router::new().fallback(handle::<F>).with_state(api);
+    spawn(
+        listener,
+        Router::new().fallback(handle::<F>).with_state(api),
+    )
+}
+
+/// Serves `router` on `listener` until the returned [`Running`] is dropped: every loopback
+/// server of the tests (stand-ins, test workers, the OTLP receiver) runs so.
+pub fn spawn(listener: tokio::net::TcpListener, router: Router) -> Running {
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)

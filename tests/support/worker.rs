@@ -10,6 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::stand_in::{Running, spawn};
+
 /// One scripted answer to `POST /task`.
 #[derive(Clone, Debug)]
 pub enum Answer {
@@ -40,7 +42,7 @@ struct Shared {
 pub struct TestWorker {
     pub endpoint: String,
     shared: Arc<Mutex<Shared>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _running: Running,
 }
 
 impl TestWorker {
@@ -70,18 +72,10 @@ impl TestWorker {
             .route("/health", get(|| async { "ok" }))
             .route("/task", post(task))
             .with_state(shared.clone());
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
         TestWorker {
             endpoint: format!("http://127.0.0.1:{port}"),
             shared,
-            shutdown: Some(shutdown),
+            _running: spawn(listener, router),
         }
     }
 
@@ -108,14 +102,6 @@ impl TestWorker {
             "worker received {} tasks, expected {count}",
             self.received().len()
         );
-    }
-}
-
-impl Drop for TestWorker {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
     }
 }
 
