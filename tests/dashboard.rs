@@ -288,6 +288,10 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         "{overview}"
     );
     assert!(overview.contains("2 events in the last hour"), "{overview}");
+    assert!(
+        overview.contains(r#"href="/ui/tasks?state=failed">failed<b>1</b>"#),
+        "the failed task counted: {overview}"
+    );
     let sent_before = broken.received().len();
     let retried = browser
         .post(&daemon, &format!("/ui/tasks/{task}/retry"), &[])

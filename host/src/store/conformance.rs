@@ -352,7 +352,7 @@ on_both_backends! {
         assert_eq!(states, [(TaskState::Pending, WriteBackState::None); 2]);
     }
 
-    /// Task lists filter by state, worker and event, newest first, in pages.
+    /// Task lists filter by state, worker and event, newest first, in pages; counts go by state.
     async fn task_lists_filter_and_page(store) {
         let parent = inserted(&*store, event("github", None, None)).await;
         let a = task(&*store, "a", None).await;
@@ -379,6 +379,9 @@ on_both_backends! {
         store.claim_task(&b.id, lease("here")).await.unwrap();
         store.schedule_retry(&b.id, "here", 0, "boom".into()).await.unwrap();
         assert_eq!(task_ids(&store.unclaimed_tasks(later, 10).await.unwrap()), [c.id], "a retry is the due scan's");
+        let mut counts = store.count_tasks().await.unwrap();
+        counts.sort_by_key(|(state, _)| state.as_str());
+        assert_eq!(counts, [(TaskState::Dispatched, 1), (TaskState::Pending, 2)]);
     }
 
     /// A task is claimed once, ended only by its lease's holder, and retried, deferred,

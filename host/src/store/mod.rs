@@ -227,6 +227,10 @@ pub trait TaskStore: Send + Sync + 'static {
     /// Tasks matching `filter`, newest first.
     fn list_tasks(&self, filter: TaskFilter) -> StoreFuture<'_, Vec<TaskRecord>>;
 
+    /// How many tasks are in each state (states with none are absent), counted in the state
+    /// index: what the dashboard's overview shows without reading the tasks.
+    fn count_tasks(&self) -> StoreFuture<'_, Vec<(TaskState, u64)>>;
+
     /// The state and write-back state of every task of event `event_id`: what deciding whether
     /// the event is finished takes, read after each of its tasks ends, without the tasks'
     /// prompts and results (an event fanned out to fifty workers has fifty of each).

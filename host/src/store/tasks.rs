@@ -55,6 +55,17 @@ impl TaskStore for SqliteStore {
         self.read("listing tasks", move |connection| list(connection, &filter))
     }
 
+    fn count_tasks(&self) -> StoreFuture<'_, Vec<(TaskState, u64)>> {
+        self.read("counting tasks", |connection| {
+            connection
+                .prepare_cached("SELECT state, COUNT(*) FROM tasks GROUP BY state")?
+                .query_map([], |row| {
+                    Ok((row.get(0)?, row.get::<_, i64>(1)?.unsigned_abs()))
+                })?
+                .collect()
+        })
+    }
+
     fn task_states(&self, event_id: &EventId) -> StoreFuture<'_, Vec<(TaskState, WriteBackState)>> {
         let event_id = event_id.clone();
         self.read(

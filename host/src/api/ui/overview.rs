@@ -23,21 +23,16 @@ pub(super) async fn overview(
     _: SignedIn,
 ) -> Result<Response, ApiError> {
     let store = &state.processor.store;
+    let counts = store
+        .count_tasks()
+        .await
+        .map_err(|err| ApiError::internal(&err))?;
     let mut cards = String::new();
     for task_state in TaskState::ALL {
-        let tasks = store
-            .list_tasks(TaskFilter {
-                state: Some(task_state),
-                limit: 1000,
-                ..TaskFilter::default()
-            })
-            .await
-            .map_err(|err| ApiError::internal(&err))?;
-        let count = if tasks.len() >= 1000 {
-            "1000+".to_owned()
-        } else {
-            tasks.len().to_string()
-        };
+        let count = counts
+            .iter()
+            .find(|(counted, _)| *counted == task_state)
+            .map_or(0, |(_, count)| *count);
         cards.push_str(&format!(
             r#"<a class="card" href="/ui/tasks?state={name}">{name}<b>{count}</b></a>"#,
             name = escape(task_state.as_str())

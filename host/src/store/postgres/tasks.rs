@@ -180,6 +180,25 @@ impl TaskStore for PostgresStore {
         })
     }
 
+    fn count_tasks(&self) -> StoreFuture<'_, Vec<(TaskState, u64)>> {
+        Box::pin(async move {
+            const ACTION: &str = "counting tasks";
+            let mut connection = self.pool.get().await?;
+            let mut session = connection.session();
+            let rows = session
+                .query(
+                    ACTION,
+                    "SELECT state, COUNT(*) FROM tasks GROUP BY state",
+                    &[],
+                )
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get::<_, i64>(1)?.unsigned_abs())))
+                .collect::<Result<_, tokio_postgres::Error>>()
+                .map_err(session.failed(ACTION))
+        })
+    }
+
     fn task_states(&self, event_id: &EventId) -> StoreFuture<'_, Vec<(TaskState, WriteBackState)>> {
         let event_id = event_id.clone();
         Box::pin(async move {
