@@ -35,12 +35,14 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
             receiver.endpoint, github.base
         ),
     );
-    // The first try of each task fails, so each trace also has a retry.
-    let worker = TestWorker::scripted(
-        vec![Answer::Status(503), Answer::Status(503)],
-        Answer::Ok(full_result()),
-    )
-    .await;
+    // The first try of each task fails, so each trace also has a retry, whose error quotes
+    // the worker's answer: a secret in it must not reach the receiver.
+    let refused = Answer::Refused {
+        status: 503,
+        body: format!("{{\"error\":\"upstream said {GITHUB_TOKEN}\"}}"),
+    };
+    let worker =
+        TestWorker::scripted(vec![refused.clone(), refused], Answer::Ok(full_result())).await;
     home.add_worker(&format!(
         "name: reviewer\nendpoint: {}\nevents:\n  - source: github\n    on: [pull_request.opened]\n    prompt: review\npolicy:\n  labels: {{allow: true, blocked: [wontfix]}}\n  metadata: {{allow: false}}\n",
         worker.endpoint
@@ -113,6 +115,10 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
             "{trace:#?}"
         );
 
+        let ids: std::collections::BTreeSet<&str> =
+            trace.iter().map(|span| span.span_id.as_str()).collect();
+        assert_eq!(ids.len(), trace.len(), "span ids are unique: {trace:#?}");
+
         // A span per stage, in the order the stages happened.
         let mut ordered = trace.clone();
         ordered.sort_by_key(|span| span.end_ns);
@@ -139,6 +145,7 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
         }
         let retry = ordered[5];
         assert_eq!(retry.status, 2, "a failed try is an error: {retry:#?}");
+        assert!(retry.message.contains("503"), "{retry:#?}");
         assert_eq!(
             retry.attributes.get("mecha.attempt").map(String::as_str),
             Some("1")
@@ -176,9 +183,12 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
     );
     assert_eq!(worker_parents.len(), 4, "two tries per event");
 
-    // The token the responder writes with is in no span.
+    // The token, in the worker's answers, is in no span.
     for body in receiver.bodies() {
-        assert!(!body.contains(GITHUB_TOKEN), "the token was exported");
+        assert!(
+            !body.contains(GITHUB_TOKEN),
+            "the token was exported: {body}"
+        );
     }
 }
 
@@ -217,5 +227,56 @@ async fn a_receiver_that_is_down_costs_the_pipeline_nothing() {
         log.matches("could not export spans").count(),
         1,
         "one warning per outage: {log}"
+    );
+}
+
+/// A task sent through the API roots a trace of its own, and the spans of its last stages
+/// reach the receiver when the daemon stops right after them: the daemon sends what is queued
+/// before it exits instead of losing the last batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_task_is_a_trace_and_its_last_spans_are_sent_at_shutdown() {
+    let receiver = Receiver::start().await;
+    let worker = TestWorker::start("done").await;
+    let home =
+        crate::support::daemon::Home::new(&format!("otlp_endpoint: {}\n", receiver.endpoint));
+    home.add_worker(&format!("name: reviewer\nendpoint: {}\n", worker.endpoint));
+    let daemon = Daemon::start(&home);
+    let response = daemon
+        .client()
+        .post(daemon.url("/task"))
+        .header("content-type", "application/json")
+        .body(r#"{"prompt":"do it","worker":"reviewer"}"#)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 202);
+    let tasks = crate::support::daemon::wait_tasks(&daemon, "state=completed", 1).await;
+    let trace = tasks[0]["trace_id"].as_str().expect("trace").to_owned();
+    daemon.stop();
+
+    // No waiting: what the daemon queued was sent before it exited.
+    let spans: Vec<Span> = receiver
+        .spans()
+        .into_iter()
+        .filter(|span| span.trace_id == trace)
+        .collect();
+    let names: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["task.created", "task.sent", "task.completed"],
+        "{spans:#?}"
+    );
+    assert!(
+        spans[0].parent.is_empty(),
+        "the task's creation is the root"
+    );
+    assert!(
+        spans[1..]
+            .iter()
+            .all(|span| span.parent == spans[0].span_id)
+    );
+    assert_eq!(
+        worker.traceparents(),
+        [Some(format!("00-{trace}-{}-01", spans[2].span_id))]
     );
 }

@@ -33,6 +33,8 @@ pub struct Span {
     pub end_ns: u64,
     /// 0 unset, 1 ok, 2 error.
     pub status: i64,
+    /// The status message.
+    pub message: String,
     /// Values as text (`intValue` is a decimal string in the JSON mapping).
     pub attributes: BTreeMap<String, String>,
     /// `service.name` of the resource it came under.
@@ -192,6 +194,10 @@ fn decode(span: &Value, service: &str) -> Result<Span, String> {
         start_ns: nanos("startTimeUnixNano")?,
         end_ns: nanos("endTimeUnixNano")?,
         status: span["status"]["code"].as_i64().unwrap_or(0),
+        message: span["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         attributes,
         service: service.to_owned(),
     })

@@ -19,6 +19,8 @@ pub enum Answer {
     Ok(String),
     /// This status with a JSON error body.
     Status(u16),
+    /// This status with this body.
+    Refused { status: u16, body: String },
     /// 429 with `Retry-After: <seconds>`.
     Busy { retry_after: u32 },
     /// 200 with this body, after working for `after`.
@@ -135,6 +137,11 @@ async fn task(
         Answer::Status(code) => (
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             format!("{{\"error\":\"scripted {code}\"}}"),
+        )
+            .into_response(),
+        Answer::Refused { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            body,
         )
             .into_response(),
         Answer::Busy { retry_after } => (

@@ -66,19 +66,26 @@ pub fn router() -> Router<ApiState> {
 /// query string. Empty values are no filter, as an HTML form sends its blank fields.
 #[derive(Debug, Default, Deserialize)]
 pub struct EventQuery {
+    /// An event state: `received`, `matched`, ...
     pub state: Option<String>,
+    /// A source instance, as named in the webhook's path.
     pub source: Option<String>,
+    /// An event type, exactly (`pull_request.opened`).
     #[serde(rename = "type")]
     pub event_type: Option<String>,
+    /// An actor, exactly.
     pub actor: Option<String>,
+    /// A subject, exactly (`owner/repo`).
     pub subject: Option<String>,
-    /// Text found, in any case, in the type, actor, subject or delivery id.
+    /// Text found in the type, actor, subject or delivery id; ASCII letters match in either
+    /// case (others do on PostgreSQL, not on SQLite).
     pub q: Option<String>,
     /// Received at or after this: RFC 3339 (`2026-12-06T09:30:00Z`), or a date and time
     /// without a zone (`2026-12-06T09:30`, as a browser's date-time field sends it) in UTC.
     pub since: Option<String>,
     /// Received before this; written as `since`.
     pub until: Option<String>,
+    /// At most this many, 1 to 1,000; 100 when absent.
     pub limit: Option<u32>,
 }
 

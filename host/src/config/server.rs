@@ -556,8 +556,13 @@ impl ServerConfig {
                     .into(),
             );
         }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err("must not carry credentials".into());
+        // A receiver that wants a key takes it from a collector in front of it: the URL is logged.
+        if !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err("must not carry credentials, a query or a fragment".into());
         }
         if url.path() == "/" || url.path().is_empty() {
             url.set_path("/v1/traces");
@@ -608,8 +613,14 @@ mod tests {
         );
         assert!(url("https://collector:4318").is_err());
         assert!(url("collector:4318").is_err());
-        let refused = url("http://user:hunter2@collector:4318").unwrap_err();
-        assert!(!refused.contains("hunter2"), "{refused}");
+        for secretive in [
+            "http://user:hunter2@collector:4318",
+            "http://collector:4318/v1/traces?api-key=hunter2",
+            "http://collector:4318/#hunter2",
+        ] {
+            let refused = url(secretive).unwrap_err();
+            assert!(!refused.contains("hunter2"), "{refused}");
+        }
         assert_eq!(ServerConfig::default().otlp_traces_url(), Ok(None));
         let error = load("otlp_endpoint: ftp://collector\n")
             .unwrap_err()

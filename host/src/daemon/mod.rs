@@ -193,7 +193,7 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
         },
         metrics,
         redactor: redactor.clone(),
-        tracer,
+        tracer: tracer.clone(),
     });
 
     // Before listening, as in the Go mecha: once the daemon answers, nothing of an earlier run
@@ -318,6 +318,8 @@ pub async fn serve(home: Home, overrides: Overrides) -> Result<(), StartError> {
     }
     dispatcher.drain(SHUTDOWN_GRACE).await;
     adapters.stop_all().await;
+    // The spans of the last stages, sent before the runtime ends.
+    tracer.flush(SHUTDOWN_GRACE).await;
     // Every acknowledged request has been answered; let the writer finish what is queued.
     store.close().await?;
     tracing::info!("mecha stopped");

@@ -262,6 +262,14 @@ impl Dispatcher {
     }
 }
 
+/// The span of the try of `task` under its claim (see [`SpanId::task_try`]); a task not
+/// claimed (failed before it could be sent) has one of its own.
+fn try_span(task: &TaskRecord) -> SpanId {
+    task.lease.as_ref().map_or_else(SpanId::random, |lease| {
+        SpanId::task_try(task.id.as_str(), lease.until)
+    })
+}
+
 /// An audit record about `task`, carrying its trace, worker and event.
 fn task_entry(task: &TaskRecord, action: &str) -> AuditEntry {
     let entry = AuditEntry::new(&task.trace_id, action)
@@ -474,7 +482,7 @@ impl Inner {
             id: id.to_string(),
             prompt: task.prompt.clone(),
             context: task.context.clone(),
-            traceparent: traceparent(&task.trace_id, SpanId::task_try(id.as_str(), attempt)),
+            traceparent: traceparent(&task.trace_id, try_span(&task)),
         };
         let started = Instant::now();
         let outcome = self.holding(id, runtime.send(worker, id, &request)).await;
@@ -546,7 +554,10 @@ impl Inner {
             return;
         }
         self.metrics.increment(Counter::TasksCompleted);
-        self.audit(task_entry(task, "task.completed").attempt(task.attempts + 1));
+        self.audit_try(
+            task,
+            task_entry(task, "task.completed").attempt(task.attempts + 1),
+        );
         self.completed.notify_one();
         self.finish(task).await;
     }
@@ -567,7 +578,8 @@ impl Inner {
             return;
         }
         self.metrics.increment(Counter::TasksDeferred);
-        self.audit(
+        self.audit_try(
+            task,
             task_entry(task, "task.deferred")
                 .outcome(AuditOutcome::Retry)
                 .attempt(task.attempts + 1)
@@ -596,7 +608,8 @@ impl Inner {
             }
             self.metrics.increment(Counter::TasksDeadLettered);
             self.metrics.increment(Counter::TasksFailed);
-            self.audit(
+            self.audit_try(
+                task,
                 task_entry(task, "task.dead_letter")
                     .outcome(AuditOutcome::Fail)
                     .attempt(attempt)
@@ -619,7 +632,8 @@ impl Inner {
             return;
         }
         self.metrics.increment(Counter::TasksRetried);
-        self.audit(
+        self.audit_try(
+            task,
             task_entry(task, "task.retry")
                 .outcome(AuditOutcome::Retry)
                 .attempt(attempt)
@@ -637,7 +651,8 @@ impl Inner {
             return;
         }
         self.metrics.increment(Counter::TasksFailed);
-        self.audit(
+        self.audit_try(
+            task,
             task_entry(task, "task.failed")
                 .outcome(AuditOutcome::Fail)
                 .attempt(task.attempts + 1)
@@ -671,6 +686,13 @@ impl Inner {
 
     fn audit(&self, entry: AuditEntry) {
         self.tracer.stage(&entry);
+        self.store.record_detached(entry);
+    }
+
+    /// Records a stage that ends a try of claimed `task`: its span is the one the worker was
+    /// given as its parent.
+    fn audit_try(&self, task: &TaskRecord, entry: AuditEntry) {
+        self.tracer.stage_of(&entry, try_span(task));
         self.store.record_detached(entry);
     }
 }

@@ -18,7 +18,7 @@ use crate::metrics::{Counter, Metrics, Stage};
 use crate::redact::Redactor;
 use crate::store::{self, AuditEntry, AuditOutcome, EventRecord, EventState, NewTask, Store};
 use crate::template::render_prompt;
-use crate::trace::{SpanId, Tracer, traceparent};
+use crate::trace::{SpanId, Tracer};
 use crate::worker::registry::Workers;
 
 /// Attrs passed to workers in the task's `context`, besides source, actor and subject: the
@@ -194,12 +194,18 @@ impl Processor {
         let source = self.sources.ready(&event.source)?;
         let call = source.hydrate.as_ref()?;
         let entry = AuditEntry::new(trace, "event.hydrated").event(trace);
+        // The hydration's span: the source's requests to the provider's API are its children.
+        let span = SpanId::random();
+        let nothing_added = |entry: AuditEntry| {
+            self.audit_of(entry.outcome(AuditOutcome::Skip), span);
+            None
+        };
         let failure = match source
             .plugin
             .hydrate(
                 call,
                 &stored_event(event).event,
-                traceparent(trace, SpanId::hydration(trace)),
+                self.tracer.traceparent(trace, span),
             )
             .await
         {
@@ -213,18 +219,18 @@ impl Processor {
                     .collect();
                 attrs.extend(json_attrs(hydrated.attrs));
                 if attrs == event.attrs {
-                    return None;
+                    return nothing_added(entry);
                 }
                 match self.store.set_attrs(&event.id, attrs.clone()).await {
                     Ok(true) => {
-                        self.audit(entry.detail(serde_json::json!({ "added": added })));
+                        self.audit_of(entry.detail(serde_json::json!({ "added": added })), span);
                         return Some(EventRecord {
                             attrs,
                             ..event.clone()
                         });
                     }
                     // Processed meanwhile (another recovery pass); creating tasks will say so.
-                    Ok(false) => return None,
+                    Ok(false) => return nothing_added(entry),
                     Err(err) => err.to_string(),
                 }
             }
@@ -233,7 +239,7 @@ impl Processor {
         };
         let failure = self.redactor.redact(&failure).into_owned();
         tracing::warn!(event = %event.id, source = %event.source, error = %failure, "hydration failed; the event goes on without it");
-        self.audit(entry.outcome(AuditOutcome::Fail).error(failure));
+        self.audit_of(entry.outcome(AuditOutcome::Fail).error(failure), span);
         None
     }
 
@@ -256,6 +262,12 @@ impl Processor {
     /// Records a stage in the audit log and as a span.
     pub(crate) fn audit(&self, entry: AuditEntry) {
         self.tracer.stage(&entry);
+        self.store.record_detached(entry);
+    }
+
+    /// Records a stage that called out under `span`.
+    fn audit_of(&self, entry: AuditEntry, span: SpanId) {
+        self.tracer.stage_of(&entry, span);
         self.store.record_detached(entry);
     }
 }

@@ -32,7 +32,7 @@ use crate::redact::Redactor;
 use crate::store::{
     self, AuditEntry, AuditOutcome, Lease, Store, TaskId, TaskRecord, WriteBack, timestamp,
 };
-use crate::trace::{SpanId, Tracer, traceparent};
+use crate::trace::{SpanId, Tracer};
 use crate::worker::registry::Workers;
 use crate::worker::retry_after::parse_retry_after;
 
@@ -162,9 +162,17 @@ impl WriteBacks {
         self.store.record_detached(entry);
     }
 
+    /// Records the end of a write-back try whose requests went out under `span`.
+    fn audit_of(&self, entry: AuditEntry, span: SpanId) {
+        self.tracer.stage_of(&entry, span);
+        self.store.record_detached(entry);
+    }
+
     /// One try at writing back `task`'s result, recorded with the task and in the audit trail.
     async fn write_back(&self, task: &TaskRecord) {
-        let outcome = self.attempt(task).await;
+        // The try's span: the responder's requests to the provider are its children.
+        let span = SpanId::random();
+        let outcome = self.attempt(task, span).await;
         let (decision, result) = match outcome {
             Attempt::Done { decision } => (decision, Ok(())),
             Attempt::Failed {
@@ -175,44 +183,46 @@ impl WriteBacks {
             } => (decision, Err((error, retryable, retry_after))),
         };
         let decision_json = decision.as_ref().map(Decision::to_json).unwrap_or_default();
-        let change =
-            match result {
-                Ok(()) => WriteBack::Done {
-                    decision: decision_json,
-                },
-                Err((error, retryable, retry_after)) => {
-                    let error = self.redactor.redact(&error).into_owned();
-                    let attempt = task.write_back_attempts + 1;
-                    let entry = entry(task, "writeback.failed")
-                        .outcome(AuditOutcome::Fail)
-                        .attempt(attempt)
-                        .error(&error);
-                    if retryable && attempt < MAX_ATTEMPTS {
-                        let delay = self.backoff.delay(attempt, retry_after, jitter_unit());
-                        let next_at = timestamp::now_ms()
-                            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-                        self.audit(entry.outcome(AuditOutcome::Retry).detail(
-                            serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 }),
-                        ));
-                        WriteBack::Retry {
-                            decision: decision_json,
-                            next_at,
-                            error,
-                        }
+        let change = match result {
+            Ok(()) => WriteBack::Done {
+                decision: decision_json,
+            },
+            Err((error, retryable, retry_after)) => {
+                let error = self.redactor.redact(&error).into_owned();
+                let attempt = task.write_back_attempts + 1;
+                let entry = entry(task, "writeback.failed")
+                    .outcome(AuditOutcome::Fail)
+                    .attempt(attempt)
+                    .error(&error);
+                if retryable && attempt < MAX_ATTEMPTS {
+                    let delay = self.backoff.delay(attempt, retry_after, jitter_unit());
+                    let next_at =
+                        timestamp::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+                    self.audit_of(
+                        entry
+                            .outcome(AuditOutcome::Retry)
+                            .detail(serde_json::json!({ "retry_in_ms": delay.as_millis() as u64 })),
+                        span,
+                    );
+                    WriteBack::Retry {
+                        decision: decision_json,
+                        next_at,
+                        error,
+                    }
+                } else {
+                    let error = if retryable {
+                        format!("retries exhausted after {attempt} attempts: {error}")
                     } else {
-                        let error = if retryable {
-                            format!("retries exhausted after {attempt} attempts: {error}")
-                        } else {
-                            error
-                        };
-                        self.audit(entry);
-                        WriteBack::Failed {
-                            decision: decision_json,
-                            error,
-                        }
+                        error
+                    };
+                    self.audit_of(entry, span);
+                    WriteBack::Failed {
+                        decision: decision_json,
+                        error,
                     }
                 }
-            };
+            }
+        };
         if let Err(err) = self.store.record_write_back(&task.id, change).await {
             tracing::warn!(task = %task.id, error = %err, "could not record a write-back");
             return;
@@ -224,7 +234,7 @@ impl WriteBacks {
         }
     }
 
-    async fn attempt(&self, task: &TaskRecord) -> Attempt {
+    async fn attempt(&self, task: &TaskRecord, span: SpanId) -> Attempt {
         let done = |decision| Attempt::Done { decision };
         let Some(event_id) = &task.event_id else {
             return done(None);
@@ -284,10 +294,7 @@ impl WriteBacks {
                 &stored,
                 &allowed,
                 task.id.as_str(),
-                traceparent(
-                    &task.trace_id,
-                    SpanId::write_back(task.id.as_str(), task.write_back_attempts + 1),
-                ),
+                self.tracer.traceparent(&task.trace_id, span),
             )
             .await;
         // A provider's rate limit says when to come back; the backoff waits at least that.
@@ -305,10 +312,11 @@ impl WriteBacks {
                         serde_json::json!({ "action": action.action, "reference": action.reference })
                     })
                     .collect();
-                self.audit(
+                self.audit_of(
                     entry(task, "writeback.done").detail(
                         serde_json::json!({ "responder": plugin.name(), "actions": actions }),
                     ),
+                    span,
                 );
                 done(decision)
             }

@@ -250,10 +250,10 @@ fn config(pool: Option<RuntimeOptions>) -> Config {
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.memory_init_cow(true);
-    // `perf` cannot name code compiled at run time; with `MECHA_PERFMAP` set, each compiled
+    // `perf` cannot name code compiled at run time; with `MECHA_PERFMAP=1`, each compiled
     // plugin function is listed in `/tmp/perf-<pid>.map`, so a profile of the daemon or a
     // bench shows plugin time by function, as it does host time.
-    if std::env::var_os("MECHA_PERFMAP").is_some() {
+    if std::env::var("MECHA_PERFMAP").is_ok_and(|value| !matches!(value.as_str(), "" | "0")) {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     if let Some(options) = pool {

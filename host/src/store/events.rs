@@ -142,7 +142,8 @@ pub struct EventFilter {
     pub actor: Option<String>,
     /// Only events about this subject (`owner/repo`).
     pub subject: Option<String>,
-    /// Only events whose type, actor, subject or delivery id contains this, in any case.
+    /// Only events whose type, actor, subject or delivery id contains this, ASCII letters in
+    /// either case (SQLite's `LIKE` folds only those; PostgreSQL's `ILIKE` folds all).
     pub text: Option<String>,
     /// Only events received at or after this (unix seconds).
     pub since: Option<i64>,

@@ -1,12 +1,10 @@
 //! Trace and span ids, and the W3C `traceparent` that carries them to workers and providers.
 //!
 //! An event's trace id is the event's own id (32 hex digits, as W3C asks); a task sent through
-//! the API has a trace of its own. Span ids that another program must name are derived, not
-//! drawn: the span of a task's try is known to the dispatcher, which sends it to the worker as
-//! the parent of the worker's spans, and to the exporter, which writes the span when the try
-//! ends, with no state shared between them. The same holds for a write-back's try and the
-//! responder's requests to the provider, and for an event's hydration and the source's requests
-//! to the provider's API.
+//! the API has a trace of its own. The root span's id is derived from the trace id, so every
+//! stage can name its parent without shared state. A stage that calls out (a task's try, a
+//! hydration, a write-back) gets its span id before the call, sends it as the `traceparent`'s
+//! parent, and hands the same id to the [`super::Tracer`] when the stage is recorded.
 
 use std::fmt;
 
@@ -22,25 +20,16 @@ impl SpanId {
         SpanId::derive(&["event", trace_id])
     }
 
-    /// The span of the event's hydration: the source's requests to the provider's API are its
-    /// children.
-    pub fn hydration(trace_id: &str) -> SpanId {
-        SpanId::derive(&["hydration", trace_id])
+    /// The span of the try of task `task_id` made under the claim whose lease first ran until
+    /// `claimed_until` (unix milliseconds): one per claim, so a deferred try, a retry and a try
+    /// after an operator's requeue each have their own, and the dispatcher and the stage that
+    /// ends the try both know it from the claimed task.
+    pub fn task_try(task_id: &str, claimed_until: i64) -> SpanId {
+        SpanId::derive(&["task", task_id, &claimed_until.to_string()])
     }
 
-    /// The span of try `attempt` (from 1) of task `task_id`: from sending it to its worker's
-    /// answer. The worker's own spans are its children.
-    pub fn task_try(task_id: &str, attempt: u32) -> SpanId {
-        SpanId::derive(&["task", task_id, &attempt.to_string()])
-    }
-
-    /// The span of write-back try `attempt` (from 1) of task `task_id`: from the policies to the
-    /// responder's receipt. The responder's requests to the provider are its children.
-    pub fn write_back(task_id: &str, attempt: u32) -> SpanId {
-        SpanId::derive(&["write-back", task_id, &attempt.to_string()])
-    }
-
-    /// A span no other program names: a stage in between.
+    /// A span of its own: a stage in between, or a call made once (a hydration, a write-back
+    /// try).
     pub fn random() -> SpanId {
         let mut bytes = [0u8; 8];
         if getrandom::fill(&mut bytes).is_err() || bytes == [0; 8] {
@@ -102,7 +91,7 @@ mod tests {
 
     #[test]
     fn traceparent_follows_the_w3c_form() {
-        let span = SpanId::task_try("b7ad6b7169203331b7ad6b7169203331", 1);
+        let span = SpanId::task_try("b7ad6b7169203331b7ad6b7169203331", 1_700_000_000_000);
         let header = traceparent(TRACE, span).unwrap();
         let parts: Vec<&str> = header.split('-').collect();
         assert_eq!(parts[0], "00");
@@ -129,13 +118,11 @@ mod tests {
     }
 
     #[test]
-    fn derived_spans_differ_by_try_and_by_kind() {
+    fn derived_spans_differ_by_claim_and_by_trace() {
         let task = "b7ad6b7169203331b7ad6b7169203331";
         assert_eq!(SpanId::task_try(task, 1), SpanId::task_try(task, 1));
         assert_ne!(SpanId::task_try(task, 1), SpanId::task_try(task, 2));
-        assert_ne!(SpanId::task_try(task, 1), SpanId::write_back(task, 1));
         assert_ne!(SpanId::event(TRACE), SpanId::event(task));
-        assert_ne!(SpanId::event(TRACE), SpanId::hydration(TRACE));
         assert_ne!(SpanId::random(), SpanId::random());
     }
 }

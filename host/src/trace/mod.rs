@@ -32,7 +32,7 @@ pub struct Tracer(Option<Arc<Exporting>>);
 
 struct Exporting {
     timeline: Mutex<spans::Timeline>,
-    queue: mpsc::Sender<spans::Span>,
+    queue: mpsc::Sender<otlp::Message>,
     redactor: Redactor,
     dropped: AtomicU64,
 }
@@ -43,11 +43,15 @@ impl Tracer {
         Tracer(None)
     }
 
-    /// Exports to `url` (see [`otlp::traces_url`]) from a task of its own on the current
-    /// runtime, which ends once every clone of the tracer is gone and the last spans are sent.
+    /// Exports to `url` (`config.yml`'s `otlp_endpoint`, see
+    /// [`crate::config::server::ServerConfig::otlp_traces_url`]) from a task of its own on the
+    /// current runtime; [`Tracer::off`] if no HTTP client can be made.
     pub fn export(url: reqwest::Url, resource: otlp::Resource, redactor: Redactor) -> Tracer {
-        let (queue, spans) = mpsc::channel(QUEUE);
-        tokio::spawn(otlp::export(url, resource, spans));
+        let Some(exporter) = otlp::Exporter::new(url, resource) else {
+            return Tracer::off();
+        };
+        let (queue, messages) = mpsc::channel(QUEUE);
+        tokio::spawn(exporter.run(messages));
         Tracer(Some(Arc::new(Exporting {
             timeline: Mutex::default(),
             queue,
@@ -56,9 +60,44 @@ impl Tracer {
         })))
     }
 
-    /// Records the span of the stage `entry` stands for, ended now. Its texts are redacted
-    /// again with the current secrets, as the API does when it shows the entry.
+    /// Records the span of the stage `entry` stands for, ended now.
     pub fn stage(&self, entry: &AuditEntry) {
+        self.record(entry, None);
+    }
+
+    /// Records the span of a stage that called out under `span` (the parent it sent in a
+    /// `traceparent`), ended now.
+    pub fn stage_of(&self, entry: &AuditEntry, span: SpanId) {
+        self.record(entry, Some(span));
+    }
+
+    /// The `traceparent` of `span` for a provider's API, or `None` when no trace is exported:
+    /// a third party learns mecha's ids only when they lead somewhere. (Workers, which are the
+    /// operator's own, always get theirs.)
+    pub fn traceparent(&self, trace_id: &str, span: SpanId) -> Option<String> {
+        self.0.as_ref().and_then(|_| traceparent(trace_id, span))
+    }
+
+    /// Sends what is queued now and waits, up to `within`, until the receiver has it: at
+    /// shutdown, so the last stages are not lost.
+    pub async fn flush(&self, within: std::time::Duration) {
+        let Some(exporting) = &self.0 else {
+            return;
+        };
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if exporting
+            .queue
+            .send(otlp::Message::Flush(done))
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(within, flushed).await;
+        }
+    }
+
+    /// Turns `entry` into a span, its texts redacted again with the current secrets (as the
+    /// API does when it shows the entry), and queues it without waiting.
+    fn record(&self, entry: &AuditEntry, span: Option<SpanId>) {
         let Some(exporting) = &self.0 else {
             return;
         };
@@ -71,7 +110,7 @@ impl Tracer {
             .timeline
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .span(entry, now_ns);
+            .span(entry, span, now_ns);
         let Some(mut span) = span else {
             return;
         };
@@ -88,7 +127,7 @@ impl Tracer {
                 redact(text);
             }
         }
-        if exporting.queue.try_send(span).is_err() {
+        if exporting.queue.try_send(otlp::Message::Span(span)).is_err() {
             let dropped = exporting.dropped.fetch_add(1, Ordering::Relaxed);
             if dropped.is_power_of_two() || dropped == 0 {
                 tracing::warn!(

@@ -4,7 +4,7 @@
 //! intakes), and JSON needs no code generation here. Ids are hex and 64-bit times are decimal
 //! strings, as the OTLP specification's JSON mapping asks. Export never slows the pipeline: spans
 //! queue in a bounded channel, and when the receiver falls behind, spans are dropped and counted
-//! rather than kept without bound.
+//! rather than kept without bound. At shutdown the daemon flushes what is queued.
 
 use std::time::Duration;
 
@@ -79,32 +79,73 @@ fn attribute(key: &str, value: &Value) -> Json {
     json!({ "key": key, "value": value })
 }
 
-/// Posts what `spans` delivers to `url` until every sender is gone, then the rest.
-pub async fn export(url: reqwest::Url, resource: Resource, mut spans: mpsc::Receiver<Span>) {
-    let client = match reqwest::Client::builder().timeout(TIMEOUT).build() {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::error!(error = %err, "could not build the OTLP client; no spans are exported");
-            return;
-        }
-    };
-    let mut failing = false;
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        let Some(first) = spans.recv().await else {
-            return;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, spans.recv()).await {
-                Ok(Some(span)) => batch.push(span),
-                Ok(None) | Err(_) => break,
+/// What the exporter's queue carries.
+pub enum Message {
+    Span(Span),
+    /// Send what came before now, then answer.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Posts spans to one receiver.
+pub struct Exporter {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    resource: Resource,
+    /// Whether the last request failed: a receiver that is down is reported once, not per batch.
+    failing: bool,
+}
+
+impl Exporter {
+    /// `None`, said in the log, when no HTTP client can be made.
+    pub fn new(url: reqwest::Url, resource: Resource) -> Option<Exporter> {
+        match reqwest::Client::builder().timeout(TIMEOUT).build() {
+            Ok(client) => Some(Exporter {
+                client,
+                url,
+                resource,
+                failing: false,
+            }),
+            Err(err) => {
+                tracing::error!(error = %err, "could not build the OTLP client; no spans are exported");
+                None
             }
         }
-        let body = encode(&resource, &batch);
-        let sent = client
-            .post(url.clone())
+    }
+
+    /// Posts what `messages` delivers, in batches of up to [`BATCH`] spans that wait at most
+    /// [`LINGER`] for company, until every sender is gone.
+    pub async fn run(mut self, mut messages: mpsc::Receiver<Message>) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let mut flushed = None;
+            match messages.recv().await {
+                None => return,
+                Some(Message::Span(span)) => batch.push(span),
+                Some(Message::Flush(done)) => flushed = Some(done),
+            }
+            let deadline = tokio::time::Instant::now() + LINGER;
+            while flushed.is_none() && batch.len() < BATCH {
+                match tokio::time::timeout_at(deadline, messages.recv()).await {
+                    Ok(Some(Message::Span(span))) => batch.push(span),
+                    Ok(Some(Message::Flush(done))) => flushed = Some(done),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.send(&batch).await;
+                batch.clear();
+            }
+            if let Some(done) = flushed {
+                let _ = done.send(());
+            }
+        }
+    }
+
+    async fn send(&mut self, batch: &[Span]) {
+        let body = encode(&self.resource, batch);
+        let sent = self
+            .client
+            .post(self.url.clone())
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string())
             .send()
@@ -114,20 +155,19 @@ pub async fn export(url: reqwest::Url, resource: Resource, mut spans: mpsc::Rece
                 status if status.is_success() => Ok(()),
                 status => Err(format!("the receiver answered {status}")),
             });
+        let url = &self.url;
         match sent {
-            Ok(()) if failing => {
-                failing = false;
+            Ok(()) if self.failing => {
+                self.failing = false;
                 tracing::info!(%url, "exporting spans again");
             }
             Ok(()) => {}
-            // Once per outage: a receiver that is down must not flood the log.
-            Err(error) if !failing => {
-                failing = true;
+            Err(error) if !self.failing => {
+                self.failing = true;
                 tracing::warn!(%url, %error, spans = batch.len(), "could not export spans; they are dropped until the receiver answers");
             }
             Err(_) => {}
         }
-        batch.clear();
     }
 }
 

@@ -23,6 +23,7 @@ const IDLE_NS: u64 = 15 * 60 * 1_000_000_000;
 /// What a span stands for, as OTLP's `SpanKind` numbers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanKind {
+    /// A stage within mecha.
     Internal = 1,
     /// The event's arrival.
     Server = 2,
@@ -30,7 +31,7 @@ pub enum SpanKind {
     Client = 3,
 }
 
-/// An attribute's value.
+/// An attribute's value: the scalar types of a stage's details.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Text(String),
@@ -38,11 +39,13 @@ pub enum Value {
     Bool(bool),
 }
 
-/// One finished span.
+/// One finished span, as OTLP carries it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Span {
+    /// The event's id (see [`super::context`]).
     pub trace_id: String,
     pub span_id: SpanId,
+    /// `None` for the root.
     pub parent: Option<SpanId>,
     /// The stage: `event.received`, `task.sent`, `writeback.done`, ...
     pub name: String,
@@ -62,37 +65,24 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The span of the stage `entry` records, ended at `now_ns`; `None` for entries outside an
-    /// event's trace (a worker's state, a schedule's tick).
-    pub fn span(&mut self, entry: &AuditEntry, now_ns: u64) -> Option<Span> {
+    /// The span of the stage `entry` records, ended at `now_ns`: `span` when the stage called
+    /// out under an id it gave away (a client span), else the root's derived id or a fresh one.
+    /// `None` for entries outside an event's trace (a worker's state, a schedule's tick).
+    pub fn span(&mut self, entry: &AuditEntry, span: Option<SpanId>, now_ns: u64) -> Option<Span> {
         let trace = entry.trace_id.as_str();
         if !is_trace_id(trace) {
             return None;
         }
         let action = entry.action.as_str();
         let task = entry.task_id.as_deref();
-        let (span_id, parent, kind) = match (action, task) {
-            ("event.received", _) => (SpanId::event(trace), None, SpanKind::Server),
-            ("event.hydrated", _) => (
-                SpanId::hydration(trace),
-                Some(SpanId::event(trace)),
-                SpanKind::Client,
-            ),
-            (
-                "task.completed" | "task.retry" | "task.failed" | "task.dead_letter"
-                | "task.deferred",
-                Some(task),
-            ) if entry.attempt > 0 => (
-                SpanId::task_try(task, entry.attempt),
-                Some(SpanId::event(trace)),
-                SpanKind::Client,
-            ),
-            ("writeback.done" | "writeback.failed", Some(task)) if entry.attempt > 0 => (
-                SpanId::write_back(task, entry.attempt),
-                Some(SpanId::event(trace)),
-                SpanKind::Client,
-            ),
-            _ => (
+        // The root: the event's arrival, or the creation of a task sent through the API, which
+        // has no event.
+        let root =
+            action == "event.received" || (action == "task.created" && entry.event_id.is_none());
+        let (span_id, parent, kind) = match span {
+            _ if root => (SpanId::event(trace), None, SpanKind::Server),
+            Some(span) => (span, Some(SpanId::event(trace)), SpanKind::Client),
+            None => (
                 SpanId::random(),
                 Some(SpanId::event(trace)),
                 SpanKind::Internal,
@@ -198,23 +188,24 @@ mod tests {
     #[test]
     fn each_stage_begins_where_the_one_before_it_in_its_line_ended() {
         let mut timeline = Timeline::default();
-        let received = timeline.span(&stage("event.received"), 100).unwrap();
+        let received = timeline.span(&stage("event.received"), None, 100).unwrap();
         assert_eq!(received.span_id, SpanId::event(TRACE));
         assert_eq!((received.parent, received.kind), (None, SpanKind::Server));
         assert_eq!((received.start_ns, received.end_ns), (100, 100));
 
-        let matched = timeline.span(&stage("event.matched"), 150).unwrap();
+        let matched = timeline.span(&stage("event.matched"), None, 150).unwrap();
         assert_eq!((matched.start_ns, matched.end_ns), (100, 150));
         assert_eq!(matched.parent, Some(SpanId::event(TRACE)));
 
         let created = timeline
-            .span(&stage("task.created").task(TASK), 180)
+            .span(&stage("task.created").task(TASK), None, 180)
             .unwrap();
         assert_eq!(created.start_ns, 150);
         let sent = timeline
-            .span(&stage("task.sent").task(TASK).attempt(1), 200)
+            .span(&stage("task.sent").task(TASK).attempt(1), None, 200)
             .unwrap();
         assert_eq!(sent.start_ns, 180);
+        let try_span = SpanId::task_try(TASK, 42);
         let answered = timeline
             .span(
                 &stage("task.retry")
@@ -222,18 +213,20 @@ mod tests {
                     .attempt(1)
                     .outcome(AuditOutcome::Retry)
                     .error("worker returned 503"),
+                Some(try_span),
                 900,
             )
             .unwrap();
         assert_eq!((answered.start_ns, answered.end_ns), (200, 900));
-        assert_eq!(answered.span_id, SpanId::task_try(TASK, 1));
+        assert_eq!(answered.span_id, try_span);
+        assert_eq!(answered.parent, Some(SpanId::event(TRACE)));
         assert_eq!(answered.kind, SpanKind::Client);
         assert_eq!(answered.error.as_deref(), Some("worker returned 503"));
 
         let done = timeline
-            .span(&stage("writeback.done").task(TASK).attempt(1), 1_000)
+            .span(&stage("writeback.done").task(TASK).attempt(1), None, 1_000)
             .unwrap();
-        assert_eq!(done.span_id, SpanId::write_back(TASK, 1));
+        assert_eq!(done.kind, SpanKind::Internal);
         assert_eq!(done.start_ns, 900);
         assert_eq!(done.error, None);
     }
@@ -242,29 +235,39 @@ mod tests {
     fn a_stage_whose_predecessor_was_not_seen_has_no_length() {
         let mut timeline = Timeline::default();
         let sent = timeline
-            .span(&stage("task.completed").task(TASK).attempt(2), 500)
+            .span(&stage("task.completed").task(TASK).attempt(2), None, 500)
             .unwrap();
         assert_eq!((sent.start_ns, sent.end_ns), (500, 500));
-        assert_eq!(sent.span_id, SpanId::task_try(TASK, 2));
+    }
+
+    #[test]
+    fn a_task_sent_through_the_api_roots_its_own_trace() {
+        let mut timeline = Timeline::default();
+        let created = AuditEntry::new(TRACE, "task.created").task(TASK);
+        let root = timeline.span(&created, None, 10).unwrap();
+        assert_eq!((root.span_id, root.parent), (SpanId::event(TRACE), None));
+        let sent = AuditEntry::new(TRACE, "task.sent").task(TASK);
+        let sent = timeline.span(&sent, None, 20).unwrap();
+        assert_eq!(sent.parent, Some(SpanId::event(TRACE)));
+        assert_eq!(sent.start_ns, 10);
     }
 
     #[test]
     fn entries_outside_an_event_trace_make_no_span() {
         let mut timeline = Timeline::default();
         let worker = AuditEntry::new("worker:reviewer", "worker.state");
-        assert_eq!(timeline.span(&worker, 1), None);
+        assert_eq!(timeline.span(&worker, None, 1), None);
     }
 
     #[test]
-    fn details_become_attributes_and_a_retry_requested_by_hand_is_no_try() {
+    fn details_become_attributes() {
         let mut timeline = Timeline::default();
         let entry = stage("task.retry")
             .task(TASK)
             .worker("reviewer")
             .detail(json!({"via": "api", "retry_in_ms": 250, "nested": {"a": 1}}));
-        let span = timeline.span(&entry, 10).unwrap();
+        let span = timeline.span(&entry, None, 10).unwrap();
         assert_eq!(span.kind, SpanKind::Internal);
-        assert_ne!(span.span_id, SpanId::task_try(TASK, 0));
         for expected in [
             ("mecha.worker", Value::Text("reviewer".into())),
             ("mecha.via", Value::Text("api".into())),
@@ -283,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn lines_past_the_bound_are_forgotten_oldest_first() {
+    fn past_the_bound_idle_lines_are_forgotten() {
         let mut timeline = Timeline::default();
         for line in 0..MAX_LINES {
             timeline.moved(&format!("line-{line}"), 0);

@@ -56,7 +56,7 @@ pub(super) async fn list(
         ("actor", "actor", shown(&query.actor)),
         ("subject", "subject", shown(&query.subject)),
         ("since (UTC)", "since", shown(&query.since)),
-        ("until", "until", shown(&query.until)),
+        ("until (UTC)", "until", shown(&query.until)),
     ];
     let filter = EventQuery {
         limit: Some(LISTED),

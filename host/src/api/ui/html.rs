@@ -39,20 +39,13 @@ pub fn page(title: &str, body: &str, signed_in: bool) -> Html<String> {
     ))
 }
 
-/// The filter form of a list: a text field (`field` named `name`, holding `value`, escaped
-/// here) and a choice of `states`, `selected` chosen.
-/// A list's filter form: a text field per `(label, name, value)` (a date-time field for `since`
-/// and `until`), then the state to pick from `states`. Values must already be redacted.
+/// A list's filter form: a text field per `(label, name, value)`, the value escaped here, then
+/// the state to pick from `states`, `selected` chosen. Values must already be redacted.
 pub fn filters(fields: &[(&str, &str, &str)], states: &[&str], selected: Option<&str>) -> String {
     let mut inputs = String::new();
     for (label, name, value) in fields {
-        let kind = if matches!(*name, "since" | "until") {
-            "datetime-local"
-        } else {
-            "search"
-        };
         inputs.push_str(&format!(
-            r#"<label>{label} <input type="{kind}" name="{name}" value="{}"></label>"#,
+            r#"<label>{label} <input type="search" name="{name}" value="{}"></label>"#,
             escape(value)
         ));
     }
