@@ -477,6 +477,25 @@ fn plugin_changes_print_the_versions_as_json() {
     assert!(!ok && stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("database_url"), "{stderr}");
 
+    // Installed here but not shared (the database is unreachable): the JSON still says what
+    // was installed, without `shared`, and the command fails saying so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    home.write_config(&format!(
+        "database_url: postgres://mecha@127.0.0.1:{closed}/mecha\n"
+    ));
+    let (ok, stdout, stderr) = home.mecha(&["plugin", "install", "--json", "--yes", file_text]);
+    assert!(!ok, "sharing failed: {stdout}");
+    assert!(stderr.contains("not shared"), "{stderr}");
+    let unshared: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    assert_eq!(unshared["name"], "versioned", "{unshared}");
+    assert!(unshared["current"]["sha256"].is_string(), "{unshared}");
+    assert!(unshared.get("shared").is_none(), "{unshared}");
+    home.write_config("");
+
     let project = dir.path().join("project");
     let project_text = project.to_str().expect("utf-8");
     let created = json_of(

@@ -106,18 +106,20 @@ struct Change {
 }
 
 /// Publishes `change` ([`share`]) and says what it was: `text` and where it was shared for
-/// people, `change` with `json`. `text` comes first, so that a failure to share follows it.
+/// people, `change` with `json`. What was done locally is said even when sharing fails, whose
+/// error follows.
 async fn announce(home: &Home, mut change: Change, json: bool, text: &str) -> anyhow::Result<()> {
     if !json {
         println!("{text}");
     }
-    change.shared = share(home, &change.name).await?;
+    let published = share(home, &change.name).await;
+    change.shared = published.as_ref().ok().copied().flatten();
     match change.shared {
         _ if json => print_json(&change)?,
         Some(revision) => println!("{}", shared(revision)),
         None => {}
     }
-    Ok(())
+    published.map(|_| ())
 }
 
 /// What people are told when a change went out as the shared change `revision`.
