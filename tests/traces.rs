@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::daemon::{Daemon, wait_write_back};
+use crate::support::daemon::{Daemon, wait_tasks, wait_write_back};
 use crate::support::forge::GitHub;
 use crate::support::otlp::{Receiver, Span};
 use crate::support::worker::{Answer, TestWorker};
@@ -230,13 +230,19 @@ async fn a_receiver_that_is_down_costs_the_pipeline_nothing() {
     );
 }
 
-/// A task sent through the API roots a trace of its own, and the spans of its last stages
-/// reach the receiver when the daemon stops right after them: the daemon sends what is queued
-/// before it exits instead of losing the last batch.
+/// A task sent through the API roots a trace of its own, an operator's retry through the API
+/// is a stage of it, and the spans of its last stages reach the receiver when the daemon stops
+/// right after them: the daemon sends what is queued before it exits instead of losing the
+/// last batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_task_is_a_trace_and_its_last_spans_are_sent_at_shutdown() {
     let receiver = Receiver::start().await;
-    let worker = TestWorker::start("done").await;
+    // The first try is refused for good; an operator retries the task.
+    let worker = TestWorker::scripted(
+        vec![Answer::Status(400)],
+        Answer::Ok(serde_json::json!({ "output": "done" }).to_string()),
+    )
+    .await;
     let home =
         crate::support::daemon::Home::new(&format!("otlp_endpoint: {}\n", receiver.endpoint));
     home.add_worker(&format!("name: reviewer\nendpoint: {}\n", worker.endpoint));
@@ -250,7 +256,16 @@ async fn an_api_task_is_a_trace_and_its_last_spans_are_sent_at_shutdown() {
         .await
         .expect("sent");
     assert_eq!(response.status(), 202);
-    let tasks = crate::support::daemon::wait_tasks(&daemon, "state=completed", 1).await;
+    let failed = wait_tasks(&daemon, "state=failed", 1).await;
+    let id = failed[0]["id"].as_str().expect("id");
+    let retried = daemon
+        .client()
+        .post(daemon.url(&format!("/task/{id}/retry")))
+        .send()
+        .await
+        .expect("sent");
+    assert!(retried.status().is_success(), "{}", retried.status());
+    let tasks = wait_tasks(&daemon, "state=completed", 1).await;
     let trace = tasks[0]["trace_id"].as_str().expect("trace").to_owned();
     daemon.stop();
 
@@ -263,7 +278,14 @@ async fn an_api_task_is_a_trace_and_its_last_spans_are_sent_at_shutdown() {
     let names: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
     assert_eq!(
         names,
-        ["task.created", "task.sent", "task.completed"],
+        [
+            "task.created",
+            "task.sent",
+            "task.failed",
+            "task.retry",
+            "task.sent",
+            "task.completed",
+        ],
         "{spans:#?}"
     );
     assert!(
@@ -276,7 +298,16 @@ async fn an_api_task_is_a_trace_and_its_last_spans_are_sent_at_shutdown() {
             .all(|span| span.parent == spans[0].span_id)
     );
     assert_eq!(
+        spans[3].attributes.get("mecha.via").map(String::as_str),
+        Some("api"),
+        "the operator's retry"
+    );
+    assert_eq!(
         worker.traceparents(),
-        [Some(format!("00-{trace}-{}-01", spans[2].span_id))]
+        [
+            Some(format!("00-{trace}-{}-01", spans[2].span_id)),
+            Some(format!("00-{trace}-{}-01", spans[5].span_id)),
+        ],
+        "each try has its own span"
     );
 }

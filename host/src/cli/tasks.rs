@@ -9,6 +9,7 @@ use super::{open_store, redactor, table};
 use crate::config::home::Home;
 use crate::pipeline::operator::{self, OperatorError};
 use crate::store::{EventId, Store, TaskFilter, TaskId, TaskState, timestamp};
+use crate::trace::Tracer;
 
 #[derive(Debug, Subcommand)]
 pub enum Tasks {
@@ -136,7 +137,7 @@ pub struct Retry {
 
 impl Retry {
     async fn run(self, home: &Home, store: &Arc<dyn Store>) -> anyhow::Result<()> {
-        match operator::requeue(store.as_ref(), &self.id, "cli").await {
+        match operator::requeue(store.as_ref(), &Tracer::off(), &self.id, "cli").await {
             Ok(task) => super::print_outcome(
                 self.json,
                 &redactor(home).task(task),

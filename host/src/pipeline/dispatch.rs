@@ -685,15 +685,14 @@ impl Inner {
     }
 
     fn audit(&self, entry: AuditEntry) {
-        self.tracer.stage(&entry);
-        self.store.record_detached(entry);
+        self.tracer.audit(self.store.as_ref(), entry);
     }
 
     /// Records a stage that ends a try of claimed `task`: its span is the one the worker was
     /// given as its parent.
     fn audit_try(&self, task: &TaskRecord, entry: AuditEntry) {
-        self.tracer.stage_of(&entry, try_span(task));
-        self.store.record_detached(entry);
+        self.tracer
+            .audit_of(self.store.as_ref(), entry, try_span(task));
     }
 }
 

@@ -9,6 +9,7 @@ use crate::store::{
     self, AuditEntry, CreateTaskOutcome, EventId, EventRecord, EventState, InsertOutcome, NewEvent,
     NewTask, Store, TaskId, TaskRecord, TaskState, WriteBackState,
 };
+use crate::trace::Tracer;
 use crate::worker::registry::online;
 
 /// Why an operator's request was refused; each says what to do instead.
@@ -137,7 +138,7 @@ pub async fn replay_event(
 /// Makes a failed task pending again, with a fresh retry budget, and queues it; or, for a
 /// completed task whose write-back failed, makes the write-back due again.
 pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord, OperatorError> {
-    let task = requeue(processor.store.as_ref(), id, "api").await?;
+    let task = requeue(processor.store.as_ref(), &processor.tracer, id, "api").await?;
     if task.state == TaskState::Pending {
         processor
             .dispatcher
@@ -148,9 +149,11 @@ pub async fn retry_task(processor: &Processor, id: &TaskId) -> Result<TaskRecord
 
 /// Makes a failed task pending again (due at once, so a running daemon's retry scan sends it)
 /// and reopens its event, which then finishes again with the task. `via` names who asked, for
-/// the audit trail. Used directly by `mecha tasks retry`, which needs no running daemon.
+/// the audit trail, and `tracer` gets the stage. Used directly by `mecha tasks retry`, which
+/// needs no running daemon (and exports no span).
 pub async fn requeue(
     store: &dyn Store,
+    tracer: &Tracer,
     id: &TaskId,
     via: &str,
 ) -> Result<TaskRecord, OperatorError> {
@@ -163,7 +166,7 @@ pub async fn requeue(
         state,
     };
     if task.state == TaskState::Completed && task.write_back == WriteBackState::Failed {
-        return requeue_write_back(store, &task, via).await;
+        return requeue_write_back(store, tracer, &task, via).await;
     }
     if task.state != TaskState::Failed {
         return Err(not_failed(task.state));
@@ -188,7 +191,8 @@ pub async fn requeue(
             }
         }
     }
-    store.record_detached(
+    tracer.audit(
+        store,
         AuditEntry::new(&task.trace_id, "task.retry")
             .task(id)
             .worker(&task.worker_name)
@@ -201,6 +205,7 @@ pub async fn requeue(
 /// write-back loop of a running daemon picks it up.
 async fn requeue_write_back(
     store: &dyn Store,
+    tracer: &Tracer,
     task: &TaskRecord,
     via: &str,
 ) -> Result<TaskRecord, OperatorError> {
@@ -215,7 +220,8 @@ async fn requeue_write_back(
         }
         Err(err) => return Err(err.into()),
     }
-    store.record_detached(
+    tracer.audit(
+        store,
         AuditEntry::new(&task.trace_id, "writeback.retry")
             .task(&task.id)
             .worker(&task.worker_name)

@@ -261,14 +261,12 @@ impl Processor {
 
     /// Records a stage in the audit log and as a span.
     pub(crate) fn audit(&self, entry: AuditEntry) {
-        self.tracer.stage(&entry);
-        self.store.record_detached(entry);
+        self.tracer.audit(self.store.as_ref(), entry);
     }
 
     /// Records a stage that called out under `span`.
     fn audit_of(&self, entry: AuditEntry, span: SpanId) {
-        self.tracer.stage_of(&entry, span);
-        self.store.record_detached(entry);
+        self.tracer.audit_of(self.store.as_ref(), entry, span);
     }
 }
 

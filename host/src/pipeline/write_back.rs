@@ -158,14 +158,12 @@ impl WriteBacks {
 
     /// Records a stage in the audit log and as a span.
     fn audit(&self, entry: AuditEntry) {
-        self.tracer.stage(&entry);
-        self.store.record_detached(entry);
+        self.tracer.audit(self.store.as_ref(), entry);
     }
 
     /// Records the end of a write-back try whose requests went out under `span`.
     fn audit_of(&self, entry: AuditEntry, span: SpanId) {
-        self.tracer.stage_of(&entry, span);
-        self.store.record_detached(entry);
+        self.tracer.audit_of(self.store.as_ref(), entry, span);
     }
 
     /// One try at writing back `task`'s result, recorded with the task and in the audit trail.

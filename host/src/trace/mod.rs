@@ -18,7 +18,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 
 use crate::redact::Redactor;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, AuditLog};
 
 pub use context::{SpanId, traceparent};
 
@@ -60,15 +60,18 @@ impl Tracer {
         })))
     }
 
-    /// Records the span of the stage `entry` stands for, ended now.
-    pub fn stage(&self, entry: &AuditEntry) {
-        self.record(entry, None);
+    /// Records the stage `entry` stands for, ended now: in `log`, the audit trail, without
+    /// waiting for its commit, and as a span.
+    pub fn audit(&self, log: &dyn AuditLog, entry: AuditEntry) {
+        self.record(&entry, None);
+        log.record_detached(entry);
     }
 
-    /// Records the span of a stage that called out under `span` (the parent it sent in a
-    /// `traceparent`), ended now.
-    pub fn stage_of(&self, entry: &AuditEntry, span: SpanId) {
-        self.record(entry, Some(span));
+    /// [`Tracer::audit`] for a stage that called out under `span` (the parent it sent in a
+    /// `traceparent`).
+    pub fn audit_of(&self, log: &dyn AuditLog, entry: AuditEntry, span: SpanId) {
+        self.record(&entry, Some(span));
+        log.record_detached(entry);
     }
 
     /// The `traceparent` of `span` for a provider's API, or `None` when no trace is exported:
