@@ -1,11 +1,11 @@
 //! Traces for the rest of the ecosystem: one per event, a span per stage, over OTLP.
 //!
 //! The audit log already records every stage of every event ([`crate::store::AuditEntry`]);
-//! with `otlp_endpoint` set, the pipeline hands each entry it records to the [`Tracer`] too,
-//! which turns it into a span ([`spans`]) and exports it ([`otlp`]). The trace id is the event's
-//! id, so the audit log, the dashboard's trace and the exported trace name the same thing.
-//! Workers get the `traceparent` of their task's try and responders' requests that of their
-//! write-back ([`context`]), so their own spans join the trace.
+//! the pipeline records each through [`Tracer::audit`], which, with `otlp_endpoint` set, also
+//! turns it into a span ([`spans`]) and exports it ([`otlp`]). The trace id is the event's id,
+//! so the audit log, the dashboard's trace and the exported trace name the same thing. Workers
+//! get the `traceparent` of their task's try, and the requests of a hydration or a write-back
+//! that of their stage ([`context`]), so the spans of the other side join the trace.
 
 pub mod context;
 pub mod otlp;
