@@ -201,6 +201,36 @@ mod tests {
     }
 
     #[test]
+    fn a_query_becomes_a_filter_and_a_bad_field_is_named() {
+        let query = |pairs: &str| -> EventQuery {
+            serde_json::from_value(serde_json::from_str(pairs).unwrap()).unwrap()
+        };
+        let filter = query(
+            r#"{"type":"push","q":"acme","actor":"","since":"2026-12-06T09:30","until":"2026-12-06T10:00:00+01:00"}"#,
+        )
+        .filter()
+        .unwrap();
+        assert_eq!(filter.event_type.as_deref(), Some("push"));
+        assert_eq!(filter.text.as_deref(), Some("acme"));
+        assert_eq!(filter.actor, None, "a blank field is no filter");
+        // 09:30 taken as UTC; 10:00 at +01:00 is 09:00 UTC.
+        assert_eq!(filter.since, Some(1_796_549_400));
+        assert_eq!(filter.until, Some(1_796_547_600));
+        assert_eq!(filter.limit, DEFAULT_LIST_LIMIT);
+        for (field, bad) in [
+            ("since", "yesterday"),
+            ("until", "2026-13-01"),
+            ("state", "done"),
+        ] {
+            let error = query(&format!(r#"{{"{field}":"{bad}"}}"#))
+                .filter()
+                .unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+            assert!(format!("{error:?}").contains(field), "{error:?}");
+        }
+    }
+
+    #[test]
     fn a_shown_body_is_cut_on_a_character_boundary_and_says_so() {
         let small = serde_json::to_value(ShownEvent::new(event(b"{}".to_vec()))).unwrap();
         assert_eq!(
