@@ -5,11 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::support::daemon::send_github;
 use crate::support::daemon::{Daemon, wait_tasks, wait_write_back};
 use crate::support::forge::GitHub;
 use crate::support::otlp::{Receiver, Span};
 use crate::support::worker::{Answer, TestWorker};
-use crate::write_back::{GITHUB_TOKEN, full_result, github_home_with, open_pull_request};
+use crate::write_back::{
+    GITHUB_TOKEN, full_result, github_home_with, open_pull_request, pull_request_body,
+};
 
 /// The span ids of `spans` by name (a name seen twice keeps both, in the order received).
 fn by_name(spans: &[&Span]) -> BTreeMap<String, Vec<String>> {
@@ -53,14 +56,28 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
     for event in [&first, &second] {
         wait_write_back(&daemon, event, "done").await;
     }
+    // GitHub delivers the first again: a late stage of its trace.
+    let (status, again) = send_github(
+        &daemon,
+        "pull_request",
+        "trace-1",
+        &pull_request_body("trace-1"),
+    )
+    .await;
+    assert!((200..300).contains(&status), "{status}: {again}");
     let spans = receiver
-        .wait_until("write-back spans of both events", |spans| {
-            [&first, &second].iter().all(|event| {
-                spans
+        .wait_until(
+            "write-back spans of both events, and the duplicate",
+            |spans| {
+                [&first, &second].iter().all(|event| {
+                    spans
+                        .iter()
+                        .any(|span| span.trace_id == **event && span.name == "writeback.done")
+                }) && spans
                     .iter()
-                    .any(|span| span.trace_id == **event && span.name == "writeback.done")
-            })
-        })
+                    .any(|span| span.trace_id == first && span.name == "event.duplicate")
+            },
+        )
         .await;
     assert!(receiver.problems().is_empty(), "{:#?}", receiver.problems());
 
@@ -119,8 +136,12 @@ async fn each_event_is_one_trace_with_a_span_per_stage_joined_by_worker_and_prov
             trace.iter().map(|span| span.span_id.as_str()).collect();
         assert_eq!(ids.len(), trace.len(), "span ids are unique: {trace:#?}");
 
-        // A span per stage, in the order the stages happened.
-        let mut ordered = trace.clone();
+        // A span per stage, in the order the stages happened (the redelivery aside).
+        let mut ordered: Vec<&Span> = trace
+            .iter()
+            .copied()
+            .filter(|span| span.name != "event.duplicate")
+            .collect();
         ordered.sort_by_key(|span| span.end_ns);
         let names: Vec<&str> = ordered.iter().map(|span| span.name.as_str()).collect();
         assert_eq!(

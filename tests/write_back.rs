@@ -185,16 +185,21 @@ pub(crate) fn github_home_with(github: &GitHub, more: &str) -> Home {
     home
 }
 
-/// Sends the `pull_request.opened` fixture (Codertocat/Hello-World#2) as `delivery`, its body
-/// marked with the delivery id: the same signed body again would be answered as a replay.
-pub(crate) async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
+/// The `pull_request.opened` fixture (Codertocat/Hello-World#2), its body marked with
+/// `delivery`: the same signed body again would be answered as a replay.
+pub(crate) fn pull_request_body(delivery: &str) -> Vec<u8> {
     let mut json: serde_json::Value = serde_json::from_slice(&fixtures::read(
         "github",
         "pull_request__opened.payload.json",
     ))
     .expect("json");
     json["test_delivery"] = delivery.into();
-    let body = serde_json::to_vec(&json).expect("encoded");
+    serde_json::to_vec(&json).expect("encoded")
+}
+
+/// Sends [`pull_request_body`] as `delivery`; the stored event's id.
+pub(crate) async fn open_pull_request(daemon: &Daemon, delivery: &str) -> String {
+    let body = pull_request_body(delivery);
     let (status, event) = send_github(daemon, "pull_request", delivery, &body).await;
     assert_eq!(status, 202, "{event}");
     event["id"].as_str().expect("id").to_owned()

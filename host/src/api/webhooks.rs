@@ -66,6 +66,7 @@ async fn receive(
         &source,
         processor.store.as_ref(),
         &processor.metrics,
+        &processor.tracer,
         request,
     )
     .await

@@ -17,6 +17,7 @@ use crate::store::{
     self, AuditEntry, AuditLog, AuditOutcome, EventRecord, EventStore, InsertOutcome, NewEvent,
     SignedDigest, SignedInsert,
 };
+use crate::trace::Tracer;
 
 use super::plugin_event::json_attrs;
 use super::sources::SourceInstance;
@@ -64,6 +65,7 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     source: &SourceInstance,
     store: &S,
     metrics: &Metrics,
+    tracer: &Tracer,
     request: types::Request,
 ) -> Result<Ingested, IngestError> {
     let started = Instant::now();
@@ -92,9 +94,9 @@ pub async fn ingest<S: EventStore + AuditLog + ?Sized>(
     let (stored, duplicates) = match answer.signed_digest {
         Some(digest) => {
             let digest = SignedDigest::from(digest);
-            store_signed(&source.name, digest, events, raw, store, metrics).await?
+            store_signed(&source.name, digest, events, raw, store, metrics, tracer).await?
         }
-        None => store_unsigned(&source.name, events, raw, store, metrics).await?,
+        None => store_unsigned(&source.name, events, raw, store, metrics, tracer).await?,
     };
     metrics.observe(Stage::Ingest, started.elapsed());
     Ok(Ingested::Stored {
@@ -112,8 +114,9 @@ pub async fn store_events<S: EventStore + AuditLog + ?Sized>(
     raw: &[u8],
     store: &S,
     metrics: &Metrics,
+    tracer: &Tracer,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
-    store_unsigned(source, events, raw.to_vec(), store, metrics).await
+    store_unsigned(source, events, raw.to_vec(), store, metrics, tracer).await
 }
 
 /// [`store_events`], taking the body it keeps with the events.
@@ -123,6 +126,7 @@ async fn store_unsigned<S: EventStore + AuditLog + ?Sized>(
     raw: Vec<u8>,
     store: &S,
     metrics: &Metrics,
+    tracer: &Tracer,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
     let mut outcomes = Vec::with_capacity(events.len());
     let bodies = one_body_each(raw, events.len());
@@ -131,7 +135,7 @@ async fn store_unsigned<S: EventStore + AuditLog + ?Sized>(
         let outcome = store.insert(new_event(source, event, raw)).await?;
         outcomes.push((delivery, outcome));
     }
-    Ok(settle(outcomes, store, metrics).await)
+    Ok(settle(outcomes, store, metrics, tracer).await)
 }
 
 /// Stores the events of a request whose signed message has digest `digest`, or, when the source
@@ -144,6 +148,7 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
     raw: Vec<u8>,
     store: &S,
     metrics: &Metrics,
+    tracer: &Tracer,
 ) -> Result<(Vec<EventRecord>, Vec<store::EventId>), store::Error> {
     let deliveries: Vec<String> = events
         .iter()
@@ -160,6 +165,7 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
             deliveries.into_iter().zip(outcomes).collect(),
             store,
             metrics,
+            tracer,
         )
         .await),
         SignedInsert::Replayed { existing } => {
@@ -177,7 +183,7 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
                     "delivery_id": deliveries.first().cloned().unwrap_or_default(),
                     "reason": "the same signed body was received before",
                 }));
-            if let Err(err) = store.record(entry).await {
+            if let Err(err) = tracer.audit_committed(store, entry).await {
                 tracing::warn!(error = %err, "could not write an audit record");
             }
             Ok((Vec::new(), vec![existing]))
@@ -186,11 +192,13 @@ async fn store_signed<S: EventStore + AuditLog + ?Sized>(
 }
 
 /// Splits insert outcomes (with the delivery id each event came with) into the events stored
-/// now and the ids of those they duplicate, auditing each duplicate.
+/// now and the ids of those they duplicate, auditing each duplicate (a late stage of the
+/// trace of the event it repeats).
 async fn settle<S: AuditLog + ?Sized>(
     outcomes: Vec<(String, InsertOutcome)>,
     store: &S,
     metrics: &Metrics,
+    tracer: &Tracer,
 ) -> (Vec<EventRecord>, Vec<store::EventId>) {
     let mut stored = Vec::with_capacity(outcomes.len());
     let mut duplicates = Vec::new();
@@ -204,7 +212,7 @@ async fn settle<S: AuditLog + ?Sized>(
                     .outcome(AuditOutcome::Skip)
                     .event(&trace)
                     .detail(serde_json::json!({ "delivery_id": delivery }));
-                if let Err(err) = store.record(entry).await {
+                if let Err(err) = tracer.audit_committed(store, entry).await {
                     tracing::warn!(error = %err, "could not write an audit record");
                 }
                 duplicates.push(existing);

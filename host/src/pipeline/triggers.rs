@@ -199,6 +199,7 @@ async fn tick(
                 b"",
                 processor.store.as_ref(),
                 &processor.metrics,
+                &processor.tracer,
             )
             .await
             {

@@ -62,14 +62,25 @@ impl Tracer {
 
     /// Records the stage `entry` stands for, ended now: in `log`, the audit trail, without
     /// waiting for its commit, and as a span.
-    pub fn audit(&self, log: &dyn AuditLog, entry: AuditEntry) {
+    pub fn audit(&self, log: &(impl AuditLog + ?Sized), entry: AuditEntry) {
         self.record(&entry, None);
         log.record_detached(entry);
     }
 
+    /// [`Tracer::audit`], waiting until the entry is committed: for a stage whose answer says
+    /// it was recorded (a duplicate delivery, answered as one).
+    pub async fn audit_committed(
+        &self,
+        log: &(impl AuditLog + ?Sized),
+        entry: AuditEntry,
+    ) -> Result<(), crate::store::Error> {
+        self.record(&entry, None);
+        log.record(entry).await
+    }
+
     /// [`Tracer::audit`] for a stage that called out under `span` (the parent it sent in a
     /// `traceparent`).
-    pub fn audit_of(&self, log: &dyn AuditLog, entry: AuditEntry, span: SpanId) {
+    pub fn audit_of(&self, log: &(impl AuditLog + ?Sized), entry: AuditEntry, span: SpanId) {
         self.record(&entry, Some(span));
         log.record_detached(entry);
     }
