@@ -42,6 +42,13 @@ impl ApiError {
     }
 }
 
+/// A store that fails is an internal error: `?` on a store call in a handler answers 500.
+impl From<crate::store::Error> for ApiError {
+    fn from(error: crate::store::Error) -> ApiError {
+        ApiError::internal(&error)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.message }));

@@ -138,10 +138,7 @@ async fn list(
     Query(query): Query<EventQuery>,
 ) -> Result<Json<Vec<EventSummary>>, ApiError> {
     let filter = query.filter()?;
-    let events = store
-        .list_summaries(filter)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let events = store.list_summaries(filter).await?;
     Ok(Json(events))
 }
 

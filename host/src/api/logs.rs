@@ -57,10 +57,7 @@ async fn list(
         limit: query.limit.unwrap_or(100),
         after_id: None,
     };
-    let records = store
-        .query_logs(filter)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let records = store.query_logs(filter).await?;
     // With the current secrets: one added since a record was written is hidden in it too.
     Ok(Json(
         records

@@ -14,7 +14,7 @@ use super::{ApiError, ApiState};
 use crate::pipeline::operator::{self, OperatorError, RoundRobin};
 use crate::pipeline::process::Processor;
 use crate::redact::Redactor;
-use crate::store::{EventId, Store, TaskFilter, TaskId, TaskRecord, TaskState};
+use crate::store::{EventId, Store, TaskFilter, TaskId, TaskRecord, TaskState, WriteBackState};
 
 pub fn router() -> Router<ApiState> {
     Router::new()
@@ -102,6 +102,7 @@ struct ListQuery {
     state: Option<String>,
     worker: Option<String>,
     event: Option<String>,
+    write_back: Option<String>,
     limit: Option<u32>,
     before: Option<String>,
 }
@@ -129,6 +130,10 @@ async fn list(
             .map(|text| text.parse::<EventId>())
             .transpose()
             .map_err(|err| ApiError::bad_request(format!("event: {err}")))?,
+        write_back: nonempty(query.write_back)
+            .map(|text| text.parse::<WriteBackState>())
+            .transpose()
+            .map_err(|err| ApiError::bad_request(format!("write_back: {err}")))?,
         limit: query.limit.unwrap_or(50),
         before: nonempty(query.before)
             .map(|text| text.parse::<TaskId>())
@@ -136,10 +141,7 @@ async fn list(
             .map_err(|err| ApiError::bad_request(format!("before: {err}")))?,
     };
     let limit = filter.effective_limit() as usize;
-    let tasks = store
-        .list_tasks(filter)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let tasks = store.list_tasks(filter).await?;
     let next_before = (tasks.len() == limit)
         .then(|| tasks.last().map(|task| task.id.to_string()))
         .flatten();

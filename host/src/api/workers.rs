@@ -19,8 +19,6 @@ async fn list(
     State(store): State<Arc<dyn Store>>,
     State(redactor): State<Redactor>,
 ) -> Result<Json<Vec<WorkerView>>, ApiError> {
-    let workers = views(store.as_ref(), &redactor)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let workers = views(store.as_ref(), &redactor).await?;
     Ok(Json(workers))
 }

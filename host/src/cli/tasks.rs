@@ -66,6 +66,7 @@ impl List {
                 event_id: self.event,
                 limit: self.limit,
                 before: self.before,
+                ..TaskFilter::default()
             })
             .await?;
         let redactor = redactor(home);

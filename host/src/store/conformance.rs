@@ -502,6 +502,8 @@ on_both_backends! {
             (failed.write_back, failed.write_back_attempts, failed.write_back_error.as_str()),
             (WriteBackState::Failed, 2, "github: 404")
         );
+        let failed_write_backs = TaskFilter { write_back: Some(WriteBackState::Failed), ..TaskFilter::default() };
+        assert_eq!(task_ids(&store.list_tasks(failed_write_backs.clone()).await.unwrap()), std::slice::from_ref(&record.id));
         assert!(matches!(
             store.record_write_back(&record.id, WriteBack::Done { decision: "{}".into() }).await,
             Err(Error::InvalidTaskTransition { .. })
@@ -512,6 +514,7 @@ on_both_backends! {
         assert_eq!((done.write_back, done.write_back_attempts, done.lease), (WriteBackState::Done, 0, None));
         assert_eq!(done.decision, r#"{"allowed":["comment"]}"#);
         assert_eq!(store.task_states(&parent.id).await.unwrap(), [(TaskState::Completed, WriteBackState::Done)]);
+        assert!(store.list_tasks(failed_write_backs).await.unwrap().is_empty());
     }
 
     /// Workers: added all or none, listed by name, guarded state moves with their audit

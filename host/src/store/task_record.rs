@@ -152,6 +152,8 @@ pub struct TaskFilter {
     pub worker: Option<String>,
     /// Only tasks made from this event.
     pub event_id: Option<EventId>,
+    /// Only tasks whose write-back is in this state (`failed`: those needing attention).
+    pub write_back: Option<WriteBackState>,
     /// At most this many; clamped to `1..=`[`MAX_LIST_LIMIT`].
     pub limit: u32,
     /// Only tasks older than this one (keyset pagination: pass the last task of the previous
@@ -165,6 +167,7 @@ impl Default for TaskFilter {
             state: None,
             worker: None,
             event_id: None,
+            write_back: None,
             limit: DEFAULT_TASK_LIMIT,
             before: None,
         }

@@ -266,6 +266,10 @@ pub(super) fn list(
         conditions.push("event_id = ?");
         values.push(Value::Text(event_id.as_str().to_owned()));
     }
+    if let Some(write_back) = filter.write_back {
+        conditions.push("write_back = ?");
+        values.push(Value::Text(write_back.as_str().to_owned()));
+    }
     if let Some(before) = &filter.before {
         // The same order as ORDER BY below, so that pages neither overlap nor skip a task.
         conditions.push("(created_at, rowid) < (SELECT created_at, rowid FROM tasks WHERE id = ?)");

@@ -91,10 +91,7 @@ pub(super) async fn event_rows(
         limit: filter.limit.clamp(1, LISTED),
         ..filter
     };
-    let events = store
-        .list_summaries(filter)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let events = store.list_summaries(filter).await?;
     let mut rows = String::from(
         "<table class=\"events\"><tr><th>received</th><th>source</th><th>type</th><th>actor</th><th>subject</th><th>state</th></tr>",
     );
@@ -121,11 +118,7 @@ pub(super) async fn show(
 ) -> Result<Response, ApiError> {
     let id: EventId = self::id(&id)?;
     let store = &state.processor.store;
-    let Some(event) = store
-        .get(&id)
-        .await
-        .map_err(|err| ApiError::internal(&err))?
-    else {
+    let Some(event) = store.get(&id).await? else {
         return Ok(gone("event"));
     };
     let trace = store
@@ -135,8 +128,7 @@ pub(super) async fn show(
             limit: 1000,
             ..LogFilter::default()
         })
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+        .await?;
     let tasks = task_rows(
         store.as_ref(),
         TaskFilter {

@@ -41,8 +41,7 @@ pub(super) async fn stream(
     let redactor = state.processor.redactor.clone();
     // What the page shows already is not new.
     let sent: VecDeque<EventId> = newest(&store)
-        .await
-        .map_err(|err| ApiError::internal(&err))?
+        .await?
         .into_iter()
         .map(|event| event.id)
         .collect();

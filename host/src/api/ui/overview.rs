@@ -23,10 +23,7 @@ pub(super) async fn overview(
     _: SignedIn,
 ) -> Result<Response, ApiError> {
     let store = &state.processor.store;
-    let counts = store
-        .count_tasks()
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let counts = store.count_tasks().await?;
     let mut cards = String::new();
     for task_state in TaskState::ALL {
         let count = counts
@@ -38,10 +35,7 @@ pub(super) async fn overview(
             name = escape(task_state.as_str())
         ));
     }
-    let workers = store
-        .list_workers()
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let workers = store.list_workers().await?;
     let redactor = &state.processor.redactor;
     let mut rows = String::new();
     for worker in &workers {
@@ -75,8 +69,7 @@ async fn per_minute(store: &dyn Store) -> Result<String, ApiError> {
             limit: COUNTED,
             ..EventFilter::default()
         })
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+        .await?;
     let mut minutes = [0u32; 60];
     for event in &events {
         if let Ok(ago @ 0..60) = usize::try_from((now - event.created_at) / 60) {
@@ -104,33 +97,33 @@ async fn per_minute(store: &dyn Store) -> Result<String, ApiError> {
     Ok(bars)
 }
 
-/// Failed tasks (dead letters) and failed write-backs, newest first, with links to retry them.
+/// The newest failed tasks (dead letters) and failed write-backs, with links to retry them.
 async fn attention(store: &dyn Store, redactor: &Redactor) -> Result<String, ApiError> {
-    let failed = store
-        .list_tasks(TaskFilter {
-            state: Some(TaskState::Failed),
+    let newest = |filter: TaskFilter| {
+        store.list_tasks(TaskFilter {
             limit: SHOWN,
-            ..TaskFilter::default()
+            ..filter
         })
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
-    let completed = store
-        .list_tasks(TaskFilter {
-            state: Some(TaskState::Completed),
-            limit: COUNTED,
-            ..TaskFilter::default()
-        })
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
-    let write_backs = completed
-        .iter()
-        .filter(|task| task.write_back == WriteBackState::Failed)
-        .take(SHOWN as usize);
+    };
+    let failed = newest(TaskFilter {
+        state: Some(TaskState::Failed),
+        ..TaskFilter::default()
+    })
+    .await?;
+    let write_backs = newest(TaskFilter {
+        write_back: Some(WriteBackState::Failed),
+        ..TaskFilter::default()
+    })
+    .await?;
     let mut rows = String::new();
     let failures = failed
         .iter()
         .map(|task| (task, "task failed", &task.error))
-        .chain(write_backs.map(|task| (task, "write-back failed", &task.write_back_error)));
+        .chain(
+            write_backs
+                .iter()
+                .map(|task| (task, "write-back failed", &task.write_back_error)),
+        );
     for (task, what, error) in failures {
         rows.push_str(&format!(
             r#"<tr><td><a href="/ui/tasks/{id}">{created}</a></td><td>{what}</td><td>{}</td><td>{}</td></tr>"#,

@@ -51,10 +51,7 @@ pub(super) async fn list(
 
 /// The table of the tasks `filter` selects, newest first.
 pub(super) async fn task_rows(store: &dyn Store, filter: TaskFilter) -> Result<String, ApiError> {
-    let tasks = store
-        .list_tasks(filter)
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let tasks = store.list_tasks(filter).await?;
     let mut rows = String::from(
         "<table><tr><th>created</th><th>worker</th><th>state</th><th>attempts</th><th>write-back</th></tr>",
     );
@@ -80,12 +77,7 @@ pub(super) async fn show(
 ) -> Result<Response, ApiError> {
     let id: TaskId = self::id(&id)?;
     let processor = &state.processor;
-    let Some(task) = processor
-        .store
-        .get_task(&id)
-        .await
-        .map_err(|err| ApiError::internal(&err))?
-    else {
+    let Some(task) = processor.store.get_task(&id).await? else {
         return Ok(gone("task"));
     };
     let redactor = &processor.redactor;

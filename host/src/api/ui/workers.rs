@@ -12,12 +12,7 @@ use crate::config::worker::WorkerKind;
 use crate::worker::registry::Worker;
 
 pub(super) async fn list(State(state): State<ApiState>, _: SignedIn) -> Result<Response, ApiError> {
-    let workers = state
-        .processor
-        .workers
-        .all()
-        .await
-        .map_err(|err| ApiError::internal(&err))?;
+    let workers = state.processor.workers.all().await?;
     let redactor = &state.processor.redactor;
     let mut rows = String::from(
         "<table class=\"workers\"><tr><th>worker</th><th>kind</th><th>state</th><th>endpoint</th><th>last error</th><th>restarts</th><th></th></tr>",
@@ -52,13 +47,7 @@ pub(super) async fn change(
     _: SignedIn,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let Some(worker) = state
-        .processor
-        .workers
-        .get(&name)
-        .await
-        .map_err(|err| ApiError::internal(&err))?
-    else {
+    let Some(worker) = state.processor.workers.get(&name).await? else {
         return Err(ApiError::not_found(format!("no worker named {name}")));
     };
     let outcome = match action.as_str() {

@@ -36,6 +36,7 @@ static LIST: LazyLock<String> = LazyLock::new(|| {
            AND ($3::text IS NULL OR event_id = $3) \
            AND ($4::text IS NULL OR \
                 (created_at, seq) < (SELECT created_at, seq FROM tasks WHERE id = $4)) \
+           AND ($6::text IS NULL OR write_back = $6) \
          ORDER BY created_at DESC, seq DESC LIMIT $5"
     )
 });
@@ -168,13 +169,21 @@ impl TaskStore for PostgresStore {
             let state = filter.state.map(TaskState::as_str);
             let event_id = filter.event_id.as_ref().map(EventId::as_str);
             let before = filter.before.as_ref().map(TaskId::as_str);
+            let write_back = filter.write_back.map(WriteBackState::as_str);
             let limit = i64::from(filter.effective_limit());
             let mut connection = self.pool.get().await?;
             records(
                 &mut connection.session(),
                 "listing tasks",
                 &LIST,
-                &[&state, &filter.worker, &event_id, &before, &limit],
+                &[
+                    &state,
+                    &filter.worker,
+                    &event_id,
+                    &before,
+                    &limit,
+                    &write_back,
+                ],
             )
             .await
         })
