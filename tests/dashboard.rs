@@ -304,30 +304,23 @@ async fn the_dashboard_signs_in_with_the_key_and_shows_each_event_with_its_trace
         "{tasks_page}"
     );
 
-    // Workers: a Stop button, and a Start button once stopped.
+    // Workers: a Stop button, a Start button once stopped, and Stop again once started.
     let (_, workers) = browser.page(&daemon, "/ui/workers").await;
     assert!(
         workers.contains(r#"action="/ui/workers/reviewer/stop""#),
         "{workers}"
     );
-    let stopped = browser
-        .post(&daemon, "/ui/workers/reviewer/stop", &[])
-        .await;
-    assert_eq!(stopped.status().as_u16(), 303);
-    let (_, workers) = browser.page(&daemon, "/ui/workers").await;
-    assert!(
-        workers.contains(r#"action="/ui/workers/reviewer/start""#),
-        "{workers}"
-    );
-    let started = browser
-        .post(&daemon, "/ui/workers/reviewer/start", &[])
-        .await;
-    assert_eq!(started.status().as_u16(), 303);
-    let (_, workers) = browser.page(&daemon, "/ui/workers").await;
-    assert!(
-        workers.contains(r#"action="/ui/workers/reviewer/stop""#),
-        "{workers}"
-    );
+    for (pressed, offered) in [("stop", "start"), ("start", "stop")] {
+        let answer = browser
+            .post(&daemon, &format!("/ui/workers/reviewer/{pressed}"), &[])
+            .await;
+        assert_eq!(answer.status().as_u16(), 303, "{pressed}");
+        let (_, workers) = browser.page(&daemon, "/ui/workers").await;
+        assert!(
+            workers.contains(&format!(r#"action="/ui/workers/reviewer/{offered}""#)),
+            "{workers}"
+        );
+    }
     // Plugins, with what each may reach and read.
     let (status, plugins) = browser.page(&daemon, "/ui/plugins").await;
     assert_eq!(status, 200);

@@ -337,6 +337,15 @@ async fn retryable_errors_are_retried_and_a_dead_letter_can_be_retried_by_hand()
     );
     let (_, event) = get_json(&daemon, &format!("/event/{event_id}")).await;
     assert_eq!(event["state"], "write_back_failed");
+    // Listed among the write-backs that gave up, the others not.
+    let (_, given_up) = get_json(&daemon, "/tasks?write_back=failed").await;
+    let given_up: Vec<&str> = given_up["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter_map(|task| task["id"].as_str())
+        .collect();
+    assert_eq!(given_up, [task["id"].as_str().expect("id")]);
 
     // The operator retries it from the CLI; the daemon writes it back and the event completes.
     let id = task["id"].as_str().expect("id");
